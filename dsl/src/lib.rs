@@ -1,0 +1,1 @@
+//! fdc-dsl: the .fdl language (being built).

@@ -1,0 +1,1 @@
+//! fdc-engine: the runtime (being built).

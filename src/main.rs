@@ -1,0 +1,2 @@
+//! `fdc`: the command-line interface (being built).
+fn main() {}
