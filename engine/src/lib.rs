@@ -1,1 +1,7 @@
-//! fdc-engine: the runtime (being built).
+//! `fdc-engine`: the runtime that executes a compiled [`fdc_plan::Plan`].
+//!
+//! In: a plan, a source of messages, stores for projections and single views, event sinks.
+//! Out: projection records and single-view documents kept up to date, events, dead letters.
+//! The engine never sees the `.fdl` syntax; adapters talk to the core only through traits.
+
+pub mod value;

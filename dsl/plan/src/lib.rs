@@ -210,7 +210,7 @@ pub enum Format {
     /// compared as an unsigned decimal number.
     GoldenGate,
     /// A declared format.
-    Custom(CustomFormat),
+    Custom(Box<CustomFormat>),
 }
 
 /// A declarative format: where each part of the change record lives in the message.
@@ -594,7 +594,7 @@ mod tests {
                 name: "customers".into(),
                 system: "crm".into(),
                 topic: "crm.customers".into(),
-                format: Format::Custom(CustomFormat {
+                format: Format::Custom(Box::new(CustomFormat {
                     name: "mine".into(),
                     operation: Some(MessagePath {
                         part: MessagePart::Value,
@@ -610,7 +610,7 @@ mod tests {
                         path: vec![],
                     },
                     position: None,
-                }),
+                })),
                 key: vec!["id".into()],
                 fields: vec![Field {
                     name: "id".into(),
