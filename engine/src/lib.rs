@@ -5,3 +5,4 @@
 //! The engine never sees the `.fdl` syntax; adapters talk to the core only through traits.
 
 pub mod value;
+pub mod change;

@@ -1,0 +1,88 @@
+//! The types that cross from ingestion (decode + cast) into the projection writer.
+//!
+//! In: a [`Message`] from any source (Kafka, a file, stdin), source-neutral. Out: for each
+//! projection bound to the message's topic, an [`Ingested`] outcome: typed [`Change`]s to apply,
+//! a skip, or a dead letter with the reason.
+//!
+//! Guarantees: a `Change` holds only values already cast to the projection's declared types;
+//! its `key` is the primary-key tuple in the projection's key order; a primary-key change is
+//! already split into a delete of the old key followed by an upsert of the new key.
+
+use crate::value::{Map, Value};
+
+/// A message as read from a source. Bytes are kept raw: decoding is the format's job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    /// `None` is a Kafka null value (a tombstone, or a delete in the `basic` format).
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Epoch milliseconds (Kafka create/log-append time, or the file's `timestamp`).
+    pub timestamp: Option<i64>,
+}
+
+/// Where a change came from: stored as projection metadata and carried into events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+}
+
+impl Origin {
+    /// The origin of `message`.
+    pub fn of(message: &Message) -> Origin {
+        Origin {
+            topic: message.topic.clone(),
+            partition: message.partition,
+            offset: message.offset,
+            timestamp: message.timestamp,
+        }
+    }
+}
+
+/// The ordering position of a change (Kafka timestamp, Debezium `ts_ms`, GoldenGate `pos`, or
+/// a custom format's position). Higher is newer; equal is a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u128);
+
+/// What a change does to the projection record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Insert or update: the record becomes `after`, state `PUBLIC`.
+    Upsert,
+    /// Delete: soft (state `DELETED`) or hard, as the projection declares.
+    Delete,
+}
+
+/// One typed change to one projection record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Index into `Plan::projections`.
+    pub projection: usize,
+    pub op: Op,
+    /// Primary-key values in the projection's key order.
+    pub key: Vec<Value>,
+    /// The record before the change, cast, when the message carries a before image.
+    pub before: Option<Map>,
+    /// The record after the change, cast (`None` for deletes).
+    pub after: Option<Map>,
+    pub version: Version,
+    pub origin: Origin,
+}
+
+/// The outcome of ingesting one message for one projection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    /// Changes to apply in order (two for a primary-key change: delete old, upsert new).
+    Changes(Vec<Change>),
+    /// Deliberately ignored (a Debezium tombstone or truncate, a custom `skip` code); counted.
+    Skipped { projection: usize, reason: String },
+    /// Not decodable or not castable; goes to the dead-letter destination with the reason.
+    /// The reason names fields and types, never record values.
+    DeadLetter { projection: Option<usize>, reason: String },
+}
