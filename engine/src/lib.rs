@@ -6,3 +6,5 @@
 
 pub mod value;
 pub mod change;
+pub mod functions;
+pub mod decode;
