@@ -8,3 +8,5 @@ pub mod value;
 pub mod change;
 pub mod functions;
 pub mod decode;
+pub mod store;
+pub mod embedded;

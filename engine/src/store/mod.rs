@@ -1,0 +1,277 @@
+//! The traits every storage and output adapter implements, and the data that crosses them.
+//!
+//! In: batches of reads and writes from the engine stages (projection writer, strategies,
+//! aggregation, single-view writer, runtime). Out: records, documents and per-item outcomes.
+//!
+//! Guarantees asked of every implementation (embedded, MongoDB):
+//! - every operation is batch-shaped: one call per batch, never one per record;
+//! - the operations map onto the portable MongoDB subset: `find` with `$in` (plus equality /
+//!   range filters for conditions and `__STATE__`), bulk `update`/`delete` commands, unique
+//!   indexes; no transactions, no `$lookup`, no change streams;
+//! - a projection write is guarded by version: it applies only when nothing is stored for the
+//!   key or the stored version is lower than or equal to the written one, and the outcome of
+//!   each item says which;
+//! - a successful call is durable when it returns (the runtime commits input positions only
+//!   behind it);
+//! - errors carry no record contents or key values.
+
+pub mod condition;
+pub mod key;
+pub mod record;
+
+use async_trait::async_trait;
+use fdc_plan::{FieldCondition, WriteMode};
+use serde::Serialize;
+
+use crate::change::Version;
+use crate::value::{Map, Value};
+pub use record::{Record, RecordMeta, RecordState, STATE_FIELD};
+
+/// A failed store, sink or source call. Never holds record contents.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct StoreError {
+    /// What was being done (`"write projection orders"`).
+    pub operation: String,
+    pub message: String,
+    /// Whether retrying the same call later may succeed (an outage), or not (a bad setup).
+    pub retryable: bool,
+}
+
+impl StoreError {
+    /// A non-retryable error.
+    pub fn fatal(operation: impl Into<String>, message: impl ToString) -> StoreError {
+        StoreError {
+            operation: operation.into(),
+            message: message.to_string(),
+            retryable: false,
+        }
+    }
+
+    /// A retryable error (the system is unavailable for now).
+    pub fn retryable(operation: impl Into<String>, message: impl ToString) -> StoreError {
+        StoreError {
+            operation: operation.into(),
+            message: message.to_string(),
+            retryable: true,
+        }
+    }
+}
+
+/// Which indexes a projection collection needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionLayout {
+    pub name: String,
+    /// Primary-key fields (a unique index).
+    pub key: Vec<String>,
+    /// Declared secondary indexes: fields and uniqueness.
+    pub declared: Vec<(Vec<String>, bool)>,
+    /// Field tuples the engine queries with `$in` (strategy hops, join nodes). An adapter may
+    /// create indexes for them (the embedded store does) or only warn (`fdc check` already
+    /// reports a missing declared index).
+    pub queried: Vec<Vec<String>>,
+}
+
+/// `find` on a projection: records whose `fields` tuple is in `values`, every `conditions`
+/// holding, and (when `public_only`) `__STATE__ == "PUBLIC"`. Tuples holding a null match
+/// nothing. Results come in no particular order.
+#[derive(Debug, Clone, Copy)]
+pub struct FindIn<'a> {
+    pub fields: &'a [String],
+    pub values: &'a [Vec<Value>],
+    pub conditions: &'a [FieldCondition],
+    pub public_only: bool,
+}
+
+/// One guarded projection write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordWrite {
+    /// Insert or replace the record (a live record, or a soft-deleted one) if its version is
+    /// not older than the stored one.
+    Put(Record),
+    /// Hard delete: remove the record with primary key `key` if the stored version is not
+    /// newer than `version`.
+    Remove { key: Vec<Value>, version: Version },
+}
+
+/// What happened to one [`RecordWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    /// A newer version was stored meanwhile: nothing changed.
+    Stale,
+}
+
+/// A page of a scan; `next` is the cursor for the following page (`None`: done).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Vec<Value>>,
+}
+
+/// Storage of projection records.
+#[async_trait]
+pub trait ProjectionStore: Send + Sync {
+    /// Creates the collection and its indexes if needed (idempotent).
+    async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError>;
+
+    /// The records with these primary keys, in the order of `keys` (`None`: not stored).
+    async fn get_many(
+        &self,
+        projection: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Record>>, StoreError>;
+
+    /// The records matching `query` (see [`FindIn`]).
+    async fn find_in(&self, projection: &str, query: FindIn<'_>)
+        -> Result<Vec<Record>, StoreError>;
+
+    /// Applies the writes (unordered, each guarded by version); one outcome per write, in order.
+    async fn write(
+        &self,
+        projection: &str,
+        writes: Vec<RecordWrite>,
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
+
+    /// Up to `limit` records after the cursor `after` (primary-key order of the store).
+    async fn scan(
+        &self,
+        projection: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<Record>, StoreError>;
+}
+
+/// One single-view write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewWrite {
+    /// Replace (or, in merge mode, `$set` the fields of) the document with this key; the
+    /// document holds `__STATE__: "PUBLIC"`.
+    Upsert { key: Vec<Value>, document: Map },
+    /// Remove the document.
+    Delete { key: Vec<Value> },
+    /// Keep the document with `__STATE__: "DELETED"`.
+    MarkDeleted { key: Vec<Value> },
+}
+
+/// A single view that could not be written (for example it failed its JSON Schema).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewFailure {
+    pub view: String,
+    /// The single-view key as `{field: value}`.
+    pub key: serde_json::Value,
+    pub reason: String,
+    /// The document that was refused.
+    pub document: serde_json::Value,
+}
+
+/// Storage of single-view documents and of single-view failures (the errors collection).
+#[async_trait]
+pub trait SingleViewStore: Send + Sync {
+    /// Creates the collection and its unique key index if needed (idempotent).
+    async fn ensure_view(&self, view: &str, key_fields: &[String]) -> Result<(), StoreError>;
+
+    /// The documents with these keys, in the order of `keys`.
+    async fn get_many(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Map>>, StoreError>;
+
+    /// Applies the writes (unordered: at most one write per key in a call).
+    async fn write(
+        &self,
+        view: &str,
+        mode: WriteMode,
+        writes: Vec<ViewWrite>,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` documents (with their keys) after the cursor `after`.
+    async fn scan(
+        &self,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<(Vec<Value>, Map)>, StoreError>;
+
+    /// Records failed documents in the errors collection.
+    async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError>;
+}
+
+/// A message that could not be used, with why. Schema: `schemas/events/dead-letter.schema.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The original key (JSON when it parses as JSON, else a string; null when absent).
+    pub key: serde_json::Value,
+    /// The original value, as for `key`.
+    pub value: serde_json::Value,
+    /// Why; names fields and types, never values.
+    pub reason: String,
+    /// The projection it was meant for, when known.
+    pub projection: Option<String>,
+}
+
+/// `insert` / `update` / `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// An output event. Schemas: `schemas/events/*.schema.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A projection record changed.
+    ProjectionUpdate {
+        /// The topic declared for these events.
+        topic: String,
+        projection: String,
+        key: serde_json::Value,
+        op: EventOp,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after: Option<serde_json::Value>,
+    },
+    /// A single-view document was written.
+    SingleViewUpdate {
+        topic: String,
+        view: String,
+        key: serde_json::Value,
+        op: EventOp,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after: Option<serde_json::Value>,
+    },
+}
+
+/// Where events go (a Kafka producer, files, memory).
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Publishes the events; durable (acknowledged) when it returns.
+    async fn publish(&self, events: Vec<Event>) -> Result<(), StoreError>;
+}
+
+/// Where dead letters go (a Kafka topic, a file, the embedded store).
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Stores the letters; durable when it returns.
+    async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError>;
+}
+
+/// Durable input positions for sources that do not keep their own (files). Kafka keeps its
+/// offsets in the broker and does not use this.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// The stored position of `stream` (a source-defined name), if any.
+    async fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError>;
+    /// Stores positions; durable when it returns.
+    async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError>;
+}

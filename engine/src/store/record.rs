@@ -1,0 +1,135 @@
+//! The stored shape of a projection record and its JSON form.
+//!
+//! In: cast fields from a [`crate::change::Change`], the change's version and origin.
+//! Out: a [`Record`] as every store keeps it, and its documented JSON form (used for printing,
+//! export, inspect and events):
+//!
+//! ```json
+//! { "<field>": ..., "__STATE__": "PUBLIC" | "DELETED",
+//!   "__meta": { "version": "<decimal digits>", "topic": "...", "partition": 0, "offset": 12,
+//!               "timestamp": 1700000000000 | null,
+//!               "created_at": "<RFC 3339>", "updated_at": "<RFC 3339>" } }
+//! ```
+//!
+//! `version` is a string because positions (GoldenGate `pos`) can exceed 64 bits.
+
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::change::{Origin, Version};
+use crate::value::{Map, Value};
+
+/// Name of the state field in stored records and single-view documents.
+pub const STATE_FIELD: &str = "__STATE__";
+/// Name of the metadata object in the JSON form of projection records.
+pub const META_FIELD: &str = "__meta";
+
+/// `__STATE__` of a record or a single view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordState {
+    /// Live.
+    Public,
+    /// Soft-deleted: kept with its version so an older insert cannot resurrect it.
+    Deleted,
+}
+
+impl RecordState {
+    /// `"PUBLIC"` or `"DELETED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Public => "PUBLIC",
+            RecordState::Deleted => "DELETED",
+        }
+    }
+}
+
+/// Where the last applied change of a record came from, and when it was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    /// The format's ordering position of the last applied change.
+    pub version: u128,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The source message timestamp (epoch ms), when known.
+    pub timestamp: Option<i64>,
+    /// When the record was first written (epoch ms, engine clock).
+    pub created_at: i64,
+    /// When the record was last written (epoch ms, engine clock).
+    pub updated_at: i64,
+}
+
+impl RecordMeta {
+    /// Metadata for a change applied at `now` (epoch ms).
+    pub fn new(version: Version, origin: &Origin, created_at: i64, now: i64) -> RecordMeta {
+        RecordMeta {
+            version: version.0,
+            topic: origin.topic.clone(),
+            partition: origin.partition,
+            offset: origin.offset,
+            timestamp: origin.timestamp,
+            created_at,
+            updated_at: now,
+        }
+    }
+}
+
+/// One stored projection record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Primary-key values in the projection's key order.
+    pub key: Vec<Value>,
+    /// The cast fields (key fields included).
+    pub fields: Map,
+    pub state: RecordState,
+    pub meta: RecordMeta,
+}
+
+impl Record {
+    /// Whether the record is live.
+    pub fn is_public(&self) -> bool {
+        self.state == RecordState::Public
+    }
+
+    /// The documented JSON form (fields, `__STATE__`, `__meta`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::with_capacity(self.fields.len() + 2);
+        for (k, v) in &self.fields {
+            out.insert(k.clone(), v.to_json());
+        }
+        out.insert(STATE_FIELD.into(), self.state.as_str().into());
+        out.insert(
+            META_FIELD.into(),
+            serde_json::json!({
+                "version": self.meta.version.to_string(),
+                "topic": self.meta.topic,
+                "partition": self.meta.partition,
+                "offset": self.meta.offset,
+                "timestamp": self.meta.timestamp,
+                "created_at": millis_to_rfc3339(self.meta.created_at),
+                "updated_at": millis_to_rfc3339(self.meta.updated_at),
+            }),
+        );
+        serde_json::Value::Object(out)
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds (`null`-free: out of range gives the
+/// epoch).
+pub fn millis_to_rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The key tuple as a JSON object `{field: value}` (for events and inspect output).
+pub fn key_json(names: &[String], key: &[Value]) -> serde_json::Value {
+    serde_json::Value::Object(
+        names
+            .iter()
+            .zip(key)
+            .map(|(n, v)| (n.clone(), v.to_json()))
+            .collect(),
+    )
+}
