@@ -10,3 +10,4 @@ pub mod functions;
 pub mod decode;
 pub mod store;
 pub mod embedded;
+pub mod cast;
