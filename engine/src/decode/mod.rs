@@ -1,7 +1,335 @@
-//! Decoders: from a raw [`crate::change::Message`] to a format-neutral decoded change.
+//! Decoders: from a raw [`Message`] to a format-neutral decoded change.
 //!
-//! In: a message and the projection's [`fdc_plan::Format`]. Out: the operation, the optional
-//! key object, the before/after row images as untyped [`crate::value::Value`]s and the
-//! ordering position, or a reason to skip or dead-letter it.
+//! In: a [`ParsedMessage`] (the message with its value parsed once, its key and headers parsed
+//! on first use) and the projection's [`fdc_plan::Format`]. Out: a [`Decoded`] change (upsert or
+//! delete, the optional key object, before/after row images borrowed from the parsed message,
+//! the ordering [`Version`]), a skip with its reason, or a [`DecodeError`].
+//!
+//! Guarantees: a message is parsed at most once however many projections read it; row images
+//! in a `Decoded` are objects (never null); errors name the format, the part and the types
+//! involved, never message contents.
 
+pub mod basic;
+pub mod custom;
+pub mod debezium;
+pub mod golden_gate;
 pub mod json;
+
+use std::cell::OnceCell;
+
+use fdc_plan::Format;
+
+use crate::change::{Message, Version};
+use crate::value::Value;
+
+/// What a decoded change does (insert and update are both upserts for the projection writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Upsert,
+    Delete,
+}
+
+/// One decoded change, borrowing from the [`ParsedMessage`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<'a> {
+    pub operation: Operation,
+    /// A key object holding the primary key's *source columns*, when the format takes the key
+    /// from the message key (`basic`, Debezium and custom deletes without a before image).
+    pub key: Option<&'a Value>,
+    /// The row image before the change (an object), when the message has one.
+    pub before: Option<&'a Value>,
+    /// The row image after the change (an object); always present for upserts.
+    pub after: Option<&'a Value>,
+    pub version: Version,
+}
+
+/// The result of decoding a message that is not an error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decode<'a> {
+    Change(Decoded<'a>),
+    /// Deliberately ignored (tombstone, truncate, a skip code), with the reason.
+    Skip(String),
+}
+
+/// Why a message could not be decoded. Names the format and parts, never contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The key or value bytes are not JSON.
+    #[error("{format}: the message {part} is not valid JSON ({detail})")]
+    InvalidJson {
+        format: String,
+        part: &'static str,
+        detail: String,
+    },
+    /// A required part is missing or null.
+    #[error("{format}: missing {what}")]
+    Missing { format: String, what: String },
+    /// A part has the wrong JSON type.
+    #[error("{format}: {what} should be {expected}, got {got}")]
+    WrongType {
+        format: String,
+        what: String,
+        expected: &'static str,
+        got: &'static str,
+    },
+    /// An operation code that the format does not know.
+    #[error("{format}: unknown operation code in {what}")]
+    UnknownOperation { format: String, what: String },
+}
+
+/// A message with its value parsed (once) and its key and headers parsed on first use.
+#[derive(Debug)]
+pub struct ParsedMessage<'m> {
+    pub message: &'m Message,
+    /// The parsed value (`Null` for a Kafka null value), or the parse error's description.
+    value: Result<Value, String>,
+    key: OnceCell<KeyPart>,
+    headers: OnceCell<Vec<Value>>,
+    timestamp: Value,
+}
+
+/// The parsed key: its value (a non-JSON key as a string) and the parse error, if any.
+#[derive(Debug)]
+struct KeyPart {
+    value: Value,
+    error: Option<String>,
+}
+
+/// A serde_json error as category and position (its `Display` could quote input).
+fn json_error_detail(e: &serde_json::Error) -> String {
+    let category = match e.classify() {
+        serde_json::error::Category::Io => "io error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "data error",
+        serde_json::error::Category::Eof => "unexpected end",
+    };
+    format!("{category} at line {} column {}", e.line(), e.column())
+}
+
+impl<'m> ParsedMessage<'m> {
+    /// Parses the message's value (the key and headers wait until a decoder asks).
+    pub fn new(message: &'m Message) -> ParsedMessage<'m> {
+        let value = match &message.value {
+            None => Ok(Value::Null),
+            Some(bytes) => json::parse_slice(bytes).map_err(|e| json_error_detail(&e)),
+        };
+        ParsedMessage {
+            message,
+            value,
+            key: OnceCell::new(),
+            headers: OnceCell::new(),
+            timestamp: message.timestamp.map_or(Value::Null, Value::Int),
+        }
+    }
+
+    /// The parsed value (`Null` for a null value), or an `InvalidJson` error for `format`.
+    pub fn value(&self, format: &str) -> Result<&Value, DecodeError> {
+        self.value
+            .as_ref()
+            .map_err(|detail| DecodeError::InvalidJson {
+                format: format.to_owned(),
+                part: "value",
+                detail: detail.clone(),
+            })
+    }
+
+    fn key_part(&self) -> &KeyPart {
+        self.key.get_or_init(|| match &self.message.key {
+            None => KeyPart {
+                value: Value::Null,
+                error: None,
+            },
+            Some(bytes) => match json::parse_slice(bytes) {
+                Ok(value) => KeyPart { value, error: None },
+                Err(e) => KeyPart {
+                    value: Value::String(String::from_utf8_lossy(bytes).into_owned()),
+                    error: Some(json_error_detail(&e)),
+                },
+            },
+        })
+    }
+
+    /// The key parsed as JSON (`Null` when there is no key), or an `InvalidJson` error.
+    pub fn key_json(&self, format: &str) -> Result<&Value, DecodeError> {
+        let part = self.key_part();
+        match &part.error {
+            None => Ok(&part.value),
+            Some(detail) => Err(DecodeError::InvalidJson {
+                format: format.to_owned(),
+                part: "key",
+                detail: detail.clone(),
+            }),
+        }
+    }
+
+    /// The key parsed as JSON, a non-JSON key as a string (custom formats).
+    pub fn key_lenient(&self) -> &Value {
+        &self.key_part().value
+    }
+
+    /// Header `name` (the last one of that name) parsed as JSON, or as a string when it is not
+    /// JSON; `Null` when absent.
+    pub fn header(&self, name: &str) -> &Value {
+        let parsed = self.headers.get_or_init(|| {
+            self.message
+                .headers
+                .iter()
+                .map(|(_, bytes)| {
+                    json::parse_slice(bytes).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(bytes).into_owned())
+                    })
+                })
+                .collect()
+        });
+        self.message
+            .headers
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .and_then(|i| parsed.get(i))
+            .unwrap_or(&NULL)
+    }
+
+    /// The message timestamp as an `Int` (`Null` when absent).
+    pub fn timestamp(&self) -> &Value {
+        &self.timestamp
+    }
+
+    /// The Kafka timestamp as a version; a missing (or negative) timestamp is version 0, which
+    /// is never newer than anything stored, so such messages are applied as replays.
+    pub fn timestamp_version(&self) -> Version {
+        Version(
+            self.message
+                .timestamp
+                .and_then(|t| u128::try_from(t).ok())
+                .unwrap_or(0),
+        )
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// Decodes `parsed` as `format`.
+pub fn decode<'a>(
+    format: &Format,
+    parsed: &'a ParsedMessage<'_>,
+) -> Result<Decode<'a>, DecodeError> {
+    match format {
+        Format::Basic => basic::decode(parsed),
+        Format::Debezium => debezium::decode(parsed),
+        Format::GoldenGate => golden_gate::decode(parsed),
+        Format::Custom(custom) => custom::decode(custom, parsed),
+    }
+}
+
+/// A format's display name for errors.
+pub fn format_name(format: &Format) -> &str {
+    match format {
+        Format::Basic => "basic",
+        Format::Debezium => "debezium",
+        Format::GoldenGate => "golden-gate",
+        Format::Custom(c) => &c.name,
+    }
+}
+
+/// A row image: `None` when absent or null, the object otherwise, an error for other types.
+pub(crate) fn image<'a>(
+    format: &str,
+    what: &str,
+    v: &'a Value,
+) -> Result<Option<&'a Value>, DecodeError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(_) => Ok(Some(v)),
+        other => Err(DecodeError::WrongType {
+            format: format.to_owned(),
+            what: what.to_owned(),
+            expected: "an object",
+            got: other.type_name(),
+        }),
+    }
+}
+
+/// An ordering position: a non-negative integer or a string of digits (compared as an unsigned
+/// number, so leading zeros do not matter). `None` when it is neither.
+pub(crate) fn position(v: &Value) -> Option<Version> {
+    match v {
+        Value::Int(i) => u128::try_from(*i).ok().map(Version),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<u128>().ok().map(Version)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use crate::change::Message;
+
+    /// A message on topic `t` with JSON text key and value.
+    pub fn message(key: Option<&str>, value: Option<&str>, timestamp: Option<i64>) -> Message {
+        Message {
+            topic: "t".into(),
+            partition: 0,
+            offset: 1,
+            key: key.map(|k| k.as_bytes().to_vec()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+            headers: vec![],
+            timestamp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::message;
+    use super::*;
+
+    #[test]
+    fn positions_compare_as_unsigned_numbers() {
+        assert_eq!(
+            position(&Value::String("00000000000000012345".into())),
+            Some(Version(12345))
+        );
+        assert_eq!(position(&Value::Int(7)), Some(Version(7)));
+        assert_eq!(position(&Value::Int(-7)), None);
+        assert_eq!(position(&Value::String("12a".into())), None);
+        assert_eq!(position(&Value::String("".into())), None);
+        assert_eq!(position(&Value::String("9".repeat(40))), None);
+        assert!(position(&Value::String("100".into())) > position(&Value::String("0099".into())));
+    }
+
+    #[test]
+    fn parsed_message_parts() {
+        let mut m = message(Some("not json"), Some(r#"{"a": 1}"#), Some(5));
+        m.headers = vec![
+            ("h".into(), b"{\"x\": 1}".to_vec()),
+            ("s".into(), b"plain".to_vec()),
+            ("h".into(), b"2".to_vec()),
+        ];
+        let p = ParsedMessage::new(&m);
+        assert_eq!(p.value("f").expect("value").get("a"), &Value::Int(1));
+        assert!(matches!(
+            p.key_json("f"),
+            Err(DecodeError::InvalidJson { part: "key", .. })
+        ));
+        assert_eq!(p.key_lenient(), &Value::String("not json".into()));
+        assert_eq!(
+            p.header("h"),
+            &Value::Int(2),
+            "the last header of a name wins"
+        );
+        assert_eq!(p.header("s"), &Value::String("plain".into()));
+        assert_eq!(p.header("none"), &Value::Null);
+        assert_eq!(p.timestamp(), &Value::Int(5));
+        assert_eq!(p.timestamp_version(), Version(5));
+        let m = message(None, Some("{\"secret\": "), None);
+        let p = ParsedMessage::new(&m);
+        let err = p.value("basic").expect_err("bad json").to_string();
+        assert!(
+            err.starts_with("basic: the message value is not valid JSON"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+        assert_eq!(p.timestamp_version(), Version(0));
+    }
+}
