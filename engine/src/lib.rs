@@ -11,3 +11,5 @@ pub mod decode;
 pub mod store;
 pub mod embedded;
 pub mod cast;
+pub mod project;
+pub mod strategy;

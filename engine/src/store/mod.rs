@@ -18,6 +18,8 @@
 pub mod condition;
 pub mod key;
 pub mod record;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use async_trait::async_trait;
 use fdc_plan::{FieldCondition, WriteMode};

@@ -1,0 +1,430 @@
+//! The projection writer: applies a batch of typed changes to the projection store.
+//!
+//! In: the [`Change`]s of one batch, in arrival order. Out: one [`AppliedChange`] per record
+//! that changed (its old and new image, for strategies and events), and the count of changes
+//! applied and skipped as stale.
+//!
+//! Guarantees:
+//! - one `get_many` and one bulk `write` per projection per batch;
+//! - changes of one key are coalesced in arrival order: the old image is the stored record
+//!   before the batch (or, when nothing is stored, the first change's `before` image), the new
+//!   image is the state after the last applied change;
+//! - version guard: a change older than the record's current version is skipped and counted as
+//!   stale; an equal version is re-applied (a replay), so its strategies run again;
+//! - a delete is soft by default (the record stays, `__STATE__ = "DELETED"`, keeping its
+//!   version, so a late older insert cannot resurrect it) and hard when declared (the version
+//!   goes with the record); a primary-key change arrives as delete + upsert of two keys;
+//! - the store re-checks the guard; a write it reports stale counts as stale and triggers
+//!   nothing.
+
+use std::collections::HashMap;
+
+use fdc_plan::{DeleteMode, Plan};
+
+use crate::change::{Change, Op, Version};
+use crate::store::{
+    key, record, Event, EventOp, ProjectionStore, Record, RecordMeta, RecordState, RecordWrite,
+    StoreError, WriteOutcome,
+};
+use crate::value::Map;
+
+/// A record image: its fields and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub fields: Map,
+    pub state: RecordState,
+}
+
+impl Image {
+    fn of(record: &Record) -> Image {
+        Image {
+            fields: record.fields.clone(),
+            state: record.state,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut out: serde_json::Map<String, serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        out.insert(record::STATE_FIELD.into(), self.state.as_str().into());
+        serde_json::Value::Object(out)
+    }
+}
+
+/// One projection record changed by a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedChange {
+    /// Index into `Plan::projections`.
+    pub projection: usize,
+    pub key: Vec<crate::value::Value>,
+    /// Before the batch (`None`: unknown, nothing stored and no before image).
+    pub old: Option<Image>,
+    /// After the batch (`None`: hard-deleted).
+    pub new: Option<Image>,
+}
+
+/// What a batch did to the projections.
+#[derive(Debug, Default)]
+pub struct ProjectionReport {
+    pub changes: Vec<AppliedChange>,
+    /// Changes applied (replays included).
+    pub applied: u64,
+    /// Changes skipped because a newer version was stored.
+    pub stale: u64,
+    /// Projection-update events (for projections that declare them).
+    pub events: Vec<Event>,
+}
+
+/// Applies `changes` (one batch, arrival order) at engine time `now` (epoch ms).
+pub async fn write_batch(
+    plan: &Plan,
+    store: &dyn ProjectionStore,
+    changes: Vec<Change>,
+    now: i64,
+) -> Result<ProjectionReport, StoreError> {
+    let mut report = ProjectionReport::default();
+    // Group by projection, then by key, keeping arrival order.
+    let mut by_projection: Vec<Vec<Change>> = vec![Vec::new(); plan.projections.len()];
+    for c in changes {
+        if let Some(slot) = by_projection.get_mut(c.projection) {
+            slot.push(c);
+        }
+    }
+    for (pi, changes) in by_projection.into_iter().enumerate() {
+        if !changes.is_empty() {
+            write_projection(plan, pi, store, changes, now, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The coalesced outcome of one key's changes.
+struct KeyOutcome {
+    key: Vec<crate::value::Value>,
+    old: Option<Image>,
+    current: Option<Record>,
+    /// Version of the last applied change.
+    version: Option<Version>,
+    applied: u64,
+}
+
+async fn write_projection(
+    plan: &Plan,
+    pi: usize,
+    store: &dyn ProjectionStore,
+    changes: Vec<Change>,
+    now: i64,
+    report: &mut ProjectionReport,
+) -> Result<(), StoreError> {
+    let projection = &plan.projections[pi];
+    let mut order: Vec<Vec<u8>> = Vec::new();
+    let mut groups: HashMap<Vec<u8>, Vec<Change>> = HashMap::new();
+    for c in changes {
+        let Some(k) = key::encode(&c.key) else {
+            // The router guarantees non-null keys; a null one cannot be stored. Counted stale
+            // would be wrong, so it is an internal error.
+            return Err(StoreError::fatal(
+                format!("write projection {}", projection.name),
+                "a change arrived with a null primary-key field",
+            ));
+        };
+        groups
+            .entry(k.clone())
+            .or_insert_with(|| {
+                order.push(k);
+                Vec::new()
+            })
+            .push(c);
+    }
+    let keys: Vec<Vec<crate::value::Value>> = order
+        .iter()
+        .filter_map(|k| groups.get(k).and_then(|g| g.first()).map(|c| c.key.clone()))
+        .collect();
+    let stored = store.get_many(&projection.name, &keys).await?;
+
+    let mut outcomes: Vec<KeyOutcome> = Vec::with_capacity(order.len());
+    for ((k, key_values), stored) in order.iter().zip(keys).zip(stored) {
+        let group = groups.remove(k).unwrap_or_default();
+        let mut out = KeyOutcome {
+            key: key_values.clone(),
+            old: stored.as_ref().map(Image::of),
+            current: stored,
+            version: None,
+            applied: 0,
+        };
+        if out.old.is_none() {
+            out.old = group
+                .first()
+                .and_then(|c| c.before.clone())
+                .map(|fields| Image {
+                    fields,
+                    state: RecordState::Public,
+                });
+        }
+        for c in group {
+            if out
+                .current
+                .as_ref()
+                .is_some_and(|r| r.meta.version > c.version.0)
+            {
+                report.stale += 1;
+                continue;
+            }
+            let created_at = out
+                .current
+                .as_ref()
+                .map(|r| r.meta.created_at)
+                .unwrap_or(now);
+            let meta = RecordMeta::new(c.version, &c.origin, created_at, now);
+            out.current = match (c.op, projection.delete) {
+                (Op::Upsert, _) => Some(Record {
+                    key: key_values.clone(),
+                    fields: c
+                        .after
+                        .unwrap_or_else(|| key_fields(projection, &key_values)),
+                    state: RecordState::Public,
+                    meta,
+                }),
+                (Op::Delete, DeleteMode::Soft) => {
+                    let fields = match (out.current.take(), c.before) {
+                        (Some(r), _) => r.fields,
+                        (None, Some(before)) => before,
+                        (None, None) => key_fields(projection, &key_values),
+                    };
+                    Some(Record {
+                        key: key_values.clone(),
+                        fields,
+                        state: RecordState::Deleted,
+                        meta,
+                    })
+                }
+                (Op::Delete, DeleteMode::Hard) => None,
+            };
+            out.version = Some(c.version);
+            out.applied += 1;
+        }
+        outcomes.push(out);
+    }
+
+    let applied: Vec<KeyOutcome> = outcomes.into_iter().filter(|o| o.applied > 0).collect();
+    let writes: Vec<RecordWrite> = applied
+        .iter()
+        .map(|o| match &o.current {
+            Some(r) => RecordWrite::Put(r.clone()),
+            None => RecordWrite::Remove {
+                key: o.key.clone(),
+                version: o.version.unwrap_or(Version(0)),
+            },
+        })
+        .collect();
+    let results = if writes.is_empty() {
+        Vec::new()
+    } else {
+        store.write(&projection.name, writes).await?
+    };
+    for (o, result) in applied.into_iter().zip(results) {
+        if result == WriteOutcome::Stale {
+            report.stale += o.applied;
+            continue;
+        }
+        report.applied += o.applied;
+        let new = o.current.as_ref().map(Image::of);
+        if let Some(events) = &projection.events {
+            let live =
+                |i: &Option<Image>| i.as_ref().is_some_and(|i| i.state == RecordState::Public);
+            let op = match (live(&o.old), live(&new)) {
+                (false, true) => EventOp::Insert,
+                (true, true) => EventOp::Update,
+                _ => EventOp::Delete,
+            };
+            report.events.push(Event::ProjectionUpdate {
+                topic: events.topic.clone(),
+                projection: projection.name.clone(),
+                key: record::key_json(&projection.key, &o.key),
+                op,
+                before: events
+                    .before
+                    .then(|| o.old.as_ref().map(Image::to_json))
+                    .flatten(),
+                after: events
+                    .after
+                    .then(|| new.as_ref().map(Image::to_json))
+                    .flatten(),
+            });
+        }
+        report.changes.push(AppliedChange {
+            projection: pi,
+            key: o.key,
+            old: o.old,
+            new,
+        });
+    }
+    Ok(())
+}
+
+fn key_fields(projection: &fdc_plan::Projection, key: &[crate::value::Value]) -> Map {
+    projection
+        .key
+        .iter()
+        .cloned()
+        .zip(key.iter().cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+    use crate::store::testkit::{delete, shop_plan, upsert};
+    use crate::value::Value;
+    use serde_json::json;
+
+    fn order(id: i64, customer: i64, v: u128) -> Change {
+        upsert(
+            &shop_plan(),
+            "orders",
+            json!({"id": id, "customer_id": customer, "status": "NEW", "total": "1.00"}),
+            v,
+        )
+    }
+
+    #[tokio::test]
+    async fn coalesces_per_key_and_keeps_first_old_and_last_new_image() {
+        let plan = shop_plan();
+        let store = EmbeddedStore::in_memory();
+        write_batch(&plan, &store, vec![order(1, 10, 1)], 0)
+            .await
+            .unwrap();
+        let r = write_batch(
+            &plan,
+            &store,
+            vec![order(1, 11, 2), order(2, 20, 2), order(1, 12, 3)],
+            5,
+        )
+        .await
+        .unwrap();
+        assert_eq!((r.applied, r.stale), (3, 0));
+        assert_eq!(r.changes.len(), 2);
+        let c = &r.changes[0];
+        assert_eq!(
+            c.old.as_ref().unwrap().fields["customer_id"],
+            Value::Int(10)
+        );
+        assert_eq!(
+            c.new.as_ref().unwrap().fields["customer_id"],
+            Value::Int(12)
+        );
+        let stored = store.all_records("orders").unwrap();
+        let one = stored
+            .iter()
+            .find(|r| r.key == vec![Value::Int(1)])
+            .unwrap();
+        assert_eq!(one.meta.version, 3);
+        assert_eq!((one.meta.created_at, one.meta.updated_at), (0, 5));
+    }
+
+    #[tokio::test]
+    async fn older_versions_are_stale_and_equal_versions_replay() {
+        let plan = shop_plan();
+        let store = EmbeddedStore::in_memory();
+        write_batch(&plan, &store, vec![order(1, 10, 5)], 0)
+            .await
+            .unwrap();
+        let r = write_batch(&plan, &store, vec![order(1, 11, 4)], 0)
+            .await
+            .unwrap();
+        assert_eq!((r.applied, r.stale, r.changes.len()), (0, 1, 0));
+        let r = write_batch(&plan, &store, vec![order(1, 10, 5)], 0)
+            .await
+            .unwrap();
+        assert_eq!((r.applied, r.stale, r.changes.len()), (1, 0, 1));
+        // Out of order inside one batch: the older one is stale against the newer.
+        let r = write_batch(&plan, &store, vec![order(1, 13, 7), order(1, 12, 6)], 0)
+            .await
+            .unwrap();
+        assert_eq!((r.applied, r.stale), (1, 1));
+        assert_eq!(
+            store.all_records("orders").unwrap()[0].fields["customer_id"],
+            Value::Int(13)
+        );
+    }
+
+    #[tokio::test]
+    async fn soft_delete_keeps_the_version_and_hard_delete_does_not() {
+        let plan = shop_plan();
+        let store = EmbeddedStore::in_memory();
+        write_batch(
+            &plan,
+            &store,
+            vec![order(1, 10, 1), delete(&plan, "orders", 1, 3)],
+            0,
+        )
+        .await
+        .unwrap();
+        let rec = &store.all_records("orders").unwrap()[0];
+        assert_eq!(rec.state, RecordState::Deleted);
+        assert_eq!(rec.fields["customer_id"], Value::Int(10));
+        // A late, older insert cannot resurrect it.
+        let r = write_batch(&plan, &store, vec![order(1, 10, 2)], 0)
+            .await
+            .unwrap();
+        assert_eq!(r.stale, 1);
+        assert_eq!(
+            store.all_records("orders").unwrap()[0].state,
+            RecordState::Deleted
+        );
+
+        // items are hard-deleted: the record goes, and so does the protection.
+        let item = |v| {
+            upsert(
+                &plan,
+                "items",
+                json!({"id": 7, "order_id": 1, "product_id": 1, "qty": 1, "price": "2"}),
+                v,
+            )
+        };
+        write_batch(&plan, &store, vec![item(1)], 0).await.unwrap();
+        let r = write_batch(&plan, &store, vec![delete(&plan, "items", 7, 3)], 0)
+            .await
+            .unwrap();
+        assert_eq!(r.changes[0].new, None);
+        assert!(r.changes[0].old.is_some());
+        assert!(store.all_records("items").unwrap().is_empty());
+        let r = write_batch(&plan, &store, vec![item(2)], 0).await.unwrap();
+        assert_eq!(r.applied, 1);
+    }
+
+    #[tokio::test]
+    async fn events_say_insert_update_delete_with_images() {
+        let plan = shop_plan();
+        let store = EmbeddedStore::in_memory();
+        let c = |name: &str, v| {
+            upsert(
+                &plan,
+                "customers",
+                json!({"id": 1, "name": name, "country": null}),
+                v,
+            )
+        };
+        let r = write_batch(&plan, &store, vec![c("a", 1)], 0)
+            .await
+            .unwrap();
+        let r2 = write_batch(&plan, &store, vec![c("b", 2)], 0)
+            .await
+            .unwrap();
+        let r3 = write_batch(&plan, &store, vec![delete(&plan, "customers", 1, 3)], 0)
+            .await
+            .unwrap();
+        let ops: Vec<EventOp> = [r, r2, r3]
+            .iter()
+            .map(|r| match &r.events[0] {
+                Event::ProjectionUpdate { op, .. } => *op,
+                Event::SingleViewUpdate { .. } => unreachable!(),
+            })
+            .collect();
+        assert_eq!(ops, vec![EventOp::Insert, EventOp::Update, EventOp::Delete]);
+    }
+}
