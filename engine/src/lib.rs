@@ -13,3 +13,4 @@ pub mod embedded;
 pub mod cast;
 pub mod project;
 pub mod strategy;
+pub mod ingest;

@@ -1,0 +1,157 @@
+//! The ingestion router: from a raw [`Message`] to one [`Ingested`] outcome per projection
+//! bound to the message's topic.
+//!
+//! In: a [`Plan`] (prepared once into a [`Router`]: topics indexed, casts compiled, functions
+//! resolved) and, per message, the message. Out: for each projection reading the topic, in plan
+//! order, typed [`Change`]s, a skip, or a dead letter with the reason; a message on a topic no
+//! projection reads gives one dead letter with no projection.
+//!
+//! Guarantees:
+//! - the value is parsed once however many projections share the topic (the key and headers
+//!   only when a decoder needs them); row images are borrowed, only declared fields are copied;
+//! - a primary-key change (before and after keys differ) becomes a delete of the old key then
+//!   an upsert of the new key;
+//! - a before image that does not cast is dropped, not fatal (the projection writer then reads
+//!   the stored record as the old image); everything else that fails dead-letters the message;
+//! - reasons name the format, the image, fields and types, never values.
+
+use std::collections::HashMap;
+
+use fdc_plan::{Format, Plan};
+
+use crate::cast::{CastError, CompiledProjection, PrepareError};
+use crate::change::{Change, Ingested, Message, Op, Origin};
+use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
+use crate::value::Map;
+
+/// One projection as the router sees it.
+#[derive(Debug, Clone)]
+struct Route {
+    cast: CompiledProjection,
+    format: Format,
+}
+
+/// Routes messages to the projections of a plan. Build once per plan.
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// Topic -> indexes into `routes`, in plan order.
+    topics: HashMap<String, Vec<usize>>,
+    routes: Vec<Route>,
+}
+
+impl Router {
+    /// Prepares every projection of `plan`.
+    pub fn new(plan: &Plan) -> Result<Router, PrepareError> {
+        let mut topics: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut routes = Vec::with_capacity(plan.projections.len());
+        for (index, projection) in plan.projections.iter().enumerate() {
+            routes.push(Route {
+                cast: CompiledProjection::new(index, projection)?,
+                format: projection.format.clone(),
+            });
+            topics
+                .entry(projection.topic.clone())
+                .or_default()
+                .push(index);
+        }
+        Ok(Router { topics, routes })
+    }
+
+    /// Whether some projection reads `topic`.
+    pub fn reads(&self, topic: &str) -> bool {
+        self.topics.contains_key(topic)
+    }
+
+    /// The compiled cast of projection `index` (as numbered in the plan).
+    pub fn projection(&self, index: usize) -> Option<&CompiledProjection> {
+        self.routes.get(index).map(|r| &r.cast)
+    }
+
+    /// Decodes and casts `message` for every projection bound to its topic.
+    pub fn route(&self, message: &Message) -> Vec<Ingested> {
+        let Some(indexes) = self.topics.get(&message.topic) else {
+            return vec![Ingested::DeadLetter {
+                projection: None,
+                reason: format!("no projection reads topic `{}`", message.topic),
+            }];
+        };
+        let parsed = ParsedMessage::new(message);
+        indexes
+            .iter()
+            .map(|&i| ingest_one(&self.routes[i], &parsed))
+            .collect()
+    }
+}
+
+fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>) -> Ingested {
+    let projection = route.cast.index;
+    match decode::decode(&route.format, parsed) {
+        Err(e) => Ingested::DeadLetter {
+            projection: Some(projection),
+            reason: e.to_string(),
+        },
+        Ok(Decode::Skip(reason)) => Ingested::Skipped { projection, reason },
+        Ok(Decode::Change(d)) => match changes(route, d, parsed.message) {
+            Ok(changes) => Ingested::Changes(changes),
+            Err(reason) => Ingested::DeadLetter {
+                projection: Some(projection),
+                reason,
+            },
+        },
+    }
+}
+
+/// Casts a decoded change into the projection's changes, or gives the dead-letter reason.
+fn changes(route: &Route, d: Decoded<'_>, message: &Message) -> Result<Vec<Change>, String> {
+    let cast = &route.cast;
+    let format = decode::format_name(&route.format);
+    let fail = |image: &str, e: CastError| format!("{format}: {image}: {e}");
+    let change = |op, key, before, after| Change {
+        projection: cast.index,
+        op,
+        key,
+        before,
+        after,
+        version: d.version,
+        origin: Origin::of(message),
+    };
+    // A before image that fails to cast is dropped (the writer reads the stored record).
+    let before: Option<Map> = d.before.and_then(|b| cast.cast_row(b).ok());
+    match d.operation {
+        Operation::Delete => {
+            let key = match (&before, d.before, d.key) {
+                (Some(record), _, _) => cast.key_of(record).map_err(|e| fail("before image", e))?,
+                (None, Some(b), _) => cast.cast_key(b).map_err(|e| fail("before image", e))?,
+                (None, None, Some(k)) => cast.cast_key(k).map_err(|e| fail("message key", e))?,
+                (None, None, None) => {
+                    return Err(format!("{format}: a delete without a before image or key"))
+                }
+            };
+            Ok(vec![change(Op::Delete, key, before, None)])
+        }
+        Operation::Upsert => {
+            let Some(after_image) = d.after else {
+                return Err(format!("{format}: an upsert without an after image"));
+            };
+            let after = cast
+                .cast_row(after_image)
+                .map_err(|e| fail("after image", e))?;
+            let key = cast.key_of(&after).map_err(|e| fail("after image", e))?;
+            let old_key = match (&before, d.before) {
+                (Some(record), _) => cast.key_of(record).ok(),
+                (None, Some(b)) => cast.cast_key(b).ok(),
+                (None, None) => None,
+            };
+            match old_key {
+                Some(old) if old != key => Ok(vec![
+                    change(Op::Delete, old, before, None),
+                    change(Op::Upsert, key, None, Some(after)),
+                ]),
+                _ => Ok(vec![change(Op::Upsert, key, before, Some(after))]),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
