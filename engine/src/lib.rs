@@ -14,3 +14,4 @@ pub mod cast;
 pub mod project;
 pub mod strategy;
 pub mod ingest;
+pub mod aggregate;

@@ -1,0 +1,184 @@
+//! Aggregation: builds the single-view documents of a batch of keys from the projections.
+//!
+//! In: a single view, a batch of its keys, the projection store. Out: per key, the document
+//! (or "root gone"), plus the number of mapping errors (a function given bad input).
+//!
+//! Guarantees:
+//! - one `find_in` for the root records of the whole batch, then one per join node (parents
+//!   first), over every parent join tuple of the batch;
+//! - a child belongs to a parent when the join tuples are equal (null never matches), the
+//!   node's conditions hold on the child, its parent conditions on the parent, and the child is
+//!   `PUBLIC`; children are kept in primary-key order, so documents are deterministic;
+//! - a key whose root record is missing or `DELETED` yields [`Built::RootGone`];
+//! - expressions follow [`fdc_plan::Expr`] (see [`eval`]); no expression fails a rebuild.
+
+mod eval;
+pub mod ops;
+
+use std::collections::HashMap;
+
+use fdc_plan::{Plan, SingleView};
+
+use crate::store::{key, FindIn, ProjectionStore, Record, StoreError};
+use crate::value::{Map, Value};
+
+/// The outcome of building one key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Built {
+    /// The document, mapped fields in mapping order (no `__STATE__`).
+    Document(Map),
+    /// No `PUBLIC` root record has this key.
+    RootGone,
+}
+
+/// The documents of a batch of keys, in the order of the keys.
+#[derive(Debug, Default)]
+pub struct BuiltBatch {
+    pub documents: Vec<(Vec<Value>, Built)>,
+    /// Mapping-function calls that got bad input (their result was null).
+    pub mapping_errors: u64,
+}
+
+/// Records loaded for one batch: per node, the records and, per parent record, its children.
+pub(crate) struct Loaded {
+    /// `records[node]`: every record of the node loaded for the batch.
+    pub records: Vec<Vec<Record>>,
+    /// `children[node][parent_index]`: indexes into `records[node]`, in primary-key order.
+    pub children: Vec<Vec<Vec<usize>>>,
+}
+
+/// Builds the documents of `keys` (de-duplicated by the caller) for `view`.
+pub async fn build(
+    plan: &Plan,
+    view: &SingleView,
+    store: &dyn ProjectionStore,
+    keys: &[Vec<Value>],
+) -> Result<BuiltBatch, StoreError> {
+    let root = view.root();
+    let key_fields: Vec<String> = view.key.iter().map(|k| k.field.clone()).collect();
+    let found = store
+        .find_in(
+            &root.projection,
+            FindIn {
+                fields: &key_fields,
+                values: keys,
+                conditions: &[],
+                public_only: true,
+            },
+        )
+        .await?;
+    let mut by_key: HashMap<Vec<u8>, Record> = HashMap::with_capacity(found.len());
+    for r in found {
+        if let Some(k) = key::encode_fields(&r.fields, &key_fields) {
+            by_key.entry(k).or_insert(r);
+        }
+    }
+    // Root records in key order; `slot[i]` is the root index of keys[i].
+    let mut roots: Vec<Record> = Vec::with_capacity(keys.len());
+    let mut slot: Vec<Option<usize>> = Vec::with_capacity(keys.len());
+    for k in keys {
+        match key::encode(k).and_then(|e| by_key.remove(&e)) {
+            Some(r) => {
+                slot.push(Some(roots.len()));
+                roots.push(r);
+            }
+            None => slot.push(None),
+        }
+    }
+    let loaded = load_nodes(view, store, roots).await?;
+    let evaluator = eval::Evaluator::new(plan, view, &loaded);
+    let mut out = BuiltBatch::default();
+    for (k, s) in keys.iter().zip(slot) {
+        let built = match s {
+            Some(root_index) => Built::Document(evaluator.document(root_index)),
+            None => Built::RootGone,
+        };
+        out.documents.push((k.clone(), built));
+    }
+    out.mapping_errors = evaluator.mapping_errors();
+    Ok(out)
+}
+
+async fn load_nodes(
+    view: &SingleView,
+    store: &dyn ProjectionStore,
+    roots: Vec<Record>,
+) -> Result<Loaded, StoreError> {
+    let n = view.nodes.len();
+    let mut loaded = Loaded {
+        records: Vec::with_capacity(n),
+        children: vec![Vec::new(); n],
+    };
+    loaded.records.push(roots);
+    for node in view.nodes.iter().skip(1) {
+        let parent = node.parent.unwrap_or(0);
+        let parents = &loaded.records[parent];
+        // The join tuple of every parent that satisfies the parent conditions.
+        let parent_tuples: Vec<Option<Vec<u8>>> = parents
+            .iter()
+            .map(|p| {
+                if crate::store::condition::all_hold(&p.fields, &node.parent_conditions) {
+                    key::encode_fields(&p.fields, &node.parent_fields)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut values = Vec::new();
+        for (p, t) in parents.iter().zip(&parent_tuples) {
+            if let Some(t) = t {
+                if seen.insert(t.clone()) {
+                    values.push(key::tuple(&p.fields, &node.parent_fields));
+                }
+            }
+        }
+        let mut records = if values.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .find_in(
+                    &node.projection,
+                    FindIn {
+                        fields: &node.fields,
+                        values: &values,
+                        conditions: &node.conditions,
+                        public_only: true,
+                    },
+                )
+                .await?
+        };
+        records.sort_by(|a, b| compare_keys(&a.key, &b.key));
+        let mut by_tuple: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            if let Some(t) = key::encode_fields(&r.fields, &node.fields) {
+                by_tuple.entry(t).or_default().push(i);
+            }
+        }
+        let children: Vec<Vec<usize>> = parent_tuples
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| by_tuple.get(t).cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        loaded.children[node.id] = children;
+        loaded.records.push(records);
+    }
+    Ok(loaded)
+}
+
+/// Lexicographic order of key tuples by [`Value::total_cmp`].
+pub fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.total_cmp(y);
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+#[cfg(test)]
+mod tests;
