@@ -15,3 +15,4 @@ pub mod project;
 pub mod strategy;
 pub mod ingest;
 pub mod aggregate;
+pub mod view;

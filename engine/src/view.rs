@@ -1,0 +1,296 @@
+//! The single-view writer: rebuilds triggered keys and writes what changed.
+//!
+//! In: a single view and a batch of its keys (triggers). Out: documents written, deleted or
+//! marked deleted in the single-view store; failures in the errors collection; single-view
+//! update events; a [`ViewReport`] of what happened.
+//!
+//! Guarantees:
+//! - per batch: one aggregation (see [`crate::aggregate`]), one `get_many` of the stored
+//!   documents, one bulk write, one failures write;
+//! - a document equal to the stored one (in merge mode: the mapped fields equal) is not
+//!   rewritten and emits no event;
+//! - a key whose root is gone is deleted, or kept with `__STATE__ = "DELETED"`, as declared;
+//! - with `SingleView.schema`, a document that fails validation is not written; it is recorded
+//!   with the reason (the stored document, if any, is left as it was);
+//! - every stored document holds `__STATE__` (`"PUBLIC"` or `"DELETED"`) after the mapped
+//!   fields.
+
+use fdc_plan::{Plan, RootDelete, SingleView, WriteMode};
+
+use crate::aggregate::{self, Built};
+use crate::store::{
+    record, Event, EventOp, ProjectionStore, SingleViewStore, StoreError, ViewFailure, ViewWrite,
+    STATE_FIELD,
+};
+use crate::value::{Map, Value};
+
+/// What rebuilding a batch of keys did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ViewReport {
+    pub inserted: u64,
+    pub updated: u64,
+    /// Rebuilt but equal to the stored document (or nothing to delete): not written.
+    pub unchanged: u64,
+    /// Deleted or marked deleted.
+    pub deleted: u64,
+    /// Refused by the view's JSON Schema.
+    pub failed: u64,
+    /// Mapping-function calls that got bad input.
+    pub mapping_errors: u64,
+    pub events: Vec<Event>,
+}
+
+impl ViewReport {
+    /// Adds `other`'s counts and events to `self`.
+    pub fn absorb(&mut self, other: ViewReport) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.mapping_errors += other.mapping_errors;
+        self.events.extend(other.events);
+    }
+}
+
+/// A compiled JSON Schema of one view.
+pub struct ViewSchema(jsonschema::Validator);
+
+impl ViewSchema {
+    /// Compiles `schema`; the error names what is wrong with the schema.
+    pub fn compile(schema: &serde_json::Value) -> Result<ViewSchema, String> {
+        jsonschema::validator_for(schema)
+            .map(ViewSchema)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `Err(reason)` when `document` does not validate.
+    pub fn check(&self, document: &serde_json::Value) -> Result<(), String> {
+        self.0
+            .validate(document)
+            .map_err(|e| format!("{e} (at `{}`)", e.instance_path()))
+    }
+}
+
+fn state(doc: &Map) -> Option<&str> {
+    doc.get(STATE_FIELD).and_then(Value::as_str)
+}
+
+fn to_json(doc: &Map) -> serde_json::Value {
+    serde_json::Value::Object(doc.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+/// Rebuilds `keys` of view `vi` and writes the result.
+pub async fn rebuild(
+    plan: &Plan,
+    vi: usize,
+    schema: Option<&ViewSchema>,
+    projections: &dyn ProjectionStore,
+    views: &dyn SingleViewStore,
+    keys: &[Vec<Value>],
+) -> Result<ViewReport, StoreError> {
+    let view: &SingleView = &plan.single_views[vi];
+    let mut report = ViewReport::default();
+    if keys.is_empty() {
+        return Ok(report);
+    }
+    let built = aggregate::build(plan, view, projections, keys).await?;
+    report.mapping_errors = built.mapping_errors;
+    let stored = views.get_many(&view.name, keys).await?;
+    let key_names: Vec<String> = view.key.iter().map(|k| k.name.clone()).collect();
+    let mut writes = Vec::new();
+    let mut failures = Vec::new();
+    for ((key, built), stored) in built.documents.into_iter().zip(stored) {
+        let key_json = || record::key_json(&key_names, &key);
+        let (op, after) = match built {
+            Built::Document(mut doc) => {
+                if let Some(schema) = schema {
+                    let json = to_json(&doc);
+                    if let Err(reason) = schema.check(&json) {
+                        report.failed += 1;
+                        failures.push(ViewFailure {
+                            view: view.name.clone(),
+                            key: key_json(),
+                            reason,
+                            document: json,
+                        });
+                        continue;
+                    }
+                }
+                doc.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
+                let result = match (&stored, view.write) {
+                    (Some(old), WriteMode::Merge) => {
+                        let mut merged = old.clone();
+                        for (k, v) in &doc {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                        merged
+                    }
+                    _ => doc.clone(),
+                };
+                if stored.as_ref() == Some(&result) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                let op = match &stored {
+                    Some(old) if state(old) != Some("DELETED") => {
+                        report.updated += 1;
+                        EventOp::Update
+                    }
+                    _ => {
+                        report.inserted += 1;
+                        EventOp::Insert
+                    }
+                };
+                writes.push(ViewWrite::Upsert {
+                    key: key.clone(),
+                    document: doc,
+                });
+                (op, Some(result))
+            }
+            Built::RootGone => match (&stored, view.on_root_delete) {
+                (Some(old), RootDelete::MarkDeleted) if state(old) != Some("DELETED") => {
+                    let mut marked = old.clone();
+                    marked.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
+                    writes.push(ViewWrite::MarkDeleted { key: key.clone() });
+                    report.deleted += 1;
+                    (EventOp::Delete, Some(marked))
+                }
+                (Some(_), RootDelete::Delete) => {
+                    writes.push(ViewWrite::Delete { key: key.clone() });
+                    report.deleted += 1;
+                    (EventOp::Delete, None)
+                }
+                _ => {
+                    report.unchanged += 1;
+                    continue;
+                }
+            },
+        };
+        if let Some(events) = &view.events {
+            report.events.push(Event::SingleViewUpdate {
+                topic: events.topic.clone(),
+                view: view.name.clone(),
+                key: key_json(),
+                op,
+                before: events
+                    .before
+                    .then(|| stored.as_ref().map(to_json))
+                    .flatten(),
+                after: events.after.then(|| after.as_ref().map(to_json)).flatten(),
+            });
+        }
+    }
+    if !writes.is_empty() {
+        views.write(&view.name, view.write, writes).await?;
+    }
+    if !failures.is_empty() {
+        views.record_failures(failures).await?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+    use crate::project::write_batch;
+    use crate::store::testkit::{delete, shop_plan, upsert};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn writes_once_skips_unchanged_and_deletes_or_marks_when_the_root_goes() {
+        let plan = shop_plan();
+        let s = EmbeddedStore::in_memory();
+        let p = &plan;
+        let seed = vec![
+            upsert(
+                p,
+                "customers",
+                json!({"id": 1, "name": "Ann", "country": "IT"}),
+                1,
+            ),
+            upsert(
+                p,
+                "orders",
+                json!({"id": 10, "customer_id": 1, "status": "NEW", "total": "1"}),
+                1,
+            ),
+        ];
+        write_batch(p, &s, seed, 0).await.unwrap();
+        let c = vec![vec![Value::Int(1)]];
+        let o = vec![vec![Value::Int(10)]];
+        let schema = ViewSchema::compile(plan.single_views[1].schema.as_ref().unwrap()).unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        assert_eq!((r.inserted, r.events.len()), (1, 1));
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        assert_eq!(r.inserted, 1);
+        // Rebuilding again changes nothing and emits nothing.
+        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        assert_eq!((r.unchanged, r.events.len()), (1, 0));
+        // Root deletes: customer_360 deletes, order_view marks deleted.
+        let dels = vec![delete(p, "customers", 1, 2), delete(p, "orders", 10, 2)];
+        write_batch(p, &s, dels, 0).await.unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        assert_eq!(r.deleted, 1);
+        match &r.events[0] {
+            Event::SingleViewUpdate { op, after, .. } => {
+                assert_eq!((*op, after.is_none()), (EventOp::Delete, true))
+            }
+            Event::ProjectionUpdate { .. } => unreachable!(),
+        }
+        assert!(s.all_documents("customer_360").unwrap().is_empty());
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        assert_eq!(r.deleted, 1);
+        let docs = s.all_documents("order_view").unwrap();
+        assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
+        assert_eq!(docs[0].1["customer"], Value::String("Ann".into()));
+        // Marking again is a no-op.
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        // Re-inserting the root brings the view back as PUBLIC.
+        let back = upsert(
+            p,
+            "orders",
+            json!({"id": 10, "customer_id": 1, "status": "NEW", "total": "1"}),
+            3,
+        );
+        write_batch(p, &s, vec![back], 0).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        assert_eq!(r.inserted, 1);
+        let docs = s.all_documents("order_view").unwrap();
+        assert_eq!(docs[0].1[STATE_FIELD], Value::String("PUBLIC".into()));
+        assert_eq!(docs[0].1["customer"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_document_failing_its_schema_is_not_written_and_is_recorded() {
+        let plan = shop_plan();
+        let s = EmbeddedStore::in_memory();
+        let p = &plan;
+        let order = |status: &str, v| {
+            upsert(
+                p,
+                "orders",
+                json!({"id": 10, "customer_id": 1, "status": status, "total": "1"}),
+                v,
+            )
+        };
+        write_batch(p, &s, vec![order("NEW", 1)], 0).await.unwrap();
+        let schema = ViewSchema::compile(plan.single_views[1].schema.as_ref().unwrap()).unwrap();
+        let o = vec![vec![Value::Int(10)]];
+        rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        write_batch(p, &s, vec![order("INVALID", 2)], 0)
+            .await
+            .unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        assert_eq!((r.failed, r.updated), (1, 0));
+        let docs = s.all_documents("order_view").unwrap();
+        assert_eq!(docs[0].1["status"], Value::String("NEW".into()));
+        let failures = s.view_failures().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0]["view"], json!("order_view"));
+        assert_eq!(failures[0]["key"], json!({"order_id": 10}));
+        assert!(failures[0]["reason"].as_str().unwrap().contains("/status"));
+    }
+}
