@@ -16,3 +16,5 @@ pub mod strategy;
 pub mod ingest;
 pub mod aggregate;
 pub mod view;
+pub mod file;
+pub mod runtime;

@@ -18,6 +18,7 @@
 pub mod condition;
 pub mod key;
 pub mod record;
+pub mod source;
 #[cfg(test)]
 pub(crate) mod testkit;
 

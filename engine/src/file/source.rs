@@ -1,0 +1,346 @@
+//! The file source: newline-delimited JSON messages from a file, a directory (files in name
+//! order) or stdin.
+//!
+//! In: lines `{"topic": "...", "key": <json>, "value": <json>, "headers"?: {name: <json>},
+//! "timestamp"?: <epoch ms | RFC 3339>, "partition"?: <int>, "offset"?: <int>}` (schema:
+//! `schemas/events/input-line.schema.json`). Out: [`Message`]s in file order: key and value are
+//! encoded as JSON text (a JSON `null` or missing value is a Kafka null value, i.e. a
+//! tombstone); a header that is a JSON string is passed as its raw text, others as JSON text;
+//! partition defaults to 0 and offset to the 1-based line number.
+//!
+//! Guarantees: a malformed line becomes a dead letter (with the raw line and the reason), never
+//! an error; blank lines are ignored. With a [`CheckpointStore`], the number of lines consumed
+//! per file is stored on commit and skipped on the next open, so a restarted run continues
+//! where it stopped (stdin cannot resume).
+
+use std::collections::VecDeque;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::change::Message;
+use crate::store::source::{Ack, Source, SourceBatch, SourceItem};
+use crate::store::{CheckpointStore, DeadLetter, StoreError};
+
+/// Where the lines come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileInput {
+    /// One file.
+    File(PathBuf),
+    /// Every regular file of a directory, in name order.
+    Directory(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+struct Open {
+    stream: String,
+    reader: Box<dyn BufRead + Send>,
+    /// Lines consumed so far (the next line's 1-based number minus one).
+    line: i64,
+}
+
+/// Reads [`FileInput`] as a [`Source`].
+pub struct FileSource {
+    pending: VecDeque<(String, Option<PathBuf>)>,
+    current: Option<Open>,
+    checkpoints: Option<Arc<dyn CheckpointStore>>,
+}
+
+impl FileSource {
+    /// A source over `input`; `checkpoints` enables resuming.
+    pub fn open(
+        input: FileInput,
+        checkpoints: Option<Arc<dyn CheckpointStore>>,
+    ) -> Result<FileSource, StoreError> {
+        let mut pending = VecDeque::new();
+        match input {
+            FileInput::File(p) => pending.push_back((stream_name(&p), Some(p))),
+            FileInput::Directory(d) => {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+                    .map_err(|e| StoreError::fatal("read input directory", e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                files.sort();
+                for f in files {
+                    pending.push_back((stream_name(&f), Some(f)));
+                }
+            }
+            FileInput::Stdin => pending.push_back(("stdin".into(), None)),
+        }
+        Ok(FileSource {
+            pending,
+            current: None,
+            checkpoints,
+        })
+    }
+
+    async fn next_open(&mut self) -> Result<bool, StoreError> {
+        let Some((stream, path)) = self.pending.pop_front() else {
+            return Ok(false);
+        };
+        let mut reader: Box<dyn BufRead + Send> = match &path {
+            Some(p) => Box::new(std::io::BufReader::new(
+                std::fs::File::open(p).map_err(|e| StoreError::fatal("open input file", e))?,
+            )),
+            None => Box::new(std::io::BufReader::new(std::io::stdin())),
+        };
+        let mut line = 0;
+        if path.is_some() {
+            if let Some(c) = &self.checkpoints {
+                let skip = c.load_checkpoint(&stream).await?.unwrap_or(0);
+                let mut buf = String::new();
+                while line < skip {
+                    buf.clear();
+                    let n = reader
+                        .read_line(&mut buf)
+                        .map_err(|e| StoreError::fatal("read input file", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    line += 1;
+                }
+            }
+        }
+        self.current = Some(Open {
+            stream,
+            reader,
+            line,
+        });
+        Ok(true)
+    }
+}
+
+fn stream_name(p: &std::path::Path) -> String {
+    let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    format!("file:{}", abs.display())
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        let mut batch = SourceBatch::default();
+        let mut buf = String::new();
+        while batch.items.len() < max.max(1) {
+            if self.current.is_none() && !self.next_open().await? {
+                break;
+            }
+            let Some(open) = self.current.as_mut() else {
+                break;
+            };
+            buf.clear();
+            let n = open
+                .reader
+                .read_line(&mut buf)
+                .map_err(|e| StoreError::fatal("read input", e))?;
+            if n == 0 {
+                let done = self.current.take();
+                if let Some(o) = done {
+                    set_position(&mut batch.ack, &o.stream, o.line);
+                }
+                continue;
+            }
+            open.line += 1;
+            set_position(&mut batch.ack, &open.stream, open.line);
+            let text = buf.trim();
+            if text.is_empty() {
+                continue;
+            }
+            batch.items.push(parse_line(text, open.line));
+        }
+        if batch.items.is_empty() && self.current.is_none() && self.pending.is_empty() {
+            // Only blank lines were left: nothing to apply (re-reading them is harmless).
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
+        match &self.checkpoints {
+            Some(c) => {
+                let files: Vec<(String, i64)> = ack
+                    .positions
+                    .iter()
+                    .filter(|(s, _)| s.starts_with("file:"))
+                    .cloned()
+                    .collect();
+                if files.is_empty() {
+                    Ok(())
+                } else {
+                    c.save_checkpoints(&files).await
+                }
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn set_position(ack: &mut Ack, stream: &str, line: i64) {
+    match ack.positions.iter_mut().find(|(s, _)| s == stream) {
+        Some(p) => p.1 = line,
+        None => ack.positions.push((stream.to_owned(), line)),
+    }
+}
+
+/// Parses one line into a message, or a dead letter saying why it is not one.
+pub fn parse_line(text: &str, line: i64) -> SourceItem {
+    let malformed = |topic: String, reason: String| {
+        SourceItem::Malformed(DeadLetter {
+            topic,
+            partition: 0,
+            offset: line,
+            key: serde_json::Value::Null,
+            value: serde_json::Value::String(text.to_owned()),
+            reason: format!("input line {line}: {reason}"),
+            projection: None,
+        })
+    };
+    let json: serde_json::Value = match serde_json::from_str(text) {
+        Ok(j) => j,
+        Err(e) => return malformed(String::new(), format!("not JSON ({e})")),
+    };
+    let Some(obj) = json.as_object() else {
+        return malformed(String::new(), "not a JSON object".into());
+    };
+    let Some(topic) = obj.get("topic").and_then(|t| t.as_str()) else {
+        return malformed(String::new(), "missing string field `topic`".into());
+    };
+    let topic = topic.to_owned();
+    let encode = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.to_string().into_bytes()),
+    };
+    let int = |name: &str| -> Result<Option<i64>, String> {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("`{name}` must be an integer")),
+        }
+    };
+    let partition = match int("partition") {
+        Ok(p) => p.unwrap_or(0),
+        Err(e) => return malformed(topic, e),
+    };
+    let Ok(partition) = i32::try_from(partition) else {
+        return malformed(topic, "`partition` out of range".into());
+    };
+    let offset = match int("offset") {
+        Ok(o) => o.unwrap_or(line),
+        Err(e) => return malformed(topic, e),
+    };
+    let timestamp = match obj.get("timestamp") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => Some(t.timestamp_millis()),
+            Err(_) => return malformed(topic, "`timestamp` is not RFC 3339".into()),
+        },
+        Some(v) => match v.as_i64() {
+            Some(t) => Some(t),
+            None => return malformed(topic, "`timestamp` must be epoch ms or RFC 3339".into()),
+        },
+    };
+    let headers = match obj.get("headers") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Object(h)) => h
+            .iter()
+            .map(|(k, v)| {
+                let bytes = match v {
+                    serde_json::Value::String(s) => s.clone().into_bytes(),
+                    other => other.to_string().into_bytes(),
+                };
+                (k.clone(), bytes)
+            })
+            .collect(),
+        Some(_) => return malformed(topic, "`headers` must be an object".into()),
+    };
+    SourceItem::Message(Message {
+        topic,
+        partition,
+        offset,
+        key: encode(obj.get("key")),
+        value: encode(obj.get("value")),
+        headers,
+        timestamp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+
+    #[test]
+    fn lines_become_messages_or_dead_letters() {
+        let m = parse_line(
+            r#"{"topic":"t","key":{"id":1},"value":{"a":"x"},"headers":{"h":"raw","j":{"n":1}},"timestamp":"2024-01-01T00:00:00Z"}"#,
+            3,
+        );
+        let SourceItem::Message(m) = m else {
+            panic!("not a message")
+        };
+        assert_eq!(m.key.as_deref(), Some(&br#"{"id":1}"#[..]));
+        assert_eq!(m.value.as_deref(), Some(&br#"{"a":"x"}"#[..]));
+        assert_eq!(m.headers[0], ("h".to_string(), b"raw".to_vec()));
+        assert_eq!(m.headers[1], ("j".to_string(), br#"{"n":1}"#.to_vec()));
+        assert_eq!((m.partition, m.offset), (0, 3));
+        assert_eq!(m.timestamp, Some(1_704_067_200_000));
+        let SourceItem::Message(t) = parse_line(r#"{"topic":"t","key":"k","value":null}"#, 1)
+        else {
+            panic!("not a message")
+        };
+        assert_eq!((t.key.as_deref(), t.value), (Some(&b"\"k\""[..]), None));
+        for bad in ["{", "[1]", r#"{"key":1}"#, r#"{"topic":"t","offset":"x"}"#] {
+            match parse_line(bad, 9) {
+                SourceItem::Malformed(d) => {
+                    assert_eq!(d.offset, 9);
+                    assert_eq!(d.value, serde_json::Value::String(bad.into()));
+                }
+                SourceItem::Message(_) => panic!("{bad} parsed"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_read_in_name_order_and_resumes_after_commit() {
+        let dir = std::env::temp_dir().join(format!("fdc-file-source-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("in")).unwrap();
+        std::fs::write(dir.join("in/b.jsonl"), "{\"topic\":\"b\"}\n").unwrap();
+        std::fs::write(
+            dir.join("in/a.jsonl"),
+            "{\"topic\":\"a1\"}\n\n{\"topic\":\"a2\"}\nbad\n",
+        )
+        .unwrap();
+        let store: Arc<dyn CheckpointStore> =
+            Arc::new(EmbeddedStore::open(&dir.join("s")).unwrap());
+        let topics = |b: &SourceBatch| -> Vec<String> {
+            b.items
+                .iter()
+                .map(|i| match i {
+                    SourceItem::Message(m) => m.topic.clone(),
+                    SourceItem::Malformed(_) => "!".into(),
+                })
+                .collect()
+        };
+        let mut s =
+            FileSource::open(FileInput::Directory(dir.join("in")), Some(store.clone())).unwrap();
+        let b1 = s.next_batch(2).await.unwrap().unwrap();
+        assert_eq!(topics(&b1), vec!["a1", "a2"]);
+        s.commit(&b1.ack).await.unwrap();
+        // A restart resumes after the committed lines.
+        let mut s =
+            FileSource::open(FileInput::Directory(dir.join("in")), Some(store.clone())).unwrap();
+        let b2 = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(topics(&b2), vec!["!", "b"]);
+        s.commit(&b2.ack).await.unwrap();
+        assert!(s.next_batch(10).await.unwrap().is_none());
+        let mut s = FileSource::open(FileInput::Directory(dir.join("in")), Some(store)).unwrap();
+        assert!(s.next_batch(10).await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,396 @@
+//! The runtime: build a plan into an [`Engine`], then drive batches through every stage.
+//!
+//! In: a [`Plan`], the adapters ([`Stores`]), a [`Route`] (decode + cast) and a
+//! [`crate::store::source::Source`]. Out: projections and single views kept up to date,
+//! events, dead letters, input positions committed, and the [`Summary`] of what happened.
+//!
+//! Stages of one batch: route (decode + cast, done ahead by the reader task) -> projection
+//! write -> strategies -> aggregation + single-view write -> events and dead letters -> commit.
+//! Guarantees:
+//! - build does all the checking and set-up (schemas compiled, indexes and collections
+//!   ensured) and starts nothing;
+//! - a batch's input positions are committed only after every effect of the batch (and of all
+//!   batches before it) is durable: the durable watermark;
+//! - every item ends applied, stale, skipped or dead-lettered, counted once when its batch is
+//!   durable (a retried batch is not counted twice);
+//! - a retryable store error pauses and retries the whole batch (effects are idempotent:
+//!   equal versions re-apply); a non-retryable one stops the run without committing.
+
+mod counters;
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fdc_plan::Plan;
+
+use crate::change::{Ingested, Message};
+use crate::project;
+use crate::store::source::SourceItem;
+use crate::store::{
+    DeadLetter, DeadLetterSink, EventSink, ProjectionLayout, ProjectionStore, SingleViewStore,
+    StoreError,
+};
+use crate::strategy;
+use crate::view::{self, ViewSchema};
+
+pub use counters::{BatchCounts, Counters, Summary};
+pub use run::{run, Shutdown};
+
+/// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
+pub trait Route: Send + Sync {
+    fn route(&self, message: &Message) -> Vec<Ingested>;
+}
+
+impl Route for crate::ingest::Router {
+    fn route(&self, message: &Message) -> Vec<Ingested> {
+        crate::ingest::Router::route(self, message)
+    }
+}
+
+/// The adapters a pipeline runs on.
+#[derive(Clone)]
+pub struct Stores {
+    pub projections: Arc<dyn ProjectionStore>,
+    pub views: Arc<dyn SingleViewStore>,
+    pub events: Arc<dyn EventSink>,
+    pub dead_letters: Arc<dyn DeadLetterSink>,
+}
+
+/// Runtime settings (from `fdc.yaml` / flags).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Messages per batch.
+    pub batch_size: usize,
+    /// Single-view keys rebuilt per aggregation call.
+    pub rebuild_chunk: usize,
+    /// Routed batches read ahead of the one being written (bounded channel capacity).
+    pub read_ahead: usize,
+    /// Attempts per batch on retryable errors (0: retry forever).
+    pub max_attempts: u32,
+    /// First retry delay (doubles up to 30 s).
+    pub retry_backoff: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            batch_size: 5000,
+            rebuild_chunk: 5000,
+            read_ahead: 2,
+            max_attempts: 0,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A runtime error: which domain it belongs to and whether retrying may help.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The plan cannot run (for example a view's JSON Schema does not compile).
+    #[error("the plan cannot run: {0}")]
+    Plan(String),
+    /// A store, sink or source failed.
+    #[error(transparent)]
+    External(#[from] StoreError),
+    /// A bug: a task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A routed message: its origin and what the router made of it.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub message: Message,
+    pub outcomes: Vec<Ingested>,
+}
+
+/// A batch ready for the write stages.
+#[derive(Debug, Clone, Default)]
+pub struct RoutedBatch {
+    pub messages: Vec<Routed>,
+    /// Lines that were not messages at all.
+    pub malformed: Vec<DeadLetter>,
+}
+
+impl RoutedBatch {
+    /// Routes the items of a source batch.
+    pub fn route(items: Vec<SourceItem>, router: &dyn Route) -> RoutedBatch {
+        let mut batch = RoutedBatch::default();
+        for item in items {
+            match item {
+                SourceItem::Message(m) => {
+                    let outcomes = router.route(&m);
+                    batch.messages.push(Routed {
+                        message: m,
+                        outcomes,
+                    });
+                }
+                SourceItem::Malformed(d) => batch.malformed.push(d),
+            }
+        }
+        batch
+    }
+}
+
+/// What processing a batch produced, counted once it is durable.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub counts: BatchCounts,
+    pub dead_letters: Vec<DeadLetter>,
+    /// `(topic, partition, offset, reason)` of messages skipped by their format.
+    pub skipped: Vec<(String, i32, i64, String)>,
+    /// `(view, reason)` of refused single views.
+    pub failed: Vec<(String, String)>,
+}
+
+/// A built pipeline: plan, adapters and compiled pieces; nothing running.
+pub struct Engine {
+    plan: Arc<Plan>,
+    stores: Stores,
+    schemas: Vec<Option<ViewSchema>>,
+    config: RuntimeConfig,
+    counters: Arc<Counters>,
+}
+
+/// The JSON form of raw message bytes: JSON when they parse, else a string.
+pub fn raw_json(bytes: Option<&[u8]>) -> serde_json::Value {
+    match bytes {
+        None => serde_json::Value::Null,
+        Some(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into())),
+    }
+}
+
+/// The index layout every projection needs: declared indexes, plus every field tuple the
+/// strategies and join nodes query.
+pub fn layouts(plan: &Plan) -> Vec<ProjectionLayout> {
+    plan.projections
+        .iter()
+        .map(|p| {
+            let mut queried: Vec<Vec<String>> = Vec::new();
+            let mut add = |fields: &Vec<String>| {
+                if !fields.is_empty() && !queried.contains(fields) {
+                    queried.push(fields.clone());
+                }
+            };
+            for v in &plan.single_views {
+                for n in &v.nodes {
+                    if n.projection == p.name && n.parent.is_some() {
+                        add(&n.fields);
+                    }
+                }
+                if v.root().projection == p.name {
+                    add(&v.key.iter().map(|k| k.field.clone()).collect());
+                }
+                for s in &v.strategies {
+                    for path in &s.paths {
+                        for hop in &path.hops {
+                            if hop.to == p.name {
+                                add(&hop.to_fields);
+                            }
+                        }
+                    }
+                }
+            }
+            ProjectionLayout {
+                name: p.name.clone(),
+                key: p.key.clone(),
+                declared: p
+                    .indexes
+                    .iter()
+                    .map(|i| (i.fields.clone(), i.unique))
+                    .collect(),
+                queried,
+            }
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Builds the pipeline: compiles view schemas, ensures collections and indexes.
+    pub async fn build(
+        plan: Plan,
+        stores: Stores,
+        config: RuntimeConfig,
+    ) -> Result<Engine, EngineError> {
+        let mut schemas = Vec::with_capacity(plan.single_views.len());
+        for v in &plan.single_views {
+            schemas.push(match &v.schema {
+                Some(s) => Some(ViewSchema::compile(s).map_err(|e| {
+                    EngineError::Plan(format!(
+                        "single view `{}`: invalid JSON Schema: {e}",
+                        v.name
+                    ))
+                })?),
+                None => None,
+            });
+        }
+        for layout in layouts(&plan) {
+            stores.projections.ensure_projection(&layout).await?;
+        }
+        for v in &plan.single_views {
+            let key: Vec<String> = v.key.iter().map(|k| k.name.clone()).collect();
+            stores.views.ensure_view(&v.name, &key).await?;
+        }
+        Ok(Engine {
+            plan: Arc::new(plan),
+            stores,
+            schemas,
+            config,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The adapters.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Runs every write stage on one routed batch. Idempotent: running it again (after a
+    /// failure) gives the same stored state. Nothing is counted here; see [`Engine::commit`].
+    pub async fn process(&self, batch: &RoutedBatch) -> Result<BatchOutcome, StoreError> {
+        let plan = &*self.plan;
+        let mut out = BatchOutcome::default();
+        out.counts.consumed = (batch.messages.len() + batch.malformed.len()) as u64;
+        out.dead_letters.extend(batch.malformed.iter().cloned());
+        let mut changes = Vec::new();
+        for r in &batch.messages {
+            let m = &r.message;
+            for outcome in &r.outcomes {
+                match outcome {
+                    Ingested::Changes(c) => changes.extend(c.iter().cloned()),
+                    Ingested::Skipped { reason, .. } => {
+                        out.skipped
+                            .push((m.topic.clone(), m.partition, m.offset, reason.clone()));
+                    }
+                    Ingested::DeadLetter { projection, reason } => {
+                        out.dead_letters.push(DeadLetter {
+                            topic: m.topic.clone(),
+                            partition: m.partition,
+                            offset: m.offset,
+                            key: raw_json(m.key.as_deref()),
+                            value: raw_json(m.value.as_deref()),
+                            reason: reason.clone(),
+                            projection: projection
+                                .and_then(|p| plan.projections.get(p))
+                                .map(|p| p.name.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let written =
+            project::write_batch(plan, self.stores.projections.as_ref(), changes, now).await?;
+        out.counts.applied = written.applied;
+        out.counts.stale = written.stale;
+        let mut events = written.events;
+        let triggers =
+            strategy::triggers(plan, self.stores.projections.as_ref(), &written.changes).await?;
+        for t in triggers {
+            out.counts.triggered += t.keys.len() as u64;
+            for chunk in t.keys.chunks(self.config.rebuild_chunk.max(1)) {
+                let r = self.rebuild_keys(t.view, chunk).await?;
+                out.counts.views_inserted += r.inserted;
+                out.counts.views_updated += r.updated;
+                out.counts.views_unchanged += r.unchanged;
+                out.counts.views_deleted += r.deleted;
+                out.counts.views_failed += r.failed;
+                out.counts.mapping_errors += r.mapping_errors;
+                for _ in 0..r.failed {
+                    out.failed.push((
+                        plan.single_views[t.view].name.clone(),
+                        "document does not satisfy the view's JSON Schema".into(),
+                    ));
+                }
+                events.extend(r.events);
+            }
+        }
+        out.counts.events = events.len() as u64;
+        if !events.is_empty() {
+            self.stores.events.publish(events).await?;
+        }
+        if !out.dead_letters.is_empty() {
+            self.stores
+                .dead_letters
+                .dead_letter(out.dead_letters.clone())
+                .await?;
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds `keys` of view `vi` (for triggers, refreshes and tests).
+    pub async fn rebuild_keys(
+        &self,
+        vi: usize,
+        keys: &[Vec<crate::value::Value>],
+    ) -> Result<view::ViewReport, StoreError> {
+        view::rebuild(
+            &self.plan,
+            vi,
+            self.schemas.get(vi).and_then(Option::as_ref),
+            self.stores.projections.as_ref(),
+            self.stores.views.as_ref(),
+            keys,
+        )
+        .await
+    }
+
+    /// Processes a batch, retrying retryable failures as configured.
+    pub async fn process_with_retry(
+        &self,
+        batch: &RoutedBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut attempt: u32 = 0;
+        let mut delay = self.config.retry_backoff;
+        loop {
+            attempt += 1;
+            match self.process(batch).await {
+                Ok(o) => return Ok(o),
+                Err(e)
+                    if e.retryable
+                        && (self.config.max_attempts == 0
+                            || attempt < self.config.max_attempts) =>
+                {
+                    tracing::warn!(attempt, error = %e, "batch failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Counts and logs a durable batch (called once per batch, after its effects are durable).
+    pub fn commit(&self, outcome: &BatchOutcome, millis: u128) {
+        for d in &outcome.dead_letters {
+            self.counters.dead_lettered(d);
+        }
+        for (t, p, o, reason) in &outcome.skipped {
+            self.counters.skipped(t, *p, *o, reason);
+        }
+        for (v, reason) in &outcome.failed {
+            self.counters.view_failed(v, reason);
+        }
+        self.counters.batch_committed(&outcome.counts, millis);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! The run loop: a reader task reads and routes batches ahead while the engine writes the
+//! current one; positions are committed behind the durable watermark.
+//!
+//! In: a built [`Engine`], a [`Source`], a [`Route`], a shutdown signal. Out: the [`Summary`]
+//! when the input ends or shutdown is asked for.
+//!
+//! Guarantees: batches are written in read order, one at a time; decode and cast of the next
+//! batches (up to `read_ahead`) overlap with the writes of the current one; a batch's ack is
+//! handed back to the reader (which owns the source and commits) only after the batch's
+//! effects are durable, and acks are committed in order. On shutdown, reading stops, batches
+//! already read are finished and committed, and the loop returns.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{Engine, EngineError, Route, RoutedBatch, Summary};
+use crate::store::source::{Ack, Source};
+use crate::store::StoreError;
+
+/// A graceful-shutdown trigger. Keep it alive for as long as the run should go on.
+#[derive(Debug)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown(watch::channel(false).0)
+    }
+}
+
+impl Shutdown {
+    /// A trigger not yet pulled.
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Asks the run to stop after the batches already read.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// A receiver for [`run`].
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+/// Runs `engine` over `source` until the input ends or `shutdown` is triggered.
+pub async fn run<S: Source + 'static>(
+    engine: Arc<Engine>,
+    mut source: S,
+    router: Arc<dyn Route>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Summary, EngineError> {
+    let batch_size = engine.config().batch_size.max(1);
+    let (batch_tx, mut batch_rx) =
+        mpsc::channel::<(RoutedBatch, Ack)>(engine.config().read_ahead.max(1));
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Ack>();
+
+    let reader = tokio::spawn(async move {
+        let mut watching = true;
+        loop {
+            while let Ok(ack) = ack_rx.try_recv() {
+                source.commit(&ack).await?;
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let next = if watching {
+                tokio::select! {
+                    r = source.next_batch(batch_size) => r?,
+                    changed = shutdown.changed() => {
+                        if changed.is_err() {
+                            // The trigger was dropped: shutdown can no longer be asked for.
+                            watching = false;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                source.next_batch(batch_size).await?
+            };
+            let Some(batch) = next else { break };
+            if batch.items.is_empty() {
+                if !batch.ack.positions.is_empty() {
+                    source.commit(&batch.ack).await?;
+                }
+                continue;
+            }
+            let routed = RoutedBatch::route(batch.items, router.as_ref());
+            if batch_tx.send((routed, batch.ack)).await.is_err() {
+                break;
+            }
+        }
+        drop(batch_tx);
+        while let Some(ack) = ack_rx.recv().await {
+            source.commit(&ack).await?;
+        }
+        Ok::<(), StoreError>(())
+    });
+
+    let mut failure: Option<EngineError> = None;
+    while let Some((batch, ack)) = batch_rx.recv().await {
+        let start = Instant::now();
+        match engine.process_with_retry(&batch).await {
+            Ok(outcome) => {
+                engine.commit(&outcome, start.elapsed().as_millis());
+                if ack_tx.send(ack).is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        }
+    }
+    drop(batch_rx);
+    drop(ack_tx);
+    let reader_result = reader
+        .await
+        .map_err(|e| EngineError::Internal(format!("the reader task died: {e}")))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    reader_result?;
+    Ok(engine.counters().summary())
+}
