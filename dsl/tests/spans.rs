@@ -1,5 +1,7 @@
 //! Every example parses, and every AST node's span lies inside its parent's span.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use fdc_dsl::syntax::{self, FileId};
 use serde_json::Value;
 
