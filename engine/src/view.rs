@@ -76,6 +76,29 @@ fn state(doc: &Map) -> Option<&str> {
     doc.get(STATE_FIELD).and_then(Value::as_str)
 }
 
+/// Whether two documents are the same down to the representation: field order, decimal
+/// scale (`2.50` is not `2.5`: they print differently) and float bits. `==` on [`Value`] is
+/// numeric equality, which would leave a stale representation in the store.
+pub fn identical_maps(a: &Map, b: &Map) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((ka, va), (kb, vb))| ka == kb && identical(va, vb))
+}
+
+/// [`identical_maps`] for values.
+pub fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Decimal(x), Value::Decimal(y)) => x == y && x.scale() == y.scale(),
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| identical(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => identical_maps(x, y),
+        _ => a == b,
+    }
+}
+
 fn to_json(doc: &Map) -> serde_json::Value {
     serde_json::Value::Object(doc.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
 }
@@ -128,7 +151,10 @@ pub async fn rebuild(
                     }
                     _ => doc.clone(),
                 };
-                if stored.as_ref() == Some(&result) {
+                if stored
+                    .as_ref()
+                    .is_some_and(|old| identical_maps(old, &result))
+                {
                     report.unchanged += 1;
                     continue;
                 }
