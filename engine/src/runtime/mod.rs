@@ -17,6 +17,7 @@
 //!   equal versions re-apply); a non-retryable one stops the run without committing.
 
 mod counters;
+pub mod local;
 mod run;
 
 use std::sync::Arc;
