@@ -12,7 +12,7 @@
 
 use fdc_plan::{Projection, Type};
 
-use crate::functions::{self, FnImpl, FunctionError};
+use crate::functions::{self, convert, temporal, FnImpl, FunctionError};
 use crate::value::{Map, Value};
 
 /// A plan problem found while preparing a projection (a checked plan never has one).
@@ -252,21 +252,14 @@ impl CompiledField {
                 return Ok(d.clone());
             }
         }
-        // 3. cast chain.
-        let mut v = raw.clone();
-        for step in &self.steps {
-            let result = if step.args.is_empty() {
-                (step.function)(std::slice::from_ref(&v))
-            } else {
-                let mut args = Vec::with_capacity(1 + step.args.len());
-                args.push(v);
-                args.extend(step.args.iter().cloned());
-                (step.function)(&args)
-            };
-            v = result.map_err(|source| CastError::Function {
-                field: self.name.clone(),
-                source,
-            })?;
+        // 3. cast chain. The first step reads the row's value in place (no copy).
+        let mut steps = self.steps.iter();
+        let mut v = match steps.next() {
+            None => raw.clone(),
+            Some(step) => self.apply(step, raw)?,
+        };
+        for step in steps {
+            v = self.apply(step, &v)?;
         }
         // 4. coercion; 5. nullability.
         if v.is_null() {
@@ -288,12 +281,30 @@ impl CompiledField {
     }
 }
 
+impl CompiledField {
+    /// Runs one cast-chain step on `v`.
+    fn apply(&self, step: &Step, v: &Value) -> Result<Value, CastError> {
+        let result = if step.args.is_empty() {
+            (step.function)(std::slice::from_ref(v))
+        } else {
+            let mut args = Vec::with_capacity(1 + step.args.len());
+            args.push(v.clone());
+            args.extend(step.args.iter().cloned());
+            (step.function)(&args)
+        };
+        result.map_err(|source| CastError::Function {
+            field: self.name.clone(),
+            source,
+        })
+    }
+}
+
 /// A failed coercion: the type of the value found, and an optional reason.
 type CoerceFailure = (&'static str, Option<String>);
 
-fn via(function: &str, v: Value) -> Result<Value, CoerceFailure> {
+fn via(function: FnImpl, v: Value) -> Result<Value, CoerceFailure> {
     let got = v.type_name();
-    functions::call(function, &[v]).map_err(|e| (got, Some(reason_of(&e))))
+    function(std::slice::from_ref(&v)).map_err(|e| (got, Some(reason_of(&e))))
 }
 
 fn reason_of(e: &FunctionError) -> String {
@@ -311,7 +322,7 @@ fn coerce(v: Value, ty: &Type) -> Result<Value, CoerceFailure> {
         (Type::Any, v) => Ok(v),
         (Type::String, v @ Value::String(_)) => Ok(v),
         (Type::String, Value::Array(_) | Value::Object(_)) => Err(mismatch()),
-        (Type::String, v) => via("to_string", v),
+        (Type::String, v) => via(convert::to_string, v),
         (Type::Int, v @ Value::Int(_)) => Ok(v),
         (Type::Int, Value::Float(f)) if f.fract() != 0.0 => {
             Err((got, Some("a fraction would be truncated".into())))
@@ -324,30 +335,30 @@ fn coerce(v: Value, ty: &Type) -> Result<Value, CoerceFailure> {
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(Value::Int(i));
             }
-            match functions::call("to_decimal", &[Value::String(s)]) {
+            match convert::to_decimal(&[Value::String(s)]) {
                 Ok(Value::Decimal(d)) if !d.fract().is_zero() => {
                     Err((got, Some("a fraction would be truncated".into())))
                 }
-                Ok(d) => via("to_int", d),
+                Ok(d) => via(convert::to_int, d),
                 Err(e) => Err((got, Some(reason_of(&e)))),
             }
         }
-        (Type::Int, v) => via("to_int", v),
-        (Type::Float, v) => via("to_float", v),
-        (Type::Decimal, v) => via("to_decimal", v),
-        (Type::Bool, v) => via("to_bool", v),
+        (Type::Int, v) => via(convert::to_int, v),
+        (Type::Float, v) => via(convert::to_float, v),
+        (Type::Decimal, v) => via(convert::to_decimal, v),
+        (Type::Bool, v) => via(convert::to_bool, v),
         (Type::Date, v @ Value::Date(_)) => Ok(v),
-        (Type::Date, v @ Value::String(_)) => via("parse_date", v),
+        (Type::Date, v @ Value::String(_)) => via(temporal::parse_date, v),
         (Type::Datetime, v @ Value::Datetime(_)) => Ok(v),
-        (Type::Datetime, v @ Value::String(_)) => via("parse_datetime", v),
-        (Type::Datetime, v @ Value::Int(_)) => via("from_unix_millis", v),
+        (Type::Datetime, v @ Value::String(_)) => via(temporal::parse_datetime, v),
+        (Type::Datetime, v @ Value::Int(_)) => via(temporal::from_unix_millis, v),
         (Type::Object, v @ Value::Object(_)) => Ok(v),
-        (Type::Object, v @ Value::String(_)) => match via("parse_json", v)? {
+        (Type::Object, v @ Value::String(_)) => match via(convert::parse_json, v)? {
             o @ Value::Object(_) => Ok(o),
             other => Err((got, Some(format!("the JSON text is {}", other.type_name())))),
         },
         (Type::Array { items }, Value::Array(elements)) => coerce_elements(elements, items),
-        (Type::Array { items }, v @ Value::String(_)) => match via("parse_json", v)? {
+        (Type::Array { items }, v @ Value::String(_)) => match via(convert::parse_json, v)? {
             Value::Array(elements) => coerce_elements(elements, items),
             other => Err((got, Some(format!("the JSON text is {}", other.type_name())))),
         },

@@ -91,11 +91,14 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(4096));
+        // Collect first, then build the map at its final size: the parser gives no size hint,
+        // and growing the hash index step by step (rehashing every key) costs more than a Vec.
+        let mut entries: Vec<(String, Value)> = Vec::with_capacity(8);
         while let Some(key) = access.next_key::<String>()? {
             let Json(v) = access.next_value::<Json>()?;
-            map.insert(key, v);
+            entries.push((key, v));
         }
+        let map: Map = entries.into_iter().collect();
         Ok(Value::Object(map))
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str_exact(s).ok()
 }
 
-pub(super) fn to_string(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn to_string(args: &[Value]) -> Result<Value, FunctionError> {
     arity("to_string", args, 1, Some(1), "1")?;
     Ok(match &args[0] {
         Value::Null => Value::Null,
@@ -73,7 +73,7 @@ fn float_to_int(f: f64) -> Option<i64> {
     (-LIMIT..LIMIT).contains(&t).then_some(t as i64)
 }
 
-pub(super) fn to_int(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn to_int(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "to_int";
     arity(NAME, args, 1, Some(1), "1")?;
     let v = &args[0];
@@ -123,7 +123,7 @@ pub(crate) fn parse_finite_float(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-pub(super) fn to_float(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn to_float(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "to_float";
     arity(NAME, args, 1, Some(1), "1")?;
     let v = &args[0];
@@ -142,7 +142,7 @@ pub(super) fn to_float(args: &[Value]) -> Result<Value, FunctionError> {
     Ok(Value::Float(out))
 }
 
-pub(super) fn to_decimal(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn to_decimal(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "to_decimal";
     arity(NAME, args, 1, Some(1), "1")?;
     let v = &args[0];
@@ -159,7 +159,7 @@ pub(super) fn to_decimal(args: &[Value]) -> Result<Value, FunctionError> {
     Ok(Value::Decimal(out))
 }
 
-pub(super) fn to_bool(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn to_bool(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "to_bool";
     arity(NAME, args, 1, Some(1), "1")?;
     let v = &args[0];
@@ -184,7 +184,7 @@ pub(super) fn to_bool(args: &[Value]) -> Result<Value, FunctionError> {
     Ok(Value::Bool(out))
 }
 
-pub(super) fn parse_json(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn parse_json(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "parse_json";
     arity(NAME, args, 1, Some(1), "1")?;
     if any_null(args) {

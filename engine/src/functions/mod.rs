@@ -15,10 +15,10 @@
 //! What an error means is the caller's business: a cast failure in a projection cast chain, a
 //! null (and a counted mapping error) in a single-view expression.
 
-mod convert;
+pub(crate) mod convert;
 mod numbers;
 mod strings;
-mod temporal;
+pub(crate) mod temporal;
 
 use crate::value::Value;
 

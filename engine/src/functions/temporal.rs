@@ -30,7 +30,7 @@ fn valid_format(fmt: &str) -> bool {
     !StrftimeItems::new(fmt).any(|i| matches!(i, Item::Error))
 }
 
-pub(super) fn from_unix_millis(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn from_unix_millis(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "from_unix_millis";
     arity(NAME, args, 1, Some(1), "1")?;
     let v = &args[0];
@@ -100,7 +100,7 @@ fn format_arg<'a>(name: &'static str, args: &'a [Value]) -> Result<Option<&'a st
     Ok(Some(fmt))
 }
 
-pub(super) fn parse_datetime(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn parse_datetime(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "parse_datetime";
     arity(NAME, args, 1, Some(2), "1 or 2")?;
     if any_null(args) {
@@ -144,7 +144,7 @@ pub(super) fn parse_datetime(args: &[Value]) -> Result<Value, FunctionError> {
     }
 }
 
-pub(super) fn parse_date(args: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn parse_date(args: &[Value]) -> Result<Value, FunctionError> {
     const NAME: &str = "parse_date";
     arity(NAME, args, 1, Some(2), "1 or 2")?;
     if any_null(args) {
@@ -152,8 +152,8 @@ pub(super) fn parse_date(args: &[Value]) -> Result<Value, FunctionError> {
     }
     let s = string_arg(NAME, args, 0)?;
     let parsed = match format_arg(NAME, args)? {
-        None => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
+        None => iso_date(s)
+            .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
             .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.date_naive())),
         Some(fmt) => NaiveDate::parse_from_str(s, fmt).ok(),
     };
@@ -165,6 +165,21 @@ pub(super) fn parse_date(args: &[Value]) -> Result<Value, FunctionError> {
             "text that does not match the format, or an impossible date",
         )
     })
+}
+
+/// Fast path for the common `YYYY-MM-DD` shape (same result as the `%Y-%m-%d` parse).
+fn iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
 pub(super) fn format_datetime(args: &[Value]) -> Result<Value, FunctionError> {

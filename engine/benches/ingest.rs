@@ -1,0 +1,224 @@
+//! Micro-benchmark of ingestion: messages/second through `Router::route` (decode + cast) for
+//! each format, against a raw baseline of `serde_json::from_slice::<serde_json::Value>` over the
+//! same value bytes, measured in the same run. Prints numbers and ratios; asserts nothing.
+//!
+//! Run: `cargo bench -p fdc-engine --bench ingest` (optional argument: messages per format).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use fdc_engine::change::{Ingested, Message};
+use fdc_engine::decode::json;
+use fdc_engine::ingest::Router;
+use fdc_engine::value::Value;
+use fdc_plan::Plan;
+use serde_json::json;
+
+fn fields() -> serde_json::Value {
+    let f = |name: &str,
+             ty: serde_json::Value,
+             nullable: bool,
+             source: &str,
+             casts: serde_json::Value| {
+        json!({"name": name, "ty": ty, "nullable": nullable, "source": [source], "casts": casts, "default": null})
+    };
+    json!([
+        f("id", json!({"kind": "int"}), false, "ID", json!([])),
+        f(
+            "branch",
+            json!({"kind": "string"}),
+            false,
+            "BRANCH",
+            json!([{"function": "trim", "args": []}])
+        ),
+        f("name", json!({"kind": "string"}), true, "NAME", json!([])),
+        f(
+            "email",
+            json!({"kind": "string"}),
+            true,
+            "EMAIL",
+            json!([{"function": "lowercase", "args": []}])
+        ),
+        f(
+            "balance",
+            json!({"kind": "decimal"}),
+            false,
+            "BALANCE",
+            json!([])
+        ),
+        f("opened", json!({"kind": "date"}), true, "OPENED", json!([])),
+        f(
+            "updated",
+            json!({"kind": "datetime"}),
+            false,
+            "UPDATED_MS",
+            json!([])
+        ),
+        f(
+            "active",
+            json!({"kind": "bool"}),
+            false,
+            "ACTIVE",
+            json!([])
+        ),
+        f(
+            "tags",
+            json!({"kind": "array", "items": {"kind": "string"}}),
+            true,
+            "TAGS",
+            json!([])
+        ),
+    ])
+}
+
+fn plan() -> Plan {
+    let custom = json!({"kind": "custom", "name": "mine",
+        "operation": {"part": {"kind": "value"}, "path": ["kind"]},
+        "inserts": ["I"], "updates": ["U"], "deletes": ["D"], "skips": [],
+        "before": null,
+        "after": {"part": {"kind": "value"}, "path": ["data"]},
+        "position": {"part": {"kind": "value"}, "path": ["seq"]}});
+    let projection = |name: &str, format: serde_json::Value| {
+        json!({"name": name, "system": "s", "topic": name, "format": format, "key": ["branch", "id"],
+               "fields": fields(), "indexes": [], "delete": "soft", "events": null})
+    };
+    serde_json::from_value(json!({"version": 1, "single_views": [], "projections": [
+        projection("basic", json!({"kind": "basic"})),
+        projection("debezium", json!({"kind": "debezium"})),
+        projection("golden_gate", json!({"kind": "golden_gate"})),
+        projection("custom", custom),
+    ]}))
+    .expect("plan")
+}
+
+fn row(i: u64) -> serde_json::Value {
+    json!({
+        "ID": i, "BRANCH": format!(" TO{:02} ", i % 50), "NAME": format!("Customer number {i}"),
+        "EMAIL": format!("Customer.{i}@Example.ORG"), "BALANCE": format!("{}.{:02}", i % 100_000, i % 100),
+        "OPENED": "2019-07-14", "UPDATED_MS": 1_709_367_303_480_u64 + i, "ACTIVE": i % 3 != 0,
+        "TAGS": ["retail", "gold"], "EXTRA_1": "ignored column", "EXTRA_2": 12345
+    })
+}
+
+fn messages(format: &str, n: u64) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let after = row(i);
+            let before = row(i);
+            let key = json!({"ID": i, "BRANCH": format!(" TO{:02} ", i % 50)});
+            let value = match format {
+                "basic" => after,
+                "debezium" => json!({"before": before, "after": after, "op": "u",
+                    "source": {"db": "bank", "table": "accounts", "ts_ms": 1_709_367_303_000_u64 + i},
+                    "ts_ms": 1_709_367_303_480_u64 + i}),
+                "golden_gate" => json!({"table": "BANK.ACCOUNTS", "op_type": "U",
+                    "op_ts": "2024-03-02 08:15:03.480000", "pos": format!("{:020}", i),
+                    "before": before, "after": after}),
+                _ => json!({"kind": "U", "seq": i, "data": after}),
+            };
+            Message {
+                topic: format.to_owned(),
+                partition: 0,
+                offset: i as i64,
+                key: Some(serde_json::to_vec(&key).expect("key")),
+                value: Some(serde_json::to_vec(&value).expect("value")),
+                headers: vec![],
+                timestamp: Some(1_709_367_303_480 + i as i64),
+            }
+        })
+        .collect()
+}
+
+/// Best of `runs` timings of `f`.
+fn best(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let router = Router::new(&plan()).expect("router");
+    println!("ingest benchmark: {n} messages per format, best of 5 runs");
+    println!(
+        "{:<12} {:>8} {:>14} {:>14} {:>14} {:>8} {:>8}",
+        "format", "bytes", "route msg/s", "raw msg/s", "visitor msg/s", "raw/rt", "vis/raw"
+    );
+    for format in ["basic", "debezium", "golden_gate", "custom"] {
+        let msgs = messages(format, n);
+        let bytes = msgs
+            .iter()
+            .map(|m| m.value.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
+            / msgs.len();
+        // Sanity: every message gives changes, nothing dead-lettered.
+        for m in msgs.iter().take(1000) {
+            for out in router.route(m) {
+                assert!(matches!(out, Ingested::Changes(_)), "{format}: {out:?}");
+            }
+        }
+        let raw = best(5, || {
+            for m in &msgs {
+                let v: serde_json::Value =
+                    serde_json::from_slice(m.value.as_deref().unwrap_or(b"null")).expect("json");
+                black_box(v);
+            }
+        });
+        let visitor = best(5, || {
+            for m in &msgs {
+                let v: Value =
+                    json::parse_slice(m.value.as_deref().unwrap_or(b"null")).expect("json");
+                black_box(v);
+            }
+        });
+        let routed = best(5, || {
+            for m in &msgs {
+                black_box(router.route(m));
+            }
+        });
+        let len = msgs.len();
+        println!(
+            "{:<12} {:>8} {:>14.0} {:>14.0} {:>14.0} {:>8.2} {:>8.2}",
+            format,
+            bytes,
+            rate(len, routed),
+            rate(len, raw),
+            rate(len, visitor),
+            routed.as_secs_f64() / raw.as_secs_f64(),
+            visitor.as_secs_f64() / raw.as_secs_f64(),
+        );
+    }
+    // The alternative the visitor replaces: serde_json::Value, then Value::from_json.
+    let msgs = messages("debezium", n.min(50_000));
+    let via_tree = best(5, || {
+        for m in &msgs {
+            let j: serde_json::Value =
+                serde_json::from_slice(m.value.as_deref().unwrap_or(b"null")).expect("json");
+            black_box(Value::from_json(&j));
+        }
+    });
+    let direct = best(5, || {
+        for m in &msgs {
+            black_box(json::parse_slice(m.value.as_deref().unwrap_or(b"null")).expect("json"));
+        }
+    });
+    println!(
+        "debezium JSON -> Value: via serde_json::Value {:.0} msg/s, direct visitor {:.0} msg/s ({:.2}x faster)",
+        rate(msgs.len(), via_tree),
+        rate(msgs.len(), direct),
+        via_tree.as_secs_f64() / direct.as_secs_f64()
+    );
+    println!("columns: raw/rt = route time / raw parse time; vis/raw = visitor parse time / raw parse time");
+}
