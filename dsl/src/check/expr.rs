@@ -262,7 +262,8 @@ impl Checker<'_> {
                     path: path_text(segs),
                     span: span.into(),
                     help: format!(
-                        "aggregate it (`count({0})`, `first({0}.field)`) or build an array (`{0}[]`)",
+                        "aggregate it (`first({0})`, `count({0})`, `sum({0})`) or build an array \
+                         (`{0}[]`)",
                         path_text(segs)
                     ),
                 },

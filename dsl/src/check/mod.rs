@@ -94,6 +94,8 @@ pub struct CheckedRelation {
     /// backwards yields one record).
     pub left_unique: bool,
     pub span: Span,
+    /// The name in the declaration.
+    pub name_span: Span,
 }
 
 /// A single view after checking.
@@ -290,8 +292,16 @@ impl Checker<'_> {
         );
     }
 
-    /// Warnings for projections and relations nothing uses.
+    /// Warnings for projections and relations nothing uses. Skipped when there are errors:
+    /// an unresolved root or relation would make everything behind it look unused.
     fn unused(&mut self) {
+        if self
+            .diagnostics
+            .iter()
+            .any(|d| d.severity() == crate::diagnostics::Severity::Error)
+        {
+            return;
+        }
         let mut warnings = Vec::new();
         for (i, p) in self.program.projections.iter().enumerate() {
             if !self.used_projections.contains(&i) && p.plan.events.is_none() {
@@ -354,19 +364,32 @@ pub fn did_you_mean(candidates: &[String]) -> Option<String> {
     }
 }
 
-/// Levenshtein distance over characters.
+/// Edit distance over characters (insertions, deletions, substitutions and transpositions of
+/// adjacent characters each count one).
 fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j - 1] + cost)
+                .min(d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]
@@ -376,9 +399,12 @@ mod tests {
     #[test]
     fn suggestions_are_close_names_closest_first() {
         let names = ["first_name", "last_name", "email", "id"];
+        let got = suggest("frist_name", names.iter().copied());
+        assert_eq!(got.first().map(String::as_str), Some("first_name"));
+        assert!(!got.contains(&"email".to_string()));
         assert_eq!(
-            suggest("frist_name", names.iter().copied()),
-            vec!["first_name".to_string()]
+            suggest("emial", names.iter().copied()),
+            vec!["email".to_string()]
         );
         assert!(suggest("zzz", names.iter().copied()).is_empty());
         assert_eq!(distance("kitten", "sitting"), 3);

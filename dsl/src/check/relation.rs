@@ -17,7 +17,7 @@ use crate::syntax::ast;
 impl Checker<'_> {
     pub(super) fn relation(&mut self, r: &ast::Relation) {
         if let Some(&first) = self.relation_index.get(&r.name.name) {
-            let first = self.program.relations[first].span;
+            let first = self.program.relations[first].name_span;
             let (first, help) = self.other(r.name.span, first);
             self.report(
                 r.name.span,
@@ -80,9 +80,9 @@ impl Checker<'_> {
                 }
             }
         }
-        if !types_ok {
-            return;
-        }
+        // A type mismatch is reported but the relation is still registered, so that its uses
+        // do not cascade into unknown-name errors.
+        let _ = types_ok;
         let left_name = self.program.projections[left.projection].plan.name.clone();
         let right_name = self.program.projections[right.projection].plan.name.clone();
         for c in &r.conditions {
@@ -138,6 +138,7 @@ impl Checker<'_> {
             many: r.many.value,
             left_unique,
             span: r.span,
+            name_span: r.name.span,
         });
     }
 

@@ -105,6 +105,18 @@ fn syntax_error(ctx: &Ctx, text: &str, e: pest::error::Error<Rule>) -> ParseErro
     let (expected, help) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut phrases: Vec<&str> = positives.iter().map(|r| rule_phrase(*r)).collect();
+            // Inside a projection body the alternatives read better as one phrase.
+            if positives.contains(&Rule::index_decl) || positives.contains(&Rule::kw_index) {
+                phrases.retain(|p| {
+                    *p != "a name"
+                        && *p != "`key`"
+                        && *p != "`index`"
+                        && *p != "`delete`"
+                        && *p != "`publish`"
+                        && *p != "`unique`"
+                });
+                phrases.push("a field, `key`, `index`, `delete` or `publish` line");
+            }
             phrases.sort_unstable();
             phrases.dedup();
             let help = positives
@@ -117,6 +129,20 @@ fn syntax_error(ctx: &Ctx, text: &str, e: pest::error::Error<Rule>) -> ParseErro
     };
     let rest = &text[pos.min(text.len())..];
     let (found, len) = match rest.chars().next() {
+        None if pos > 0 => {
+            // Point at the last character so the label has something to underline.
+            let last = text[..pos].chars().next_back().map_or(1, char::len_utf8);
+            return ParseError::Syntax {
+                expected: if expected.is_empty() {
+                    "something else".into()
+                } else {
+                    expected
+                },
+                span: Span::new(ctx.file, pos - last, pos).into(),
+                found: "the file ends here".into(),
+                help,
+            };
+        }
         None => ("the file ends here".to_string(), 0),
         Some(c) if c.is_whitespace() => ("found white space".to_string(), c.len_utf8()),
         Some(c) if c.is_alphanumeric() || c == '_' => {
@@ -220,8 +246,8 @@ pub(crate) fn rule_phrase(rule: Rule) -> &'static str {
         R::projection => "`projection NAME from \"topic\" as FORMAT { ... }`",
         R::projection_item => "a field, `key`, `index`, `delete` or `publish` line",
         R::name_list => "a field name or a parenthesized list of field names",
-        R::key_decl => "`key FIELD`",
-        R::index_decl => "`index FIELD`",
+        R::key_decl => "`key`",
+        R::index_decl => "`index`",
         R::unique => "`unique`",
         R::delete_decl => "`delete hard` or `delete soft`",
         R::delete_mode => "`hard` or `soft`",
