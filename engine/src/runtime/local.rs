@@ -82,23 +82,41 @@ pub async fn run_local(
     Ok(LocalRun { summary, store })
 }
 
-/// One single view as a JSON line: `{"view", "key", "document"}`.
+/// One single view as a JSON line: `{"view", "key", "document"}`, fields in mapping order.
 pub fn view_line(plan: &Plan, view: &str, key: &[Value], doc: &crate::value::Map) -> String {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        view: &'a str,
+        key: record::Ordered<'a>,
+        document: record::Ordered<'a>,
+    }
     let names: Vec<String> = plan
         .single_view(view)
         .map(|v| v.key.iter().map(|k| k.name.clone()).collect())
         .unwrap_or_default();
-    serde_json::json!({
-        "view": view,
-        "key": record::key_json(&names, key),
-        "document": Value::Object(doc.clone()).to_json(),
+    let key = Value::Object(names.into_iter().zip(key.iter().cloned()).collect());
+    let doc = Value::Object(doc.clone());
+    serde_json::to_string(&Line {
+        view,
+        key: record::Ordered(&key),
+        document: record::Ordered(&doc),
     })
-    .to_string()
+    .unwrap_or_default()
 }
 
-/// One projection record as a JSON line: `{"projection", "record"}`.
+/// One projection record as a JSON line: `{"projection", "record"}`, fields in declaration
+/// order.
 pub fn projection_line(projection: &str, record: &crate::store::Record) -> String {
-    serde_json::json!({"projection": projection, "record": record.to_json()}).to_string()
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        projection: &'a str,
+        record: record::OrderedRecord<'a>,
+    }
+    serde_json::to_string(&Line {
+        projection,
+        record: record::OrderedRecord(record),
+    })
+    .unwrap_or_default()
 }
 
 /// Writes every view, projection and dead letter of `store` under `dir`.
@@ -204,6 +222,11 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(views.trim()).unwrap();
         assert_eq!(line["key"], serde_json::json!({"customer_id": 1}));
         assert_eq!(line["document"]["spent"], serde_json::json!("3"));
+        // Documents keep the mapping's field order.
+        assert!(
+            views.find("\"customer_id\":1,\"name\"").is_some(),
+            "{views}"
+        );
         let orders = std::fs::read_to_string(dir.join("out/projections/orders.jsonl")).unwrap();
         assert!(orders.contains(r#""__STATE__":"PUBLIC""#));
         let events = std::fs::read_to_string(dir.join("out/events.jsonl")).unwrap();

@@ -133,3 +133,49 @@ pub fn key_json(names: &[String], key: &[Value]) -> serde_json::Value {
             .collect(),
     )
 }
+
+/// Serializes a [`Value`] in its documented JSON representation, keeping object field order
+/// (a `serde_json::Value` sorts keys; documents keep the mapping's order).
+pub struct Ordered<'a>(pub &'a Value);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(k, &Ordered(v))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&Ordered(v))?;
+                }
+                seq.end()
+            }
+            other => other.to_json().serialize(s),
+        }
+    }
+}
+
+/// Serializes a [`Record`] in its documented JSON form (see the module docs), fields in
+/// declaration order.
+pub struct OrderedRecord<'a>(pub &'a Record);
+
+impl serde::Serialize for OrderedRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let mut map = s.serialize_map(Some(r.fields.len() + 2))?;
+        for (k, v) in &r.fields {
+            map.serialize_entry(k, &Ordered(v))?;
+        }
+        map.serialize_entry(STATE_FIELD, r.state.as_str())?;
+        let json = r.to_json();
+        map.serialize_entry(META_FIELD, &json[META_FIELD])?;
+        map.end()
+    }
+}

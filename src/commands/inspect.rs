@@ -1,0 +1,145 @@
+//! `fdc inspect PIPELINE --store DIR (view NAME | projection NAME) KEY...`.
+//!
+//! In: a pipeline (for names and key types), an embedded store directory written by `fdc run
+//! --store`, and a key (one value per key field: JSON such as `42` or `"a b"`, or plain text
+//! for strings). Out: the single-view document or projection record as pretty JSON on stdout.
+//! Exit code: 0 found, 1 not found or the pipeline does not compile, 2 usage (unknown name,
+//! wrong key).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use fdc_engine::embedded::EmbeddedStore;
+use fdc_engine::runtime::local::parse_key;
+use fdc_engine::store::record::{Ordered, OrderedRecord};
+use fdc_engine::store::{ProjectionStore, SingleViewStore};
+use fdc_engine::value::Value;
+
+/// Arguments of `fdc inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The pipeline: a `.fdl` file or a directory of them.
+    pub pipeline: PathBuf,
+    /// The store directory given to `fdc run --store`.
+    #[arg(long)]
+    pub store: PathBuf,
+    #[command(subcommand)]
+    pub what: Target,
+}
+
+/// What to show.
+#[derive(Debug, Subcommand)]
+pub enum Target {
+    /// A single-view document.
+    View { name: String, key: Vec<String> },
+    /// A projection record.
+    Projection { name: String, key: Vec<String> },
+}
+
+/// Runs `fdc inspect`.
+pub fn run(args: &InspectArgs) -> ExitCode {
+    let plan = match fdc_dsl::load(&args.pipeline) {
+        Ok(c) => c.plan,
+        Err(diagnostics) => {
+            for report in diagnostics.reports() {
+                eprintln!("{report:?}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if !args.store.is_dir() {
+        eprintln!("error: store `{}` does not exist", args.store.display());
+        return ExitCode::from(2);
+    }
+    let store = match EmbeddedStore::open(&args.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let found: Result<Option<String>, String> = match &args.what {
+        Target::View { name, key } => {
+            let Some(view) = plan.single_view(name) else {
+                eprintln!("error: no single view named `{name}`");
+                return ExitCode::from(2);
+            };
+            let root = plan.projection(&view.root().projection);
+            let types: Vec<fdc_plan::Type> = view
+                .key
+                .iter()
+                .map(|k| {
+                    root.and_then(|p| p.field(&k.field))
+                        .map(|f| f.ty.clone())
+                        .unwrap_or(fdc_plan::Type::Any)
+                })
+                .collect();
+            match parse_key(&types, key) {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+                Ok(k) => runtime
+                    .block_on(SingleViewStore::get_many(&store, name, &[k]))
+                    .map(|mut d| {
+                        d.pop()
+                            .flatten()
+                            .map(|d| pretty(&Ordered(&Value::Object(d))))
+                    })
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        Target::Projection { name, key } => {
+            let Some(projection) = plan.projection(name) else {
+                eprintln!("error: no projection named `{name}`");
+                return ExitCode::from(2);
+            };
+            let types: Vec<fdc_plan::Type> = projection
+                .key
+                .iter()
+                .map(|k| {
+                    projection
+                        .field(k)
+                        .map(|f| f.ty.clone())
+                        .unwrap_or(fdc_plan::Type::Any)
+                })
+                .collect();
+            match parse_key(&types, key) {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+                Ok(k) => runtime
+                    .block_on(ProjectionStore::get_many(&store, name, &[k]))
+                    .map(|mut r| r.pop().flatten().map(|r| pretty(&OrderedRecord(&r))))
+                    .map_err(|e| e.to_string()),
+            }
+        }
+    };
+    match found {
+        Ok(Some(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("not found");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
