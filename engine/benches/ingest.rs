@@ -2,7 +2,8 @@
 //! each format, against a raw baseline of `serde_json::from_slice::<serde_json::Value>` over the
 //! same value bytes, measured in the same run. Prints numbers and ratios; asserts nothing.
 //!
-//! Run: `cargo bench -p fdc-engine --bench ingest` (optional argument: messages per format).
+//! Run: `cargo bench -p fdc-engine --bench ingest [-- N] [FORMAT...]` (N messages per format,
+//! default 100000; formats: basic, debezium, golden_gate, custom; default all).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -146,10 +147,14 @@ fn rate(n: usize, d: Duration) -> f64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    // Optional format names to run (default: all); cargo's own `--bench` flag is ignored.
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-') && a.parse::<u64>().is_err())
+        .collect();
     let router = Router::new(&plan()).expect("router");
     println!("ingest benchmark: {n} messages per format, best of 5 runs");
     println!(
@@ -157,6 +162,9 @@ fn main() {
         "format", "bytes", "route msg/s", "raw msg/s", "visitor msg/s", "raw/rt", "vis/raw"
     );
     for format in ["basic", "debezium", "golden_gate", "custom"] {
+        if !only.is_empty() && !only.contains(&format) {
+            continue;
+        }
         let msgs = messages(format, n);
         let bytes = msgs
             .iter()

@@ -12,6 +12,7 @@
 
 use fdc_plan::{Projection, Type};
 
+use crate::decode::shape::Shape;
 use crate::functions::{self, convert, temporal, FnImpl, FunctionError};
 use crate::value::{Map, Value};
 
@@ -230,6 +231,15 @@ impl CompiledProjection {
                 }
             })
             .collect()
+    }
+
+    /// The columns of a row image this projection reads (for a parse that skips the rest).
+    pub fn row_shape(&self) -> Shape {
+        let mut shape = Shape::nothing();
+        for f in self.fields.iter().filter(|f| !f.source.is_empty()) {
+            shape.keep(&f.source, &Shape::All);
+        }
+        shape
     }
 
     /// The primary-key field names, in key order.

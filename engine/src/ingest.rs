@@ -8,7 +8,9 @@
 //!
 //! Guarantees:
 //! - the value is parsed once however many projections share the topic (the key and headers
-//!   only when a decoder needs them); row images are borrowed, only declared fields are copied;
+//!   only when a decoder needs them), keeping only what some projection of the topic reads
+//!   (the rest is syntax-checked and skipped); row images are borrowed, only declared fields
+//!   are copied;
 //! - a primary-key change (before and after keys differ) becomes a delete of the old key then
 //!   an upsert of the new key;
 //! - a before image that does not cast is dropped, not fatal (the projection writer then reads
@@ -21,6 +23,7 @@ use fdc_plan::{Format, Plan};
 
 use crate::cast::{CastError, CompiledProjection, PrepareError};
 use crate::change::{Change, Ingested, Message, Op, Origin};
+use crate::decode::shape::Shape;
 use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
 use crate::value::Map;
 
@@ -31,28 +34,45 @@ struct Route {
     format: Format,
 }
 
+/// The projections of one topic and what their decoders read of a message.
+#[derive(Debug, Clone)]
+struct Topic {
+    /// Indexes into `Router::routes`, in plan order.
+    projections: Vec<usize>,
+    /// The union of what the projections need of the value and of the key.
+    value_shape: Shape,
+    key_shape: Shape,
+}
+
 /// Routes messages to the projections of a plan. Build once per plan.
 #[derive(Debug, Clone)]
 pub struct Router {
-    /// Topic -> indexes into `routes`, in plan order.
-    topics: HashMap<String, Vec<usize>>,
+    topics: HashMap<String, Topic>,
     routes: Vec<Route>,
 }
 
 impl Router {
     /// Prepares every projection of `plan`.
     pub fn new(plan: &Plan) -> Result<Router, PrepareError> {
-        let mut topics: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut topics: HashMap<String, Topic> = HashMap::new();
         let mut routes = Vec::with_capacity(plan.projections.len());
         for (index, projection) in plan.projections.iter().enumerate() {
+            let cast = CompiledProjection::new(index, projection)?;
+            let (value_shape, key_shape) = decode::shapes(&projection.format, &cast.row_shape());
+            let topic = topics
+                .entry(projection.topic.clone())
+                .or_insert_with(|| Topic {
+                    projections: Vec::new(),
+                    value_shape: Shape::nothing(),
+                    key_shape: Shape::nothing(),
+                });
+            topic.projections.push(index);
+            topic.value_shape.merge(&value_shape);
+            topic.key_shape.merge(&key_shape);
             routes.push(Route {
-                cast: CompiledProjection::new(index, projection)?,
+                cast,
                 format: projection.format.clone(),
             });
-            topics
-                .entry(projection.topic.clone())
-                .or_default()
-                .push(index);
         }
         Ok(Router { topics, routes })
     }
@@ -69,16 +89,21 @@ impl Router {
 
     /// Decodes and casts `message` for every projection bound to its topic.
     pub fn route(&self, message: &Message) -> Vec<Ingested> {
-        let Some(indexes) = self.topics.get(&message.topic) else {
+        let Some(topic) = self.topics.get(&message.topic) else {
             return vec![Ingested::DeadLetter {
                 projection: None,
                 reason: format!("no projection reads topic `{}`", message.topic),
             }];
         };
-        let parsed = ParsedMessage::new(message);
-        indexes
+        let parsed = ParsedMessage::with_shapes(message, &topic.value_shape, &topic.key_shape);
+        self.route_parsed(topic, &parsed)
+    }
+
+    fn route_parsed(&self, topic: &Topic, parsed: &ParsedMessage<'_>) -> Vec<Ingested> {
+        topic
+            .projections
             .iter()
-            .map(|&i| ingest_one(&self.routes[i], &parsed))
+            .map(|&i| ingest_one(&self.routes[i], parsed))
             .collect()
     }
 }

@@ -14,10 +14,13 @@ pub mod custom;
 pub mod debezium;
 pub mod golden_gate;
 pub mod json;
+pub mod shape;
 
 use std::cell::OnceCell;
 
-use fdc_plan::Format;
+use fdc_plan::{Format, MessagePart};
+
+use self::shape::Shape;
 
 use crate::change::{Message, Version};
 use crate::value::Value;
@@ -81,6 +84,8 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct ParsedMessage<'m> {
     pub message: &'m Message,
+    /// What to keep of the key when it is parsed.
+    key_shape: &'m Shape,
     /// The parsed value (`Null` for a Kafka null value), or the parse error's description.
     value: Result<Value, String>,
     key: OnceCell<KeyPart>,
@@ -107,14 +112,27 @@ fn json_error_detail(e: &serde_json::Error) -> String {
 }
 
 impl<'m> ParsedMessage<'m> {
-    /// Parses the message's value (the key and headers wait until a decoder asks).
+    /// Parses the message's value whole (the key and headers wait until a decoder asks).
     pub fn new(message: &'m Message) -> ParsedMessage<'m> {
+        ParsedMessage::with_shapes(message, &ALL, &ALL)
+    }
+
+    /// Parses the message's value, keeping only `value_shape`; the key, when a decoder asks for
+    /// it, keeps only `key_shape` (see [`shapes`]).
+    pub fn with_shapes(
+        message: &'m Message,
+        value_shape: &Shape,
+        key_shape: &'m Shape,
+    ) -> ParsedMessage<'m> {
         let value = match &message.value {
             None => Ok(Value::Null),
-            Some(bytes) => json::parse_slice(bytes).map_err(|e| json_error_detail(&e)),
+            Some(bytes) => {
+                shape::parse_slice_shaped(bytes, value_shape).map_err(|e| json_error_detail(&e))
+            }
         };
         ParsedMessage {
             message,
+            key_shape,
             value,
             key: OnceCell::new(),
             headers: OnceCell::new(),
@@ -139,7 +157,7 @@ impl<'m> ParsedMessage<'m> {
                 value: Value::Null,
                 error: None,
             },
-            Some(bytes) => match json::parse_slice(bytes) {
+            Some(bytes) => match shape::parse_slice_shaped(bytes, self.key_shape) {
                 Ok(value) => KeyPart { value, error: None },
                 Err(e) => KeyPart {
                     value: Value::String(String::from_utf8_lossy(bytes).into_owned()),
@@ -207,6 +225,62 @@ impl<'m> ParsedMessage<'m> {
 }
 
 static NULL: Value = Value::Null;
+static ALL: Shape = Shape::All;
+
+/// What decoding `format` needs of a message's value and key, for a projection whose casts
+/// read `row` (see [`crate::cast::CompiledProjection::row_shape`]): the format's own parts
+/// (operation, position, envelope) and the row's columns inside each row image.
+pub fn shapes(format: &Format, row: &Shape) -> (Shape, Shape) {
+    let all = Shape::All;
+    match format {
+        Format::Basic => (row.clone(), row.clone()),
+        Format::Debezium => {
+            let change = Shape::nothing()
+                .with("op", Shape::All)
+                .with("ts_ms", Shape::All)
+                .with("source", Shape::nothing().with("ts_ms", Shape::All))
+                .with("before", row.clone())
+                .with("after", row.clone());
+            let envelope = |inner: Shape| {
+                let mut s = inner.clone();
+                s.merge(
+                    &Shape::nothing()
+                        .with("schema", Shape::nothing())
+                        .with("payload", inner),
+                );
+                s
+            };
+            (envelope(change), envelope(row.clone()))
+        }
+        Format::GoldenGate => (
+            Shape::nothing()
+                .with("op_type", Shape::All)
+                .with("pos", Shape::All)
+                .with("before", row.clone())
+                .with("after", row.clone()),
+            Shape::nothing(),
+        ),
+        Format::Custom(custom) => {
+            let mut value = Shape::nothing();
+            // A delete without a before image may read the key columns from the message key.
+            let mut key = row.clone();
+            let paths = [
+                (custom.operation.as_ref(), &all),
+                (custom.position.as_ref(), &all),
+                (custom.before.as_ref(), row),
+                (Some(&custom.after), row),
+            ];
+            for (path, leaf) in paths {
+                match path.map(|p| (&p.part, &p.path)) {
+                    Some((MessagePart::Value, path)) => value.keep(path, leaf),
+                    Some((MessagePart::Key, path)) => key.keep(path, leaf),
+                    _ => {}
+                }
+            }
+            (value, key)
+        }
+    }
+}
 
 /// Decodes `parsed` as `format`.
 pub fn decode<'a>(

@@ -434,3 +434,88 @@ fn router_reports_plan_problems() {
         Some("gg_accounts")
     );
 }
+
+#[test]
+fn the_shaped_parse_routes_exactly_like_a_full_parse() {
+    let r = router();
+    let mut messages = vec![
+        msg(
+            "bank.accounts",
+            Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "B", "X": [1]}"#),
+            Some(
+                r#"{"ACCOUNT_ID": "7", "BRANCH": " TO01 ", "BALANCE": "120.50", "TAGS": ["a"], "NOISE": {"deep": [1, {"x": null}]}}"#,
+            ),
+        ),
+        msg(
+            "bank.accounts",
+            Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "B", "X": [1]}"#),
+            None,
+        ),
+        msg(
+            "crm.customers",
+            Some(r#"{"schema": {"f": 1}, "payload": {"id": 4}}"#),
+            Some(
+                r#"{"schema": {"type": "struct", "fields": [{"a": 1}]}, "payload": {"op": "u", "source": {"ts_ms": 3, "db": "x"}, "before": {"id": 1, "email": "A", "ts": 1, "zz": 2}, "after": {"id": 2, "email": "B", "ts": 2}}}"#,
+            ),
+        ),
+        msg(
+            "crm.customers",
+            Some(r#"{"id": 4}"#),
+            Some(r#"{"op": "d", "before": null, "ts_ms": 7}"#),
+        ),
+        msg(
+            "gg.accounts",
+            Some("k"),
+            Some(
+                r#"{"table": "T", "op_type": "U", "pos": "0012", "op_ts": "x", "before": {"ACCOUNT_ID": 7, "BALANCE": "1", "Q": 1}, "after": {"ACCOUNT_ID": 8, "BALANCE": "2"}}"#,
+            ),
+        ),
+        msg(
+            "custom.things",
+            None,
+            Some(r#"{"op": "D", "old": {"id": "a", "other": [1]}, "junk": {"a": 1}}"#),
+        ),
+    ];
+    // Byte-level mutations of each message, to compare failures too.
+    let originals = messages.clone();
+    for m in &originals {
+        let value = m.value.clone().unwrap_or_default();
+        for at in (0..value.len()).step_by(7) {
+            for b in [b'}', b'"', b'x', b' '] {
+                let mut v = value.clone();
+                v[at] = b;
+                let mut mutated = m.clone();
+                mutated.value = Some(v);
+                messages.push(mutated);
+            }
+        }
+    }
+    for m in &messages {
+        let topic = &r.topics[&m.topic];
+        let full = r.route_parsed(topic, &ParsedMessage::new(m));
+        assert_eq!(
+            r.route(m),
+            full,
+            "{:?}",
+            String::from_utf8_lossy(m.value.as_deref().unwrap_or(b""))
+        );
+    }
+}
+
+#[test]
+fn shapes_keep_only_what_the_topic_reads() {
+    let r = router();
+    let topic = &r.topics["crm.customers"];
+    let m = msg(
+        "crm.customers",
+        None,
+        Some(
+            r#"{"schema": {"big": [1, 2]}, "payload": {"op": "c", "source": {"db": "x", "ts_ms": 1}, "after": {"id": 1, "email": "e", "ts": 1, "unused": "u"}}}"#,
+        ),
+    );
+    let parsed = ParsedMessage::with_shapes(&m, &topic.value_shape, &topic.key_shape);
+    assert_eq!(
+        parsed.value("debezium").expect("value").to_json(),
+        json!({"schema": {}, "payload": {"op": "c", "source": {"ts_ms": 1}, "after": {"id": 1, "email": "e", "ts": 1}}})
+    );
+}

@@ -1,0 +1,281 @@
+//! Parsing only what a topic's projections read.
+//!
+//! In: JSON bytes and a [`Shape`]: which object keys to keep, recursively (built once per topic
+//! from the formats' fixed parts and the projections' source paths). Out: the [`Value`] that a
+//! full parse would give, minus the object entries no projection reads.
+//!
+//! Guarantees: the whole text is still syntax-checked (skipped entries are parsed by serde's
+//! `IgnoredAny`, without allocating), so invalid JSON is rejected exactly as by a full parse;
+//! every kept entry is identical to the full parse's; non-object values at a shaped position
+//! (an array, a string where an object was expected) are kept whole so decoders still see and
+//! report them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::json::Json;
+use crate::value::{Map, Value};
+
+/// FNV-1a: object keys are short, and this map is only ever read with trusted keys (the plan's).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The kept keys of an object and their shapes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fields(HashMap<Box<str>, Shape, BuildHasherDefault<Fnv>>);
+
+/// Which parts of a JSON document to keep.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Shape {
+    /// Everything.
+    #[default]
+    All,
+    /// An object of which only these keys are kept (each with its own shape).
+    Only(Fields),
+}
+
+impl Shape {
+    /// An object of which nothing is kept (its presence still shows, as an empty object).
+    pub fn nothing() -> Shape {
+        Shape::Only(Fields::default())
+    }
+
+    /// Also keeps `path` (object keys from the root), with `leaf` below it.
+    pub fn keep(&mut self, path: &[String], leaf: &Shape) {
+        match (self, path.split_first()) {
+            (Shape::All, _) => {}
+            (this, None) => this.merge(leaf),
+            (Shape::Only(fields), Some((first, rest))) => fields
+                .0
+                .entry(first.as_str().into())
+                .or_insert_with(Shape::nothing)
+                .keep(rest, leaf),
+        }
+    }
+
+    /// The union of `self` and `other`.
+    pub fn merge(&mut self, other: &Shape) {
+        match (&mut *self, other) {
+            (Shape::All, _) => {}
+            (_, Shape::All) => *self = Shape::All,
+            (Shape::Only(mine), Shape::Only(theirs)) => {
+                for (k, v) in &theirs.0 {
+                    mine.0
+                        .entry(k.clone())
+                        .or_insert_with(Shape::nothing)
+                        .merge(v);
+                }
+            }
+        }
+    }
+
+    /// A shape with `key` kept as `shape` (a builder for tests and fixed format parts).
+    pub fn with(mut self, key: &str, shape: Shape) -> Shape {
+        self.keep(&[key.to_owned()], &shape);
+        self
+    }
+}
+
+/// Parses `bytes`, keeping only what `shape` selects.
+pub fn parse_slice_shaped(bytes: &[u8], shape: &Shape) -> Result<Value, serde_json::Error> {
+    if let Shape::All = shape {
+        return super::json::parse_slice(bytes);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = Shaped(shape).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+struct Shaped<'s>(&'s Shape);
+
+impl<'de> DeserializeSeed<'de> for Shaped<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Shape::All => <Json as serde::Deserialize>::deserialize(d).map(|j| j.0),
+            Shape::Only(fields) => d.deserialize_any(OnlyVisitor(fields)),
+        }
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct OnlyVisitor<'s>(&'s Fields);
+
+impl<'de> Visitor<'de> for OnlyVisitor<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Json(v)) = seq.next_element::<Json>()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(String, Value)> = Vec::with_capacity(self.0 .0.len().min(64));
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            match self.0 .0.get(key.as_ref()) {
+                Some(shape) => {
+                    let v = access.next_value_seed(Shaped(shape))?;
+                    entries.push((key.into_owned(), v));
+                }
+                None => {
+                    access.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let map: Map = entries.into_iter().collect();
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::json::parse_slice;
+
+    fn path(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn keeps_selected_paths_and_skips_the_rest() {
+        let mut shape = Shape::nothing();
+        shape.keep(&path(&["after", "ID"]), &Shape::All);
+        shape.keep(&path(&["op"]), &Shape::All);
+        let text = br#"{"op": "u", "schema": {"big": [1, 2, {"x": "y"}]},
+                        "after": {"ID": {"n": [1]}, "NAME": "skip\u00e9"}, "\u006fp": "c"}"#;
+        let v = parse_slice_shaped(text, &shape).expect("parses");
+        assert_eq!(
+            v.to_json(),
+            serde_json::json!({"op": "c", "after": {"ID": {"n": [1]}}})
+        );
+    }
+
+    #[test]
+    fn non_objects_at_shaped_positions_are_kept_whole() {
+        let shape = Shape::nothing().with("after", Shape::nothing().with("ID", Shape::All));
+        let v = parse_slice_shaped(br#"{"after": [1, {"a": 2}]}"#, &shape).expect("parses");
+        assert_eq!(v.to_json(), serde_json::json!({"after": [1, {"a": 2}]}));
+        let v = parse_slice_shaped(br#""text""#, &shape).expect("parses");
+        assert_eq!(v, Value::String("text".into()));
+        let v = parse_slice_shaped(br#"{"after": 18446744073709551615}"#, &shape).expect("parses");
+        assert_eq!(v.get("after"), &Value::Float(18_446_744_073_709_551_615.0));
+    }
+
+    #[test]
+    fn invalid_json_in_skipped_parts_is_still_an_error() {
+        let shape = Shape::nothing().with("a", Shape::All);
+        for bad in [
+            &br#"{"a": 1, "b": [1,}"#[..],
+            br#"{"a": 1, "b": tru}"#,
+            br#"{"a": 1} x"#,
+            b"{",
+        ] {
+            assert!(parse_slice_shaped(bad, &shape).is_err());
+            assert!(parse_slice(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn merge_is_a_union_and_all_absorbs() {
+        let mut a = Shape::nothing().with("x", Shape::nothing().with("p", Shape::All));
+        a.merge(
+            &Shape::nothing()
+                .with("x", Shape::nothing().with("q", Shape::All))
+                .with("y", Shape::All),
+        );
+        let want = Shape::nothing()
+            .with(
+                "x",
+                Shape::nothing().with("p", Shape::All).with("q", Shape::All),
+            )
+            .with("y", Shape::All);
+        assert_eq!(a, want);
+        a.merge(&Shape::All);
+        assert_eq!(a, Shape::All);
+        a.keep(&path(&["z"]), &Shape::nothing());
+        assert_eq!(a, Shape::All);
+    }
+}
