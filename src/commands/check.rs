@@ -1,0 +1,175 @@
+//! `fdc check [PATHS...] [--format human|json] [--deny-warnings]`.
+//!
+//! In: files or directories. Each argument is expanded into pipelines (a `.fdl` file, a
+//! directory of `.fdl` files, or a directory whose subdirectories are pipelines) and each
+//! pipeline is compiled with the same entry point `fdc run` uses. Out: the diagnostics in the
+//! chosen format, and the exit code: 0 clean (warnings allowed), 1 errors (or warnings with
+//! `--deny-warnings`), 2 usage errors (a path that does not exist).
+//!
+//! Output formats render one [`CheckReport`]; a new format is one [`OutputFormat`] variant and
+//! one render function.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use fdc_dsl::{compile_with, pipelines, Diagnostics, FsLoader};
+use serde_json::json;
+
+/// Arguments of `fdc check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Pipeline files or directories (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// How to print the diagnostics.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Exit with status 1 when there are warnings.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+/// Output formats of `fdc check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// miette's graphical report on stderr (colour only on a terminal).
+    Human,
+    /// The stable JSON shape documented in docs/language.md, on stdout.
+    Json,
+}
+
+/// The result of checking every pipeline.
+pub struct CheckReport {
+    pub pipelines: Vec<PipelineResult>,
+}
+
+/// One pipeline and its diagnostics (errors and warnings), with its sources.
+pub struct PipelineResult {
+    pub path: PathBuf,
+    pub diagnostics: Diagnostics,
+}
+
+impl CheckReport {
+    /// (errors, warnings) over all pipelines.
+    pub fn counts(&self) -> (usize, usize) {
+        self.pipelines.iter().fold((0, 0), |(e, w), p| {
+            let (pe, pw) = p.diagnostics.counts();
+            (e + pe, w + pw)
+        })
+    }
+
+    /// Number of source files read.
+    pub fn files(&self) -> usize {
+        self.pipelines
+            .iter()
+            .map(|p| p.diagnostics.sources.files.len())
+            .sum()
+    }
+}
+
+/// Checks `paths`, the library half of the command (no printing).
+pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
+    let mut out = Vec::new();
+    for path in paths {
+        for pipeline in pipelines(&FsLoader, path) {
+            let diagnostics = match compile_with(&FsLoader, std::slice::from_ref(&pipeline)) {
+                Ok(compiled) => compiled.diagnostics,
+                Err(d) => d,
+            };
+            out.push(PipelineResult {
+                path: pipeline,
+                diagnostics,
+            });
+        }
+    }
+    CheckReport { pipelines: out }
+}
+
+/// Runs the command.
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    for p in &paths {
+        if !p.exists() {
+            eprintln!("error: `{}`: no such file or directory", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    let report = check_paths(&paths);
+    let written = match args.format {
+        OutputFormat::Human => render_human(&report, &mut std::io::stderr()),
+        OutputFormat::Json => render_json(&report, &mut std::io::stdout()),
+    };
+    if let Err(e) = written {
+        eprintln!("error: cannot write the report: {e}");
+        return ExitCode::from(1);
+    }
+    let (errors, warnings) = report.counts();
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// miette's graphical reports, then a summary line.
+pub fn render_human(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    for p in &report.pipelines {
+        for r in p.diagnostics.reports() {
+            let mut text = String::new();
+            if handler.render_report(&mut text, r.as_ref()).is_err() {
+                text = format!("{r}\n");
+            }
+            writeln!(out, "{text}")?;
+        }
+    }
+    let (errors, warnings) = report.counts();
+    writeln!(
+        out,
+        "checked {} pipeline(s), {} file(s): {errors} error(s), {warnings} warning(s)",
+        report.pipelines.len(),
+        report.files()
+    )
+}
+
+/// The JSON report (shape version 1, documented in docs/language.md).
+pub fn render_json(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let (errors, warnings) = report.counts();
+    let mut diagnostics = Vec::new();
+    let mut pipelines = Vec::new();
+    for p in &report.pipelines {
+        let (pe, pw) = p.diagnostics.counts();
+        pipelines.push(json!({
+            "path": p.path.display().to_string(),
+            "files": p.diagnostics.sources.files.iter()
+                .map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+            "errors": pe,
+            "warnings": pw,
+        }));
+        diagnostics.extend(p.diagnostics.to_json());
+    }
+    let doc = json!({
+        "version": 1,
+        "pipelines": pipelines,
+        "diagnostics": diagnostics,
+        "summary": {
+            "pipelines": report.pipelines.len(),
+            "files": report.files(),
+            "errors": errors,
+            "warnings": warnings,
+        },
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

@@ -1,0 +1,7 @@
+//! One module per `fdc` command, each with its `clap::Args` struct and a `run` function that
+//! returns the exit code.
+
+pub mod check;
+pub mod fmt;
+pub mod inspect;
+pub mod run;
