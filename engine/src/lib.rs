@@ -18,3 +18,4 @@ pub mod aggregate;
 pub mod view;
 pub mod file;
 pub mod runtime;
+pub mod testing;
