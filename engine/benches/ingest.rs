@@ -3,7 +3,8 @@
 //! same value bytes, measured in the same run. Prints numbers and ratios; asserts nothing.
 //!
 //! Run: `cargo bench -p fdc-engine --bench ingest [-- N] [FORMAT...]` (N messages per format,
-//! default 100000; formats: basic, debezium, golden_gate, custom; default all).
+//! default 100000; formats: basic, debezium, debezium_envelope, golden_gate, custom; default
+//! all). `debezium_envelope` carries the JSON converter's `{schema, payload}` envelope.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -86,6 +87,7 @@ fn plan() -> Plan {
     serde_json::from_value(json!({"version": 1, "single_views": [], "projections": [
         projection("basic", json!({"kind": "basic"})),
         projection("debezium", json!({"kind": "debezium"})),
+        projection("debezium_envelope", json!({"kind": "debezium"})),
         projection("golden_gate", json!({"kind": "golden_gate"})),
         projection("custom", custom),
     ]}))
@@ -99,6 +101,30 @@ fn row(i: u64) -> serde_json::Value {
         "OPENED": "2019-07-14", "UPDATED_MS": 1_709_367_303_480_u64 + i, "ACTIVE": i % 3 != 0,
         "TAGS": ["retail", "gold"], "EXTRA_1": "ignored column", "EXTRA_2": 12345
     })
+}
+
+/// The `schema` half of a Debezium JSON-converter envelope (`schemas.enable=true`), as real
+/// connectors send it with every message: usually larger than the payload.
+fn connect_schema() -> serde_json::Value {
+    let column = |name: &str, ty: &str, optional: bool| json!({"type": ty, "optional": optional, "field": name});
+    let row = |name: &str| {
+        json!({"type": "struct", "optional": true, "name": name, "field": name, "fields": [
+        column("ID", "int64", false), column("BRANCH", "string", false), column("NAME", "string", true),
+        column("EMAIL", "string", true), column("BALANCE", "string", false),
+        {"type": "int32", "optional": true, "name": "io.debezium.time.Date", "version": 1, "field": "OPENED"},
+        {"type": "int64", "optional": false, "name": "io.debezium.time.Timestamp", "version": 1, "field": "UPDATED_MS"},
+        column("ACTIVE", "boolean", false),
+        {"type": "array", "items": {"type": "string", "optional": false}, "optional": true, "field": "TAGS"},
+        column("EXTRA_1", "string", true), column("EXTRA_2", "int64", true)]})
+    };
+    json!({"type": "struct", "optional": false, "name": "bank.public.accounts.Envelope", "version": 1,
+        "fields": [row("before"), row("after"),
+            {"type": "struct", "optional": false, "name": "io.debezium.connector.postgresql.Source", "field": "source",
+             "fields": [column("version", "string", false), column("connector", "string", false),
+                        column("name", "string", false), column("ts_ms", "int64", false),
+                        column("db", "string", false), column("table", "string", false),
+                        column("txId", "int64", true), column("lsn", "int64", true)]},
+            column("op", "string", false), column("ts_ms", "int64", true)]})
 }
 
 fn messages(format: &str, n: u64) -> Vec<Message> {
@@ -115,6 +141,12 @@ fn messages(format: &str, n: u64) -> Vec<Message> {
                 "golden_gate" => json!({"table": "BANK.ACCOUNTS", "op_type": "U",
                     "op_ts": "2024-03-02 08:15:03.480000", "pos": format!("{:020}", i),
                     "before": before, "after": after}),
+                "debezium_envelope" => json!({"schema": connect_schema(), "payload": {
+                    "before": before, "after": after, "op": "u",
+                    "source": {"version": "2.5.0.Final", "connector": "postgresql", "name": "bank",
+                        "ts_ms": 1_709_367_303_000_u64 + i, "snapshot": "false", "db": "bank",
+                        "schema": "public", "table": "accounts", "txId": i, "lsn": i * 8},
+                    "ts_ms": 1_709_367_303_480_u64 + i}}),
                 _ => json!({"kind": "U", "seq": i, "data": after}),
             };
             Message {
@@ -158,10 +190,16 @@ fn main() {
     let router = Router::new(&plan()).expect("router");
     println!("ingest benchmark: {n} messages per format, best of 5 runs");
     println!(
-        "{:<12} {:>8} {:>14} {:>14} {:>14} {:>8} {:>8}",
+        "{:<18} {:>8} {:>14} {:>14} {:>14} {:>8} {:>8}",
         "format", "bytes", "route msg/s", "raw msg/s", "visitor msg/s", "raw/rt", "vis/raw"
     );
-    for format in ["basic", "debezium", "golden_gate", "custom"] {
+    for format in [
+        "basic",
+        "debezium",
+        "debezium_envelope",
+        "golden_gate",
+        "custom",
+    ] {
         if !only.is_empty() && !only.contains(&format) {
             continue;
         }
@@ -198,7 +236,7 @@ fn main() {
         });
         let len = msgs.len();
         println!(
-            "{:<12} {:>8} {:>14.0} {:>14.0} {:>14.0} {:>8.2} {:>8.2}",
+            "{:<18} {:>8} {:>14.0} {:>14.0} {:>14.0} {:>8.2} {:>8.2}",
             format,
             bytes,
             rate(len, routed),
