@@ -131,7 +131,7 @@ pub enum LoadError {
     ImportUnreadable {
         path: String,
         reason: String,
-        #[label("imported here")]
+        #[label(primary, "imported here")]
         span: SourceSpan,
     },
 
@@ -144,7 +144,7 @@ pub enum LoadError {
     )]
     ImportCycle {
         chain: String,
-        #[label("this import closes the cycle")]
+        #[label(primary, "this import closes the cycle")]
         span: SourceSpan,
     },
 

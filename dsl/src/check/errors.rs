@@ -18,7 +18,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::unknown_projection))]
     UnknownProjection {
         name: String,
-        #[label("not a projection")]
+        #[label(primary, "not a projection")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -31,7 +31,7 @@ pub enum CheckError {
     UnknownField {
         name: String,
         projection: String,
-        #[label("unknown field")]
+        #[label(primary, "unknown field")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -43,7 +43,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::unknown_relation))]
     UnknownRelation {
         name: String,
-        #[label("not a relation")]
+        #[label(primary, "not a relation")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -55,7 +55,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::unknown_function))]
     UnknownFunction {
         name: String,
-        #[label("not a built-in function")]
+        #[label(primary, "not a built-in function")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -67,7 +67,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::unknown_format))]
     UnknownFormat {
         name: String,
-        #[label("not a message format")]
+        #[label(primary, "not a message format")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -80,7 +80,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::unknown_name))]
     UnknownName {
         name: String,
-        #[label("not a field, relation or the root projection here")]
+        #[label(primary, "not a field, relation or the root projection here")]
         span: SourceSpan,
         candidates: Vec<String>,
         #[help]
@@ -94,7 +94,7 @@ pub enum CheckError {
     RelationNotNavigable {
         relation: String,
         projection: String,
-        #[label("used from `{projection}` here")]
+        #[label(primary, "used from `{projection}` here")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -106,7 +106,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_projection))]
     DuplicateProjection {
         name: String,
-        #[label("declared again here")]
+        #[label(primary, "declared again here")]
         span: SourceSpan,
         #[label("first declared here")]
         first: Option<SourceSpan>,
@@ -119,7 +119,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_field))]
     DuplicateField {
         name: String,
-        #[label("declared again here")]
+        #[label(primary, "declared again here")]
         span: SourceSpan,
         #[label("first declared here")]
         first: Option<SourceSpan>,
@@ -130,7 +130,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_relation))]
     DuplicateRelation {
         name: String,
-        #[label("declared again here")]
+        #[label(primary, "declared again here")]
         span: SourceSpan,
         #[label("first declared here")]
         first: Option<SourceSpan>,
@@ -143,7 +143,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_single_view))]
     DuplicateSingleView {
         name: String,
-        #[label("declared again here")]
+        #[label(primary, "declared again here")]
         span: SourceSpan,
         #[label("first declared here")]
         first: Option<SourceSpan>,
@@ -156,7 +156,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_mapping))]
     DuplicateMapping {
         name: String,
-        #[label("mapped again here")]
+        #[label(primary, "mapped again here")]
         span: SourceSpan,
         #[label("first mapped here")]
         first: Option<SourceSpan>,
@@ -167,7 +167,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_format))]
     DuplicateFormat {
         name: String,
-        #[label("declared again here")]
+        #[label(primary, "declared again here")]
         span: SourceSpan,
         #[label("first declared here")]
         first: Option<SourceSpan>,
@@ -181,7 +181,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::duplicate_setting), help("keep one of them"))]
     DuplicateSetting {
         setting: String,
-        #[label("given again here")]
+        #[label(primary, "given again here")]
         span: SourceSpan,
         #[label("first given here")]
         first: Option<SourceSpan>,
@@ -195,7 +195,7 @@ pub enum CheckError {
         what: String,
         name: String,
         setting: String,
-        #[label("declared here")]
+        #[label(primary, "declared here")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -210,7 +210,7 @@ pub enum CheckError {
     )]
     NullableKey {
         name: String,
-        #[label("part of the key")]
+        #[label(primary, "part of the key")]
         span: SourceSpan,
         #[label("declared nullable here")]
         field: Option<SourceSpan>,
@@ -222,7 +222,7 @@ pub enum CheckError {
     BadFormat {
         name: String,
         problem: String,
-        #[label("{problem}")]
+        #[label(primary, "{problem}")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -236,7 +236,7 @@ pub enum CheckError {
         topic: String,
         format: String,
         other: String,
-        #[label("read as `{format}`")]
+        #[label(primary, "read as `{format}`")]
         span: SourceSpan,
         #[label("read as `{other}` here")]
         first: Option<SourceSpan>,
@@ -251,7 +251,7 @@ pub enum CheckError {
     BadDefault {
         field: String,
         ty: String,
-        #[label("{reason}")]
+        #[label(primary, "{reason}")]
         span: SourceSpan,
         reason: String,
     },
@@ -262,7 +262,7 @@ pub enum CheckError {
     BadLiteral {
         kind: String,
         reason: String,
-        #[label("invalid")]
+        #[label(primary, "invalid")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -276,7 +276,7 @@ pub enum CheckError {
     TypeMismatch {
         expected: String,
         found: String,
-        #[label("this is `{found}`")]
+        #[label(primary, "this is `{found}`")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -290,7 +290,7 @@ pub enum CheckError {
         field: String,
         expected: String,
         found: String,
-        #[label("gives `{found}`")]
+        #[label(primary, "gives `{found}`")]
         span: SourceSpan,
         #[label("declared `{expected}` here")]
         declared: Option<SourceSpan>,
@@ -303,7 +303,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::not_a_cast))]
     NotACast {
         name: String,
-        #[label("not a cast function")]
+        #[label(primary, "not a cast function")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -316,7 +316,7 @@ pub enum CheckError {
         name: String,
         expected: String,
         found: usize,
-        #[label("called here")]
+        #[label(primary, "called here")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -328,7 +328,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::many_as_value))]
     ManyAsValue {
         path: String,
-        #[label("many records")]
+        #[label(primary, "many records")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -339,7 +339,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::aggregate_over_one))]
     AggregateOverOne {
         path: String,
-        #[label("one record at most")]
+        #[label(primary, "one record at most")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -351,7 +351,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::bad_aggregate))]
     BadAggregate {
         message: String,
-        #[label("here")]
+        #[label(primary, "here")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -364,7 +364,7 @@ pub enum CheckError {
     RelationMismatch {
         name: String,
         problem: String,
-        #[label("{problem}")]
+        #[label(primary, "{problem}")]
         span: SourceSpan,
         #[help]
         help: Option<String>,
@@ -376,7 +376,7 @@ pub enum CheckError {
     ConditionNotOnEndpoint {
         projection: String,
         relation: String,
-        #[label("not an endpoint")]
+        #[label(primary, "not an endpoint")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -389,7 +389,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::key_not_unique))]
     KeyNotUnique {
         view: String,
-        #[label("not unique for `{root}`")]
+        #[label(primary, "not unique for `{root}`")]
         span: SourceSpan,
         root: String,
         #[help]
@@ -402,7 +402,7 @@ pub enum CheckError {
     KeyNotRoot {
         name: String,
         root: String,
-        #[label("not a root field")]
+        #[label(primary, "not a root field")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -417,7 +417,7 @@ pub enum CheckError {
     )]
     CollectFieldWithElement {
         path: String,
-        #[label("element given here")]
+        #[label(primary, "element given here")]
         span: SourceSpan,
     },
 
@@ -430,7 +430,7 @@ pub enum CheckError {
     BadSchema {
         path: String,
         reason: String,
-        #[label("here")]
+        #[label(primary, "here")]
         span: SourceSpan,
     },
 
@@ -441,7 +441,7 @@ pub enum CheckError {
     StrategyNotADependency {
         view: String,
         projection: String,
-        #[label("not used by the mapping")]
+        #[label(primary, "not used by the mapping")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -453,7 +453,7 @@ pub enum CheckError {
     StrategyDisconnected {
         relation: String,
         projection: String,
-        #[label("the path is at `{projection}` here")]
+        #[label(primary, "the path is at `{projection}` here")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -465,7 +465,7 @@ pub enum CheckError {
     #[diagnostic(code(fdl::check::strategy_cycle))]
     StrategyCycle {
         projection: String,
-        #[label("back at `{projection}`")]
+        #[label(primary, "back at `{projection}`")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -479,7 +479,7 @@ pub enum CheckError {
         projection: String,
         end: String,
         root: String,
-        #[label("ends at `{end}`")]
+        #[label(primary, "ends at `{end}`")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -494,7 +494,7 @@ pub enum CheckError {
         projection: String,
         fields: String,
         purpose: String,
-        #[label("queried through this relation")]
+        #[label(primary, "queried through this relation")]
         span: SourceSpan,
         #[help]
         help: String,
@@ -510,7 +510,7 @@ pub enum CheckError {
     )]
     UnusedProjection {
         name: String,
-        #[label("declared here")]
+        #[label(primary, "declared here")]
         span: SourceSpan,
     },
 
@@ -523,7 +523,7 @@ pub enum CheckError {
     )]
     UnusedRelation {
         name: String,
-        #[label("declared here")]
+        #[label(primary, "declared here")]
         span: SourceSpan,
     },
 }

@@ -31,7 +31,7 @@ pub enum ParseError {
     #[diagnostic(code(fdl::parse::syntax))]
     Syntax {
         expected: String,
-        #[label("{found}")]
+        #[label(primary, "{found}")]
         span: SourceSpan,
         found: String,
         #[help]
@@ -47,7 +47,7 @@ pub enum ParseError {
     )]
     TooDeep {
         limit: usize,
-        #[label("this level is too deep")]
+        #[label(primary, "this level is too deep")]
         span: SourceSpan,
     },
 
@@ -59,7 +59,7 @@ pub enum ParseError {
     )]
     BadEscape {
         escape: String,
-        #[label("here")]
+        #[label(primary, "here")]
         span: SourceSpan,
     },
 
@@ -71,7 +71,7 @@ pub enum ParseError {
     )]
     NumberOutOfRange {
         text: String,
-        #[label("out of range")]
+        #[label(primary, "out of range")]
         span: SourceSpan,
     },
 }
