@@ -325,6 +325,10 @@ fn reason_of(e: &FunctionError) -> String {
 }
 
 /// Coerces a non-null value to `ty` (step 4 of the cast semantics).
+///
+/// One reading to note: "no silent truncation" for int also covers a numeric string with a
+/// fraction (`"12.5"` fails, `"12.00"` gives 12), as it does for a float or decimal value; an
+/// explicit `to_int` in the cast chain truncates on purpose.
 fn coerce(v: Value, ty: &Type) -> Result<Value, CoerceFailure> {
     let got = v.type_name();
     let mismatch = || (got, None);
