@@ -31,6 +31,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Format `.fdl` files in the canonical layout (`--check` to only verify).
     Fmt(commands::fmt::FmtArgs),
+    /// Run the test cases (`*.test.yaml`) of pipelines on a fresh embedded store each.
+    Test(commands::test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +43,6 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Fmt(args) => commands::fmt::run(&args),
+        Command::Test(args) => commands::test::run(&args),
     }
 }

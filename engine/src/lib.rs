@@ -17,5 +17,7 @@ pub mod ingest;
 pub mod aggregate;
 pub mod view;
 pub mod file;
+#[cfg(feature = "mongo")]
+pub mod mongo;
 pub mod runtime;
 pub mod testing;

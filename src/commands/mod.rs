@@ -5,3 +5,4 @@ pub mod check;
 pub mod fmt;
 pub mod inspect;
 pub mod run;
+pub mod test;
