@@ -19,5 +19,7 @@ pub mod view;
 pub mod file;
 #[cfg(feature = "mongo")]
 pub mod mongo;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod runtime;
 pub mod testing;

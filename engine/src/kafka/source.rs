@@ -1,0 +1,369 @@
+//! The Kafka source: a consumer-group member over the ingestion topics of a plan.
+//!
+//! In: a [`KafkaSourceConfig`] (client settings, group id, topics, linger). Out: batches of
+//! [`Message`]s (topic as the plan names it, partition, offset, key and value bytes, headers,
+//! timestamp in epoch milliseconds), each with an [`Ack`] holding, per partition it read, the
+//! next offset to read.
+//!
+//! Guarantees:
+//! - offsets are committed only by [`Source::commit`], synchronously, with the positions the
+//!   runtime acknowledges (behind its durable watermark); the client never auto-commits nor
+//!   auto-stores offsets;
+//! - every ack position carries the assignment epoch of its partition; a position whose
+//!   partition was revoked after it was read (even if assigned again since) is dropped, not
+//!   committed: the next owner resumes from the last committed offset, at or before it;
+//! - on assignment the consumer resumes from the committed offsets (Kafka's default), or from
+//!   `auto.offset.reset` (`earliest` unless configured) for a new group;
+//! - a failed commit is not an error of the run: its positions are retried with the next
+//!   commit (offsets are cumulative), and at worst messages are delivered again;
+//! - an empty batch has an empty ack (it must not move past batches still in flight).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message as _};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+use super::config::{KafkaClientConfig, TopicMap};
+use crate::change::Message;
+use crate::store::source::{Ack, Source, SourceBatch, SourceItem};
+use crate::store::StoreError;
+
+/// Settings of a [`KafkaSource`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSourceConfig {
+    pub client: KafkaClientConfig,
+    /// Consumer group (`group.id`): replicas with the same group split the partitions.
+    pub group_id: String,
+    /// The plan's ingestion topics ([`fdc_plan::Plan::topics`]).
+    pub topics: Vec<String>,
+    /// Renames from plan topics to broker topics.
+    pub topic_map: TopicMap,
+    /// Longest wait for a batch to fill: a batch is returned when it holds `max` messages or
+    /// when this much time has passed since the call began.
+    pub linger: Duration,
+    /// Where a new group starts (`auto.offset.reset`): `earliest` or `latest`.
+    pub auto_offset_reset: String,
+}
+
+impl KafkaSourceConfig {
+    /// Settings with the defaults: linger 100 ms, new groups start at the earliest offset.
+    pub fn new(client: KafkaClientConfig, group_id: &str, topics: Vec<String>) -> Self {
+        KafkaSourceConfig {
+            client,
+            group_id: group_id.into(),
+            topics,
+            topic_map: TopicMap::default(),
+            linger: Duration::from_millis(100),
+            auto_offset_reset: "earliest".into(),
+        }
+    }
+}
+
+/// Partitions currently assigned, with the epoch of their assignment.
+#[derive(Debug, Default)]
+struct Assignment {
+    epochs: HashMap<(String, i32), u64>,
+    next_epoch: u64,
+    revocations: u64,
+}
+
+/// Tracks assignments from the rebalance callbacks (run by librdkafka inside `recv`).
+struct Tracker {
+    state: Arc<Mutex<Assignment>>,
+}
+
+impl ClientContext for Tracker {}
+
+impl ConsumerContext for Tracker {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if let Ok(mut s) = self.state.lock() {
+                for e in tpl.elements() {
+                    s.epochs.remove(&(e.topic().to_string(), e.partition()));
+                }
+                s.revocations += 1;
+            }
+            tracing::info!(
+                partitions = tpl.count(),
+                "kafka partitions revoked; their uncommitted positions are dropped"
+            );
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                if let Ok(mut s) = self.state.lock() {
+                    for e in tpl.elements() {
+                        s.next_epoch += 1;
+                        let epoch = s.next_epoch;
+                        s.epochs
+                            .insert((e.topic().to_string(), e.partition()), epoch);
+                    }
+                }
+                tracing::info!(partitions = tpl.count(), "kafka partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "kafka rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// A consumer-group member reading the plan's topics. See the module docs.
+pub struct KafkaSource {
+    consumer: Arc<StreamConsumer<Tracker>>,
+    state: Arc<Mutex<Assignment>>,
+    config: KafkaSourceConfig,
+    /// Positions whose commit failed, retried with the next commit.
+    pending: BTreeMap<(String, i32), i64>,
+}
+
+/// The ack stream name of a partition read in an assignment epoch: `topic:partition:epoch`
+/// (topic names cannot hold `:`).
+fn stream_name(topic: &str, partition: i32, epoch: u64) -> String {
+    format!("{topic}:{partition}:{epoch}")
+}
+
+fn parse_stream(stream: &str) -> Option<(String, i32, u64)> {
+    let mut parts = stream.rsplitn(3, ':');
+    let epoch = parts.next()?.parse().ok()?;
+    let partition = parts.next()?.parse().ok()?;
+    let topic = parts.next()?;
+    Some((topic.to_string(), partition, epoch))
+}
+
+/// Errors after which consuming cannot go on (bad credentials or permissions).
+fn is_fatal(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidConfig
+        )
+    )
+}
+
+impl KafkaSource {
+    /// Creates the consumer and subscribes to the topics (partitions are assigned by the
+    /// group on the first reads).
+    pub fn connect(config: KafkaSourceConfig) -> Result<KafkaSource, StoreError> {
+        let op = "create kafka consumer";
+        if config.topics.is_empty() {
+            return Err(StoreError::fatal(op, "the pipeline has no ingestion topic"));
+        }
+        let mut c = config.client.client_config();
+        c.set("group.id", &config.group_id)
+            .set("auto.offset.reset", &config.auto_offset_reset)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        let state = Arc::new(Mutex::new(Assignment::default()));
+        let consumer: StreamConsumer<Tracker> = c
+            .create_with_context(Tracker {
+                state: state.clone(),
+            })
+            .map_err(|e| StoreError::fatal(op, config.client.scrub(&e.to_string())))?;
+        let topics: Vec<&str> = config
+            .topics
+            .iter()
+            .map(|t| config.topic_map.to_broker(t))
+            .collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| StoreError::fatal("subscribe to kafka topics", e))?;
+        tracing::info!(
+            group = %config.group_id,
+            topics = topics.len(),
+            "kafka source subscribed"
+        );
+        Ok(KafkaSource {
+            consumer: Arc::new(consumer),
+            state,
+            config,
+            pending: BTreeMap::new(),
+        })
+    }
+
+    /// The partitions assigned now, as `(broker topic, partition)`.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        let mut out: Vec<(String, i32)> = self
+            .state
+            .lock()
+            .map(|s| s.epochs.keys().cloned().collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// How many revocations this member has seen.
+    pub fn revocations(&self) -> u64 {
+        self.state.lock().map(|s| s.revocations).unwrap_or(0)
+    }
+
+    fn epoch_of(&self, topic: &str, partition: i32) -> Option<u64> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.epochs.get(&(topic.to_string(), partition)).copied())
+    }
+
+    fn convert(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Message {
+            topic: self.config.topic_map.to_plan(m.topic()).to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: m.timestamp().to_millis(),
+        }
+    }
+}
+
+#[async_trait]
+impl Source for KafkaSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        let deadline = Instant::now() + self.config.linger;
+        let mut items = Vec::new();
+        // Per (broker topic, partition): (epoch at read time, next offset).
+        let mut reached: BTreeMap<(String, i32), (u64, i64)> = BTreeMap::new();
+        while items.len() < max.max(1) {
+            let received = match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(r) => r,
+            };
+            match received {
+                Ok(m) => {
+                    let key = (m.topic().to_string(), m.partition());
+                    // Read after the rebalance callbacks that ran inside `recv`.
+                    let epoch = self.epoch_of(&key.0, key.1).unwrap_or(0);
+                    let next = m.offset() + 1;
+                    let entry = reached.entry(key).or_insert((epoch, next));
+                    *entry = (epoch, entry.1.max(next));
+                    items.push(SourceItem::Message(self.convert(&m)));
+                }
+                Err(e) if is_fatal(&e) => {
+                    return Err(StoreError::fatal(
+                        "consume from kafka",
+                        self.config.client.scrub(&e.to_string()),
+                    ))
+                }
+                Err(e) => {
+                    // librdkafka recovers from transport and leader errors by itself.
+                    tracing::warn!(error = %self.config.client.scrub(&e.to_string()), "kafka consumer error");
+                    break;
+                }
+            }
+        }
+        let positions = reached
+            .into_iter()
+            .map(|((t, p), (epoch, next))| (stream_name(&t, p, epoch), next))
+            .collect();
+        Ok(Some(SourceBatch {
+            items,
+            ack: Ack { positions },
+        }))
+    }
+
+    async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
+        let mut dropped = 0usize;
+        for (stream, next) in &ack.positions {
+            let Some((topic, partition, epoch)) = parse_stream(stream) else {
+                return Err(StoreError::fatal(
+                    "commit kafka offsets",
+                    "an ack position that this source did not make",
+                ));
+            };
+            if self.epoch_of(&topic, partition) != Some(epoch) {
+                dropped += 1;
+                continue;
+            }
+            let slot = self.pending.entry((topic, partition)).or_insert(*next);
+            *slot = (*slot).max(*next);
+        }
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "positions of revoked kafka partitions not committed"
+            );
+        }
+        // Positions of partitions revoked while their commit was pending are dropped too.
+        let assigned: Vec<(String, i32)> = self.assignment();
+        self.pending.retain(|k, _| assigned.contains(k));
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.pending {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| StoreError::fatal("commit kafka offsets", e))?;
+        }
+        let consumer = self.consumer.clone();
+        let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| StoreError::fatal("commit kafka offsets", e))?;
+        match result {
+            Ok(()) => {
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) if is_fatal(&e) => Err(StoreError::fatal(
+                "commit kafka offsets",
+                self.config.client.scrub(&e.to_string()),
+            )),
+            Err(e) => {
+                tracing::warn!(
+                    error = %self.config.client.scrub(&e.to_string()),
+                    "kafka offset commit failed; retried with the next commit"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_round_trip_through_dotted_topics() {
+        let s = stream_name("crm.orders-v2_x", 7, 42);
+        assert_eq!(parse_stream(&s), Some(("crm.orders-v2_x".into(), 7, 42)));
+        assert_eq!(parse_stream("file:/x"), None);
+        assert_eq!(parse_stream("t:x:1"), None);
+    }
+
+    #[test]
+    fn a_source_needs_topics() {
+        let cfg = KafkaSourceConfig::new(KafkaClientConfig::new("127.0.0.1:1"), "g", vec![]);
+        let err = KafkaSource::connect(cfg).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("no ingestion topic")));
+    }
+}
