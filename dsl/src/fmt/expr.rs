@@ -40,12 +40,9 @@ fn binary_prec(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
         BinaryOp::And => 2,
-        BinaryOp::Eq
-        | BinaryOp::Ne
-        | BinaryOp::Lt
-        | BinaryOp::Le
-        | BinaryOp::Gt
-        | BinaryOp::Ge => 4,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            4
+        }
         BinaryOp::Coalesce => 5,
         BinaryOp::Add | BinaryOp::Sub => 6,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => 7,
@@ -176,15 +173,7 @@ pub(crate) fn is_plain_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !matches!(
             s,
-            "if" | "then"
-                | "else"
-                | "match"
-                | "not"
-                | "and"
-                | "or"
-                | "true"
-                | "false"
-                | "null"
+            "if" | "then" | "else" | "match" | "not" | "and" | "or" | "true" | "false" | "null"
         )
 }
 
@@ -263,7 +252,11 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
                 .iter()
                 .map(|en| match &en.value {
                     None => Some(en.name.name.clone()),
-                    Some(v) => Some(format!("{} = {}", en.name.name, flat_in(p, v, Ctx::Closed)?)),
+                    Some(v) => Some(format!(
+                        "{} = {}",
+                        en.name.name,
+                        flat_in(p, v, Ctx::Closed)?
+                    )),
                 })
                 .collect::<Option<Vec<_>>>()?;
             format!("{{ {} }}", entries.join(", "))
@@ -300,7 +293,11 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
             let mut s = format!(
                 "{}({}",
                 agg_name(function.value),
-                flat_in(p, value, Ctx::Open)?
+                flat_in(
+                    p,
+                    value,
+                    agg_value_ctx(of.is_some(), filter.is_some(), sort)
+                )?
             );
             if let Some(of) = of {
                 s.push_str(&format!(" of {}", path(&of.segments)));
@@ -310,6 +307,15 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
             s
         }
     })
+}
+
+/// An aggregate's value is followed by `)` unless `of`, `where` or `sort by` comes next.
+fn agg_value_ctx(of: bool, filter: bool, sort: &[SortKey]) -> Ctx {
+    if of || filter || !sort.is_empty() {
+        Ctx::Open
+    } else {
+        Ctx::Closed
+    }
 }
 
 fn flat_in(p: &Printer, e: &Expr, ctx: Ctx) -> Option<String> {
@@ -439,10 +445,11 @@ pub(super) fn layout(p: &mut Printer, e: &Expr, indent: usize, col: usize) -> St
         } => {
             let mut s = format!("{}[]", path(&source.segments));
             if let Some(el) = element {
-                if matches!(el.kind, ExprKind::Object(_)) {
+                if let ExprKind::Object(entries) = &el.kind {
+                    // The element is the one place an array breaks: break it even when it
+                    // would fit alone, since the whole line does not.
                     s.push(' ');
-                    let c = end_col(col, &s);
-                    s.push_str(&layout(p, el, indent, c));
+                    s.push_str(&object_broken(p, el.span, entries, indent));
                 } else {
                     s.push_str(" (");
                     let c = end_col(col, &s);
@@ -466,7 +473,8 @@ pub(super) fn layout(p: &mut Printer, e: &Expr, indent: usize, col: usize) -> St
         } => {
             let mut s = format!("{}(", agg_name(function.value));
             let c = end_col(col, &s);
-            s.push_str(&layout_in(p, value, Ctx::Open, indent, c));
+            let ctx = agg_value_ctx(of.is_some(), filter.is_some(), sort);
+            s.push_str(&layout_in(p, value, ctx, indent, c));
             if let Some(of) = of {
                 s.push_str(&format!(" of {}", path(&of.segments)));
             }
@@ -552,11 +560,7 @@ fn object_broken(p: &mut Printer, span: Span, entries: &[ObjectEntry], indent: u
             None => (en.span, Some(0), false),
             Some(v) => {
                 let col = inner + en.name.name.len() + 3;
-                (
-                    en.span,
-                    Some(en.name.name.len()),
-                    breaks(p, v, inner, col),
-                )
+                (en.span, Some(en.name.name.len()), breaks(p, v, inner, col))
             }
         })
         .collect();
@@ -655,10 +659,7 @@ fn match_broken(
             };
             let head = format!("{pats:<pad$} => ");
             let c = end_col(inner, &head);
-            format!(
-                "{head}{}",
-                layout_in(p, &arm.value, Ctx::Closed, inner, c)
-            )
+            format!("{head}{}", layout_in(p, &arm.value, Ctx::Closed, inner, c))
         }));
     }
     let at = Line {

@@ -93,6 +93,27 @@ impl<'a> Printer<'a> {
         newlines >= 2 && i > 0
     }
 
+    /// Where a node really ends: pest spans of rules that end in an optional part run over
+    /// the white space and comments after the last token, so those are trimmed off.
+    pub fn real_end(&self, end: usize) -> usize {
+        let mut e = end.min(self.text.len());
+        loop {
+            let i = self.comments.partition_point(|c| c.span.end <= e);
+            if let Some(c) = i.checked_sub(1).and_then(|i| self.comments.get(i)) {
+                let gap = self.text.get(c.span.end..e).unwrap_or("x");
+                if c.span.start < c.span.end && gap.chars().all(char::is_whitespace) {
+                    e = c.span.start;
+                    continue;
+                }
+            }
+            let bytes = self.text.as_bytes();
+            while e > 0 && bytes[e - 1].is_ascii_whitespace() {
+                e -= 1;
+            }
+            return e;
+        }
+    }
+
     /// Whether a comment starting at `start` ends the line of a node ending at `end`: only
     /// spaces, tabs and commas lie between them.
     fn is_trailing(&self, end: usize, start: usize) -> bool {
@@ -104,6 +125,8 @@ impl<'a> Printer<'a> {
     /// Whether a comment on its own line lies in `prev_end..end` (so that the lines around it
     /// do not share an alignment group). Trailing comments of the previous node do not count.
     pub fn own_line_comment_between(&self, prev_end: usize, end: usize) -> bool {
+        let prev_end = self.real_end(prev_end);
+        let end = self.real_end(end);
         let mut at = prev_end;
         let first = self.comments.partition_point(|c| c.span.start < prev_end);
         for c in &self.comments[first..] {
@@ -152,6 +175,7 @@ impl<'a> Printer<'a> {
 
     /// Moves every queued comment that starts before `upto` into the innermost hoist buffer.
     pub fn hoist(&mut self, upto: usize) {
+        let upto = self.real_end(upto);
         let Some(buf) = self.hoisted.last_mut() else {
             return;
         };
@@ -220,7 +244,7 @@ impl<'a> Printer<'a> {
         s.push_str(&ind);
         s.push_str(&text);
         s.push_str(sep);
-        let trailing = self.trailing(at.end);
+        let trailing = self.trailing(self.real_end(at.end));
         s.push_str(&trailing);
         s.push('\n');
         s

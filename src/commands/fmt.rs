@@ -1,0 +1,162 @@
+//! `fdc fmt [--check [--diff]] [PATHS...]`.
+//!
+//! In: `.fdl` files, or directories searched recursively for them (hidden directories and
+//! `target/` skipped); `-` formats standard input to standard output. Out: each file rewritten
+//! in place in the canonical layout (only when it changes), or with `--check` nothing written
+//! and the files that would change named (with `--diff`, a unified diff of each).
+//!
+//! Exit code: 0 all formatted (or rewritten), 1 `--check` found files to change or a file has
+//! syntax errors (such a file is reported and never touched), 2 usage errors (a path that does
+//! not exist).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use fdc_dsl::fmt::format_source;
+use miette::{NamedSource, Report};
+
+/// Arguments of `fdc fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// `.fdl` files or directories (default: the current directory); `-` reads standard input.
+    pub paths: Vec<PathBuf>,
+    /// Write nothing; exit with status 1 and name the files that are not formatted.
+    #[arg(long)]
+    pub check: bool,
+    /// With `--check`, also print a unified diff of each file that would change.
+    #[arg(long, requires = "check")]
+    pub diff: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &FmtArgs) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        return if paths.len() == 1 {
+            stdin()
+        } else {
+            eprintln!("error: `-` (standard input) cannot be mixed with paths");
+            ExitCode::from(2)
+        };
+    }
+    let mut files = Vec::new();
+    for p in &paths {
+        if !p.exists() {
+            eprintln!("error: `{}`: no such file or directory", p.display());
+            return ExitCode::from(2);
+        }
+        collect(p, &mut files);
+    }
+    let mut failed = false;
+    let mut changed = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for f in &files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", f.display());
+                failed = true;
+                continue;
+            }
+        };
+        let formatted = match format_source(&text) {
+            Ok(s) => s,
+            Err(errors) => {
+                report_syntax(f, &text, errors);
+                failed = true;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        changed += 1;
+        if args.check {
+            let _ = writeln!(out, "{}", f.display());
+            if args.diff {
+                let _ = write!(out, "{}", unified_diff(f, &text, &formatted));
+            }
+        } else if let Err(e) = std::fs::write(f, &formatted) {
+            eprintln!("error: cannot write `{}`: {e}", f.display());
+            failed = true;
+        }
+    }
+    if args.check && changed > 0 {
+        eprintln!("{changed} of {} file(s) not formatted", files.len());
+    }
+    if failed || (args.check && changed > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn stdin() -> ExitCode {
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        eprintln!("error: cannot read standard input: {e}");
+        return ExitCode::from(1);
+    }
+    match format_source(&text) {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            report_syntax(Path::new("<stdin>"), &text, errors);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report_syntax(path: &Path, text: &str, errors: Vec<fdc_dsl::syntax::ParseError>) {
+    for e in errors {
+        let report = Report::new(e).with_source_code(NamedSource::new(
+            path.display().to_string(),
+            text.to_string(),
+        ));
+        eprintln!("{report:?}");
+    }
+    eprintln!("{}: not formatted (syntax errors)", path.display());
+}
+
+/// `.fdl` files under `path`, sorted; `path` itself when it is a file.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        out.push(path.to_path_buf());
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for e in entries {
+        let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if e.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                collect(&e, out);
+            }
+        } else if e.extension().is_some_and(|x| x == "fdl") {
+            out.push(e);
+        }
+    }
+}
+
+/// A unified diff (3 lines of context) from `old` to `new`.
+fn unified_diff(path: &Path, old: &str, new: &str) -> String {
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&name, &name)
+        .to_string()
+}
