@@ -11,7 +11,9 @@
 pub mod check;
 pub mod compile;
 pub mod diagnostics;
+pub mod explain;
 pub mod fmt;
+pub mod graph;
 pub mod load;
 pub mod syntax;
 
@@ -62,8 +64,9 @@ pub fn load(path: &Path) -> Result<Compiled, Diagnostics> {
 }
 
 /// The pipelines under `path`: the path itself when it is a file or a directory holding
-/// `.fdl` files; otherwise each subdirectory (sorted, searched the same way). A path that holds
-/// none is returned as is, so that compiling it reports why.
+/// `.fdl` files; otherwise each subdirectory (sorted, searched the same way, up to 8 levels;
+/// hidden directories, `target` and `node_modules` are skipped). A path that holds none is
+/// returned as is, so that compiling it reports why.
 pub fn pipelines(loader: &dyn Loader, path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     find_pipelines(loader, path, 0, &mut out);
@@ -92,6 +95,13 @@ fn find_pipelines(loader: &dyn Loader, path: &Path, depth: usize, out: &mut Vec<
         return;
     }
     for e in entries {
+        let skipped = e
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
+        if skipped {
+            continue;
+        }
         if let Ok(Some(_)) = loader.list(&e) {
             find_pipelines(loader, &e, depth + 1, out);
         }

@@ -20,7 +20,7 @@ use serde_json::json;
 /// Arguments of `fdc check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Pipeline files or directories (default: the current directory).
+    /// Pipeline files or directories (default: `pipelines/` when it exists, else `.`).
     pub paths: Vec<PathBuf>,
     /// How to print the diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -89,7 +89,12 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
 /// Runs the command.
 pub fn run(args: &CheckArgs) -> ExitCode {
     let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
+        let default = PathBuf::from("pipelines");
+        vec![if default.is_dir() {
+            default
+        } else {
+            PathBuf::from(".")
+        }]
     } else {
         args.paths.clone()
     };

@@ -602,7 +602,12 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
-            let class = f.params[i.min(f.params.len() - 1)];
+            let class = f
+                .params
+                .get(i)
+                .or(f.params.last())
+                .copied()
+                .unwrap_or(functions::TypeClass::Any);
             if !accepts(class, &t) {
                 self.mismatch(
                     class_name(class),

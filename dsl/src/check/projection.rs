@@ -490,25 +490,27 @@ impl Checker<'_> {
             return None;
         }
         let mut ok = true;
-        if !accepts(f.params[0], running) {
+        let &first = f.params.first()?;
+        if !accepts(first, running) {
             self.report(
                 c.name.span,
                 CheckError::TypeMismatch {
-                    expected: class_name(f.params[0]).into(),
+                    expected: class_name(first).into(),
                     found: running.to_string(),
                     span: c.name.span.into(),
-                    help: Some(format!(
-                        "`{}` expects {}",
-                        f.signature,
-                        class_name(f.params[0])
-                    )),
+                    help: Some(format!("`{}` expects {}", f.signature, class_name(first))),
                 },
             );
             ok = false;
         }
         let mut args = Vec::new();
         for (i, a) in c.args.iter().enumerate() {
-            let class = f.params[(i + 1).min(f.params.len() - 1)];
+            let class = f
+                .params
+                .get(i + 1)
+                .or(f.params.last())
+                .copied()
+                .unwrap_or(fdc_plan::functions::TypeClass::Any);
             let Some((json, t)) = self.literal(a) else {
                 ok = false;
                 continue;
