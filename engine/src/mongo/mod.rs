@@ -1,0 +1,194 @@
+//! The MongoDB adapter of the store traits: projections and single views in MongoDB (or any
+//! MongoDB-wire server that speaks the portable subset, FerretDB v1 included).
+//!
+//! In: the store-trait calls of the engine and a [`MongoStoreConfig`]. Out: the same answers
+//! as the embedded store (same version guard, `$in` semantics, condition rules, merge rules),
+//! from one collection per projection and per single view in the configured database.
+//!
+//! Only the portable subset is used: `find` with `$in` / `$or` / equality and range filters,
+//! the `update` command with many (upsert) statements, `delete` with many statements,
+//! `insert`, `createIndexes` with unique indexes. No transactions, no `$lookup`, no change
+//! streams, no pipeline updates, no `bulkWrite` command.
+//!
+//! - [`documents`]: the stored shape of records and single-view documents;
+//! - [`codec`]: `Value` <-> BSON with type tags (decimals and dates are strings);
+//! - [`ids`]: `_id` from the key, versions as fixed-width strings;
+//! - `projection` / `view`: the trait implementations; [`command`]: bulk commands;
+//! - [`error`]: retryable or fatal, never with values; [`config`]: settings and redaction;
+//! - `locks`: writes of one record inside the process never overlap.
+//!
+//! Guarantees: every call is batch-shaped (one `find` per chunk of keys, one `update` and at
+//! most one `delete` command per chunk of writes); a call that returns `Ok` was acknowledged
+//! with the configured write concern (`majority` by default); the version guard holds without
+//! transactions (see `projection`); errors and logs carry no values and no credentials.
+
+pub mod codec;
+pub mod command;
+pub mod config;
+pub mod documents;
+pub mod error;
+pub mod ids;
+mod locks;
+mod projection;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use mongodb::{Client, Collection, Database};
+
+use crate::store::StoreError;
+pub use config::{redact_uri, MongoStoreConfig, MongoTlsConfig};
+
+/// Key field names of the collections `ensure_*` has seen.
+type KeyNames = RwLock<HashMap<String, Vec<String>>>;
+
+/// Projections and single views in MongoDB. Cheap to share behind an `Arc`; the driver keeps
+/// a connection pool.
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    config: MongoStoreConfig,
+    write_concern: Document,
+    projection_keys: KeyNames,
+    view_keys: KeyNames,
+    /// Records being written by running calls (see [`locks`]).
+    locks: locks::KeyLocks,
+}
+
+impl std::fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MongoStore {
+    /// Connects and checks that the server answers (`ping`). An unreachable server is a
+    /// retryable error, a bad configuration or failed authentication a fatal one.
+    pub async fn connect(config: MongoStoreConfig) -> Result<MongoStore, StoreError> {
+        let options = config.client_options().await?;
+        let client = Client::with_options(options)
+            .map_err(|e| error::from_driver("connect to MongoDB", &e))?;
+        let db = client.database(&config.database);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|e| error::from_driver("connect to MongoDB", &e))?;
+        tracing::info!(uri = %redact_uri(&config.uri), database = %config.database, "connected to MongoDB");
+        Ok(MongoStore {
+            client,
+            write_concern: config.write_concern_document(),
+            db,
+            config,
+            projection_keys: RwLock::new(HashMap::new()),
+            view_keys: RwLock::new(HashMap::new()),
+            locks: locks::KeyLocks::default(),
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &MongoStoreConfig {
+        &self.config
+    }
+
+    /// The database handle (for tools and tests that inspect collections).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Drops the configured database (tests and `fdc` reset tooling only).
+    pub async fn drop_database(&self) -> Result<(), StoreError> {
+        self.db
+            .drop()
+            .await
+            .map_err(|e| error::from_driver("drop database", &e))
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(self) {
+        self.client.shutdown().await;
+    }
+
+    /// Every single-view failure recorded so far (oldest first), as stored.
+    pub async fn view_failures(&self) -> Result<Vec<Document>, StoreError> {
+        let op = "read single-view failures";
+        let coll: Collection<Document> = self.db.collection(&self.config.errors_collection);
+        let cursor = coll
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(|e| error::from_driver(op, &e))?;
+        cursor
+            .try_collect()
+            .await
+            .map_err(|e| error::from_driver(op, &e))
+    }
+
+    fn keys_of(names: &KeyNames, collection: &str) -> Option<Vec<String>> {
+        names.read().ok().and_then(|m| m.get(collection).cloned())
+    }
+
+    fn remember(names: &KeyNames, collection: &str, key: &[String]) {
+        if let Ok(mut m) = names.write() {
+            m.insert(collection.to_owned(), key.to_vec());
+        }
+    }
+
+    /// Creates the indexes (`(fields, unique)`, named `fdc_<...>`) if they do not exist.
+    async fn create_indexes(
+        &self,
+        operation: &str,
+        collection: &str,
+        indexes: &[(Vec<String>, bool, String)],
+    ) -> Result<(), StoreError> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        // One command per index: FerretDB v1 drops the connection when one `createIndexes`
+        // lists several indexes that all exist already; one index at a time is idempotent.
+        for (fields, unique, name) in indexes {
+            let mut key = Document::new();
+            for f in fields {
+                key.insert(f.clone(), 1);
+            }
+            let mut spec = doc! { "key": key, "name": name.clone() };
+            if *unique {
+                spec.insert("unique", true);
+            }
+            self.db
+                .run_command(doc! { "createIndexes": collection, "indexes": [spec] })
+                .await
+                .map_err(|e| error::from_driver(operation, &e))?;
+        }
+        Ok(())
+    }
+
+    /// Finds documents of `collection` matching `filter` (every batch of the cursor).
+    async fn find_all(
+        &self,
+        operation: &str,
+        collection: &str,
+        filter: Document,
+        sort_limit: Option<i64>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let coll: Collection<Document> = self.db.collection(collection);
+        let find = coll.find(filter);
+        let find = match sort_limit {
+            Some(limit) => find.sort(doc! { "_id": 1 }).limit(limit),
+            None => find,
+        };
+        let cursor = find.await.map_err(|e| error::from_driver(operation, &e))?;
+        cursor
+            .try_collect()
+            .await
+            .map_err(|e| error::from_driver(operation, &e))
+    }
+}
+
+/// The index name for `fields`.
+fn index_name(prefix: &str, fields: &[String]) -> String {
+    format!("fdc_{prefix}_{}", fields.join("_"))
+}

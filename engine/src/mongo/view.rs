@@ -1,0 +1,202 @@
+//! [`SingleViewStore`] on MongoDB.
+//!
+//! In: the single-view calls of the engine. Out: documents, and failures in the errors
+//! collection.
+//!
+//! Writes of one call go out as one `update` command (upserts, merges, mark-deleted; unordered,
+//! at most one write per key) and one `delete` command. Replace mode replaces the whole
+//! document; merge mode `$set`s only the key fields and the mapped fields (with their type
+//! tags), so fields written by other pipelines stay; mark-deleted `$set`s `__STATE__` of an
+//! existing document and creates none. The single-view key is always stored as ordinary
+//! fields (named by `ensure_view`), covered by a unique index.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use fdc_plan::WriteMode;
+use mongodb::bson::{doc, Document};
+use mongodb::Collection;
+
+use crate::store::{Page, SingleViewStore, StoreError, ViewFailure, ViewWrite, STATE_FIELD};
+use crate::value::{Map, Value};
+
+use super::codec::value_to_bson;
+use super::command::{self, Kind};
+use super::documents::{view_from_document, view_merge_update, view_to_document};
+use super::ids::id_of;
+use super::{index_name, MongoStore};
+
+impl MongoStore {
+    fn view_keys_of(&self, operation: &str, view: &str) -> Result<Vec<String>, StoreError> {
+        Self::keys_of(&self.view_keys, view).ok_or_else(|| {
+            StoreError::fatal(
+                operation,
+                "the single view was not set up (ensure_view was not called)",
+            )
+        })
+    }
+
+    fn decode_view(
+        &self,
+        operation: &str,
+        view: &str,
+        d: &Document,
+    ) -> Result<(Vec<Value>, Map), StoreError> {
+        let names = Self::keys_of(&self.view_keys, view);
+        view_from_document(d, names.as_deref()).map_err(|e| StoreError::fatal(operation, e.0))
+    }
+}
+
+#[async_trait]
+impl SingleViewStore for MongoStore {
+    async fn ensure_view(&self, view: &str, key_fields: &[String]) -> Result<(), StoreError> {
+        let op = format!("ensure single view {view}");
+        Self::remember(&self.view_keys, view, key_fields);
+        let indexes = if key_fields.is_empty() {
+            Vec::new()
+        } else {
+            vec![(key_fields.to_vec(), true, index_name("key", key_fields))]
+        };
+        self.create_indexes(&op, view, &indexes).await
+    }
+
+    async fn get_many(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Map>>, StoreError> {
+        let op = format!("read single view {view}");
+        let ids: Vec<Option<String>> = keys.iter().map(|k| id_of(k)).collect();
+        let mut seen = HashSet::new();
+        let wanted: Vec<&str> = ids
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(vec![None; keys.len()]);
+        }
+        let docs = self.find_by_ids(&op, view, &wanted, None).await?;
+        let mut found: HashMap<&str, Map> = HashMap::with_capacity(docs.len());
+        for (id, d) in &docs {
+            found.insert(id.as_str(), self.decode_view(&op, view, d)?.1);
+        }
+        Ok(ids
+            .iter()
+            .map(|id| id.as_deref().and_then(|id| found.get(id).cloned()))
+            .collect())
+    }
+
+    async fn write(
+        &self,
+        view: &str,
+        mode: WriteMode,
+        writes: Vec<ViewWrite>,
+    ) -> Result<(), StoreError> {
+        let op = format!("write single view {view}");
+        let key_fields = self.view_keys_of(&op, view)?;
+        let null_key = || StoreError::fatal(op.as_str(), "a single-view key field is null");
+        let bad_doc = |e: super::documents::DocError| StoreError::fatal(op.as_str(), e.0);
+        let mut updates: Vec<Document> = Vec::new();
+        let mut deletes: Vec<Document> = Vec::new();
+        for w in writes {
+            match w {
+                ViewWrite::Upsert { key, document } => {
+                    let id = id_of(&key).ok_or_else(null_key)?;
+                    let u = match mode {
+                        WriteMode::Replace => {
+                            view_to_document(&id, &key_fields, &key, &document).map_err(bad_doc)?
+                        }
+                        WriteMode::Merge => {
+                            view_merge_update(&key_fields, &key, &document).map_err(bad_doc)?
+                        }
+                    };
+                    updates.push(doc! { "q": { "_id": id }, "u": u, "upsert": true });
+                }
+                ViewWrite::MarkDeleted { key } => {
+                    let id = id_of(&key).ok_or_else(null_key)?;
+                    updates.push(doc! {
+                        "q": { "_id": id },
+                        "u": { "$set": { STATE_FIELD: "DELETED" } },
+                        "upsert": false,
+                    });
+                }
+                ViewWrite::Delete { key } => {
+                    let id = id_of(&key).ok_or_else(null_key)?;
+                    deletes.push(doc! { "q": { "_id": id }, "limit": 1 });
+                }
+            }
+        }
+        for (kind, statements) in [(Kind::Update, updates), (Kind::Delete, deletes)] {
+            if statements.is_empty() {
+                continue;
+            }
+            let codes = command::run(
+                &self.db,
+                &op,
+                kind,
+                view,
+                statements,
+                self.config.max_batch,
+                &self.write_concern,
+            )
+            .await?;
+            let refused: Vec<i32> = codes.into_iter().flatten().collect();
+            if !refused.is_empty() {
+                return Err(command::refused(&op, &refused));
+            }
+        }
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<(Vec<Value>, Map)>, StoreError> {
+        let op = format!("scan single view {view}");
+        let limit = limit.max(1);
+        let filter = match after.and_then(id_of) {
+            Some(id) => doc! { "_id": { "$gt": id } },
+            None => doc! {},
+        };
+        let docs = self.find_all(&op, view, filter, Some(limit as i64)).await?;
+        let items = docs
+            .iter()
+            .map(|d| self.decode_view(&op, view, d))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = if items.len() == limit {
+            items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let op = "record single-view failures";
+        let now = mongodb::bson::DateTime::now();
+        let docs: Vec<Document> = failures
+            .iter()
+            .map(|f| {
+                doc! {
+                    "view": f.view.clone(),
+                    "key": value_to_bson(&Value::from_json(&f.key)),
+                    "reason": f.reason.clone(),
+                    "document": value_to_bson(&Value::from_json(&f.document)),
+                    "at": now,
+                }
+            })
+            .collect();
+        let coll: Collection<Document> = self.db.collection(&self.config.errors_collection);
+        coll.insert_many(docs)
+            .await
+            .map_err(|e| super::error::from_driver(op, &e))?;
+        Ok(())
+    }
+}
