@@ -105,6 +105,10 @@ pub struct CheckedView {
     pub plan: PlanView,
     /// The type of each mapped field, in `plan.mapping` order.
     pub field_types: Vec<Typed>,
+    /// The declaration of each mapped field (`name = expr`), in `plan.mapping` order.
+    pub field_spans: Vec<Span>,
+    /// Where each join-tree node was first navigated (`node_spans[0]`: the view's name).
+    pub node_spans: Vec<Span>,
     pub span: Span,
 }
 

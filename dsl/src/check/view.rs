@@ -93,6 +93,7 @@ impl Checker<'_> {
             strategies: vec![],
         };
         let mut field_types = Vec::new();
+        let mut field_spans = Vec::new();
         let mut mapped: HashMap<String, Span> = HashMap::new();
         let (mut key_at, mut delete_at, mut write_at, mut publish_at, mut validate_at) =
             (None, None, None, None, None);
@@ -125,6 +126,7 @@ impl Checker<'_> {
                             expr,
                         });
                         field_types.push(ty);
+                        field_spans.push(m.span);
                     }
                 }
                 ast::ViewItem::OnRootDelete { mark, span } => {
@@ -174,6 +176,8 @@ impl Checker<'_> {
         self.program.views.push(CheckedView {
             plan,
             field_types,
+            field_spans,
+            node_spans: cx.node_spans,
             span: v.span,
         });
     }
