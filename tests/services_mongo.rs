@@ -200,11 +200,19 @@ async fn unique_index_bulk_upsert_in_query_duplicate_key_and_delete() {
     db.drop().await.expect("drop the test database");
 }
 
-/// The projection writer's one-round-trip stale check: upsert with the filter
-/// `{id: K, version: {$lte: V}}`. A newer or equal version matches and is applied; a missing
-/// row is inserted; an older version does not match, so the upsert tries to insert a second
-/// row with id K and the unique index refuses it with code 11000, which the writer counts as
-/// "stale, skipped". With `ordered: false` the other statements of the batch still apply.
+/// The projection writer's stale check, portable to FerretDB v1. Upserts are guarded by the
+/// filter `{id: K, version: {$lte: V}}`: a newer or equal version matches and is applied, a
+/// missing row is inserted, and an older version does not match, so the upsert tries to insert
+/// a second row with id K and the unique index refuses it with code 11000.
+///
+/// FerretDB v1 stops an `update` batch at its first write error even with `ordered: false`,
+/// then omits `n`, `nModified` and `upserted` from the reply, and reports the error at index
+/// 0 whichever statement failed (seen with v1.24.0). So a batch's reply cannot say which
+/// statements were applied. The portable protocol: read the stored versions of the batch's
+/// keys with one `$in` query (the writer reads them anyway for the old images), drop the stale
+/// messages client-side, and send the rest as guarded upserts; a duplicate-key error then only
+/// means a concurrent writer got there first, and the writer re-reads and re-sends (guarded
+/// upserts are idempotent).
 #[tokio::test]
 async fn version_guarded_upsert_turns_stale_writes_into_duplicate_key_errors() {
     let (_client, db) = fresh_database("fdc_it_guard").await;
@@ -226,23 +234,61 @@ async fn version_guarded_upsert_turns_stale_writes_into_duplicate_key_errors() {
             "upsert": true,
         })
     };
-    let statements = vec![
-        guarded(1, "one@v3", 3),        // older than stored v5: stale
-        guarded(2, "two@v5-replay", 5), // equal: a replay, applied
-        guarded(3, "three@v1", 1),      // new row
-        guarded(1, "one@v7", 7),        // newer: applied
-    ];
+
+    // The guard on its own: a stale upsert is refused with 11000 and changes nothing.
     let reply = db
-        .run_command(doc! { "update": "orders", "updates": statements, "ordered": false })
+        .run_command(doc! {
+            "update": "orders",
+            "updates": [guarded(1, "one@v3", 3)],
+            "ordered": true,
+        })
+        .await
+        .expect("stale upsert");
+    assert_eq!(int(&reply, "ok"), 1, "{reply}");
+    assert_eq!(
+        write_error_codes(&reply),
+        BTreeMap::from([(0, i64::from(DUPLICATE_KEY))]),
+        "{reply}"
+    );
+    assert_eq!(names_by_id(&coll, &[1]).await[&1], "one@v5");
+
+    // A batch: read the stored versions with $in, drop the stale messages, write the rest.
+    let messages: [(i32, &str, i64); 5] = [
+        (2, "two@v5-replay", 5), // equal: a replay, applied
+        (1, "one@v3", 3),        // older than stored v5: stale
+        (3, "three@v1", 1),      // new row
+        (2, "two@v4", 4),        // older than stored v5: stale
+        (1, "one@v7", 7),        // newer: applied
+    ];
+    let ids: Vec<i32> = messages.iter().map(|m| m.0).collect();
+    let stored: Vec<Document> = coll
+        .find(doc! { "id": { "$in": ids } })
+        .await
+        .expect("read stored versions")
+        .try_collect()
+        .await
+        .expect("cursor");
+    let stored: BTreeMap<i64, i64> = stored
+        .iter()
+        .map(|d| (int(d, "id"), int(d, "version")))
+        .collect();
+    let (fresh, stale): (Vec<_>, Vec<_>) = messages.iter().enumerate().partition(|(_, m)| {
+        stored
+            .get(&i64::from(m.0))
+            .is_none_or(|&version| m.2 >= version)
+    });
+    let stale: Vec<usize> = stale.into_iter().map(|(i, _)| i).collect();
+    assert_eq!(stale, vec![1, 3], "the stale messages");
+    let updates: Vec<Bson> = fresh
+        .iter()
+        .map(|(_, (id, name, version))| guarded(*id, name, *version))
+        .collect();
+    let reply = db
+        .run_command(doc! { "update": "orders", "updates": updates, "ordered": true })
         .await
         .expect("guarded batch");
     assert_eq!(int(&reply, "ok"), 1, "{reply}");
-    let errors = write_error_codes(&reply);
-    assert_eq!(
-        errors,
-        BTreeMap::from([(0, i64::from(DUPLICATE_KEY))]),
-        "only statement 0 is stale: {reply}"
-    );
+    assert!(write_error_codes(&reply).is_empty(), "{reply}");
     assert_eq!(int(&reply, "n"), 3, "{reply}");
 
     let found = names_by_id(&coll, &[1, 2, 3]).await;
