@@ -31,6 +31,10 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Format `.fdl` files in the canonical layout (`--check` to only verify).
     Fmt(commands::fmt::FmtArgs),
+    /// Print the execution graph (topics to events) as DOT or Mermaid.
+    Graph(commands::graph::GraphArgs),
+    /// Explain a single view: strategies hop by hop, and field lineage to source columns.
+    Explain(commands::explain::ExplainArgs),
     /// Run the test cases (`*.test.yaml`) of pipelines on a fresh embedded store each.
     Test(commands::test::TestArgs),
 }
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Fmt(args) => commands::fmt::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
+        Command::Explain(args) => commands::explain::run(&args),
         Command::Test(args) => commands::test::run(&args),
     }
 }

@@ -11,7 +11,9 @@
 pub mod check;
 pub mod compile;
 pub mod diagnostics;
+pub mod explain;
 pub mod fmt;
+pub mod graph;
 pub mod load;
 pub mod syntax;
 

@@ -2,7 +2,9 @@
 //! returns the exit code.
 
 pub mod check;
+pub mod explain;
 pub mod fmt;
+pub mod graph;
 pub mod inspect;
 pub mod run;
 pub mod test;
