@@ -11,19 +11,18 @@
 use std::collections::HashMap;
 
 use fdc_plan::functions::{self, Returns};
-use fdc_plan::{AggregateFn, BinaryOp, Branch, Expr, MappedField, SortKey, Type, UnaryOp};
+use fdc_plan::{BinaryOp, Branch, Expr, MappedField, SortKey, Type, UnaryOp};
 
 use super::projection::arity_phrase;
-use super::types::{
-    accepts, class_name, class_type, comparable, is_numeric, orderable, unify, Ty, Typed,
-};
+use super::types::{accepts, class_name, class_type, comparable, orderable, unify, Ty, Typed};
 use super::view::{Resolved, ViewCx};
 use super::{did_you_mean, suggest, CheckError, Checker};
 use crate::syntax::ast::{self, Span};
 
-type Checked = Option<(Expr, Typed)>;
+/// A checked expression and its type, or `None` after reporting.
+pub(super) type Checked = Option<(Expr, Typed)>;
 
-fn path_text(segs: &[ast::Ident]) -> String {
+pub(super) fn path_text(segs: &[ast::Ident]) -> String {
     segs.iter()
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
@@ -247,7 +246,7 @@ impl Checker<'_> {
     }
 
     /// Reads a resolved path as one value.
-    fn read(
+    pub(super) fn read(
         &mut self,
         cx: &ViewCx,
         scope: &[usize],
@@ -305,7 +304,7 @@ impl Checker<'_> {
         ))
     }
 
-    fn over_one(&mut self, path: &str, span: Span) {
+    pub(super) fn over_one(&mut self, path: &str, span: Span) {
         self.report(
             span,
             CheckError::AggregateOverOne {
@@ -316,7 +315,13 @@ impl Checker<'_> {
         );
     }
 
-    fn mismatch(&mut self, expected: &str, found: &Typed, span: Span, help: Option<String>) {
+    pub(super) fn mismatch(
+        &mut self,
+        expected: &str,
+        found: &Typed,
+        span: Span,
+        help: Option<String>,
+    ) {
         self.report(
             span,
             CheckError::TypeMismatch {
@@ -351,7 +356,7 @@ impl Checker<'_> {
         Some(expr)
     }
 
-    fn filter(
+    pub(super) fn filter(
         &mut self,
         cx: &mut ViewCx,
         scope: &[usize],
@@ -363,7 +368,7 @@ impl Checker<'_> {
         }
     }
 
-    fn sort(
+    pub(super) fn sort(
         &mut self,
         cx: &mut ViewCx,
         scope: &[usize],
@@ -664,141 +669,6 @@ impl Checker<'_> {
             Expr::Call {
                 function: f.name.into(),
                 args: exprs,
-            },
-            ty,
-        ))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn aggregate(
-        &mut self,
-        cx: &mut ViewCx,
-        scope: &[usize],
-        function: &ast::Spanned<AggregateFn>,
-        value: &ast::Expr,
-        of: Option<&ast::PathRef>,
-        filter: Option<&ast::Expr>,
-        sort: &[ast::SortKey],
-        span: Span,
-    ) -> Checked {
-        let f = function.value;
-        let name = format!("{f:?}").to_lowercase();
-        let (node, value_expr, path, path_span) = match of {
-            Some(of) => {
-                let r = self.resolve(cx, scope, &of.segments)?;
-                if !r.fields.is_empty() {
-                    self.report(
-                        of.span,
-                        CheckError::BadAggregate {
-                            message: "`of` takes a relation, not a field".into(),
-                            span: of.span.into(),
-                            help: format!("write `{name}(field of relation)`"),
-                        },
-                    );
-                    return None;
-                }
-                (r, Some(value), path_text(&of.segments), of.span)
-            }
-            None => {
-                let ast::ExprKind::Path(segs) = &value.kind else {
-                    self.report(
-                        value.span,
-                        CheckError::BadAggregate {
-                            message: format!("`{name}` needs a relation to aggregate over"),
-                            span: value.span.into(),
-                            help: format!(
-                                "write `{name}(relation.field)` or `{name}(expression of relation)`"
-                            ),
-                        },
-                    );
-                    return None;
-                };
-                let r = self.resolve(cx, scope, segs)?;
-                (r, None, path_text(segs), value.span)
-            }
-        };
-        if !node.many {
-            self.over_one(&path, path_span);
-            return None;
-        }
-        let mut inner = scope.to_vec();
-        inner.push(node.node);
-        let checked_value: Option<(Expr, Typed)> = match value_expr {
-            Some(v) => Some(self.value(cx, &inner, v)?),
-            None if node.fields.is_empty() => None,
-            None => {
-                let target = Resolved {
-                    node: node.node,
-                    many: false,
-                    fields: node.fields.clone(),
-                };
-                let segs = node.fields.clone();
-                Some(self.read(cx, &inner, target, &segs, path_span)?)
-            }
-        };
-        let filter = self.filter(cx, &inner, filter)?;
-        let sort = self.sort(cx, &inner, sort)?;
-        let checked_value = match (f, checked_value) {
-            (AggregateFn::First | AggregateFn::Last, None) => Some((
-                Expr::Field {
-                    node: node.node,
-                    path: vec![],
-                },
-                Typed::of(Type::Object),
-            )),
-            (AggregateFn::Count, v) => v,
-            (_, None) => {
-                self.report(
-                    path_span,
-                    CheckError::BadAggregate {
-                        message: format!("`{name}` needs a value to aggregate"),
-                        span: path_span.into(),
-                        help: format!("name a field: `{name}({path}.field)`"),
-                    },
-                );
-                return None;
-            }
-            (_, v) => v,
-        };
-        let vt = checked_value.as_ref().map(|(_, t)| t.clone());
-        let ty = match (f, &vt) {
-            (AggregateFn::Count, _) => Typed::of(Type::Int),
-            (AggregateFn::Sum | AggregateFn::Avg, Some(t)) => {
-                let numeric = accepts(functions::TypeClass::Numeric, t);
-                if !numeric {
-                    self.mismatch("a number", t, path_span, None);
-                    return None;
-                }
-                let base = match &t.ty {
-                    Ty::Of(b) if is_numeric(b) => b.clone(),
-                    _ => Type::Any,
-                };
-                if f == AggregateFn::Sum {
-                    Typed::of(base)
-                } else if base == Type::Int {
-                    Typed::nullable(Type::Float)
-                } else {
-                    Typed::nullable(base)
-                }
-            }
-            (AggregateFn::Min | AggregateFn::Max, Some(t)) => {
-                if !orderable(t) {
-                    self.mismatch("a value that can be ordered", t, path_span, None);
-                    return None;
-                }
-                t.clone().or_null(true)
-            }
-            (_, Some(t)) => t.clone().or_null(true),
-            (_, None) => Typed::nullable(Type::Any),
-        };
-        let _ = span;
-        Some((
-            Expr::Aggregate {
-                function: f,
-                node: node.node,
-                filter,
-                sort,
-                value: checked_value.map(|(e, _)| Box::new(e)),
             },
             ty,
         ))

@@ -11,8 +11,10 @@
 //! (`projection`), relations (`relation`), single views and their expressions (`view`,
 //! `expr`), strategies and indexes (`strategy`), unused declarations (here, last).
 
+mod aggregate;
 mod errors;
 mod expr;
+mod literal;
 mod projection;
 mod relation;
 mod strategy;

@@ -10,6 +10,7 @@
 pub mod ast;
 mod expr;
 mod parse;
+mod phrases;
 pub mod scan;
 
 pub use ast::*;
