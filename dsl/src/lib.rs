@@ -15,6 +15,7 @@ pub mod explain;
 pub mod fmt;
 pub mod graph;
 pub mod load;
+pub mod render;
 pub mod syntax;
 
 use std::path::{Path, PathBuf};

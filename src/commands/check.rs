@@ -1,4 +1,4 @@
-//! `fdc check [PATHS...] [--format human|json] [--deny-warnings]`.
+//! `fdc check [PATHS...] [--format human|json|github|sarif] [--deny-warnings]`.
 //!
 //! In: files or directories. Each argument is expanded into pipelines (a `.fdl` file, a
 //! directory of `.fdl` files, or a directory whose subdirectories are pipelines) and each
@@ -37,6 +37,10 @@ pub enum OutputFormat {
     Human,
     /// The stable JSON shape documented in docs/language.md, on stdout.
     Json,
+    /// GitHub Actions workflow annotations (`::error file=...::message`), on stdout.
+    Github,
+    /// A SARIF 2.1.0 log for code-scanning upload, on stdout.
+    Sarif,
 }
 
 /// The result of checking every pipeline.
@@ -108,6 +112,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let written = match args.format {
         OutputFormat::Human => render_human(&report, &mut std::io::stderr()),
         OutputFormat::Json => render_json(&report, &mut std::io::stdout()),
+        OutputFormat::Github => render_github(&report, &mut std::io::stdout()),
+        OutputFormat::Sarif => render_sarif(&report, &mut std::io::stdout()),
     };
     if let Err(e) = written {
         eprintln!("error: cannot write the report: {e}");
@@ -176,5 +182,20 @@ pub fn render_json(report: &CheckReport, out: &mut dyn Write) -> std::io::Result
         },
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// GitHub workflow annotations, paths relative to the working directory.
+pub fn render_github(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let base = std::env::current_dir().unwrap_or_default();
+    let all = report.pipelines.iter().map(|p| &p.diagnostics);
+    write!(out, "{}", fdc_dsl::render::github(all, &base))
+}
+
+/// A SARIF 2.1.0 log, paths relative to the working directory.
+pub fn render_sarif(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let base = std::env::current_dir().unwrap_or_default();
+    let all = report.pipelines.iter().map(|p| &p.diagnostics);
+    serde_json::to_writer_pretty(&mut *out, &fdc_dsl::render::sarif(all, &base))?;
     writeln!(out)
 }
