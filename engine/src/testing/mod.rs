@@ -56,6 +56,10 @@ pub struct Case {
     /// Projection name -> records already applied.
     #[serde(default)]
     pub given: indexmap::IndexMap<String, Vec<serde_json::Value>>,
+    /// View name -> documents already stored (`{key, document}`), written before `given` (for
+    /// fields that other writers own, kept by `write merge`).
+    #[serde(default)]
+    pub given_views: indexmap::IndexMap<String, Vec<GivenDocument>>,
     /// Input messages in order (see [`encode`]).
     #[serde(default)]
     pub when: Vec<serde_json::Value>,
@@ -64,6 +68,14 @@ pub struct Case {
     /// View name -> exactly the keys triggered by the input.
     #[serde(default)]
     pub expect_triggers: Option<indexmap::IndexMap<String, Vec<serde_json::Value>>>,
+}
+
+/// A single-view document stored before a case runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenDocument {
+    pub key: serde_json::Value,
+    pub document: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How many messages go in one engine batch.

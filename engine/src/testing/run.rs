@@ -124,6 +124,25 @@ async fn apply_given(
     store: &EmbeddedStore,
     case: &Case,
 ) -> Result<(), String> {
+    for (view, documents) in &case.given_views {
+        let (names, types) = view_key_types(plan, view)?;
+        let mut writes = Vec::new();
+        for (i, d) in documents.iter().enumerate() {
+            let key = typed_key(&format!("given_views.{view}[{i}]"), &d.key, &names, &types)?;
+            let mut document: Map = d
+                .document
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                .collect();
+            if !document.contains_key(STATE_FIELD) {
+                document.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
+            }
+            writes.push(crate::store::ViewWrite::Upsert { key, document });
+        }
+        SingleViewStore::write(store, view, fdc_plan::WriteMode::Replace, writes)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     if case.given.is_empty() {
         return Ok(());
     }
