@@ -216,6 +216,20 @@ pub enum CheckError {
         field: Option<SourceSpan>,
     },
 
+    /// A key field (primary key or single-view key) of type object or array. Keys are compared
+    /// and indexed as scalars; a document or list as a key cannot be matched reliably.
+    #[error("key field `{name}` is `{ty}`; keys must be scalar values")]
+    #[diagnostic(
+        code(fdl::check::bad_key_type),
+        help("key on a scalar field (string, int, date...), or extract one with a cast")
+    )]
+    BadKeyType {
+        name: String,
+        ty: String,
+        #[label(primary, "part of the key")]
+        span: SourceSpan,
+    },
+
     /// A custom format is incomplete or inconsistent (no `after`, codes without `operation`).
     #[error("format `{name}`: {problem}")]
     #[diagnostic(code(fdl::check::bad_format))]

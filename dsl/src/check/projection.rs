@@ -242,6 +242,16 @@ impl Checker<'_> {
                         plan.key = self.field_list(&plan, &field_at, names);
                         for n in &names.names {
                             if let Some(f) = plan.field(&n.name) {
+                                if matches!(f.ty, Type::Object | Type::Array { .. }) {
+                                    self.report(
+                                        n.span,
+                                        CheckError::BadKeyType {
+                                            name: n.name.clone(),
+                                            ty: type_name(&f.ty),
+                                            span: n.span.into(),
+                                        },
+                                    );
+                                }
                                 if f.nullable {
                                     let field = field_at.get(&n.name).map(|s| (*s).into());
                                     self.report(

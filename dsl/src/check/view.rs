@@ -225,6 +225,19 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
+            if matches!(f.ty, fdc_plan::Type::Object | fdc_plan::Type::Array { .. }) {
+                let ty = super::types::type_name(&f.ty);
+                self.report(
+                    part.value.span,
+                    CheckError::BadKeyType {
+                        name: f.name.clone(),
+                        ty,
+                        span: part.value.span.into(),
+                    },
+                );
+                ok = false;
+                continue;
+            }
             if f.nullable {
                 let field = self.program.projections[root]
                     .plan
