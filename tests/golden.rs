@@ -208,3 +208,57 @@ fn fdc_test_reports_failures_with_exit_1_and_formats_for_ci() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schemas/test.schema.json"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every line of the examples' `events.jsonl` is a valid file-source line, and every message
+/// matches the JSON Schema of its topic's format except the deliberate structural poison
+/// messages (which the runs dead-letter).
+#[test]
+fn example_events_match_the_message_schemas() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = |name: &str| {
+        std::fs::read_to_string(root.join(format!("schemas/formats/{name}.schema.json")))
+            .expect("schema")
+    };
+    let line_schema = schema("file-message");
+    // (pipeline, messages that deliberately break their format's shape)
+    for (pipeline, poison) in [("customer360", 1), ("fleet", 1)] {
+        let dir = root.join("pipelines").join(pipeline);
+        let plan = fdc_dsl::load(&dir).expect("the example compiles").plan;
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
+        let lines: Vec<&str> = events.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            (20..=60).contains(&lines.len()),
+            "{pipeline}: {} messages",
+            lines.len()
+        );
+        let mut broken = Vec::new();
+        let mut topics = std::collections::BTreeSet::new();
+        for (i, line) in lines.iter().enumerate() {
+            let json: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let at = dir.join(format!("events.jsonl:{}", i + 1));
+            testing::validate(&at, &json, &line_schema).unwrap_or_else(|e| panic!("{e}"));
+            let topic = json["topic"].as_str().unwrap_or_default().to_owned();
+            let projection = plan
+                .projections
+                .iter()
+                .find(|p| p.topic == topic)
+                .unwrap_or_else(|| panic!("{pipeline}: no projection reads {topic}"));
+            topics.insert(topic);
+            let name = match &projection.format {
+                fdc_plan::Format::Basic => "basic",
+                fdc_plan::Format::Debezium => "debezium",
+                fdc_plan::Format::GoldenGate => "golden-gate",
+                fdc_plan::Format::Custom(_) => continue,
+            };
+            if testing::validate(&at, &json, &schema(name)).is_err() {
+                broken.push(i + 1);
+            }
+        }
+        assert_eq!(broken.len(), poison, "{pipeline}: lines {broken:?}");
+        assert_eq!(
+            topics.len(),
+            plan.topics().len(),
+            "{pipeline}: every topic of the pipeline has messages"
+        );
+    }
+}
