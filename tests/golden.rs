@@ -116,6 +116,7 @@ golden!(
     duplicates_and_out_of_order,
     poison_mid_stream,
     merge_write_mode,
+    view_events_and_unchanged_documents,
 );
 
 #[test]
