@@ -26,8 +26,8 @@ pub(crate) struct FdlParser;
 /// Problems found while parsing one file.
 #[derive(Debug, Clone, Error, Diagnostic, PartialEq)]
 pub enum ParseError {
-    /// The text does not follow the grammar at this point. Nothing after it in the file can be
-    /// understood, so this is the only syntax error reported per file.
+    /// The text does not follow the grammar at this point. Parsing resumes at the next line that
+    /// starts a declaration, so each broken declaration is reported once.
     #[error("expected {expected}")]
     #[diagnostic(code(fdl::parse::syntax))]
     Syntax {

@@ -58,8 +58,10 @@ pub(super) fn file(
     comments: Vec<Comment>,
 ) -> Result<File, Vec<ParseError>> {
     let ctx = Ctx { file };
-    let mut pairs = FdlParser::parse(Rule::file, text)
-        .map_err(|e| vec![super::phrases::syntax_error(ctx.file, text, e)])?;
+    let mut pairs = match FdlParser::parse(Rule::file, text) {
+        Ok(pairs) => pairs,
+        Err(e) => return Err(syntax_errors(file, text, e)),
+    };
     let Some(root) = pairs.next() else {
         return Err(vec![ParseError::Syntax {
             expected: "a declaration".into(),
@@ -94,6 +96,46 @@ pub(super) fn file(
         comments,
         span: Span::new(file, 0, text.len()),
     })
+}
+
+/// The first syntax error, then one more per later top-level declaration that fails: after an
+/// error, parsing resumes at the next line that starts a declaration (`system`, `relation`,
+/// `single view`, `format`, `import` at the start of a line).
+fn syntax_errors(file: FileId, text: &str, first: pest::error::Error<Rule>) -> Vec<ParseError> {
+    let mut errors = Vec::new();
+    let mut offset = 0;
+    let mut error = first;
+    loop {
+        let pos = offset
+            + match error.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((s, _)) => s,
+            };
+        errors.push(super::phrases::syntax_error(file, text, offset, error));
+        let Some(next) = next_declaration(text, pos).filter(|n| *n > offset) else {
+            return errors;
+        };
+        offset = next;
+        match FdlParser::parse(Rule::file, &text[offset..]) {
+            Ok(_) => return errors,
+            Err(e) => error = e,
+        }
+    }
+}
+
+/// The byte offset of the first line after `pos` that starts with a top-level keyword.
+fn next_declaration(text: &str, pos: usize) -> Option<usize> {
+    const STARTS: [&str; 5] = ["system ", "relation ", "single view ", "format ", "import "];
+    let mut at = pos.min(text.len());
+    while let Some(nl) = text.get(at..).and_then(|rest| rest.find('\n')) {
+        let line = at + nl + 1;
+        let rest = text.get(line..).unwrap_or("");
+        if STARTS.iter().any(|s| rest.starts_with(s)) {
+            return Some(line);
+        }
+        at = line;
+    }
+    None
 }
 
 // ---- literals --------------------------------------------------------------------------------

@@ -11,14 +11,37 @@ use pest::error::{ErrorVariant, InputLocation};
 use super::ast::{FileId, Span};
 use super::{ParseError, Rule};
 
-pub(super) fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> ParseError {
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+/// The diagnostic for a pest error raised while parsing `text[offset..]`.
+pub(super) fn syntax_error(
+    file: FileId,
+    text: &str,
+    offset: usize,
+    e: pest::error::Error<Rule>,
+) -> ParseError {
+    let pos = offset
+        + match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
     let (expected, help) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut phrases: Vec<&str> = positives.iter().map(|r| rule_phrase(*r)).collect();
+            // Where an expression may start, list it as one thing rather than its ten openings.
+            let expression_starts = [Rule::literal, Rule::if_expr, Rule::op_not, Rule::agg_fn];
+            if expression_starts
+                .iter()
+                .filter(|r| positives.contains(r))
+                .count()
+                >= 2
+            {
+                phrases.retain(|p| {
+                    !(p.starts_with("a constant")
+                        || p.starts_with("an aggregate")
+                        || p.starts_with("an object")
+                        || ["`-`", "`if`", "`match`", "`not`", "a name"].contains(p))
+                });
+                phrases.push("an expression");
+            }
             // Inside a projection body the alternatives read better as one phrase.
             if positives.contains(&Rule::index_decl) || positives.contains(&Rule::kw_index) {
                 phrases.retain(|p| {
