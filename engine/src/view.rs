@@ -141,19 +141,21 @@ pub async fn rebuild(
                     }
                 }
                 doc.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
-                let result = match (&stored, view.write) {
+                // What the store will hold after the write (merge keeps foreign fields).
+                let merged = match (&stored, view.write) {
                     (Some(old), WriteMode::Merge) => {
                         let mut merged = old.clone();
                         for (k, v) in &doc {
                             merged.insert(k.clone(), v.clone());
                         }
-                        merged
+                        Some(merged)
                     }
-                    _ => doc.clone(),
+                    _ => None,
                 };
+                let result = merged.as_ref().unwrap_or(&doc);
                 if stored
                     .as_ref()
-                    .is_some_and(|old| identical_maps(old, &result))
+                    .is_some_and(|old| identical_maps(old, result))
                 {
                     report.unchanged += 1;
                     continue;
@@ -168,11 +170,15 @@ pub async fn rebuild(
                         EventOp::Insert
                     }
                 };
+                let after = match &view.events {
+                    Some(e) if e.after => Some(merged.unwrap_or_else(|| doc.clone())),
+                    _ => None,
+                };
                 writes.push(ViewWrite::Upsert {
                     key: key.clone(),
                     document: doc,
                 });
-                (op, Some(result))
+                (op, after)
             }
             Built::RootGone => match (&stored, view.on_root_delete) {
                 (Some(old), RootDelete::MarkDeleted) if state(old) != Some("DELETED") => {

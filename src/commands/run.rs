@@ -24,9 +24,14 @@ use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
 pub struct RunArgs {
     /// The pipeline: a `.fdl` file or a directory of them.
     pub pipeline: PathBuf,
-    /// Input messages: a `.jsonl` file, a directory of them (name order), or `-` for stdin.
+    /// Input messages: a `.jsonl` file, a directory of them (name order), or `-` for stdin
+    /// (required unless `--config` or `FDC_KAFKA_BROKERS` selects production mode).
     #[arg(long, short)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+    /// Production mode: Kafka in, MongoDB out, from this `fdc.yaml` (docs/configuration.md).
+    /// Without `--input`, `FDC_KAFKA_BROKERS` alone selects it too.
+    #[arg(long, conflicts_with = "input")]
+    pub config: Option<PathBuf>,
     /// Keep the projections and single views in this directory (and resume from it).
     #[arg(long)]
     pub store: Option<PathBuf>,
@@ -60,14 +65,33 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let input = if args.input.as_os_str() == "-" {
+    let env = crate::config::ProcessEnv;
+    if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
+        let plan = compiled.plan;
+        let config = args.config.as_deref();
+        return match crate::config::launch::run_production(plan, config, args.store.as_deref()) {
+            Ok(summary) => {
+                print_summary(&summary);
+                ExitCode::SUCCESS
+            }
+            Err(f) => {
+                eprintln!("error: {}", f.message);
+                ExitCode::from(f.code)
+            }
+        };
+    }
+    let Some(input) = &args.input else {
+        eprintln!("error: give --input FILE|DIR|- (or --config FILE for Kafka and MongoDB)");
+        return ExitCode::from(2);
+    };
+    let input = if input.as_os_str() == "-" {
         FileInput::Stdin
-    } else if args.input.is_dir() {
-        FileInput::Directory(args.input.clone())
-    } else if args.input.is_file() {
-        FileInput::File(args.input.clone())
+    } else if input.is_dir() {
+        FileInput::Directory(input.clone())
+    } else if input.is_file() {
+        FileInput::File(input.clone())
     } else {
-        eprintln!("error: input `{}` does not exist", args.input.display());
+        eprintln!("error: input `{}` does not exist", input.display());
         return ExitCode::from(2);
     };
     let options = LocalOptions {
@@ -111,6 +135,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     print_summary(&done.summary);
+    print_dead_letters(&done.store);
     if let Some(what) = args.print {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -136,6 +161,25 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The first dead letters' positions and reasons (reasons never hold values; the letters
+/// themselves, with the original messages, are in the store and in `--export`).
+fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
+    const SHOWN: usize = 10;
+    let letters = store.dead_letters().unwrap_or_default();
+    for d in letters.iter().take(SHOWN) {
+        eprintln!(
+            "dead letter: {}[{}]@{}: {}",
+            d["topic"].as_str().unwrap_or(""),
+            d["partition"],
+            d["offset"],
+            d["reason"].as_str().unwrap_or("")
+        );
+    }
+    if letters.len() > SHOWN {
+        eprintln!("... and {} more (see --export)", letters.len() - SHOWN);
+    }
 }
 
 fn print_summary(s: &Summary) {

@@ -151,11 +151,11 @@ impl<'a> Evaluator<'a> {
             });
             items.push((keys, element));
         }
-        let pk = |e: &Vec<Binding>| -> Vec<Value> {
+        let pk = |e: &Vec<Binding>| -> &'a [Value] {
             e.last()
                 .and_then(|(n, i)| self.record(*n, *i))
-                .map(|r| r.key.clone())
-                .unwrap_or_default()
+                .map(|r| r.key.as_slice())
+                .unwrap_or(&[])
         };
         items.sort_by(|(ka, ea), (kb, eb)| {
             for ((a, b), s) in ka.iter().zip(kb).zip(sort) {
@@ -165,7 +165,7 @@ impl<'a> Evaluator<'a> {
                     return o;
                 }
             }
-            compare_keys(&pk(ea), &pk(eb))
+            compare_keys(pk(ea), pk(eb))
         });
         items.into_iter().map(|(_, e)| e).collect()
     }
