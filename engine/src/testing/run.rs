@@ -254,6 +254,7 @@ async fn strategy_stage(
         .await
         .map_err(|e| e.to_string())?;
     observed.stale += written.stale;
+    observed.events.extend(written.events.iter().cloned());
     let triggers = strategy::triggers(plan, store.as_ref(), &written.changes)
         .await
         .map_err(|e| e.to_string())?;
