@@ -8,6 +8,7 @@
 //! variant in [`Command`] and one arm in `main`.
 
 mod commands;
+mod config;
 
 use std::process::ExitCode;
 

@@ -15,9 +15,11 @@
 //! - credentials never appear in a `Debug` output, an error or a log line.
 
 mod config;
+mod pipeline;
 mod sink;
 mod source;
 
 pub use config::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
+pub use pipeline::{run_kafka, KafkaPipeline};
 pub use sink::{headers, KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig};
 pub use source::{KafkaSource, KafkaSourceConfig};

@@ -8,7 +8,7 @@
 //!   message's key and value as the runtime keeps them in a [`DeadLetter`] (text that is not
 //!   JSON is given back as it was; JSON is re-encoded, so its whitespace is not kept and a
 //!   JSON string literal comes back as its text; a null stays null), and the headers [`headers::REASON`],
-//!   [`headers::SOURCE_TOPIC`], [`headers::SOURCE_PARTITION`], [`headers::SOURCE_OFFSET`] and,
+//!   [`headers::SOURCE_TOPIC`] (the broker name), [`headers::SOURCE_PARTITION`], [`headers::SOURCE_OFFSET`] and,
 //!   when known, [`headers::PROJECTION`] say why and where it came from.
 //!
 //! Guarantees: the producer runs with `enable.idempotence=true` and `acks=all`; a call returns
@@ -220,6 +220,7 @@ fn original_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
 #[async_trait]
 impl DeadLetterSink for KafkaDeadLetters {
     async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError> {
+        let map = &self.producer.config.topic_map;
         let records = letters
             .iter()
             .map(|d| {
@@ -232,7 +233,7 @@ impl DeadLetterSink for KafkaDeadLetters {
                     })
                     .insert(Header {
                         key: headers::SOURCE_TOPIC,
-                        value: Some(d.topic.as_bytes()),
+                        value: Some(map.to_broker(&d.topic).as_bytes()),
                     })
                     .insert(Header {
                         key: headers::SOURCE_PARTITION,

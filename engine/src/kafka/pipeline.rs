@@ -1,0 +1,80 @@
+//! A whole pipeline fed by Kafka: the [`KafkaSource`] over the plan's topics, the given stores,
+//! events and dead letters produced to Kafka.
+//!
+//! In: a [`Plan`], a [`KafkaPipeline`] (source and producer settings, dead-letter topic,
+//! whether events are published), the projection and single-view stores (MongoDB in
+//! production, the embedded store otherwise), runtime settings and a [`Shutdown`]. Out: the
+//! [`Summary`] when shutdown is asked for.
+//!
+//! Guarantees: those of [`crate::runtime::run`] (offsets committed only behind the durable
+//! watermark) and of the adapters; on shutdown the batches already read are finished, their
+//! offsets committed, and the producer flushed before returning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fdc_plan::Plan;
+
+use super::KafkaSourceConfig;
+use super::{KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig, KafkaSource};
+use crate::runtime::{run, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary};
+use crate::store::{Event, EventSink, ProjectionStore, SingleViewStore, StoreError};
+
+/// The Kafka side of a pipeline.
+#[derive(Debug, Clone)]
+pub struct KafkaPipeline {
+    /// Consumer settings; `topics` is filled from the plan when empty.
+    pub source: KafkaSourceConfig,
+    pub producer: KafkaProducerConfig,
+    /// Broker topic of dead letters.
+    pub dead_letter_topic: String,
+    /// Publish the events the plan declares (else they are counted and dropped).
+    pub events: bool,
+}
+
+/// Counts events without publishing them (`events.enabled: false`).
+struct DropEvents;
+
+#[async_trait]
+impl EventSink for DropEvents {
+    async fn publish(&self, _events: Vec<Event>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Runs `plan` from Kafka into the stores until `shutdown` is triggered.
+pub async fn run_kafka(
+    plan: Plan,
+    mut pipeline: KafkaPipeline,
+    projections: Arc<dyn ProjectionStore>,
+    views: Arc<dyn SingleViewStore>,
+    config: RuntimeConfig,
+    shutdown: &Shutdown,
+) -> Result<Summary, EngineError> {
+    if pipeline.source.topics.is_empty() {
+        pipeline.source.topics = plan.topics().into_iter().map(String::from).collect();
+    }
+    let producer = Arc::new(KafkaProducer::connect(pipeline.producer.clone())?);
+    let events: Arc<dyn EventSink> = if pipeline.events {
+        Arc::new(KafkaEvents::new(producer.clone()))
+    } else {
+        Arc::new(DropEvents)
+    };
+    let stores = Stores {
+        projections,
+        views,
+        events,
+        dead_letters: Arc::new(KafkaDeadLetters::new(
+            producer.clone(),
+            &pipeline.dead_letter_topic,
+        )),
+    };
+    let router: Arc<dyn Route> =
+        Arc::new(crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?);
+    let engine = Arc::new(Engine::build(plan, stores, config).await?);
+    let source = KafkaSource::connect(pipeline.source)?;
+    let summary = run(engine, source, router, shutdown.subscribe()).await?;
+    producer.flush(Duration::from_secs(30))?;
+    Ok(summary)
+}

@@ -1,0 +1,295 @@
+//! The typed settings of a validated configuration, and the reading of credentials.
+//!
+//! In: a configuration value that passed the schema. Out: a [`Config`] whose parts are the
+//! engine's adapter settings ([`KafkaClientConfig`], [`MongoStoreConfig`]).
+//!
+//! Guarantees: a Kafka password is read from the named environment variable or file here
+//! (trailing newline dropped) and kept in a [`Secret`]; the MongoDB password stays a reference
+//! (`password_env` / `password_file`) that the MongoDB adapter reads itself; defaults are the
+//! ones `docs/configuration.md` lists.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fdc_engine::kafka::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
+use fdc_engine::mongo::{MongoStoreConfig, MongoTlsConfig};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ConfigError, Environment};
+
+/// Default consumer group.
+pub const DEFAULT_GROUP_ID: &str = "fdc";
+/// Default dead-letter topic.
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "fdc.dead-letters";
+
+/// The whole runtime configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Kafka, when configured: the source, events and dead letters go through it.
+    pub kafka: Option<KafkaSettings>,
+    /// MongoDB, when configured: projections and single views are stored there.
+    pub mongodb: Option<MongoStoreConfig>,
+    pub batch: BatchSettings,
+    /// Topic of dead letters.
+    pub dead_letter_topic: String,
+    /// Whether the events the pipeline declares are published.
+    pub events: bool,
+}
+
+/// Kafka settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    pub client: KafkaClientConfig,
+    pub group_id: String,
+    pub auto_offset_reset: String,
+    pub topics: TopicMap,
+    pub delivery_timeout: Duration,
+}
+
+/// Batching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    pub max_messages: usize,
+    pub linger: Duration,
+    pub read_ahead: usize,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            max_messages: 5000,
+            linger: Duration::from_millis(100),
+            read_ahead: 2,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Raw {
+    kafka: Option<RawKafka>,
+    mongodb: Option<RawMongo>,
+    #[serde(default)]
+    batch: RawBatch,
+    #[serde(default)]
+    dead_letter: RawDeadLetter,
+    #[serde(default)]
+    events: RawEvents,
+}
+
+#[derive(Deserialize)]
+struct RawKafka {
+    brokers: String,
+    group_id: Option<String>,
+    client_id: Option<String>,
+    auto_offset_reset: Option<String>,
+    #[serde(default)]
+    topics: BTreeMap<String, String>,
+    delivery_timeout_ms: Option<u64>,
+    #[serde(default)]
+    security: RawSecurity,
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSecurity {
+    protocol: Option<String>,
+    sasl: Option<RawSasl>,
+    tls: Option<RawKafkaTls>,
+}
+
+#[derive(Deserialize)]
+struct RawSasl {
+    mechanism: String,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct RawKafkaTls {
+    ca_location: Option<PathBuf>,
+    certificate_location: Option<PathBuf>,
+    key_location: Option<PathBuf>,
+    key_password_env: Option<String>,
+    key_password_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct RawMongo {
+    uri: String,
+    database: Option<String>,
+    errors_collection: Option<String>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    auth_source: Option<String>,
+    write_concern: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    server_selection_timeout_ms: Option<u64>,
+    max_batch: Option<usize>,
+    tls: Option<RawMongoTls>,
+}
+
+#[derive(Deserialize)]
+struct RawMongoTls {
+    ca_file: Option<PathBuf>,
+    cert_key_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_invalid_certificates: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct RawBatch {
+    max_messages: Option<usize>,
+    linger_ms: Option<u64>,
+    read_ahead: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawDeadLetter {
+    topic: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawEvents {
+    enabled: Option<bool>,
+}
+
+/// Reads a password from the variable or the file a setting names.
+fn secret(
+    setting: &str,
+    var: Option<&String>,
+    file: Option<&PathBuf>,
+    environment: &dyn Environment,
+) -> Result<Option<Secret>, ConfigError> {
+    let problem = |message: String| ConfigError::Secret {
+        setting: setting.to_string(),
+        message,
+    };
+    if let Some(var) = var {
+        return match environment.var(var) {
+            Some(v) => Ok(Some(Secret::new(v))),
+            None => Err(problem(format!(
+                "the environment variable `{var}` is not set"
+            ))),
+        };
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| problem(format!("cannot read `{}`: {e}", path.display())))?;
+        return Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))));
+    }
+    Ok(None)
+}
+
+/// Builds the typed configuration from a value that passed the schema.
+pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Config, ConfigError> {
+    let raw: Raw = serde_json::from_value(value.clone()).map_err(|e| ConfigError::Invalid {
+        // Serde's messages can quote values: show only the category.
+        problems: vec![format!(
+            "  the settings do not have the expected types ({:?})",
+            e.classify()
+        )],
+    })?;
+    let kafka = match raw.kafka {
+        None => None,
+        Some(k) => {
+            let sasl = match k.security.sasl {
+                None => None,
+                Some(s) => Some(KafkaSaslConfig {
+                    password: secret(
+                        "kafka.security.sasl.password",
+                        s.password_env.as_ref(),
+                        s.password_file.as_ref(),
+                        environment,
+                    )?,
+                    mechanism: s.mechanism,
+                    username: s.username,
+                }),
+            };
+            let tls = match k.security.tls {
+                None => None,
+                Some(t) => Some(KafkaTlsConfig {
+                    key_password: secret(
+                        "kafka.security.tls.key_password",
+                        t.key_password_env.as_ref(),
+                        t.key_password_file.as_ref(),
+                        environment,
+                    )?,
+                    ca_location: t.ca_location,
+                    certificate_location: t.certificate_location,
+                    key_location: t.key_location,
+                }),
+            };
+            Some(KafkaSettings {
+                client: KafkaClientConfig {
+                    brokers: k.brokers,
+                    client_id: k.client_id,
+                    security_protocol: k.security.protocol,
+                    sasl,
+                    tls,
+                    properties: k.properties,
+                },
+                group_id: k.group_id.unwrap_or_else(|| DEFAULT_GROUP_ID.into()),
+                auto_offset_reset: k.auto_offset_reset.unwrap_or_else(|| "earliest".into()),
+                topics: TopicMap { renames: k.topics },
+                delivery_timeout: Duration::from_millis(k.delivery_timeout_ms.unwrap_or(30_000)),
+            })
+        }
+    };
+    let mongodb = raw.mongodb.map(|m| {
+        let d = MongoStoreConfig::default();
+        MongoStoreConfig {
+            uri: m.uri,
+            database: m.database.unwrap_or(d.database),
+            errors_collection: m.errors_collection.unwrap_or(d.errors_collection),
+            username: m.username,
+            password_env: m.password_env,
+            password_file: m.password_file,
+            auth_source: m.auth_source,
+            tls: m.tls.map(|t| MongoTlsConfig {
+                ca_file: t.ca_file,
+                cert_key_file: t.cert_key_file,
+                allow_invalid_certificates: t.allow_invalid_certificates,
+            }),
+            connect_timeout_ms: m.connect_timeout_ms.unwrap_or(d.connect_timeout_ms),
+            server_selection_timeout_ms: m
+                .server_selection_timeout_ms
+                .unwrap_or(d.server_selection_timeout_ms),
+            write_concern: m.write_concern.unwrap_or(d.write_concern),
+            max_batch: m.max_batch.unwrap_or(d.max_batch),
+        }
+    });
+    if let Some(m) = &mongodb {
+        if let Some(var) = &m.password_env {
+            if environment.var(var).is_none() {
+                return Err(ConfigError::Secret {
+                    setting: "mongodb.password".into(),
+                    message: format!("the environment variable `{var}` is not set"),
+                });
+            }
+        }
+    }
+    let defaults = BatchSettings::default();
+    Ok(Config {
+        kafka,
+        mongodb,
+        batch: BatchSettings {
+            max_messages: raw.batch.max_messages.unwrap_or(defaults.max_messages),
+            linger: raw
+                .batch
+                .linger_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.linger),
+            read_ahead: raw.batch.read_ahead.unwrap_or(defaults.read_ahead),
+        },
+        dead_letter_topic: raw
+            .dead_letter
+            .topic
+            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_TOPIC.into()),
+        events: raw.events.enabled.unwrap_or(true),
+    })
+}

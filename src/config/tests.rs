@@ -1,0 +1,218 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::settings::BatchSettings;
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const FULL: &str = r#"
+kafka:
+  brokers: "k1:9092,k2:9092"
+  group_id: customer360
+  client_id: fdc-a
+  auto_offset_reset: latest
+  topics:
+    crm.orders: prod.crm.orders
+  delivery_timeout_ms: 20000
+  security:
+    sasl:
+      mechanism: SCRAM-SHA-512
+      username: svc
+      password_env: KAFKA_PW
+    tls:
+      ca_location: /etc/kafka/ca.pem
+  properties:
+    fetch.min.bytes: "1024"
+mongodb:
+  uri: mongodb://db1:27017/?replicaSet=rs0
+  database: c360
+  username: app
+  password_env: MONGO_PW
+  tls:
+    ca_file: /etc/mongo/ca.pem
+batch:
+  max_messages: 2000
+  linger_ms: 50
+dead_letter:
+  topic: c360.dlq
+events:
+  enabled: false
+"#;
+
+#[test]
+fn a_full_configuration_parses_into_adapter_settings() {
+    let e = env(&[("KAFKA_PW", "kpass"), ("MONGO_PW", "mpass")]);
+    let c = parse(FULL, &e).unwrap();
+    let k = c.kafka.as_ref().unwrap();
+    assert_eq!(k.client.brokers, "k1:9092,k2:9092");
+    assert_eq!(k.group_id, "customer360");
+    assert_eq!(k.auto_offset_reset, "latest");
+    assert_eq!(k.topics.to_broker("crm.orders"), "prod.crm.orders");
+    assert_eq!(k.delivery_timeout, Duration::from_secs(20));
+    let rd = k.client.client_config();
+    assert_eq!(rd.get("security.protocol"), Some("sasl_ssl"));
+    assert_eq!(rd.get("sasl.password"), Some("kpass"));
+    assert_eq!(rd.get("ssl.ca.location"), Some("/etc/kafka/ca.pem"));
+    assert_eq!(rd.get("fetch.min.bytes"), Some("1024"));
+    let m = c.mongodb.as_ref().unwrap();
+    assert_eq!(m.database, "c360");
+    assert_eq!(m.password_env.as_deref(), Some("MONGO_PW"));
+    assert_eq!(
+        m.tls.as_ref().and_then(|t| t.ca_file.clone()),
+        Some("/etc/mongo/ca.pem".into())
+    );
+    assert_eq!(c.batch.max_messages, 2000);
+    assert_eq!(c.batch.linger, Duration::from_millis(50));
+    assert_eq!(c.dead_letter_topic, "c360.dlq");
+    assert!(!c.events);
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("kpass") && !shown.contains("mpass"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_empty_configuration_has_the_defaults_and_no_services() {
+    let c = parse("", &env(&[])).unwrap();
+    assert_eq!((c.kafka.is_some(), c.mongodb.is_some()), (false, false));
+    assert_eq!(c.batch, BatchSettings::default());
+    assert_eq!(c.dead_letter_topic, "fdc.dead-letters");
+    assert!(c.events);
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let e = env(&[
+        ("FDC_KAFKA_BROKERS", "other:9093"),
+        ("FDC_KAFKA_GROUP_ID", "g2"),
+        ("FDC_MONGO_URI", "mongodb://other:27017"),
+        ("FDC_MONGO_PASSWORD", "fromenv"),
+        ("FDC_BATCH_MAX_MESSAGES", "10"),
+        ("FDC_BATCH_LINGER_MS", "5"),
+        ("FDC_EVENTS_ENABLED", "yes"),
+        ("FDC_DEAD_LETTER_TOPIC", "dlq2"),
+        ("KAFKA_PW", "kpass"),
+    ]);
+    let c = parse(FULL, &e).unwrap();
+    let k = c.kafka.unwrap();
+    assert_eq!(
+        (k.client.brokers.as_str(), k.group_id.as_str()),
+        ("other:9093", "g2")
+    );
+    let m = c.mongodb.unwrap();
+    assert_eq!(m.uri, "mongodb://other:27017");
+    assert_eq!(m.password_env.as_deref(), Some("FDC_MONGO_PASSWORD"));
+    assert_eq!(c.batch.max_messages, 10);
+    assert_eq!(c.batch.linger, Duration::from_millis(5));
+    assert!(c.events);
+    assert_eq!(c.dead_letter_topic, "dlq2");
+}
+
+#[test]
+fn the_environment_alone_configures_the_services() {
+    let e = env(&[
+        ("FDC_KAFKA_BROKERS", "127.0.0.1:9092"),
+        ("FDC_MONGO_URI", "mongodb://127.0.0.1:27017"),
+        ("FDC_KAFKA_SASL_MECHANISM", "PLAIN"),
+        ("FDC_KAFKA_SASL_USERNAME", "u"),
+        ("FDC_KAFKA_SASL_PASSWORD", "p4ss"),
+    ]);
+    let c = parse("", &e).unwrap();
+    let k = c.kafka.unwrap();
+    assert_eq!(k.group_id, "fdc");
+    let sasl = k.client.sasl.unwrap();
+    assert_eq!(
+        sasl.password.map(|p| p.expose().to_string()).as_deref(),
+        Some("p4ss")
+    );
+    assert_eq!(c.mongodb.unwrap().database, "fdc");
+}
+
+#[test]
+fn schema_errors_name_the_setting_and_the_variable_never_the_value() {
+    let text =
+        "kafka:\n  brokers: \"not a broker list\"\n  securty: {}\nbatch:\n  max_messages: 0\n";
+    let err = parse(text, &env(&[("FDC_BATCH_LINGER_MS", "soon")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at /kafka/brokers:"), "{err}");
+    assert!(err.contains("securty"), "{err}");
+    assert!(err.contains("at /batch/max_messages:"), "{err}");
+    assert!(
+        err.contains("at /batch/linger_ms (set by FDC_BATCH_LINGER_MS):"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not a broker list") && !err.contains("soon"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_password_put_in_the_wrong_place_is_not_echoed() {
+    let text = "mongodb:\n  uri: mongodb://x\n  password: hunter2\n";
+    let err = parse(text, &env(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("/mongodb") && err.contains("password"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn unreadable_credentials_and_bad_yaml_are_clear_errors() {
+    let text =
+        "kafka:\n  brokers: b:1\n  security:\n    sasl: {mechanism: PLAIN, password_env: NOPE}\n";
+    let err = parse(text, &env(&[])).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "setting `kafka.security.sasl.password`: the environment variable `NOPE` is not set"
+    );
+    let dir = std::env::temp_dir().join(format!("fdc-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pw");
+    std::fs::write(&file, "fromfile\n").unwrap();
+    let text = format!(
+        "kafka:\n  brokers: b:1\n  security:\n    sasl: {{mechanism: PLAIN, password_file: {}}}\n",
+        file.display()
+    );
+    let c = parse(&text, &env(&[])).unwrap();
+    let pw = c.kafka.unwrap().client.sasl.unwrap().password.unwrap();
+    assert_eq!(pw.expose(), "fromfile");
+    let both = "mongodb: {uri: 'mongodb://x', password_env: A, password_file: /b}\n";
+    assert!(parse(both, &env(&[("A", "a")])).is_err());
+    assert!(matches!(
+        parse("kafka: [", &env(&[])),
+        Err(ConfigError::Yaml(_))
+    ));
+    assert!(matches!(
+        load(Some(&dir.join("missing.yaml")), &env(&[])),
+        Err(ConfigError::Read { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_override_points_at_a_setting_of_the_schema() {
+    let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+    for (var, pointer, _) in env::OVERRIDES {
+        let mut node = &schema;
+        for part in pointer.trim_start_matches('/').split('/') {
+            node = node
+                .get("properties")
+                .and_then(|p| p.get(part))
+                .unwrap_or_else(|| panic!("{var}: {pointer} is not in the schema"));
+        }
+    }
+    let docs = include_str!("../../docs/configuration.md");
+    for (var, _, _) in env::OVERRIDES {
+        assert!(docs.contains(var), "{var} is not documented");
+    }
+}

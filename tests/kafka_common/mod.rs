@@ -1,0 +1,297 @@
+//! Helpers of the Kafka integration tests (`tests/kafka_*.rs`, `tests/production_*.rs`):
+//! topics made per test, messages produced exactly as the file source reads them, waiting for
+//! a group's committed offsets, and the reference single views of the embedded file run.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use fdc_engine::change::Message;
+use fdc_engine::file::{FileInput, FileSource};
+use fdc_engine::kafka::TopicMap;
+use fdc_engine::runtime::local::{run_local, view_line, LocalOptions};
+use fdc_engine::runtime::{RuntimeConfig, Shutdown};
+use fdc_engine::store::source::{Source, SourceItem};
+use fdc_plan::Plan;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Longest wait of one phase of a test.
+pub const PHASE: Duration = Duration::from_secs(90);
+
+/// Fails the test when `fut` takes longer than [`PHASE`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(PHASE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {PHASE:?} while {what}"),
+    }
+}
+
+/// The compiled plan of a pipeline under `pipelines/`.
+pub fn plan(name: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines")
+        .join(name);
+    match fdc_dsl::load(&path) {
+        Ok(c) => c.plan,
+        Err(_) => panic!("pipelines/{name} does not compile"),
+    }
+}
+
+/// The messages of a `.jsonl` file, exactly as the file source reads them.
+pub async fn file_messages(path: &Path) -> Vec<Message> {
+    let mut source = FileSource::open(FileInput::File(path.to_path_buf()), None).expect("open");
+    let mut out = Vec::new();
+    while let Some(batch) = source.next_batch(1000).await.expect("read") {
+        for item in batch.items {
+            match item {
+                SourceItem::Message(m) => out.push(m),
+                SourceItem::Malformed(_) => panic!("{} has a malformed line", path.display()),
+            }
+        }
+    }
+    out
+}
+
+/// Renames every topic of `plan` (and `extra` topics) to a name unique to this test.
+pub fn unique_topics(plan: &Plan, extra: &[&str], prefix: &str) -> TopicMap {
+    let mut map = TopicMap::default();
+    for t in plan.topics().into_iter().chain(extra.iter().copied()) {
+        map.renames.insert(t.to_string(), format!("{prefix}.{t}"));
+    }
+    map
+}
+
+/// Creates the topics with `partitions` partitions each.
+pub async fn create_topics(brokers: &str, topics: &[String], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = within("creating topics", admin.create_topics(&new, &opts))
+        .await
+        .expect("create_topics");
+    for r in results {
+        if let Err((name, code)) = r {
+            panic!("topic {name} not created: {code:?}");
+        }
+    }
+}
+
+/// An idempotent producer.
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `messages` (keys, values, headers, timestamps kept) to their renamed topics,
+/// partitioned by key; returns how many went to each broker topic.
+pub async fn produce(
+    producer: &FutureProducer,
+    map: &TopicMap,
+    messages: &[Message],
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for m in messages {
+        let topic = map.to_broker(&m.topic).to_string();
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic);
+        if let Some(k) = &m.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &m.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(t) = m.timestamp {
+            record = record.timestamp(t);
+        }
+        if !m.headers.is_empty() {
+            let mut h = OwnedHeaders::new();
+            for (k, v) in &m.headers {
+                h = h.insert(Header {
+                    key: k,
+                    value: Some(v.as_slice()),
+                });
+            }
+            record = record.headers(h);
+        }
+        within("producing", producer.send(record, Duration::from_secs(30)))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("delivery failed: {e}"));
+        *counts.entry(topic).or_default() += 1;
+    }
+    counts
+}
+
+/// The committed offsets of `group` summed over the partitions of `topics`.
+pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions: i32) -> i64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        for p in 0..partitions {
+            tpl.add_partition(t, p);
+        }
+    }
+    let committed = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Waits until `group` committed `expected` offsets in total over `topics`.
+pub async fn wait_committed(
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    partitions: i32,
+    expected: i64,
+) {
+    within("waiting for the commits", async {
+        loop {
+            if committed_total(brokers, group, topics, partitions) >= expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+/// Records of a topic, read from the beginning until `n` arrived; more is a failure.
+pub async fn read_topic(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    read_topics(brokers, &[topic], n).await
+}
+
+/// Records of topics, read from the beginning until `n` arrived; more is a failure.
+pub async fn read_topics(
+    brokers: &str,
+    topics: &[&str],
+    n: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::StreamConsumer;
+    use rdkafka::Message as _;
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{}.reader", topics.join(".")))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    c.subscribe(topics).expect("subscribe");
+    let mut out = Vec::new();
+    within("reading a topic", async {
+        while out.len() < n {
+            let m = c.recv().await.expect("recv");
+            out.push(m.detach());
+        }
+    })
+    .await;
+    // Nothing more than `n`.
+    if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(2), c.recv()).await {
+        panic!(
+            "unexpected extra record at offset {} of {}",
+            m.offset(),
+            m.topic()
+        );
+    }
+    out
+}
+
+/// Every single view of `plan` as sorted JSON lines (`fdc run --print views`).
+pub fn view_lines(
+    plan: &Plan,
+    documents: impl Fn(&str) -> Vec<(Vec<fdc_engine::value::Value>, fdc_engine::value::Map)>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for v in &plan.single_views {
+        for (k, d) in documents(&v.name) {
+            lines.push(view_line(plan, &v.name, &k, &d));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// The lines of documents that are not marked deleted.
+pub fn live(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| !l.contains(r#""__STATE__":"DELETED""#))
+        .cloned()
+        .collect()
+}
+
+/// Asserts that `got` has exactly the live single views of `expected`, and that its other
+/// documents are deletion markers of views that are not live in `expected`.
+///
+/// Why not plain equality: a root created and deleted within one batch leaves no document,
+/// across two batches it leaves a `__STATE__: DELETED` marker (`view.rs` marks only stored
+/// documents), so markers depend on batch boundaries, which Kafka partitioning changes.
+pub fn assert_same_views(got: &[String], expected: &[String]) {
+    assert_eq!(live(got), live(expected));
+    let key_of = |l: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+        serde_json::json!([v["view"], v["key"]])
+    };
+    let live_keys: Vec<serde_json::Value> = live(expected).iter().map(|l| key_of(l)).collect();
+    for l in got
+        .iter()
+        .filter(|l| l.contains(r#""__STATE__":"DELETED""#))
+    {
+        assert!(
+            !live_keys.contains(&key_of(l)),
+            "a live view marked deleted: {l}"
+        );
+    }
+}
+
+/// The single views of the embedded file run of `path` (the reference), and how many
+/// messages it dead-lettered.
+pub async fn reference_run(plan: &Plan, path: &Path) -> (Vec<String>, u64) {
+    let options = LocalOptions {
+        input: FileInput::File(path.to_path_buf()),
+        store: None,
+        export: None,
+        config: RuntimeConfig::default(),
+    };
+    let run = run_local(plan.clone(), options, &Shutdown::new())
+        .await
+        .expect("embedded run");
+    let lines = view_lines(plan, |v| run.store.all_documents(v).expect("documents"));
+    (lines, run.summary.dead_lettered)
+}
+
+/// The single views of the embedded file run of `path`: the reference.
+pub async fn reference_views(plan: &Plan, path: &Path) -> Vec<String> {
+    reference_run(plan, path).await.0
+}
