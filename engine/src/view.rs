@@ -295,6 +295,28 @@ mod tests {
         assert_eq!(docs[0].1["customer"], Value::Null);
     }
 
+    #[test]
+    fn identical_tells_representations_apart() {
+        let d = |s: &str| Value::Decimal(s.parse().unwrap());
+        assert!(identical(&d("2.50"), &d("2.50")));
+        assert!(
+            !identical(&d("2.50"), &d("2.5")),
+            "equal numbers, different documents"
+        );
+        assert!(!identical(&Value::Float(0.0), &Value::Float(-0.0)));
+        let mut a = Map::new();
+        a.insert("x".into(), Value::Int(1));
+        a.insert("y".into(), Value::Int(2));
+        let mut b = Map::new();
+        b.insert("y".into(), Value::Int(2));
+        b.insert("x".into(), Value::Int(1));
+        assert!(
+            !identical_maps(&a, &b),
+            "field order is part of the document"
+        );
+        assert!(identical_maps(&a, &a.clone()));
+    }
+
     #[tokio::test]
     async fn a_document_failing_its_schema_is_not_written_and_is_recorded() {
         let plan = shop_plan();

@@ -170,7 +170,7 @@ fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
     let letters = store.dead_letters().unwrap_or_default();
     for d in letters.iter().take(SHOWN) {
         eprintln!(
-            "dead letter: {}[{}]@{}: {}",
+            "dead letter in the store: {}[{}]@{}: {}",
             d["topic"].as_str().unwrap_or(""),
             d["partition"],
             d["offset"],
