@@ -7,9 +7,10 @@
 //! - a dead letter is one record on the dead-letter topic: key and value are the original
 //!   message's key and value as the runtime keeps them in a [`DeadLetter`] (text that is not
 //!   JSON is given back as it was; JSON is re-encoded, so its whitespace is not kept and a
-//!   JSON string literal comes back as its text; a null stays null), and the headers [`headers::REASON`],
-//!   [`headers::SOURCE_TOPIC`] (the broker name), [`headers::SOURCE_PARTITION`], [`headers::SOURCE_OFFSET`] and,
-//!   when known, [`headers::PROJECTION`] say why and where it came from.
+//!   JSON string literal comes back as its text; a null stays null), with the headers
+//!   [`headers::REASON`], [`headers::SOURCE_TOPIC`] (the broker name),
+//!   [`headers::SOURCE_PARTITION`], [`headers::SOURCE_OFFSET`] and, when known,
+//!   [`headers::PROJECTION`], saying why and where it came from.
 //!
 //! Guarantees: the producer runs with `enable.idempotence=true` and `acks=all`; a call returns
 //! `Ok` only when the broker acknowledged every record of it, so the runtime may commit input
