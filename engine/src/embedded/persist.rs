@@ -7,9 +7,9 @@
 //! Layout (one file, `fdc.redb`): table `p/<projection>` (encoded primary key -> postcard of
 //! [`Record`]), `v/<view>` (encoded view key -> postcard of `(key, document)`), `dead_letters`
 //! and `view_failures` (sequence -> JSON text), `checkpoints` (stream name -> position).
-//! Postcard keeps records about 3x smaller than JSON and is faster to decode (see the
-//! benchmark). Commits use redb's default immediate durability: when a call returns, the data
-//! is on disk.
+//! Postcard is compact: the benchmark's 71,000 projection records take 6.7 MB in redb
+//! (about 94 bytes per record, metadata included); JSON was not measured against it. Commits
+//! use redb's default immediate durability: when a call returns, the data is on disk.
 
 use std::path::Path;
 
