@@ -1,0 +1,304 @@
+//! Kafka + MongoDB benchmark (not a test): messages/second from pre-filled topics into
+//! projections with strategies and single views, beside a raw baseline in the same run.
+//!
+//! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, default `127.0.0.1:9092`;
+//! `FDC_MONGO_URI`, default `mongodb://127.0.0.1:27017`).
+//!
+//! `cargo bench -p fdc-engine --features kafka,mongo --bench kafka [-- CUSTOMERS]` (default
+//! 500 customers: 1000 products + 14 messages per customer; `cargo test --all-targets` runs it
+//! as a smoke run with 20 customers and 50 products).
+//!
+//! Phases, on the same messages (the shop plan of `tests/fixtures/shop.plan.json`, `basic`
+//! format, five topics of 3 partitions each):
+//! 1. raw baseline: a consumer group reads every message and bulk-upserts it unchanged (one
+//!    raw `update` command of replacement upserts by key per topic and batch; no decode into
+//!    typed fields, no version guard, no strategies, no single views);
+//! 2. the engine: `KafkaSource` -> router -> projection writes (version guard) -> strategies ->
+//!    aggregation -> single-view writes on `MongoStore`, offsets committed behind the durable
+//!    watermark; timed until every message is committed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fdc_engine::change::Message;
+use fdc_engine::file::MemoryEvents;
+use fdc_engine::ingest::Router;
+use fdc_engine::kafka::{KafkaClientConfig, KafkaSource, KafkaSourceConfig, TopicMap};
+use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+use fdc_engine::runtime::{run, Engine, Route, RuntimeConfig, Shutdown, Stores};
+use fdc_plan::Plan;
+use mongodb::bson::{doc, Document};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+
+const BATCH: usize = 5000;
+const PARTITIONS: i32 = 3;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn message(projection: &str, id: u64, value: serde_json::Value, ts: i64) -> Message {
+    Message {
+        topic: format!("shop.{projection}"),
+        partition: 0,
+        offset: 0,
+        key: Some(json!({ "id": id }).to_string().into_bytes()),
+        value: Some(value.to_string().into_bytes()),
+        headers: vec![],
+        timestamp: Some(ts),
+    }
+}
+
+/// `products` products, then per customer: the customer, an address, 3 orders with 3 items each.
+fn dataset(customers: u64, products: u64) -> Vec<Message> {
+    let mut out = Vec::new();
+    let ts = 1_700_000_000_000;
+    for p in 1..=products {
+        let v = json!({"id": p, "name": format!("product {p}"), "category": "c"});
+        out.push(message("products", p, v, ts));
+    }
+    for c in 1..=customers {
+        let t = ts + c as i64;
+        let v = json!({"id": c, "name": format!("name {c}"), "country": "IT"});
+        out.push(message("customers", c, v, t));
+        let v = json!({"id": c, "customer_id": c, "kind": "billing", "city": "Rome"});
+        out.push(message("addresses", c, v, t));
+        for o in 0..3 {
+            let order = c * 3 + o;
+            let v = json!({"id": order, "customer_id": c, "status": "PAID", "total": "10.50"});
+            out.push(message("orders", order, v, t));
+            for i in 0..3 {
+                let item = order * 3 + i;
+                let product = 1 + (item * 7919) % products;
+                let v = json!({"id": item, "order_id": order, "product_id": product,
+                    "qty": 1 + i, "price": "3.50"});
+                out.push(message("items", item, v, t));
+            }
+        }
+    }
+    out
+}
+
+async fn prefill(brokers: &str, map: &TopicMap, messages: &[Message]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let topics: Vec<NewTopic<'_>> = map
+        .renames
+        .values()
+        .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in admin.create_topics(&topics, &opts).await.expect("create") {
+        r.expect("topic created");
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    for chunk in messages.chunks(BATCH) {
+        let mut pending = Vec::with_capacity(chunk.len());
+        for m in chunk {
+            let topic = map.to_broker(&m.topic);
+            let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+            if let Some(k) = &m.key {
+                r = r.key(k.as_slice());
+            }
+            if let Some(v) = &m.value {
+                r = r.payload(v.as_slice());
+            }
+            if let Some(t) = m.timestamp {
+                r = r.timestamp(t);
+            }
+            pending.push(producer.send_result(r).map_err(|(e, _)| e).expect("queue"));
+        }
+        for d in pending {
+            d.await
+                .expect("delivery")
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+        }
+    }
+}
+
+/// Consumes `n` messages and bulk-upserts them unchanged, one raw `update` per topic per batch.
+async fn raw_baseline(
+    brokers: &str,
+    group: &str,
+    map: &TopicMap,
+    db: &mongodb::Database,
+    n: usize,
+) {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    let topics: Vec<&str> = map.renames.values().map(String::as_str).collect();
+    consumer.subscribe(&topics).expect("subscribe");
+    let mut done = 0;
+    while done < n {
+        let mut per_topic: std::collections::BTreeMap<String, Vec<Document>> = Default::default();
+        let mut in_batch = 0;
+        while in_batch < BATCH && done + in_batch < n {
+            let m = consumer.recv().await.expect("recv");
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+            let value: serde_json::Value =
+                serde_json::from_slice(m.payload().unwrap_or(b"null")).expect("json");
+            let body = mongodb::bson::to_document(&value).expect("bson");
+            per_topic
+                .entry(m.topic().replace('.', "_"))
+                .or_default()
+                .push(doc! { "q": { "_id": &key }, "u": body, "upsert": true });
+            in_batch += 1;
+        }
+        for (coll, updates) in per_topic {
+            db.run_command(doc! { "update": coll, "updates": updates, "ordered": false,
+            "writeConcern": { "w": "majority" } })
+                .await
+                .expect("raw update");
+        }
+        consumer
+            .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+        done += in_batch;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let customers: u64 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if bench { 500 } else { 20 });
+    let products = if bench { 1000 } else { 50 };
+    let brokers = env_or("FDC_KAFKA_BROKERS", "127.0.0.1:9092");
+    let uri = env_or("FDC_MONGO_URI", "mongodb://127.0.0.1:27017");
+    let plan: Plan =
+        serde_json::from_str(include_str!("../tests/fixtures/shop.plan.json")).expect("plan");
+    let tag = format!(
+        "fdc_bench_kafka_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let mut map = TopicMap::default();
+    for t in plan.topics() {
+        map.renames.insert(t.to_string(), format!("{tag}.{t}"));
+    }
+    let data = dataset(customers, products);
+    let n = data.len();
+    println!(
+        "data set: {customers} customers, {products} products, {n} messages on {} topics x {PARTITIONS} partitions; batch {BATCH}",
+        map.renames.len()
+    );
+    let t0 = Instant::now();
+    prefill(&brokers, &map, &data).await;
+    println!(
+        "pre-fill (idempotent producer, acks=all): {:>9.0} msg/s",
+        n as f64 / t0.elapsed().as_secs_f64()
+    );
+
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("mongo client");
+    let raw_db = client.database(&format!("{tag}_raw"));
+    let t0 = Instant::now();
+    raw_baseline(&brokers, &format!("{tag}.raw"), &map, &raw_db, n).await;
+    let t_raw = t0.elapsed().as_secs_f64();
+    println!(
+        "1. raw baseline (consume + bulk upsert unchanged): {:>9.0} msg/s  ({t_raw:.2} s)",
+        n as f64 / t_raw
+    );
+
+    let store = Arc::new(
+        MongoStore::connect(MongoStoreConfig {
+            uri: uri.clone(),
+            database: format!("{tag}_engine"),
+            ..MongoStoreConfig::default()
+        })
+        .await
+        .expect("mongo store"),
+    );
+    let stores = Stores {
+        projections: store.clone(),
+        views: store.clone(),
+        events: Arc::new(MemoryEvents::default()),
+        dead_letters: Arc::new(fdc_engine::embedded::EmbeddedStore::in_memory()),
+    };
+    let config = RuntimeConfig {
+        batch_size: BATCH,
+        ..RuntimeConfig::default()
+    };
+    let router: Arc<dyn Route> = Arc::new(Router::new(&plan).expect("router"));
+    let engine = Arc::new(
+        Engine::build(plan.clone(), stores, config)
+            .await
+            .expect("build"),
+    );
+    let mut source_config = KafkaSourceConfig::new(
+        KafkaClientConfig::new(&brokers),
+        &format!("{tag}.engine"),
+        plan.topics().into_iter().map(String::from).collect(),
+    );
+    source_config.topic_map = map.clone();
+    let source = KafkaSource::connect(source_config).expect("source");
+    let shutdown = Shutdown::new();
+    let t0 = Instant::now();
+    let task = tokio::spawn(run(engine.clone(), source, router, shutdown.subscribe()));
+    let mut last_report = Instant::now();
+    while engine.counters().summary().consumed < n as u64 {
+        assert!(!task.is_finished(), "the run stopped early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_report.elapsed() > Duration::from_secs(10) {
+            let s = engine.counters().summary();
+            eprintln!(
+                "   ... {} of {n} messages durable in {} batches",
+                s.consumed, s.batches
+            );
+            last_report = Instant::now();
+        }
+    }
+    let t_engine = t0.elapsed().as_secs_f64();
+    shutdown.trigger();
+    task.await.expect("task").expect("run");
+    let s = engine.counters().summary();
+    assert_eq!(s.dead_lettered, 0);
+    let views = s.views_inserted + s.views_updated;
+    println!(
+        "2. engine (projections, strategies, single views): {:>9.0} msg/s  ({t_engine:.2} s; {} applied, {} triggered, {views} view writes = {:.0} views/s)",
+        n as f64 / t_engine,
+        s.applied,
+        s.triggered,
+        views as f64 / t_engine
+    );
+    println!("   ratio engine / raw: {:.2}", t_raw / t_engine);
+
+    let _ = raw_db.drop().await;
+    let _ = client.database(&format!("{tag}_engine")).drop().await;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
+    let names: Vec<&str> = map.renames.values().map(String::as_str).collect();
+    let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
+}
