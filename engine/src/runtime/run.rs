@@ -82,12 +82,11 @@ pub async fn run<S: Source + 'static>(
                 source.next_batch(batch_size).await?
             };
             let Some(batch) = next else { break };
-            if batch.items.is_empty() {
-                if !batch.ack.positions.is_empty() {
-                    source.commit(&batch.ack).await?;
-                }
+            if batch.items.is_empty() && batch.ack.positions.is_empty() {
                 continue;
             }
+            // Even an empty batch that moves positions goes through the writer, so that its
+            // ack is committed in order, behind every batch read before it.
             let routed = RoutedBatch::route(batch.items, router.as_ref());
             if batch_tx.send((routed, batch.ack)).await.is_err() {
                 break;
