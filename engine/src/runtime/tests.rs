@@ -2,6 +2,7 @@ use super::*;
 use crate::embedded::EmbeddedStore;
 use crate::file::{FileInput, FileSource, MemoryEvents};
 use crate::store::testkit::shop_plan;
+use crate::store::{ProjectionLayout, ProjectionStore, StoreError};
 use crate::value::Value;
 use serde_json::json;
 
@@ -192,5 +193,123 @@ async fn a_persisted_run_resumes_after_its_last_committed_batch() {
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].1["order_count"], Value::Int(1));
     assert_eq!(store.dead_letters().unwrap().len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Delegates to an embedded store; fails the first `failures` projection writes.
+struct Flaky {
+    inner: Arc<EmbeddedStore>,
+    failures: std::sync::atomic::AtomicU32,
+    retryable: bool,
+}
+
+#[async_trait::async_trait]
+impl ProjectionStore for Flaky {
+    async fn ensure_projection(&self, l: &ProjectionLayout) -> Result<(), StoreError> {
+        self.inner.ensure_projection(l).await
+    }
+    async fn get_many(
+        &self,
+        p: &str,
+        k: &[Vec<Value>],
+    ) -> Result<Vec<Option<crate::store::Record>>, StoreError> {
+        ProjectionStore::get_many(self.inner.as_ref(), p, k).await
+    }
+    async fn find_in(
+        &self,
+        p: &str,
+        q: crate::store::FindIn<'_>,
+    ) -> Result<Vec<crate::store::Record>, StoreError> {
+        self.inner.find_in(p, q).await
+    }
+    async fn write(
+        &self,
+        p: &str,
+        w: Vec<crate::store::RecordWrite>,
+    ) -> Result<Vec<crate::store::WriteOutcome>, StoreError> {
+        use std::sync::atomic::Ordering;
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(if self.retryable {
+                StoreError::retryable("write projection", "connection refused")
+            } else {
+                StoreError::fatal("write projection", "disk full")
+            });
+        }
+        ProjectionStore::write(self.inner.as_ref(), p, w).await
+    }
+    async fn scan(
+        &self,
+        p: &str,
+        a: Option<&[Value]>,
+        l: usize,
+    ) -> Result<crate::store::Page<crate::store::Record>, StoreError> {
+        ProjectionStore::scan(self.inner.as_ref(), p, a, l).await
+    }
+}
+
+async fn run_flaky(
+    retryable: bool,
+    dir: &std::path::Path,
+) -> (Result<Summary, EngineError>, Arc<EmbeddedStore>) {
+    let path = write_input(dir, &input());
+    let store = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
+    let flaky = Arc::new(Flaky {
+        inner: store.clone(),
+        failures: std::sync::atomic::AtomicU32::new(2),
+        retryable,
+    });
+    let stores = Stores {
+        projections: flaky,
+        views: store.clone(),
+        events: Arc::new(MemoryEvents::default()),
+        dead_letters: store.clone(),
+    };
+    let config = RuntimeConfig {
+        batch_size: 4,
+        retry_backoff: std::time::Duration::from_millis(1),
+        ..RuntimeConfig::default()
+    };
+    let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
+    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
+    let source = FileSource::open(FileInput::File(path), Some(store.clone())).unwrap();
+    let shutdown = Shutdown::new();
+    (
+        run(engine, source, router, shutdown.subscribe()).await,
+        store,
+    )
+}
+
+#[tokio::test]
+async fn an_outage_pauses_and_retries_and_nothing_is_counted_twice() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-flaky-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (result, store) = run_flaky(true, &dir).await;
+    let s = result.unwrap();
+    assert_eq!(
+        (s.consumed, s.applied, s.stale, s.dead_lettered),
+        (11, 7, 1, 3)
+    );
+    assert_eq!(store.dead_letters().unwrap().len(), 3);
+    assert_eq!(store.all_documents("customer_360").unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_fatal_error_stops_the_run_without_committing_the_failed_batch() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-fatal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (result, store) = run_flaky(false, &dir).await;
+    assert!(matches!(result, Err(EngineError::External(e)) if !e.retryable));
+    // The first batch failed: no position was committed, so a restart reads from the start.
+    let stream = format!(
+        "file:{}",
+        std::fs::canonicalize(dir.join("events.jsonl"))
+            .unwrap()
+            .display()
+    );
+    use crate::store::CheckpointStore;
+    assert_eq!(store.load_checkpoint(&stream).await.unwrap(), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
