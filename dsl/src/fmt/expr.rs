@@ -1,8 +1,8 @@
 //! Layout of expressions and literals.
 //!
 //! In: expression trees. Out: their text, on one line when it fits in [`WIDTH`] columns,
-//! otherwise broken at the outermost construct: objects and match arms one per line (with a
-//! comma after each), `else` branches under their `if`, call arguments one per line, operator
+//! otherwise broken at the outermost construct: objects and match arms one per line (commas
+//! between them), `else` branches under their `if`, call arguments one per line, operator
 //! chains with one operand per line. A `match` is always broken, and so is an object with a
 //! comment inside.
 //!
@@ -20,8 +20,10 @@ use super::{Line, Printer, WIDTH};
 /// Where a sub-expression sits, which decides whether it needs parentheses.
 #[derive(Debug, Clone, Copy)]
 enum Ctx {
-    /// Followed by `,`, `)`, `}` or the end of the item: nothing can extend it.
+    /// Followed by `)`, `}` or the end of the item: nothing can extend it.
     Closed,
+    /// Followed by `,`: a trailing `sort by` list would take what comes after the comma.
+    Comma,
     /// The `else` branch of an `if`: an `if` there would read as `else if`.
     Else,
     /// Followed by a word that an open clause could take (`then`, `sort`, `limit`, `{`).
@@ -66,9 +68,19 @@ fn open_ended(e: &Expr) -> bool {
     matches!(e.kind, ExprKind::If { .. } | ExprKind::Collect { .. })
 }
 
+/// Whether `e` ends in a `sort by` list that a following `, x` would extend.
+fn ends_in_sort(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Collect { sort, limit, .. } => !sort.is_empty() && limit.is_none(),
+        ExprKind::If { otherwise, .. } => ends_in_sort(otherwise),
+        _ => false,
+    }
+}
+
 fn wrap(e: &Expr, ctx: Ctx) -> bool {
     match ctx {
         Ctx::Closed => false,
+        Ctx::Comma => ends_in_sort(e),
         Ctx::Else => matches!(e.kind, ExprKind::If { .. }),
         Ctx::Open => open_ended(e),
         Ctx::Subject => open_ended(e) || matches!(e.kind, ExprKind::Object(_)),
@@ -216,9 +228,11 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
             )
         }
         ExprKind::Call { name, args } => {
+            let n = args.len();
             let args = args
                 .iter()
-                .map(|a| flat_in(p, a, Ctx::Closed))
+                .enumerate()
+                .map(|(i, a)| flat_in(p, a, if i + 1 == n { Ctx::Closed } else { Ctx::Comma }))
                 .collect::<Option<Vec<_>>>()?;
             format!("{}({})", name.name, args.join(", "))
         }
@@ -248,15 +262,16 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
             if entries.is_empty() {
                 return Some("{}".into());
             }
+            let n = entries.len();
             let entries = entries
                 .iter()
-                .map(|en| match &en.value {
+                .enumerate()
+                .map(|(i, en)| match &en.value {
                     None => Some(en.name.name.clone()),
-                    Some(v) => Some(format!(
-                        "{} = {}",
-                        en.name.name,
-                        flat_in(p, v, Ctx::Closed)?
-                    )),
+                    Some(v) => {
+                        let ctx = if i + 1 == n { Ctx::Closed } else { Ctx::Comma };
+                        Some(format!("{} = {}", en.name.name, flat_in(p, v, ctx)?))
+                    }
                 })
                 .collect::<Option<Vec<_>>>()?;
             format!("{{ {} }}", entries.join(", "))
@@ -393,11 +408,15 @@ pub(super) fn layout(p: &mut Printer, e: &Expr, indent: usize, col: usize) -> St
         ExprKind::Call { name, args } => {
             let inner = " ".repeat(indent + 2);
             let mut s = format!("{}(", name.name);
-            for a in args {
+            for (i, a) in args.iter().enumerate() {
+                let last = i + 1 == args.len();
+                let ctx = if last { Ctx::Closed } else { Ctx::Comma };
                 s.push('\n');
                 s.push_str(&inner);
-                s.push_str(&layout_in(p, a, Ctx::Closed, indent + 2, indent + 2));
-                s.push(',');
+                s.push_str(&layout_in(p, a, ctx, indent + 2, indent + 2));
+                if !last {
+                    s.push(',');
+                }
             }
             s.push('\n');
             s.push_str(&" ".repeat(indent));
@@ -575,7 +594,14 @@ fn object_broken(p: &mut Printer, span: Span, entries: &[ObjectEntry], indent: u
             force_blank: false,
         };
         let pad = pads[i];
-        s.push_str(&p.node(at, ",", |p| match &en.value {
+        // Commas separate entries; the last one has none, so it never needs parentheses.
+        let last = i + 1 == entries.len();
+        let (sep, ctx) = if last {
+            ("", Ctx::Closed)
+        } else {
+            (",", Ctx::Comma)
+        };
+        s.push_str(&p.node(at, sep, |p| match &en.value {
             None => {
                 p.hoist(en.span.end);
                 en.name.name.clone()
@@ -583,7 +609,7 @@ fn object_broken(p: &mut Printer, span: Span, entries: &[ObjectEntry], indent: u
             Some(v) => {
                 let name = format!("{:<pad$} = ", en.name.name);
                 let col = inner + width(&name);
-                format!("{name}{}", layout_in(p, v, Ctx::Closed, inner, col))
+                format!("{name}{}", layout_in(p, v, ctx, inner, col))
             }
         }));
     }
@@ -621,7 +647,7 @@ fn match_broken(
         .map(|a| {
             a.patterns
                 .iter()
-                .map(|pat| flat_in(p, pat, Ctx::Closed))
+                .map(|pat| flat_in(p, pat, Ctx::Comma))
                 .collect::<Option<Vec<_>>>()
                 .map(|v| v.join(", "))
         })
@@ -652,24 +678,27 @@ fn match_broken(
                 None => {
                     let mut parts = Vec::new();
                     for pat in &arm.patterns {
-                        parts.push(layout_in(p, pat, Ctx::Closed, inner, inner));
+                        parts.push(layout_in(p, pat, Ctx::Comma, inner, inner));
                     }
                     parts.join(", ")
                 }
             };
             let head = format!("{pats:<pad$} => ");
             let c = end_col(inner, &head);
-            format!("{head}{}", layout_in(p, &arm.value, Ctx::Closed, inner, c))
+            format!("{head}{}", layout_in(p, &arm.value, Ctx::Comma, inner, c))
         }));
     }
+    // The `else` arm starts at its keyword, which the tree does not record.
+    let after_arms = arms.last().map_or(brace, |a| a.span.end);
+    let else_at = p.word_in(after_arms, otherwise.span.start, "else");
     let at = Line {
         indent: inner,
-        start: otherwise.span.start,
+        start: else_at,
         end: otherwise.span.end,
         first: arms.is_empty(),
         force_blank: false,
     };
-    s.push_str(&p.node(at, ",", |p| {
+    s.push_str(&p.node(at, "", |p| {
         let head = format!("{:<pad$} => ", "else");
         let c = inner + width(&head);
         format!("{head}{}", layout_in(p, otherwise, Ctx::Closed, inner, c))

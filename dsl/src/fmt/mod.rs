@@ -3,7 +3,7 @@
 //! In: a parsed [`File`] and the text it was parsed from (for comments and blank lines). Out:
 //! the same program in the one canonical layout: two-space indentation, one item per line,
 //! aligned columns (projection fields: name, type, source; mappings and object entries: `=`;
-//! match arms: `=>`), canonical spacing around operators, commas after every entry of a
+//! match arms: `=>`), canonical spacing around operators, commas between the entries of a
 //! multi-line object or match, and long expressions broken at their outermost construct.
 //!
 //! Guarantees:
@@ -163,6 +163,25 @@ impl<'a> Printer<'a> {
             }
         }
         p
+    }
+
+    /// The position of the first `word` in `from..to` that is not inside a comment (`to` when
+    /// there is none).
+    pub fn word_in(&self, from: usize, to: usize, word: &str) -> usize {
+        let Some(range) = self.text.get(from.min(to)..to) else {
+            return to;
+        };
+        for (i, _) in range.match_indices(word) {
+            let at = from + i;
+            let in_comment = self
+                .comments
+                .iter()
+                .any(|c| c.span.start <= at && at < c.span.end);
+            if !in_comment {
+                return at;
+            }
+        }
+        to
     }
 
     /// The comment text as it is written out: trailing white space removed, line ends
