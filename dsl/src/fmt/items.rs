@@ -184,11 +184,18 @@ fn projection(p: &mut Printer, proj: &Projection) -> String {
     block(p, 2, header, proj.format.span.end, proj.span, |p| {
         let cols = field_columns(p, &proj.items);
         let mut out = String::new();
+        let mut prev_end = proj.format.span.end;
         for (i, item) in proj.items.iter().enumerate() {
             let span = projection_item_span(item);
+            // A key's span is its name list's; the line starts at the `key` keyword.
+            let start = match item {
+                ProjectionItem::Key(_) => p.word_in(prev_end, span.start, "key"),
+                _ => span.start,
+            };
+            prev_end = span.end;
             let at = Line {
                 indent: 4,
-                start: span.start,
+                start,
                 end: span.end,
                 first: i == 0,
                 force_blank: false,
