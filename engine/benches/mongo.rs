@@ -2,7 +2,7 @@
 //! (`scripts/services up`; `FDC_MONGO_URI`, default `mongodb://127.0.0.1:27017`).
 //!
 //! `cargo bench -p fdc-engine --features mongo --bench mongo [-- RECORDS BATCH]` (default
-//! 20000 records in batches of 1000; run by `cargo test --all-targets`, 2000 records).
+//! 20000 records in batches of 1000; `cargo test --all-targets` runs it with 200 records).
 //!
 //! Prints records/second of:
 //! - `MongoStore::write` (version-guarded upserts, first inserts then updates) beside raw
@@ -81,12 +81,22 @@ async fn raw_update(db: &mongodb::Database, coll: &str, docs: &[Document]) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this without it, as a
+    // small smoke run (FerretDB v1 commits each upsert statement on its own: keep it short).
+    let benching = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let batch: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let default_n = if benching { 20_000 } else { 200 };
+    let n: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_n);
+    let batch: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if benching { 1_000 } else { 100 });
     let uri = std::env::var("FDC_MONGO_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
     let config = MongoStoreConfig {
         uri,
@@ -115,7 +125,7 @@ async fn main() {
             .await
             .expect("index");
     }
-    println!("records {n}, batch {batch}");
+    println!("records {n}, batch {batch}; writes (records/s):");
 
     let v1: Vec<Record> = (0..n as i64).map(|i| record(i, 1)).collect();
     let docs: Vec<Document> = v1
@@ -133,16 +143,27 @@ async fn main() {
             .expect("insert_many");
     }
     let raw_insert = rate(n, t);
+    line("raw insert_many (fresh collection)", raw_insert, None);
     let t = Instant::now();
     for chunk in docs.chunks(batch) {
         raw_update(&db, "raw_update", chunk).await;
     }
     let raw_upsert_insert = rate(n, t);
+    line(
+        "raw update command, upsert by _id (inserts)",
+        raw_upsert_insert,
+        None,
+    );
     let t = Instant::now();
     for chunk in docs.chunks(batch) {
         raw_update(&db, "raw_update", chunk).await;
     }
     let raw_upsert_replace = rate(n, t);
+    line(
+        "raw update command, upsert by _id (replaces)",
+        raw_upsert_replace,
+        None,
+    );
 
     let t = Instant::now();
     for chunk in v1.chunks(batch) {
@@ -150,6 +171,16 @@ async fn main() {
         store.write("orders", writes).await.expect("write");
     }
     let fdc_insert = rate(n, t);
+    line(
+        "MongoStore::write guarded (inserts) vs raw upsert",
+        fdc_insert,
+        Some(raw_upsert_insert),
+    );
+    line(
+        "MongoStore::write guarded (inserts) vs insert_many",
+        fdc_insert,
+        Some(raw_insert),
+    );
     let v2: Vec<Record> = (0..n as i64).map(|i| record(i, 2)).collect();
     let t = Instant::now();
     for chunk in v2.chunks(batch) {
@@ -157,6 +188,11 @@ async fn main() {
         store.write("orders", writes).await.expect("write");
     }
     let fdc_replace = rate(n, t);
+    line(
+        "MongoStore::write guarded (newer versions) vs raw upsert",
+        fdc_replace,
+        Some(raw_upsert_replace),
+    );
     // Stale replays: every write older than what is stored (the guard's worst case).
     let t = Instant::now();
     for chunk in v1.chunks(batch) {
@@ -164,38 +200,10 @@ async fn main() {
         store.write("orders", writes).await.expect("write");
     }
     let fdc_stale = rate(n, t);
-
-    println!("-- writes (records/s)");
-    line("raw insert_many (fresh collection)", raw_insert, None);
-    line(
-        "raw update command, upsert by _id (inserts)",
-        raw_upsert_insert,
-        None,
-    );
-    line(
-        "raw update command, upsert by _id (replaces)",
-        raw_upsert_replace,
-        None,
-    );
-    line(
-        "MongoStore::write guarded (inserts) vs raw upsert",
-        fdc_insert,
-        Some(raw_upsert_insert),
-    );
-    line(
-        "MongoStore::write guarded (newer versions) vs raw upsert",
-        fdc_replace,
-        Some(raw_upsert_replace),
-    );
     line(
         "MongoStore::write guarded (all stale) vs raw upsert",
         fdc_stale,
         Some(raw_upsert_replace),
-    );
-    line(
-        "MongoStore::write guarded (inserts) vs insert_many",
-        fdc_insert,
-        Some(raw_insert),
     );
 
     // Reads: `$in` over `batch / 10` customers (about `batch` records) per query.
@@ -243,7 +251,7 @@ async fn main() {
         store.get_many("orders", chunk).await.expect("get_many");
     }
     let fdc_get = rate(n, t);
-    println!("-- reads (records/s)");
+    println!("reads (records/s):");
     line("raw find {customer_id: {$in}} (documents)", raw_find, None);
     line(
         "MongoStore::find_in customer_id (decoded records)",
