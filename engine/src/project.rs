@@ -15,7 +15,11 @@
 //!   version, so a late older insert cannot resurrect it) and hard when declared (the version
 //!   goes with the record); a primary-key change arrives as delete + upsert of two keys;
 //! - the store re-checks the guard; a write it reports stale counts as stale and triggers
-//!   nothing.
+//!   nothing;
+//! - projection-update events: one per changed key (insert, update or delete, from the images
+//!   before and after the batch), except a record not live before nor after the batch but live
+//!   in between (inserted then deleted within it): an insert then a delete, as one message per
+//!   batch would publish.
 
 use std::collections::HashMap;
 
@@ -109,6 +113,8 @@ struct KeyOutcome {
     /// Version of the last applied change.
     version: Option<Version>,
     applied: u64,
+    /// The last `PUBLIC` state an applied change of the batch left the record in.
+    last_public: Option<Record>,
 }
 
 async fn write_projection(
@@ -154,6 +160,7 @@ async fn write_projection(
             current: stored,
             version: None,
             applied: 0,
+            last_public: None,
         };
         if out.old.is_none() {
             out.old = group
@@ -203,6 +210,9 @@ async fn write_projection(
                 }
                 (Op::Delete, DeleteMode::Hard) => None,
             };
+            if let Some(r) = out.current.as_ref().filter(|r| r.is_public()) {
+                out.last_public = Some(r.clone());
+            }
             out.version = Some(c.version);
             out.applied += 1;
         }
@@ -235,25 +245,39 @@ async fn write_projection(
         if let Some(events) = &projection.events {
             let live =
                 |i: &Option<Image>| i.as_ref().is_some_and(|i| i.state == RecordState::Public);
-            let op = match (live(&o.old), live(&new)) {
-                (false, true) => EventOp::Insert,
-                (true, true) => EventOp::Update,
-                _ => EventOp::Delete,
+            // A record that was not live before the batch and is not live after it, but was
+            // live in between (inserted then deleted within the batch), is announced as an
+            // insert then a delete, as one message per batch would publish: a consumer never
+            // sees a delete of a record it was not told about, and sees the same sequence
+            // whatever the batching. (Dropping both would hide a record that existed.)
+            let between = match &o.last_public {
+                Some(r) if !live(&o.old) && !live(&new) => Some(Image::of(r)),
+                _ => None,
             };
-            report.events.push(Event::ProjectionUpdate {
-                topic: events.topic.clone(),
-                projection: projection.name.clone(),
-                key: record::key_json(&projection.key, &o.key),
-                op,
-                before: events
-                    .before
-                    .then(|| o.old.as_ref().map(Image::to_json))
-                    .flatten(),
-                after: events
-                    .after
-                    .then(|| new.as_ref().map(Image::to_json))
-                    .flatten(),
-            });
+            let mut emit = |op: EventOp, before: Option<&Image>, after: Option<&Image>| {
+                report.events.push(Event::ProjectionUpdate {
+                    topic: events.topic.clone(),
+                    projection: projection.name.clone(),
+                    key: record::key_json(&projection.key, &o.key),
+                    op,
+                    before: events.before.then(|| before.map(Image::to_json)).flatten(),
+                    after: events.after.then(|| after.map(Image::to_json)).flatten(),
+                });
+            };
+            match &between {
+                Some(public) => {
+                    emit(EventOp::Insert, o.old.as_ref(), Some(public));
+                    emit(EventOp::Delete, Some(public), new.as_ref());
+                }
+                None => {
+                    let op = match (live(&o.old), live(&new)) {
+                        (false, true) => EventOp::Insert,
+                        (true, true) => EventOp::Update,
+                        _ => EventOp::Delete,
+                    };
+                    emit(op, o.old.as_ref(), new.as_ref());
+                }
+            }
         }
         report.changes.push(AppliedChange {
             projection: pi,
@@ -426,5 +450,49 @@ mod tests {
             })
             .collect();
         assert_eq!(ops, vec![EventOp::Insert, EventOp::Update, EventOp::Delete]);
+    }
+
+    #[tokio::test]
+    async fn a_record_inserted_and_deleted_in_one_batch_is_announced_then_deleted() {
+        let plan = shop_plan();
+        let store = EmbeddedStore::in_memory();
+        let c = |name: &str, v| {
+            upsert(
+                &plan,
+                "customers",
+                json!({"id": 1, "name": name, "country": null}),
+                v,
+            )
+        };
+        let batch = vec![c("a", 1), c("b", 2), delete(&plan, "customers", 1, 3)];
+        let r = write_batch(&plan, &store, batch, 0).await.unwrap();
+        let events: Vec<(EventOp, serde_json::Value, serde_json::Value)> = r
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::ProjectionUpdate {
+                    op, before, after, ..
+                } => (
+                    *op,
+                    before.clone().unwrap_or_default(),
+                    after.clone().unwrap_or_default(),
+                ),
+                Event::SingleViewUpdate { .. } => unreachable!(),
+            })
+            .collect();
+        let b = json!({"id": 1, "name": "b", "country": null, "__STATE__": "PUBLIC"});
+        let gone = json!({"id": 1, "name": "b", "country": null, "__STATE__": "DELETED"});
+        assert_eq!(
+            events,
+            vec![
+                (EventOp::Insert, serde_json::Value::Null, b.clone()),
+                (EventOp::Delete, b, gone),
+            ]
+        );
+        // A delete of a record that was never live in the batch stays one delete.
+        let r = write_batch(&plan, &store, vec![delete(&plan, "customers", 1, 3)], 0)
+            .await
+            .unwrap();
+        assert_eq!(r.events.len(), 1);
     }
 }

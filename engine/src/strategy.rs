@@ -8,13 +8,17 @@
 //!   hop is one `find_in` query for the whole batch (`$in` over every join tuple);
 //! - both images of every changed record start the walk (a moved record triggers the view it
 //!   left and the view it joined), whatever their state (a delete triggers its views);
-//!   conditions prune on both sides of every hop; walked-to records must be `PUBLIC`;
-//! - a path without hops starts at the root: the key is read from the record itself;
+//!   conditions prune on both sides of every hop; walked-to records must be `PUBLIC`, except
+//!   the root records reached by the last hop of a [`RootDelete::MarkDeleted`] view: a
+//!   soft-deleted root keeps a document built from its last image, which its dependencies'
+//!   changes rebuild too;
+//! - a path without hops starts at the root: the key is read from the record itself, whatever
+//!   its state;
 //! - a trigger is produced once per view and key per batch.
 
 use std::collections::HashSet;
 
-use fdc_plan::{Plan, SingleView};
+use fdc_plan::{Plan, RootDelete, SingleView};
 
 use crate::project::AppliedChange;
 use crate::store::{condition, key, FindIn, ProjectionStore, StoreError};
@@ -78,8 +82,9 @@ pub async fn triggers(
             if images.is_empty() {
                 continue;
             }
+            let deleted_roots = view.on_root_delete == RootDelete::MarkDeleted;
             for path in &strategy.paths {
-                for root in walk(store, path, &images).await? {
+                for root in walk(store, path, &images, deleted_roots).await? {
                     keys.add(view_key(view, &root));
                 }
             }
@@ -92,18 +97,21 @@ pub async fn triggers(
     Ok(out)
 }
 
-/// Walks `path` from `start` records to root records.
+/// Walks `path` from `start` records to root records (`DELETED` ones too when
+/// `deleted_roots`).
 async fn walk(
     store: &dyn ProjectionStore,
     path: &fdc_plan::StrategyPath,
     start: &[&Map],
+    deleted_roots: bool,
 ) -> Result<Vec<Map>, StoreError> {
     if path.hops.is_empty() {
         return Ok(start.iter().map(|m| (*m).clone()).collect());
     }
     let mut current: Vec<Map> = Vec::new();
     let mut first = true;
-    for hop in &path.hops {
+    for (i, hop) in path.hops.iter().enumerate() {
+        let last = i + 1 == path.hops.len();
         let records: Vec<&Map> = if first {
             start.to_vec()
         } else {
@@ -133,7 +141,7 @@ async fn walk(
                     fields: &hop.to_fields,
                     values: &tuples,
                     conditions: &hop.to_conditions,
-                    public_only: true,
+                    public_only: !(last && deleted_roots),
                 },
             )
             .await?;
@@ -300,7 +308,7 @@ mod tests {
         let d = delete(&plan, "customers", 1, 2);
         let t = run(&plan, &store, vec![d]).await;
         assert_eq!(keys(&t, 0), vec![Value::Int(1)]);
-        // Walked-to records must be public: items of a deleted order trigger nothing.
+        // Walked-to records must be public: items of a deleted order reach no customer.
         let d = delete(&plan, "orders", 20, 2);
         run(&plan, &store, vec![d]).await;
         let i = upsert(
@@ -311,9 +319,21 @@ mod tests {
         );
         let t = run(&plan, &store, vec![i]).await;
         assert!(t[0].keys.is_empty());
+        // Except a mark-deleted view's root: order 20's marked document is rebuilt from the
+        // deleted order's image with its current items.
+        assert_eq!(keys(&t, 1), vec![Value::Int(20)]);
+        // Intermediate hops still require PUBLIC: a product change reaches customer 1 through
+        // order 10 only, not customer 2 through the deleted order 20.
+        let p = upsert(
+            &plan,
+            "products",
+            json!({"id": 7, "name": "q", "category": null}),
+            2,
+        );
+        let t = run(&plan, &store, vec![p]).await;
         assert!(
-            t[1].keys.is_empty(),
-            "order 20's view is marked deleted and stays so"
+            keys(&t, 0).is_empty(),
+            "customer 1 is deleted, order 20 too"
         );
     }
 }

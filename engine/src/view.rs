@@ -9,7 +9,12 @@
 //!   documents, one bulk write, one failures write;
 //! - a document equal to the stored one (in merge mode: the mapped fields equal) is not
 //!   rewritten and emits no event;
-//! - a key whose root is gone is deleted, or kept with `__STATE__ = "DELETED"`, as declared;
+//! - with `on root delete: delete`, a key whose root is deleted or gone is deleted;
+//! - with `on root delete: mark deleted`, a key whose root is stored soft-deleted gets the
+//!   document built from the root's last image and the current related records, stored with
+//!   `__STATE__ = "DELETED"` (whether or not a document was written before, so the result does
+//!   not depend on batching); a key whose root is gone entirely (hard-deleted) keeps its stored
+//!   document marked deleted, and gets none when nothing was stored;
 //! - with `SingleView.schema`, a document that fails validation is not written; it is recorded
 //!   with the reason (the stored document, if any, is left as it was);
 //! - every stored document holds `__STATE__` (`"PUBLIC"` or `"DELETED"`) after the mapped
@@ -125,8 +130,13 @@ pub async fn rebuild(
     let mut failures = Vec::new();
     for ((key, built), stored) in built.documents.into_iter().zip(stored) {
         let key_json = || record::key_json(&key_names, &key);
-        let (op, after) = match built {
-            Built::Document(mut doc) => {
+        let document = match built {
+            Built::Document(doc) => Some((doc, false)),
+            Built::Deleted(doc) => Some((doc, true)),
+            Built::RootGone => None,
+        };
+        let (op, after) = match document {
+            Some((mut doc, marked)) => {
                 if let Some(schema) = schema {
                     let json = to_json(&doc);
                     if let Err(reason) = schema.check(&json) {
@@ -140,7 +150,8 @@ pub async fn rebuild(
                         continue;
                     }
                 }
-                doc.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
+                let doc_state = if marked { "DELETED" } else { "PUBLIC" };
+                doc.insert(STATE_FIELD.into(), Value::String(doc_state.into()));
                 // What the store will hold after the write (merge keeps foreign fields).
                 let merged = match (&stored, view.write) {
                     (Some(old), WriteMode::Merge) => {
@@ -161,6 +172,12 @@ pub async fn rebuild(
                     continue;
                 }
                 let op = match &stored {
+                    // A marked document (newly marked, or a marked one rebuilt because a
+                    // dependency changed) is announced as a delete, with the document after.
+                    _ if marked => {
+                        report.deleted += 1;
+                        EventOp::Delete
+                    }
                     Some(old) if state(old) != Some("DELETED") => {
                         report.updated += 1;
                         EventOp::Update
@@ -180,7 +197,9 @@ pub async fn rebuild(
                 });
                 (op, after)
             }
-            Built::RootGone => match (&stored, view.on_root_delete) {
+            // No root record at all (a hard-deleted root, or one never stored): nothing to
+            // build from, so a mark-deleted view keeps the last stored document, marked.
+            None => match (&stored, view.on_root_delete) {
                 (Some(old), RootDelete::MarkDeleted) if state(old) != Some("DELETED") => {
                     let mut marked = old.clone();
                     marked.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
@@ -276,10 +295,19 @@ mod tests {
         assert_eq!(r.deleted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
-        assert_eq!(docs[0].1["customer"], Value::String("Ann".into()));
+        // Built from the deleted order's last image with the current related records: the
+        // customer was deleted too, so it is null, as a full recomputation gives.
+        assert_eq!(docs[0].1["status"], Value::String("NEW".into()));
+        assert_eq!(docs[0].1["customer"], Value::Null);
         // Marking again is a no-op.
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
         assert_eq!((r.deleted, r.unchanged), (0, 1));
+        // A root never stored: nothing to build from and nothing stored, so nothing is written.
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &[vec![Value::Int(99)]])
+            .await
+            .unwrap();
+        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        assert_eq!(s.all_documents("order_view").unwrap().len(), 1);
         // Re-inserting the root brings the view back as PUBLIC.
         let back = upsert(
             p,
@@ -293,6 +321,73 @@ mod tests {
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("PUBLIC".into()));
         assert_eq!(docs[0].1["customer"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_root_inserted_and_deleted_before_any_rebuild_is_documented_marked_deleted() {
+        let mut plan = shop_plan();
+        plan.single_views[1].events = Some(fdc_plan::EventOutput {
+            topic: "sv.orders".into(),
+            before: true,
+            after: true,
+        });
+        let s = EmbeddedStore::in_memory();
+        let p = &plan;
+        let batch = vec![
+            upsert(
+                p,
+                "customers",
+                json!({"id": 1, "name": "Ann", "country": "IT"}),
+                1,
+            ),
+            upsert(
+                p,
+                "orders",
+                json!({"id": 10, "customer_id": 1, "status": "NEW", "total": "1"}),
+                1,
+            ),
+            delete(p, "orders", 10, 2),
+        ];
+        write_batch(p, &s, batch, 0).await.unwrap();
+        let o = vec![vec![Value::Int(10)]];
+        // order_view marks deleted: the document is built from the deleted order's image.
+        let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
+        assert_eq!((r.deleted, r.inserted), (1, 0));
+        match &r.events[..] {
+            [Event::SingleViewUpdate {
+                op, before, after, ..
+            }] => {
+                assert_eq!((*op, before), (EventOp::Delete, &None));
+                assert_eq!(after.as_ref().unwrap()["__STATE__"], json!("DELETED"));
+            }
+            other => panic!("one single-view event expected, got {other:?}"),
+        }
+        let docs = s.all_documents("order_view").unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
+        assert_eq!(docs[0].1["customer"], Value::String("Ann".into()));
+        // A dependency change rebuilds the marked document, still marked.
+        let renamed = upsert(
+            p,
+            "customers",
+            json!({"id": 1, "name": "Bea", "country": "IT"}),
+            3,
+        );
+        write_batch(p, &s, vec![renamed], 0).await.unwrap();
+        let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
+        assert_eq!(r.deleted, 1);
+        let docs = s.all_documents("order_view").unwrap();
+        assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
+        assert_eq!(docs[0].1["customer"], Value::String("Bea".into()));
+        // customer_360 deletes on root delete: a deleted customer has no document.
+        write_batch(p, &s, vec![delete(p, "customers", 1, 4)], 0)
+            .await
+            .unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &[vec![Value::Int(1)]])
+            .await
+            .unwrap();
+        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        assert!(s.all_documents("customer_360").unwrap().is_empty());
     }
 
     #[test]

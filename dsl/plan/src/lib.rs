@@ -382,7 +382,16 @@ pub struct MappedField {
 pub enum RootDelete {
     /// Remove the document (default).
     Delete,
-    /// Keep the last document with `__STATE__ = "DELETED"`.
+    /// Keep a document with `__STATE__ = "DELETED"`. The document is a function of the stored
+    /// projections only, never of how the changes were batched:
+    /// - root record stored soft-deleted (`DeleteMode::Soft` keeps its fields): the mapping
+    ///   evaluated on that last image with the current `PUBLIC` related records, written with
+    ///   `__STATE__ = "DELETED"` even if no document was written while the root was live; later
+    ///   changes of related records rebuild it, still marked (strategies reach such roots);
+    /// - root record gone entirely (`DeleteMode::Hard` on the root projection, or never stored):
+    ///   the stored document, if any, is kept and marked; none is written otherwise. With hard
+    ///   delete on the root this depends on history (the root's image is lost): a root inserted
+    ///   and deleted before any rebuild leaves no document.
     MarkDeleted,
 }
 

@@ -9,7 +9,12 @@
 //! - a child belongs to a parent when the join tuples are equal (null never matches), the
 //!   node's conditions hold on the child, its parent conditions on the parent, and the child is
 //!   `PUBLIC`; children are kept in primary-key order, so documents are deterministic;
-//! - a key whose root record is missing or `DELETED` yields [`Built::RootGone`];
+//! - a key whose root record is `PUBLIC` yields [`Built::Document`]; with
+//!   [`RootDelete::MarkDeleted`], a key whose root record is stored `DELETED` (soft delete keeps
+//!   its last image) yields [`Built::Deleted`]: the mapping evaluated on that image with the
+//!   current `PUBLIC` related records, so the document depends only on the stored projections,
+//!   not on how the changes were batched; any other key (root missing, or `DELETED` in
+//!   [`RootDelete::Delete`] mode) yields [`Built::RootGone`];
 //! - expressions follow [`fdc_plan::Expr`] (see [`eval`]); no expression fails a rebuild.
 
 mod eval;
@@ -17,7 +22,7 @@ pub mod ops;
 
 use std::collections::HashMap;
 
-use fdc_plan::{Plan, SingleView};
+use fdc_plan::{Plan, RootDelete, SingleView};
 
 use crate::store::{key, FindIn, ProjectionStore, Record, StoreError};
 use crate::value::{Map, Value};
@@ -25,9 +30,12 @@ use crate::value::{Map, Value};
 /// The outcome of building one key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Built {
-    /// The document, mapped fields in mapping order (no `__STATE__`).
+    /// The document of a `PUBLIC` root, mapped fields in mapping order (no `__STATE__`).
     Document(Map),
-    /// No `PUBLIC` root record has this key.
+    /// Only for [`RootDelete::MarkDeleted`] views: the root record is stored `DELETED`; the
+    /// document built from its last image (no `__STATE__`), to be stored marked deleted.
+    Deleted(Map),
+    /// No root record has this key (or, in [`RootDelete::Delete`] mode, no `PUBLIC` one).
     RootGone,
 }
 
@@ -56,6 +64,8 @@ pub async fn build(
 ) -> Result<BuiltBatch, StoreError> {
     let root = view.root();
     let key_fields: Vec<String> = view.key.iter().map(|k| k.field.clone()).collect();
+    // A mark-deleted view documents its soft-deleted roots too.
+    let public_only = view.on_root_delete == RootDelete::Delete;
     let found = store
         .find_in(
             &root.projection,
@@ -63,14 +73,24 @@ pub async fn build(
                 fields: &key_fields,
                 values: keys,
                 conditions: &[],
-                public_only: true,
+                public_only,
             },
         )
         .await?;
     let mut by_key: HashMap<Vec<u8>, Record> = HashMap::with_capacity(found.len());
     for r in found {
         if let Some(k) = key::encode_fields(&r.fields, &key_fields) {
-            by_key.entry(k).or_insert(r);
+            // A `PUBLIC` root wins over a `DELETED` one holding the same view key.
+            match by_key.entry(k) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(r);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    if !e.get().is_public() && r.is_public() {
+                        e.insert(r);
+                    }
+                }
+            }
         }
     }
     // Root records in key order; `slot[i]` is the root index of keys[i].
@@ -90,7 +110,10 @@ pub async fn build(
     let mut out = BuiltBatch::default();
     for (k, s) in keys.iter().zip(slot) {
         let built = match s {
-            Some(root_index) => Built::Document(evaluator.document(root_index)),
+            Some(root_index) if loaded.records[0][root_index].is_public() => {
+                Built::Document(evaluator.document(root_index))
+            }
+            Some(root_index) => Built::Deleted(evaluator.document(root_index)),
             None => Built::RootGone,
         };
         out.documents.push((k.clone(), built));

@@ -89,6 +89,7 @@ async fn seeded() -> (Plan, EmbeddedStore) {
 fn doc_json(b: &Built) -> serde_json::Value {
     match b {
         Built::Document(d) => Value::Object(d.clone()).to_json(),
+        Built::Deleted(d) => json!({ "deleted": Value::Object(d.clone()).to_json() }),
         Built::RootGone => json!("gone"),
     }
 }
@@ -168,6 +169,45 @@ async fn deleted_records_leave_the_document_and_a_deleted_root_is_gone() {
     // One find per node: the store answers without the records of other customers.
     let all = store.all_records("orders").unwrap();
     assert_eq!(all.len(), 3);
+}
+
+#[tokio::test]
+async fn a_mark_deleted_view_builds_a_soft_deleted_root_from_its_last_image() {
+    let (plan, store) = seeded().await;
+    let p = &plan;
+    write_batch(
+        p,
+        &store,
+        vec![
+            delete(p, "orders", 10, 2),
+            delete(p, "items", 101, 2),
+            delete(p, "customers", 1, 2),
+        ],
+        0,
+    )
+    .await
+    .unwrap();
+    // order_view marks deleted: order 10's last image, with its current PUBLIC related records
+    // (customer 1 is deleted, item 101 is gone).
+    let view = &plan.single_views[1];
+    assert_eq!(view.on_root_delete, fdc_plan::RootDelete::MarkDeleted);
+    let keys = vec![
+        vec![Value::Int(10)],
+        vec![Value::Int(11)],
+        vec![Value::Int(99)],
+    ];
+    let b = build(&plan, view, &store, &keys).await.unwrap();
+    let d = doc_json(&b.documents[0].1);
+    assert_eq!(d["deleted"]["status"], json!("PAID"));
+    assert_eq!(d["deleted"]["customer"], json!(null));
+    assert_eq!(d["deleted"]["lines"], json!(1));
+    assert!(matches!(b.documents[1].1, Built::Document(_)));
+    assert_eq!(b.documents[2].1, Built::RootGone, "never stored");
+    // customer_360 deletes on root delete: a soft-deleted root is gone.
+    let b = build(&plan, &plan.single_views[0], &store, &[vec![Value::Int(1)]])
+        .await
+        .unwrap();
+    assert_eq!(b.documents[0].1, Built::RootGone);
 }
 
 #[tokio::test]
