@@ -84,5 +84,8 @@ pub enum Ingested {
     Skipped { projection: usize, reason: String },
     /// Not decodable or not castable; goes to the dead-letter destination with the reason.
     /// The reason names fields and types, never record values.
-    DeadLetter { projection: Option<usize>, reason: String },
+    DeadLetter {
+        projection: Option<usize>,
+        reason: String,
+    },
 }

@@ -4,22 +4,22 @@
 //! Out: projection records and single-view documents kept up to date, events, dead letters.
 //! The engine never sees the `.fdl` syntax; adapters talk to the core only through traits.
 
-pub mod value;
-pub mod change;
-pub mod functions;
-pub mod decode;
-pub mod store;
-pub mod embedded;
-pub mod cast;
-pub mod project;
-pub mod strategy;
-pub mod ingest;
 pub mod aggregate;
-pub mod view;
+pub mod cast;
+pub mod change;
+pub mod decode;
+pub mod embedded;
 pub mod file;
-#[cfg(feature = "mongo")]
-pub mod mongo;
+pub mod functions;
+pub mod ingest;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "mongo")]
+pub mod mongo;
+pub mod project;
 pub mod runtime;
+pub mod store;
+pub mod strategy;
 pub mod testing;
+pub mod value;
+pub mod view;

@@ -572,7 +572,10 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     )
     .await
     .expect("merge");
-    let got = s.get_many("sv", std::slice::from_ref(&k1)).await.expect("get");
+    let got = s
+        .get_many("sv", std::slice::from_ref(&k1))
+        .await
+        .expect("get");
     let doc = got[0].as_ref().expect("doc");
     assert_eq!(doc["name"], Value::String("Anna".into()));
     assert_eq!(doc["spent"], Value::Int(11));
@@ -616,7 +619,9 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     .await
     .expect("replace");
     assert_eq!(
-        s.get_many("sv", std::slice::from_ref(&k1)).await.expect("get")[0],
+        s.get_many("sv", std::slice::from_ref(&k1))
+            .await
+            .expect("get")[0],
         Some(r)
     );
     // Scan pages through every document with its key.

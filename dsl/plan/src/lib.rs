@@ -444,8 +444,9 @@ pub struct StrategyPath {
 
 /// One hop: from records of `from`, query `to` where `to_fields` are `$in` the values of
 /// `from_fields` (tuple-wise for composite joins). Conditions prune on both sides; records of
-/// `to` must be `PUBLIC`. The starting (changed) record is used whatever its state, so deletes
-/// trigger their views.
+/// `to` must be `PUBLIC`, except on the last hop (onto the root) of a view whose root delete is
+/// `mark_deleted`, where soft-deleted roots are reached too (their marked document is rebuilt).
+/// The starting (changed) record is used whatever its state, so deletes trigger their views.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hop {
