@@ -118,10 +118,7 @@ mod tests {
     use crate::change::Version;
 
     fn change<'a>(p: &'a ParsedMessage<'_>) -> Decoded<'a> {
-        match decode(p) {
-            Ok(Decode::Change(d)) => d,
-            other => panic!("change expected, got {other:?}"),
-        }
+        super::super::test_util::expect_change(decode(p))
     }
 
     #[test]

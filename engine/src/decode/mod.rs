@@ -351,6 +351,16 @@ pub(crate) mod test_util {
             timestamp,
         }
     }
+
+    /// The change a decoder produced; panics (in tests) on anything else.
+    pub fn expect_change<'a>(
+        decoded: Result<super::Decode<'a>, super::DecodeError>,
+    ) -> super::Decoded<'a> {
+        match decoded {
+            Ok(super::Decode::Change(d)) => d,
+            other => panic!("change expected, got {other:?}"),
+        }
+    }
 }
 
 #[cfg(test)]
