@@ -50,6 +50,39 @@ type Pending = (usize, String, RecordWrite);
 
 impl MongoStore {
     /// Documents of `collection` by `_id`, chunked.
+    /// One `find` by `_id` for a batch of keys, each found document decoded by `decode`;
+    /// the answers come in the order of `keys` (`None`: not stored).
+    pub(super) async fn get_many_decoded<T: Clone>(
+        &self,
+        operation: &str,
+        collection: &str,
+        keys: &[Vec<Value>],
+        decode: impl Fn(&Document) -> Result<T, StoreError>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let ids: Vec<Option<String>> = keys.iter().map(|k| id_of(k)).collect();
+        let mut seen = HashSet::new();
+        let wanted: Vec<&str> = ids
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(vec![None; keys.len()]);
+        }
+        let docs = self
+            .find_by_ids(operation, collection, &wanted, None)
+            .await?;
+        let mut found: HashMap<&str, T> = HashMap::with_capacity(docs.len());
+        for (id, d) in &docs {
+            found.insert(id.as_str(), decode(d)?);
+        }
+        Ok(ids
+            .iter()
+            .map(|id| id.as_deref().and_then(|id| found.get(id).cloned()))
+            .collect())
+    }
+
     pub(super) async fn find_by_ids(
         &self,
         operation: &str,
@@ -318,26 +351,8 @@ impl ProjectionStore for MongoStore {
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Record>>, StoreError> {
         let op = format!("read projection {projection}");
-        let ids: Vec<Option<String>> = keys.iter().map(|k| id_of(k)).collect();
-        let mut seen = HashSet::new();
-        let wanted: Vec<&str> = ids
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .filter(|id| seen.insert(*id))
-            .collect();
-        if wanted.is_empty() {
-            return Ok(vec![None; keys.len()]);
-        }
-        let docs = self.find_by_ids(&op, projection, &wanted, None).await?;
-        let mut records: HashMap<&str, Record> = HashMap::with_capacity(docs.len());
-        for (id, d) in &docs {
-            records.insert(id.as_str(), self.decode(&op, projection, d)?);
-        }
-        Ok(ids
-            .iter()
-            .map(|id| id.as_deref().and_then(|id| records.get(id).cloned()))
-            .collect())
+        self.get_many_decoded(&op, projection, keys, |d| self.decode(&op, projection, d))
+            .await
     }
 
     async fn find_in(&self, projection: &str, q: FindIn<'_>) -> Result<Vec<Record>, StoreError> {

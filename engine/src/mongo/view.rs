@@ -10,8 +10,6 @@
 //! existing document and creates none. The single-view key is always stored as ordinary
 //! fields (named by `ensure_view`), covered by a unique index.
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
 use fdc_plan::WriteMode;
 use mongodb::bson::{doc, Document};
@@ -66,26 +64,8 @@ impl SingleViewStore for MongoStore {
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError> {
         let op = format!("read single view {view}");
-        let ids: Vec<Option<String>> = keys.iter().map(|k| id_of(k)).collect();
-        let mut seen = HashSet::new();
-        let wanted: Vec<&str> = ids
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .filter(|id| seen.insert(*id))
-            .collect();
-        if wanted.is_empty() {
-            return Ok(vec![None; keys.len()]);
-        }
-        let docs = self.find_by_ids(&op, view, &wanted, None).await?;
-        let mut found: HashMap<&str, Map> = HashMap::with_capacity(docs.len());
-        for (id, d) in &docs {
-            found.insert(id.as_str(), self.decode_view(&op, view, d)?.1);
-        }
-        Ok(ids
-            .iter()
-            .map(|id| id.as_deref().and_then(|id| found.get(id).cloned()))
-            .collect())
+        self.get_many_decoded(&op, view, keys, |d| Ok(self.decode_view(&op, view, d)?.1))
+            .await
     }
 
     async fn write(
