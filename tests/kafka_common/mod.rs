@@ -139,6 +139,10 @@ pub async fn produce(
 }
 
 /// The committed offsets of `group` summed over the partitions of `topics`.
+///
+/// The group coordinator answers `NotCoordinator` or `CoordinatorLoadInProgress` while it
+/// moves or loads the offsets topic (a fresh broker does this for seconds); those are retried
+/// for up to 30 s, any other error fails the test.
 pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions: i32) -> i64 {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -151,9 +155,16 @@ pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions
             tpl.add_partition(t, p);
         }
     }
-    let committed = c
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed offsets");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let committed = loop {
+        match c.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(committed) => break committed,
+            Err(e) if coordinator_not_ready(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => panic!("committed offsets: {e}"),
+        }
+    };
     committed
         .elements()
         .iter()
@@ -162,6 +173,20 @@ pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions
             _ => 0,
         })
         .sum()
+}
+
+/// Whether `e` is the coordinator saying "not yet" rather than a real failure.
+fn coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::NotCoordinator
+                | C::CoordinatorLoadInProgress
+                | C::CoordinatorNotAvailable
+                | C::RequestTimedOut
+        )
+    )
 }
 
 /// Waits until `group` committed `expected` offsets in total over `topics`.
