@@ -9,6 +9,7 @@
 
 mod commands;
 mod config;
+mod output;
 
 use std::process::ExitCode;
 

@@ -115,9 +115,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         OutputFormat::Github => render_github(&report, &mut std::io::stdout()),
         OutputFormat::Sarif => render_sarif(&report, &mut std::io::stdout()),
     };
-    if let Err(e) = written {
-        eprintln!("error: cannot write the report: {e}");
-        return ExitCode::from(1);
+    if let Err(code) = crate::output::written(written) {
+        return code;
     }
     let (errors, warnings) = report.counts();
     if errors > 0 || (args.deny_warnings && warnings > 0) {

@@ -77,17 +77,20 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     };
     match explain(&plan, view, field) {
         Ok(e) => {
-            match args.format {
-                ExplainFormat::Text => print!("{}", e.to_text()),
+            let text = match args.format {
+                ExplainFormat::Text => e.to_text(),
                 ExplainFormat::Json => match serde_json::to_string_pretty(&e) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => s + "\n",
                     Err(err) => {
                         eprintln!("error: {err}");
                         return ExitCode::from(1);
                     }
                 },
+            };
+            match crate::output::print(&text) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
             }
-            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -105,10 +105,10 @@ fn stdin() -> ExitCode {
         return ExitCode::from(1);
     }
     match format_source(&text) {
-        Ok(s) => {
-            print!("{s}");
-            ExitCode::SUCCESS
-        }
+        Ok(s) => match crate::output::print(&s) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Err(errors) => {
             report_syntax(Path::new("<stdin>"), &text, errors);
             ExitCode::from(1)

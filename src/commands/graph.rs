@@ -47,10 +47,10 @@ pub fn run(args: &GraphArgs) -> ExitCode {
         Syntax::Mermaid => GraphFormat::Mermaid,
     };
     match render(&plan, format, args.view.as_deref()) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => match crate::output::print(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)

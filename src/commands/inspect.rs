@@ -125,10 +125,10 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         }
     };
     match found {
-        Ok(Some(text)) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(Some(text)) => match crate::output::print(&(text + "\n")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Ok(None) => {
             eprintln!("not found");
             ExitCode::from(1)

@@ -81,13 +81,15 @@ pub fn run(args: &TestArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match args.format {
-        Format::Human => print!("{}", report::human(&results)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report::json(&results)).unwrap_or_default()
-        ),
-        Format::Junit => print!("{}", report::junit(&results)),
+    let text = match args.format {
+        Format::Human => report::human(&results),
+        Format::Json => {
+            serde_json::to_string_pretty(&report::json(&results)).unwrap_or_default() + "\n"
+        }
+        Format::Junit => report::junit(&results),
+    };
+    if let Err(code) = crate::output::print(&text) {
+        return code;
     }
     let totals = report::Totals::of(&results);
     if totals.errors > 0 {
