@@ -3,7 +3,7 @@
 //! Each fixture is compiled from an in-memory loader holding only that file (named by its file
 //! name, so reports do not depend on the machine). Directives in leading comments:
 //! `// roots: a, b` compiles those paths instead of the fixture, `// file: path` adds an empty
-//! extra file. `ok` fixtures must give no diagnostic; `err` fixtures must give at least one,
+//! extra file, `// with: name` adds the file `name` next to the fixture with its content. `ok` fixtures must give no diagnostic; `err` fixtures must give at least one,
 //! and their snapshot holds the source and the rendered report. Every diagnostic code declared
 //! in the crate must appear in some fixture, and every AST's spans must nest.
 
@@ -41,6 +41,10 @@ fn run_fixture(path: &Path) -> Diagnostics {
         }
         if let Some(f) = line.strip_prefix("// file:") {
             loader = loader.with(f.trim(), "");
+        }
+        if let Some(f) = line.strip_prefix("// with:") {
+            let beside = path.with_file_name(f.trim());
+            loader = loader.with(f.trim(), std::fs::read_to_string(beside).unwrap());
         }
     }
     match compile_with(&loader, &roots) {

@@ -435,7 +435,7 @@ pub enum CheckError {
         span: SourceSpan,
     },
 
-    /// The `validate` schema file cannot be read or is not JSON.
+    /// The `validate` schema file cannot be read, is not JSON, or is not a valid JSON Schema.
     #[error("cannot use schema `{path}`: {reason}")]
     #[diagnostic(
         code(fdl::check::bad_schema),

@@ -300,7 +300,13 @@ impl Checker<'_> {
                 None
             }
             Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v) if v.is_object() || v.is_boolean() => Some(v),
+                Ok(v) if v.is_object() || v.is_boolean() => match jsonschema::validator_for(&v) {
+                    Ok(_) => Some(v),
+                    Err(e) => {
+                        self.report(path.span, bad(format!("not a valid JSON Schema: {e}")));
+                        None
+                    }
+                },
                 Ok(_) => {
                     self.report(path.span, bad("a JSON Schema is an object".into()));
                     None
