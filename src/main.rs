@@ -9,6 +9,7 @@
 
 mod commands;
 mod config;
+mod observe;
 mod output;
 
 use std::process::ExitCode;
@@ -21,6 +22,13 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr as text or JSON (levels: FDC_LOG or RUST_LOG, e.g. `info`,
+    /// `warn,fdc_engine=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = observe::logging::LogFormat::Text)]
+    log_format: observe::logging::LogFormat,
+    /// Let debug log events carry message keys (never at info level); for debugging only.
+    #[arg(long, global = true)]
+    log_keys: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,11 +47,22 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Run the test cases (`*.test.yaml`) of pipelines on a fresh embedded store each.
     Test(commands::test::TestArgs),
+    /// Show what a running `fdc run` is doing and how far behind it is (its HTTP endpoint).
+    Status(commands::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
     // clap exits with status 2 on usage errors.
     let cli = Cli::parse();
+    // `run` reports its progress at info level; the other commands print their own output.
+    let default_level = match cli.command {
+        Command::Run(_) => "info",
+        _ => "error",
+    };
+    if let Err(e) = observe::logging::init(cli.log_format, cli.log_keys, default_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::Run(args) => commands::run::run(&args),
@@ -52,5 +71,6 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
         Command::Test(args) => commands::test::run(&args),
+        Command::Status(args) => commands::status::run(&args),
     }
 }

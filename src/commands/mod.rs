@@ -7,4 +7,5 @@ pub mod fmt;
 pub mod graph;
 pub mod inspect;
 pub mod run;
+pub mod status;
 pub mod test;

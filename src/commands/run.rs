@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// Messages per batch.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
+    /// Production mode: serve /metrics, /healthz, /readyz and /status on this address
+    /// (`host:port`; overrides `http.listen` and FDC_HTTP_LISTEN; off when none is set).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 /// What `--print` prints.
@@ -69,7 +73,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
         let plan = compiled.plan;
         let config = args.config.as_deref();
-        return match crate::config::launch::run_production(plan, config, args.store.as_deref()) {
+        let options = crate::config::launch::Options {
+            store_dir: args.store.clone(),
+            http: args.http.clone(),
+        };
+        return match crate::config::launch::run_production(plan, config, &options) {
             Ok(summary) => {
                 print_summary(&summary);
                 ExitCode::SUCCESS
@@ -79,6 +87,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 ExitCode::from(f.code)
             }
         };
+    }
+    if args.http.is_some() {
+        eprintln!("error: --http serves a production run (--config or FDC_KAFKA_BROKERS)");
+        return ExitCode::from(2);
     }
     let Some(input) = &args.input else {
         eprintln!("error: give --input FILE|DIR|- (or --config FILE for Kafka and MongoDB)");

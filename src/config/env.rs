@@ -75,6 +75,7 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
     ("FDC_BATCH_LINGER_MS", "/batch/linger_ms", Kind::Integer),
     ("FDC_DEAD_LETTER_TOPIC", "/dead_letter/topic", Kind::Text),
     ("FDC_EVENTS_ENABLED", "/events/enabled", Kind::Boolean),
+    ("FDC_HTTP_LISTEN", "/http/listen", Kind::Text),
 ];
 
 /// Applies the overrides; returns `(pointer, variable)` of every setting written.

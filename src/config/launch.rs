@@ -6,22 +6,61 @@
 //! [`Summary`], or an error with the exit code it deserves (2: the configuration is bad; 1: a
 //! service or the plan failed).
 //!
+//! With an operations address (`--http`, `http.listen`, `FDC_HTTP_LISTEN`) the endpoint of
+//! [`crate::observe::http`] is bound before anything starts (a taken port fails the start)
+//! and serves until the run returns; with MongoDB configured, the database is pinged every
+//! [`PROBE_INTERVAL`] and readiness follows the answers.
+//!
 //! Guarantees: on SIGINT or SIGTERM reading stops, the batches already read are finished,
 //! their offsets committed and the producer flushed, and the run returns its summary (exit 0);
 //! nothing secret is printed (errors come from adapters that scrub their messages).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::kafka::{run_kafka, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig};
+use fdc_engine::kafka::{
+    run_kafka_observed, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig,
+};
 use fdc_engine::mongo::MongoStore;
-use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
+use fdc_engine::runtime::{Counters, RuntimeConfig, Shutdown, Summary};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_plan::Plan;
 
 use super::{Config, Environment, ProcessEnv};
+use crate::observe::http::{self, Endpoint};
 
+/// How often the database is pinged for readiness (also the ping's timeout).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Flags of a production run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Embedded store directory, used when no MongoDB is configured.
+    pub store_dir: Option<PathBuf>,
+    /// Operations endpoint address (overrides the configuration).
+    pub http: Option<String>,
+}
+
+/// Pings the database every [`PROBE_INTERVAL`] and tells the health what it found.
+async fn probe_store(store: Arc<MongoStore>, counters: Arc<Counters>) {
+    let ping = mongodb::bson::doc! { "ping": 1 };
+    loop {
+        let answer =
+            tokio::time::timeout(PROBE_INTERVAL, store.database().run_command(ping.clone())).await;
+        // Fixed messages: a driver error could name hosts of the connection string.
+        let error = match answer {
+            Ok(Ok(_)) => None,
+            Ok(Err(_)) => Some("the database refused or failed a ping"),
+            Err(_) => Some("the database did not answer a ping in time"),
+        };
+        counters
+            .health()
+            .store_probed(error.is_none(), error.map(str::to_string));
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
 /// Whether `fdc run` runs in production mode: with `--config`, or without `--input` when
 /// `FDC_KAFKA_BROKERS` is set.
 pub fn wanted(config: Option<&Path>, input_given: bool, environment: &dyn Environment) -> bool {
@@ -70,9 +109,11 @@ pub fn kafka_pipeline(config: &Config) -> Result<KafkaPipeline, Failure> {
 pub fn run_production(
     plan: Plan,
     config_path: Option<&Path>,
-    store_dir: Option<&Path>,
+    options: &Options,
 ) -> Result<Summary, Failure> {
+    let started = Instant::now();
     let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
+    let listen = options.http.clone().or_else(|| config.http_listen.clone());
     let pipeline = kafka_pipeline(&config)?;
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,
@@ -84,6 +125,24 @@ pub fn run_production(
         .build()
         .map_err(|e| failure(1, format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        let counters = Arc::new(Counters::default());
+        let mut background = Vec::new();
+        if let Some(addr) = &listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| failure(1, format!("cannot serve the operations endpoint on {addr}: {e}")))?;
+            let bound = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| addr.clone());
+            tracing::info!(address = %bound, "operations endpoint: /metrics /healthz /readyz /status");
+            let endpoint = Arc::new(Endpoint {
+                counters: counters.clone(),
+                started,
+                role: "all".into(),
+            });
+            background.push(tokio::spawn(http::serve(listener, endpoint)));
+        }
         let (projections, views): (Arc<dyn ProjectionStore>, Arc<dyn SingleViewStore>) =
             match &config.mongodb {
                 Some(m) => {
@@ -92,10 +151,11 @@ pub fn run_production(
                             .await
                             .map_err(|e| failure(1, e))?,
                     );
+                    background.push(tokio::spawn(probe_store(store.clone(), counters.clone())));
                     (store.clone(), store)
                 }
                 None => {
-                    let store = Arc::new(match store_dir {
+                    let store = Arc::new(match options.store_dir.as_deref() {
                         Some(dir) => EmbeddedStore::open(dir).map_err(|e| failure(1, e))?,
                         None => EmbeddedStore::in_memory(),
                     });
@@ -106,13 +166,14 @@ pub fn run_production(
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .map_err(|e| failure(1, format!("cannot watch SIGTERM: {e}")))?;
-        let run = run_kafka(
+        let run = run_kafka_observed(
             plan,
             pipeline,
             projections,
             views,
             runtime_config,
             &shutdown,
+            counters,
         );
         tokio::pin!(run);
         let result = tokio::select! {
@@ -128,6 +189,9 @@ pub fn run_production(
                 run.await
             }
         };
+        for task in background {
+            task.abort();
+        }
         result.map_err(|e| failure(1, e))
     })
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub dead_letter_topic: String,
     /// Whether the events the pipeline declares are published.
     pub events: bool,
+    /// Where the operations endpoint listens (`None`: off).
+    pub http_listen: Option<String>,
 }
 
 /// Kafka settings.
@@ -76,6 +78,13 @@ struct Raw {
     dead_letter: RawDeadLetter,
     #[serde(default)]
     events: RawEvents,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Deserialize, Default)]
+struct RawHttp {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -291,5 +300,6 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             .topic
             .unwrap_or_else(|| DEFAULT_DEAD_LETTER_TOPIC.into()),
         events: raw.events.enabled.unwrap_or(true),
+        http_listen: raw.http.listen,
     })
 }

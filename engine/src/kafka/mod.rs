@@ -20,6 +20,6 @@ mod sink;
 mod source;
 
 pub use config::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
-pub use pipeline::{run_kafka, KafkaPipeline};
+pub use pipeline::{run_kafka, run_kafka_observed, KafkaPipeline};
 pub use sink::{headers, KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig};
 pub use source::{KafkaSource, KafkaSourceConfig};

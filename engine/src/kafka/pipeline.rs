@@ -18,7 +18,9 @@ use fdc_plan::Plan;
 
 use super::KafkaSourceConfig;
 use super::{KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig, KafkaSource};
-use crate::runtime::{run, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary};
+use crate::runtime::{
+    run, Counters, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary,
+};
 use crate::store::{Event, EventSink, ProjectionStore, SingleViewStore, StoreError};
 
 /// The Kafka side of a pipeline.
@@ -46,11 +48,35 @@ impl EventSink for DropEvents {
 /// Runs `plan` from Kafka into the stores until `shutdown` is triggered.
 pub async fn run_kafka(
     plan: Plan,
+    pipeline: KafkaPipeline,
+    projections: Arc<dyn ProjectionStore>,
+    views: Arc<dyn SingleViewStore>,
+    config: RuntimeConfig,
+    shutdown: &Shutdown,
+) -> Result<Summary, EngineError> {
+    let counters = Arc::new(Counters::default());
+    run_kafka_observed(
+        plan,
+        pipeline,
+        projections,
+        views,
+        config,
+        shutdown,
+        counters,
+    )
+    .await
+}
+
+/// [`run_kafka`], counting into `counters` (shared with a metrics endpoint), whose health
+/// also watches the Kafka source's lag and connectivity.
+pub async fn run_kafka_observed(
+    plan: Plan,
     mut pipeline: KafkaPipeline,
     projections: Arc<dyn ProjectionStore>,
     views: Arc<dyn SingleViewStore>,
     config: RuntimeConfig,
     shutdown: &Shutdown,
+    counters: Arc<Counters>,
 ) -> Result<Summary, EngineError> {
     if pipeline.source.topics.is_empty() {
         pipeline.source.topics = plan.topics().into_iter().map(String::from).collect();
@@ -72,8 +98,13 @@ pub async fn run_kafka(
     };
     let router: Arc<dyn Route> =
         Arc::new(crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?);
-    let engine = Arc::new(Engine::build(plan, stores, config).await?);
+    let engine = Arc::new(
+        Engine::build(plan, stores, config)
+            .await?
+            .with_counters(counters.clone()),
+    );
     let source = KafkaSource::connect(pipeline.source)?;
+    counters.health().watch_source(source.gauges());
     let summary = run(engine, source, router, shutdown.subscribe()).await?;
     producer.flush(Duration::from_secs(30))?;
     Ok(summary)

@@ -16,7 +16,10 @@
 //!   `auto.offset.reset` (`earliest` unless configured) for a new group;
 //! - a failed commit is not an error of the run: its positions are retried with the next
 //!   commit (offsets are cumulative), and at worst messages are delivered again;
-//! - an empty batch has an empty ack (it must not move past batches still in flight).
+//! - an empty batch has an empty ack (it must not move past batches still in flight);
+//! - [`KafkaSource::gauges`] reports, from librdkafka's statistics (every
+//!   `stats_interval`), the lag of each assigned partition behind its committed offset and
+//!   whether any broker answers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -33,6 +36,7 @@ use tokio::time::Instant;
 
 use super::config::{KafkaClientConfig, TopicMap};
 use crate::change::Message;
+use crate::runtime::{PartitionLag, SourceGauges};
 use crate::store::source::{Ack, Source, SourceBatch, SourceItem};
 use crate::store::StoreError;
 
@@ -51,6 +55,8 @@ pub struct KafkaSourceConfig {
     pub linger: Duration,
     /// Where a new group starts (`auto.offset.reset`): `earliest` or `latest`.
     pub auto_offset_reset: String,
+    /// How often librdkafka reports statistics (lag, broker states) to [`KafkaSource::gauges`].
+    pub stats_interval: Duration,
 }
 
 impl KafkaSourceConfig {
@@ -63,6 +69,7 @@ impl KafkaSourceConfig {
             topic_map: TopicMap::default(),
             linger: Duration::from_millis(100),
             auto_offset_reset: "earliest".into(),
+            stats_interval: Duration::from_secs(2),
         }
     }
 }
@@ -73,6 +80,11 @@ struct Assignment {
     epochs: HashMap<(String, i32), u64>,
     next_epoch: u64,
     revocations: u64,
+    /// Per assigned (broker topic, partition): lag behind the committed offset, from the last
+    /// statistics.
+    lag: BTreeMap<(String, i32), i64>,
+    /// Whether some broker was up in the last statistics (`None`: none yet).
+    brokers_up: Option<bool>,
 }
 
 /// Tracks assignments from the rebalance callbacks (run by librdkafka inside `recv`).
@@ -80,7 +92,64 @@ struct Tracker {
     state: Arc<Mutex<Assignment>>,
 }
 
-impl ClientContext for Tracker {}
+impl ClientContext for Tracker {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Ok(mut s) = self.state.lock() else { return };
+        // The bootstrap and internal entries have no node id; real brokers do.
+        let up = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .any(|b| b.state == "UP");
+        s.brokers_up = Some(up);
+        let mut lag = BTreeMap::new();
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                let key = (topic.clone(), *partition);
+                if *partition >= 0 && p.consumer_lag >= 0 && s.epochs.contains_key(&key) {
+                    lag.insert(key, p.consumer_lag);
+                }
+            }
+        }
+        s.lag = lag;
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            if let Ok(mut s) = self.state.lock() {
+                s.brokers_up = Some(false);
+            }
+        }
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+/// The gauges of a [`KafkaSource`] (see [`KafkaSource::gauges`]).
+struct KafkaGauges {
+    state: Arc<Mutex<Assignment>>,
+    topic_map: TopicMap,
+}
+
+impl SourceGauges for KafkaGauges {
+    fn lag(&self) -> Vec<PartitionLag> {
+        let Ok(s) = self.state.lock() else {
+            return Vec::new();
+        };
+        s.lag
+            .iter()
+            .filter(|(k, _)| s.epochs.contains_key(*k))
+            .map(|((topic, partition), lag)| PartitionLag {
+                topic: self.topic_map.to_plan(topic).to_string(),
+                partition: *partition,
+                lag: *lag,
+            })
+            .collect()
+    }
+
+    fn connected(&self) -> Option<bool> {
+        self.state.lock().ok().and_then(|s| s.brokers_up)
+    }
+}
 
 impl ConsumerContext for Tracker {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -169,7 +238,11 @@ impl KafkaSource {
             .set("auto.offset.reset", &config.auto_offset_reset)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set(
+                "statistics.interval.ms",
+                config.stats_interval.as_millis().max(1).to_string(),
+            );
         let state = Arc::new(Mutex::new(Assignment::default()));
         let consumer: StreamConsumer<Tracker> = c
             .create_with_context(Tracker {
@@ -206,6 +279,14 @@ impl KafkaSource {
             .unwrap_or_default();
         out.sort();
         out
+    }
+
+    /// Lag and connectivity, read when metrics are scraped.
+    pub fn gauges(&self) -> Arc<dyn SourceGauges> {
+        Arc::new(KafkaGauges {
+            state: self.state.clone(),
+            topic_map: self.config.topic_map.clone(),
+        })
     }
 
     /// How many revocations this member has seen.

@@ -1,17 +1,60 @@
 //! Counters of everything observable the runtime does, in one place that also logs.
 //!
 //! In: one call per observable event (a batch committed, a message dead-lettered, a message
-//! skipped by its format, a single view refused). Out: monotonically increasing counts
-//! ([`Summary`]) and one `tracing` event per call, so logs and metrics always agree.
+//! skipped by its format, a single view refused, a batch retried). Out: monotonically
+//! increasing counts ([`Summary`], and per topic [`TopicCounts`]), histograms (batch size,
+//! batch latency, end-to-end latency, strategy fan-out), the [`Health`] of the run, and one
+//! `tracing` event per call, so logs and metrics always agree.
 //!
 //! Guarantees: each event is counted and logged exactly once, here and nowhere else; logs at
 //! info level and above carry positions, names and reasons, never keys or record contents.
+//! Keys are logged only when [`set_log_keys`] turned them on, and then only at debug level.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::health::Health;
+use super::histogram::{
+    Histogram, HistogramSnapshot, BATCH_SIZE_BUCKETS, FANOUT_BUCKETS, SECONDS_BUCKETS,
+};
+use super::RoutedBatch;
 use crate::store::DeadLetter;
+
+static LOG_KEYS: AtomicBool = AtomicBool::new(false);
+
+/// Lets debug-level events carry message keys (`fdc --log-keys`); off by default.
+pub fn set_log_keys(on: bool) {
+    LOG_KEYS.store(on, Ordering::Relaxed);
+}
+
+fn log_keys() -> bool {
+    LOG_KEYS.load(Ordering::Relaxed)
+}
+
+/// Per input topic (as the plan names it): what became of its messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TopicCounts {
+    /// Messages (and malformed lines) whose batch is durable.
+    pub consumed: u64,
+    pub skipped: u64,
+    pub dead_lettered: u64,
+}
+
+/// The histograms at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histograms {
+    /// Messages per durable batch.
+    pub batch_size: HistogramSnapshot,
+    /// Seconds from a batch's first write to its effects being durable (retries included).
+    pub batch_seconds: HistogramSnapshot,
+    /// Seconds from a message's timestamp to its batch's single views being written.
+    pub end_to_end_seconds: HistogramSnapshot,
+    /// Single-view keys triggered per batch.
+    pub fanout: HistogramSnapshot,
+}
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +104,7 @@ pub struct BatchCounts {
 }
 
 /// The counters (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     consumed: AtomicU64,
     applied: AtomicU64,
@@ -77,6 +120,40 @@ pub struct Counters {
     mapping_errors: AtomicU64,
     events: AtomicU64,
     batches: AtomicU64,
+    topics: Mutex<BTreeMap<String, TopicCounts>>,
+    batch_size: Histogram,
+    batch_seconds: Histogram,
+    end_to_end_seconds: Histogram,
+    fanout: Histogram,
+    health: Health,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        let zero = || AtomicU64::new(0);
+        Counters {
+            consumed: zero(),
+            applied: zero(),
+            stale: zero(),
+            skipped: zero(),
+            dead_lettered: zero(),
+            triggered: zero(),
+            views_inserted: zero(),
+            views_updated: zero(),
+            views_unchanged: zero(),
+            views_deleted: zero(),
+            views_failed: zero(),
+            mapping_errors: zero(),
+            events: zero(),
+            batches: zero(),
+            topics: Mutex::default(),
+            batch_size: Histogram::new(BATCH_SIZE_BUCKETS),
+            batch_seconds: Histogram::new(SECONDS_BUCKETS),
+            end_to_end_seconds: Histogram::new(SECONDS_BUCKETS),
+            fanout: Histogram::new(FANOUT_BUCKETS),
+            health: Health::default(),
+        }
+    }
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -84,9 +161,28 @@ fn add(c: &AtomicU64, n: u64) {
 }
 
 impl Counters {
+    fn per_topic(&self, topic: &str, f: impl FnOnce(&mut TopicCounts)) {
+        if let Ok(mut topics) = self.topics.lock() {
+            match topics.get_mut(topic) {
+                Some(c) => f(c),
+                None => f(topics.entry(topic.to_string()).or_default()),
+            }
+        }
+    }
+
     /// A message (or line) was dead-lettered.
     pub fn dead_lettered(&self, letter: &DeadLetter) {
         add(&self.dead_lettered, 1);
+        self.per_topic(&letter.topic, |c| c.dead_lettered += 1);
+        if log_keys() {
+            tracing::debug!(
+                topic = %letter.topic,
+                partition = letter.partition,
+                offset = letter.offset,
+                key = %letter.key,
+                "dead-lettered message key"
+            );
+        }
         tracing::warn!(
             topic = %letter.topic,
             partition = letter.partition,
@@ -100,6 +196,7 @@ impl Counters {
     /// A message was skipped by its format.
     pub fn skipped(&self, topic: &str, partition: i32, offset: i64, reason: &str) {
         add(&self.skipped, 1);
+        self.per_topic(topic, |c| c.skipped += 1);
         tracing::debug!(
             topic,
             partition,
@@ -140,6 +237,67 @@ impl Counters {
             millis = millis as u64,
             "batch committed"
         );
+    }
+
+    /// A routed batch's effects are durable: counts its messages per topic and observes its
+    /// size, its latency (`seconds`) and the end-to-end latency of every message that has a
+    /// timestamp, measured at `now_ms` (epoch milliseconds).
+    pub fn batch_durable(&self, batch: &RoutedBatch, triggered: u64, seconds: f64, now_ms: i64) {
+        let mut per_topic: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &batch.messages {
+            *per_topic.entry(r.message.topic.as_str()).or_default() += 1;
+            if let Some(ts) = r.message.timestamp {
+                self.end_to_end_seconds
+                    .observe((now_ms - ts).max(0) as f64 / 1000.0);
+            }
+        }
+        for d in &batch.malformed {
+            *per_topic.entry(d.topic.as_str()).or_default() += 1;
+        }
+        for (topic, n) in per_topic {
+            self.per_topic(topic, |c| c.consumed += n);
+        }
+        let size = batch.messages.len() + batch.malformed.len();
+        if size > 0 {
+            self.batch_size.observe(size as f64);
+            self.batch_seconds.observe(seconds);
+            self.fanout.observe(triggered as f64);
+        }
+        self.health.committed(now_ms.max(0) as u64);
+    }
+
+    /// A batch failed with a retryable error and is retried after `delay_ms`: the pipeline
+    /// pauses (not ready) until a batch goes through.
+    pub fn batch_retrying(&self, attempt: u32, delay_ms: u64, error: &str) {
+        self.health.retrying(error.to_string());
+        tracing::warn!(attempt, delay_ms, error, "batch failed; paused, retrying");
+    }
+
+    /// A batch went through; ends a retry streak if there was one.
+    pub fn batch_succeeded(&self) {
+        if self.health.recovered() {
+            tracing::info!("batch succeeded after retries; resumed");
+        }
+    }
+
+    /// The health of the run (readiness, lag).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The counts per input topic so far.
+    pub fn topics(&self) -> BTreeMap<String, TopicCounts> {
+        self.topics.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// The histograms now.
+    pub fn histograms(&self) -> Histograms {
+        Histograms {
+            batch_size: self.batch_size.snapshot(),
+            batch_seconds: self.batch_seconds.snapshot(),
+            end_to_end_seconds: self.end_to_end_seconds.snapshot(),
+            fanout: self.fanout.snapshot(),
+        }
     }
 
     /// The counts so far.

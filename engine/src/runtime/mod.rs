@@ -17,6 +17,8 @@
 //!   equal versions re-apply); a non-retryable one stops the run without committing.
 
 mod counters;
+mod health;
+mod histogram;
 pub mod local;
 mod run;
 
@@ -35,7 +37,9 @@ use crate::store::{
 use crate::strategy;
 use crate::view::{self, ViewSchema};
 
-pub use counters::{BatchCounts, Counters, Summary};
+pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, TopicCounts};
+pub use health::{Health, HealthSnapshot, PartitionLag, SourceGauges};
+pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
 
 /// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
@@ -253,6 +257,12 @@ impl Engine {
         &self.counters
     }
 
+    /// Counts into `counters` (shared with a metrics endpoint) instead of fresh ones.
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Engine {
+        self.counters = counters;
+        self
+    }
+
     /// The adapters.
     pub fn stores(&self) -> &Stores {
         &self.stores
@@ -363,13 +373,17 @@ impl Engine {
         loop {
             attempt += 1;
             match self.process(batch).await {
-                Ok(o) => return Ok(o),
+                Ok(o) => {
+                    self.counters.batch_succeeded();
+                    return Ok(o);
+                }
                 Err(e)
                     if e.retryable
                         && (self.config.max_attempts == 0
                             || attempt < self.config.max_attempts) =>
                 {
-                    tracing::warn!(attempt, error = %e, "batch failed; retrying");
+                    self.counters
+                        .batch_retrying(attempt, delay.as_millis() as u64, &e.to_string());
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }

@@ -58,6 +58,9 @@ pub async fn run<S: Source + 'static>(
         mpsc::channel::<(RoutedBatch, Ack)>(engine.config().read_ahead.max(1));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Ack>();
 
+    let counters = engine.counters().clone();
+    counters.health().started();
+    let health = counters.clone();
     let reader = tokio::spawn(async move {
         let mut watching = true;
         loop {
@@ -65,6 +68,7 @@ pub async fn run<S: Source + 'static>(
                 source.commit(&ack).await?;
             }
             if *shutdown.borrow() {
+                health.health().stopping();
                 break;
             }
             let next = if watching {
@@ -104,7 +108,14 @@ pub async fn run<S: Source + 'static>(
         let start = Instant::now();
         match engine.process_with_retry(&batch).await {
             Ok(outcome) => {
-                engine.commit(&outcome, start.elapsed().as_millis());
+                let elapsed = start.elapsed();
+                engine.commit(&outcome, elapsed.as_millis());
+                counters.batch_durable(
+                    &batch,
+                    outcome.counts.triggered,
+                    elapsed.as_secs_f64(),
+                    chrono::Utc::now().timestamp_millis(),
+                );
                 if ack_tx.send(ack).is_err() {
                     break;
                 }
@@ -115,6 +126,7 @@ pub async fn run<S: Source + 'static>(
             }
         }
     }
+    counters.health().stopping();
     drop(batch_rx);
     drop(ack_tx);
     let reader_result = reader

@@ -1,0 +1,216 @@
+//! Health of a running pipeline: whether it is ready (running, source connected, store
+//! reachable, no batch being retried) and what its source reports (consumer lag).
+//!
+//! In: signals from the run loop (started, stopping, a batch retried or recovered), from a
+//! store probe (reachable or not) and, pulled at read time, from the source's [`SourceGauges`].
+//! Out: a [`HealthSnapshot`] for `/readyz`, `/metrics` and `fdc status`.
+//!
+//! Guarantees: readiness is false before the run starts, while it stops, while a batch is being
+//! retried after a store or sink failure, while the store probe fails and while the source
+//! reports that no broker answers; it turns true again by itself when all of these clear. The
+//! last error kept here is the adapter's message, which never holds values or credentials.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// How far behind one partition is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// The topic as the plan names it.
+    pub topic: String,
+    pub partition: i32,
+    /// Messages after the committed offset (the durable watermark) up to the partition's end.
+    pub lag: i64,
+}
+
+/// What a source reports about itself, read when metrics are scraped.
+pub trait SourceGauges: Send + Sync {
+    /// The lag of every partition assigned to this member (empty when unknown).
+    fn lag(&self) -> Vec<PartitionLag>;
+    /// Whether the source reaches its brokers (`None`: not known yet, or not applicable).
+    fn connected(&self) -> Option<bool>;
+}
+
+/// The health state (see the module docs).
+#[derive(Default)]
+pub struct Health {
+    started: AtomicBool,
+    stopping: AtomicBool,
+    /// `false` while the store probe fails (no probe: reachable).
+    store_unreachable: AtomicBool,
+    retrying: AtomicBool,
+    /// Batches retried since the start.
+    retries: AtomicU64,
+    /// Epoch milliseconds of the last durable batch (0: none yet).
+    last_commit_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    source: Mutex<Option<Arc<dyn SourceGauges>>>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+/// The health at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthSnapshot {
+    pub ready: bool,
+    pub started: bool,
+    pub stopping: bool,
+    pub store_reachable: bool,
+    /// `None` when the source does not say (files, or before its first report).
+    pub source_connected: Option<bool>,
+    /// A batch is being retried now (the pipeline is paused).
+    pub retrying: bool,
+    pub retries: u64,
+    /// Epoch milliseconds of the last durable batch.
+    pub last_commit_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub lag: Vec<PartitionLag>,
+}
+
+impl Health {
+    /// The run loop started consuming.
+    pub fn started(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
+    /// Shutdown was asked for: no longer ready.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// What the store probe found.
+    pub fn store_probed(&self, reachable: bool, error: Option<String>) {
+        let was = !self.store_unreachable.swap(!reachable, Ordering::Relaxed);
+        if was != reachable {
+            if reachable {
+                tracing::info!("store reachable again");
+            } else {
+                tracing::warn!(
+                    error = error.as_deref().unwrap_or("-"),
+                    "store unreachable; not ready"
+                );
+            }
+        }
+        if let Some(e) = error {
+            self.set_error(e);
+        }
+    }
+
+    /// Registers the source whose gauges are read at scrape time.
+    pub fn watch_source(&self, source: Arc<dyn SourceGauges>) {
+        if let Ok(mut s) = self.source.lock() {
+            *s = Some(source);
+        }
+    }
+
+    pub(super) fn retrying(&self, error: String) {
+        self.retrying.store(true, Ordering::Relaxed);
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.set_error(error);
+    }
+
+    /// A batch went through: returns whether it ended a retry streak.
+    pub(super) fn recovered(&self) -> bool {
+        self.retrying.swap(false, Ordering::Relaxed)
+    }
+
+    pub(super) fn committed(&self, epoch_ms: u64) {
+        self.last_commit_ms.store(epoch_ms, Ordering::Relaxed);
+    }
+
+    fn set_error(&self, error: String) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(error);
+        }
+    }
+
+    /// The health now (reads the source's gauges).
+    pub fn snapshot(&self) -> HealthSnapshot {
+        let source = self.source.lock().ok().and_then(|s| s.clone());
+        let (source_connected, lag) = match &source {
+            Some(s) => (s.connected(), s.lag()),
+            None => (None, Vec::new()),
+        };
+        let started = self.started.load(Ordering::Relaxed);
+        let stopping = self.stopping.load(Ordering::Relaxed);
+        let store_reachable = !self.store_unreachable.load(Ordering::Relaxed);
+        let retrying = self.retrying.load(Ordering::Relaxed);
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        HealthSnapshot {
+            ready: started
+                && !stopping
+                && store_reachable
+                && !retrying
+                && source_connected != Some(false),
+            started,
+            stopping,
+            store_reachable,
+            source_connected,
+            retrying,
+            retries: self.retries.load(Ordering::Relaxed),
+            last_commit_ms: (last > 0).then_some(last),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            lag,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Down;
+
+    impl SourceGauges for Down {
+        fn lag(&self) -> Vec<PartitionLag> {
+            vec![PartitionLag {
+                topic: "t".into(),
+                partition: 0,
+                lag: 3,
+            }]
+        }
+        fn connected(&self) -> Option<bool> {
+            Some(false)
+        }
+    }
+
+    #[test]
+    fn ready_only_when_started_reachable_and_not_retrying() {
+        let h = Health::default();
+        assert!(!h.snapshot().ready, "not started");
+        h.started();
+        assert!(h.snapshot().ready);
+        h.retrying("store down".into());
+        let s = h.snapshot();
+        assert!(!s.ready && s.retrying && s.retries == 1);
+        assert_eq!(s.last_error.as_deref(), Some("store down"));
+        assert!(h.recovered());
+        assert!(!h.recovered());
+        assert!(h.snapshot().ready);
+        h.store_probed(false, Some("ping timed out".into()));
+        assert!(!h.snapshot().ready);
+        h.store_probed(true, None);
+        assert!(h.snapshot().ready);
+        h.stopping();
+        assert!(!h.snapshot().ready);
+    }
+
+    #[test]
+    fn a_source_without_brokers_is_not_ready_and_reports_its_lag() {
+        let h = Health::default();
+        h.started();
+        h.watch_source(Arc::new(Down));
+        let s = h.snapshot();
+        assert!(!s.ready);
+        assert_eq!(s.source_connected, Some(false));
+        assert_eq!(s.lag.len(), 1);
+    }
+}

@@ -1,0 +1,308 @@
+//! `fdc status [--addr HOST:PORT] [--json]`: what a running `fdc run` is doing and how far
+//! behind it is.
+//!
+//! In: the address of a running process's operations endpoint (`--addr`, else
+//! `FDC_HTTP_LISTEN`, else `127.0.0.1:9464`; a listen address `0.0.0.0:P` is asked on
+//! loopback). Out: a human summary (readiness and why not, lag per topic, counts, latencies)
+//! or, with `--json`, the endpoint's `/status` document as is. Exit code: 0 ready, 1 not ready
+//! or not reachable, 2 usage.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+
+/// The default address (the documented port of the operations endpoint).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
+
+/// Arguments of `fdc status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The operations endpoint, `host:port` or `http://host:port` (default: `FDC_HTTP_LISTEN`,
+    /// else 127.0.0.1:9464).
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Print the `/status` JSON document instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `host:port` to connect to.
+fn target(addr: Option<&str>, env: Option<String>) -> String {
+    let raw = addr.map(str::to_string).or(env);
+    let raw = raw.as_deref().unwrap_or(DEFAULT_ADDR).trim();
+    let raw = raw.strip_prefix("http://").unwrap_or(raw);
+    let raw = raw.trim_end_matches('/');
+    match raw.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => raw.to_string(),
+    }
+}
+
+/// `GET path` on `addr`; the status code and body.
+fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    let timeout = Duration::from_secs(5);
+    let socket = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("bad address `{addr}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("bad address `{addr}`"))?;
+    let mut stream = TcpStream::connect_timeout(&socket, timeout)
+        .map_err(|e| format!("no fdc answers at {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|_| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("cannot ask {addr}: {e}"))?;
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .map_err(|e| format!("cannot read the answer of {addr}: {e}"))?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{addr} did not answer HTTP"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{addr} did not answer HTTP"))?;
+    Ok((status, body.to_string()))
+}
+
+/// An upper-bound estimate of a quantile from cumulative buckets (`None`: no observation).
+pub fn quantile(histogram: &Value, q: f64) -> Option<f64> {
+    let count = histogram["count"].as_u64()?;
+    if count == 0 {
+        return None;
+    }
+    let rank = (q * count as f64).ceil() as u64;
+    for b in histogram["buckets"].as_array()? {
+        let bound = b[0].as_f64()?;
+        if b[1].as_u64()? >= rank {
+            return Some(bound);
+        }
+    }
+    Some(f64::INFINITY)
+}
+
+fn seconds(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(s) if s.is_infinite() => "> 600 s".into(),
+        Some(s) if s < 1.0 => format!("<= {} ms", (s * 1000.0).round()),
+        Some(s) => format!("<= {s} s"),
+    }
+}
+
+/// The human summary of a `/status` document.
+pub fn summary(doc: &Value, now_ms: u64) -> String {
+    let h = &doc["health"];
+    let s = &doc["summary"];
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let mut out = String::new();
+    let ready = h["ready"].as_bool().unwrap_or(false);
+    let mut state = if ready {
+        "READY".to_string()
+    } else {
+        "NOT READY".to_string()
+    };
+    if !ready {
+        let mut why = Vec::new();
+        if h["started"] != Value::Bool(true) {
+            why.push("not started");
+        }
+        if h["stopping"] == Value::Bool(true) {
+            why.push("stopping");
+        }
+        if h["store_reachable"] == Value::Bool(false) {
+            why.push("store unreachable");
+        }
+        if h["retrying"] == Value::Bool(true) {
+            why.push("paused: a batch is being retried");
+        }
+        if h["source_connected"] == Value::Bool(false) {
+            why.push("no kafka broker answers");
+        }
+        state = format!("{state} ({})", why.join(", "));
+    }
+    out.push_str(&format!(
+        "fdc {} (role {}), up {} s: {state}\n",
+        doc["version"].as_str().unwrap_or("?"),
+        doc["role"].as_str().unwrap_or("?"),
+        n(&doc["uptime_seconds"])
+    ));
+    match h["last_commit_ms"].as_u64() {
+        Some(ms) => out.push_str(&format!(
+            "last durable batch: {:.1} s ago\n",
+            now_ms.saturating_sub(ms) as f64 / 1000.0
+        )),
+        None => out.push_str("last durable batch: none yet\n"),
+    }
+    if n(&h["retries"]) > 0 {
+        out.push_str(&format!(
+            "retried batches: {}; last error: {}\n",
+            n(&h["retries"]),
+            h["last_error"].as_str().unwrap_or("-")
+        ));
+    }
+    let lag = h["lag"].as_array().cloned().unwrap_or_default();
+    if lag.is_empty() {
+        out.push_str("consumer lag: not reported (no partition assigned yet, or not Kafka)\n");
+    } else {
+        let mut per_topic: std::collections::BTreeMap<String, (i64, usize)> = Default::default();
+        for l in &lag {
+            let e = per_topic
+                .entry(l["topic"].as_str().unwrap_or("?").to_string())
+                .or_default();
+            e.0 += l["lag"].as_i64().unwrap_or(0);
+            e.1 += 1;
+        }
+        let total: i64 = per_topic.values().map(|v| v.0).sum();
+        out.push_str(&format!("consumer lag: {total} message(s) behind\n"));
+        for (topic, (behind, partitions)) in per_topic {
+            out.push_str(&format!(
+                "  {topic}: {behind} over {partitions} partition(s)\n"
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "messages: {} consumed, {} changes applied, {} stale, {} skipped, {} dead-lettered\n",
+        n(&s["consumed"]),
+        n(&s["applied"]),
+        n(&s["stale"]),
+        n(&s["skipped"]),
+        n(&s["dead_lettered"])
+    ));
+    if let Some(topics) = doc["topics"].as_object() {
+        for (topic, c) in topics {
+            out.push_str(&format!(
+                "  {topic}: {} consumed, {} skipped, {} dead-lettered\n",
+                n(&c["consumed"]),
+                n(&c["skipped"]),
+                n(&c["dead_lettered"])
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "single views: {} inserted, {} updated, {} unchanged, {} deleted, {} failed \
+         ({} triggered)\n",
+        n(&s["views_inserted"]),
+        n(&s["views_updated"]),
+        n(&s["views_unchanged"]),
+        n(&s["views_deleted"]),
+        n(&s["views_failed"]),
+        n(&s["triggered"])
+    ));
+    let hist = &doc["histograms"];
+    out.push_str(&format!(
+        "batches: {}; batch latency p50 {}, p99 {}; end-to-end latency p50 {}, p99 {}\n",
+        n(&s["batches"]),
+        seconds(quantile(&hist["batch_seconds"], 0.5)),
+        seconds(quantile(&hist["batch_seconds"], 0.99)),
+        seconds(quantile(&hist["end_to_end_seconds"], 0.5)),
+        seconds(quantile(&hist["end_to_end_seconds"], 0.99)),
+    ));
+    out
+}
+
+/// Runs `fdc status`.
+pub fn run(args: &StatusArgs) -> ExitCode {
+    let addr = target(args.addr.as_deref(), std::env::var("FDC_HTTP_LISTEN").ok());
+    let (code, body) = match get(&addr, "/status") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if code != 200 {
+        eprintln!("error: {addr} answered {code} to /status: is it an fdc endpoint?");
+        return ExitCode::from(1);
+    }
+    let doc: Value = match serde_json::from_str(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {addr} answered a /status that is not JSON: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let text = if args.json {
+        format!("{doc}\n")
+    } else {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        summary(&doc, now_ms)
+    };
+    if let Err(code) = crate::output::print(&text) {
+        return code;
+    }
+    if doc["health"]["ready"] == Value::Bool(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn addresses_accept_urls_and_listen_addresses() {
+        assert_eq!(target(None, None), DEFAULT_ADDR);
+        assert_eq!(target(Some("http://h:1/"), None), "h:1");
+        assert_eq!(target(None, Some("0.0.0.0:9464".into())), "127.0.0.1:9464");
+        assert_eq!(target(Some("a:2"), Some("b:3".into())), "a:2");
+    }
+
+    #[test]
+    fn quantiles_are_bucket_upper_bounds() {
+        let h = json!({"count": 4, "buckets": [[0.1, 1], [1.0, 3], [10.0, 3]]});
+        assert_eq!(quantile(&h, 0.5), Some(1.0));
+        assert_eq!(quantile(&h, 0.25), Some(0.1));
+        assert_eq!(quantile(&h, 0.99), Some(f64::INFINITY));
+        assert_eq!(quantile(&json!({"count": 0, "buckets": []}), 0.5), None);
+    }
+
+    #[test]
+    fn the_summary_says_why_it_is_not_ready_and_how_far_behind_it_is() {
+        let doc = json!({
+            "version": "0.1.0", "role": "all", "uptime_seconds": 12,
+            "health": {"ready": false, "started": true, "stopping": false,
+                "store_reachable": false, "source_connected": true, "retrying": true,
+                "retries": 3, "last_commit_ms": 10_000, "last_error": "mongo down",
+                "lag": [{"topic": "t", "partition": 0, "lag": 5},
+                        {"topic": "t", "partition": 1, "lag": 2}]},
+            "summary": {"consumed": 9, "batches": 2},
+            "topics": {"t": {"consumed": 9, "skipped": 0, "dead_lettered": 1}},
+            "histograms": {}
+        });
+        let s = summary(&doc, 12_500);
+        assert!(
+            s.contains("NOT READY (store unreachable, paused: a batch is being retried)"),
+            "{s}"
+        );
+        assert!(s.contains("last durable batch: 2.5 s ago"), "{s}");
+        assert!(
+            s.contains("retried batches: 3; last error: mongo down"),
+            "{s}"
+        );
+        assert!(s.contains("consumer lag: 7 message(s) behind"), "{s}");
+        assert!(s.contains("  t: 7 over 2 partition(s)"), "{s}");
+        assert!(
+            s.contains("  t: 9 consumed, 0 skipped, 1 dead-lettered"),
+            "{s}"
+        );
+    }
+}

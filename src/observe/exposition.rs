@@ -1,0 +1,421 @@
+//! The runtime's observations as the Prometheus text format (version 0.0.4) and as the JSON
+//! status document of `/status`.
+//!
+//! In: the engine's [`Counters`] (counts, per-topic counts, histograms, health). Out: the text
+//! of `/metrics` and the JSON of `/status`.
+//!
+//! Guarantees: every family has one `# HELP` and one `# TYPE` line and all its samples right
+//! after them; label values are escaped (`\\`, `"`, newline); histogram buckets are cumulative
+//! with a final `+Inf` bucket equal to `_count`; counters end in `_total`. Metric names and
+//! labels carry topic, partition and view names only, never keys or values.
+
+use std::fmt::Write as _;
+
+use fdc_engine::runtime::{Counters, HistogramSnapshot};
+use serde_json::json;
+
+/// The Content-Type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escapes a label value.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A float as Prometheus writes it.
+fn number(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else if v.is_nan() {
+        "NaN".to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes the text of families one by one.
+struct Writer {
+    out: String,
+}
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl ToString) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", value.to_string());
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        self.family(name, "counter", help);
+        self.sample(name, &[], value);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: impl ToString) {
+        self.family(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, h: &HistogramSnapshot) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (bound, count) in &h.buckets {
+            self.sample(&bucket, &[("le", &number(*bound))], count);
+        }
+        self.sample(&bucket, &[("le", "+Inf")], h.count);
+        self.sample(&format!("{name}_sum"), &[], number(h.sum));
+        self.sample(&format!("{name}_count"), &[], h.count);
+    }
+}
+
+/// The `/metrics` text of `counters`.
+pub fn render(counters: &Counters) -> String {
+    let s = counters.summary();
+    let topics = counters.topics();
+    let h = counters.histograms();
+    let health = counters.health().snapshot();
+    let mut w = Writer { out: String::new() };
+
+    w.family(
+        "fdc_build_info",
+        "gauge",
+        "The fdc version running (always 1).",
+    );
+    w.sample(
+        "fdc_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    type Field = fn(&fdc_engine::runtime::TopicCounts) -> u64;
+    let per_topic: [(&str, &str, Field); 3] = [
+        (
+            "fdc_messages_consumed_total",
+            "Messages read whose batch is durable, per input topic.",
+            |c| c.consumed,
+        ),
+        (
+            "fdc_messages_skipped_total",
+            "Messages skipped by their format (tombstones, declared skips), per input topic.",
+            |c| c.skipped,
+        ),
+        (
+            "fdc_messages_dead_lettered_total",
+            "Messages dead-lettered with a reason, per input topic.",
+            |c| c.dead_lettered,
+        ),
+    ];
+    for (name, help, field) in per_topic {
+        w.family(name, "counter", help);
+        for (topic, c) in &topics {
+            w.sample(name, &[("topic", topic)], field(c));
+        }
+    }
+    w.counter(
+        "fdc_changes_applied_total",
+        "Changes applied to projections (replays included).",
+        s.applied,
+    );
+    w.counter(
+        "fdc_changes_stale_total",
+        "Changes skipped because the projection holds a newer version.",
+        s.stale,
+    );
+    w.counter(
+        "fdc_single_views_triggered_total",
+        "Single-view keys triggered by the strategies (deduplicated per batch).",
+        s.triggered,
+    );
+    w.family(
+        "fdc_single_views_total",
+        "counter",
+        "Single views rebuilt, by outcome.",
+    );
+    for (outcome, n) in [
+        ("inserted", s.views_inserted),
+        ("updated", s.views_updated),
+        ("unchanged", s.views_unchanged),
+        ("deleted", s.views_deleted),
+        ("failed", s.views_failed),
+    ] {
+        w.sample("fdc_single_views_total", &[("outcome", outcome)], n);
+    }
+    w.counter(
+        "fdc_mapping_errors_total",
+        "Mapping-function calls that got bad input (their value became null).",
+        s.mapping_errors,
+    );
+    w.counter("fdc_events_total", "Events published.", s.events);
+    w.counter(
+        "fdc_batches_total",
+        "Batches whose effects are durable and offsets committed.",
+        s.batches,
+    );
+    w.counter(
+        "fdc_batch_retries_total",
+        "Batch attempts that failed with a retryable error (store or broker unavailable).",
+        health.retries,
+    );
+    w.histogram(
+        "fdc_batch_size_messages",
+        "Messages per durable batch.",
+        &h.batch_size,
+    );
+    w.histogram(
+        "fdc_batch_duration_seconds",
+        "Time to make a batch's effects durable, retries included.",
+        &h.batch_seconds,
+    );
+    w.histogram(
+        "fdc_end_to_end_latency_seconds",
+        "From a message's timestamp to its batch's single views being written.",
+        &h.end_to_end_seconds,
+    );
+    w.histogram(
+        "fdc_strategy_fanout_keys",
+        "Single-view keys triggered per batch.",
+        &h.fanout,
+    );
+    w.family(
+        "fdc_consumer_lag_messages",
+        "gauge",
+        "Messages after the committed offset, per assigned partition.",
+    );
+    for l in &health.lag {
+        let partition = l.partition.to_string();
+        w.sample(
+            "fdc_consumer_lag_messages",
+            &[("topic", &l.topic), ("partition", &partition)],
+            l.lag,
+        );
+    }
+    w.gauge(
+        "fdc_ready",
+        "1 when running, the source connected, the store reachable and no batch retrying.",
+        u8::from(health.ready),
+    );
+    w.gauge(
+        "fdc_paused",
+        "1 while a failed batch is being retried (consumption paused).",
+        u8::from(health.retrying),
+    );
+    w.gauge(
+        "fdc_store_up",
+        "1 when the store answered its last probe.",
+        u8::from(health.store_reachable),
+    );
+    if let Some(up) = health.source_connected {
+        w.gauge(
+            "fdc_source_up",
+            "1 when some Kafka broker answered in the last statistics.",
+            u8::from(up),
+        );
+    }
+    if let Some(ms) = health.last_commit_ms {
+        w.gauge(
+            "fdc_last_commit_timestamp_seconds",
+            "When the last batch became durable (Unix time).",
+            number(ms as f64 / 1000.0),
+        );
+    }
+    w.out
+}
+
+/// The `/status` document: what runs, since when, health, lag, counts and latencies.
+pub fn status(counters: &Counters, uptime_seconds: u64, role: &str) -> serde_json::Value {
+    let health = counters.health().snapshot();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "role": role,
+        "uptime_seconds": uptime_seconds,
+        "health": health,
+        "summary": counters.summary(),
+        "topics": counters.topics(),
+        "histograms": counters.histograms(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn numbers_use_the_prometheus_spelling() {
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(3.0), "3");
+    }
+
+    /// Parses the exposition strictly enough to catch malformed output: every sample belongs
+    /// to the family declared just before it, each family is declared once, values parse.
+    /// `(name, type, [(series, value)])`.
+    type Family = (String, String, Vec<(String, f64)>);
+
+    fn families(text: &str) -> Vec<Family> {
+        let mut out: Vec<Family> = Vec::new();
+        let mut help_seen = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or_default().to_string();
+                assert!(!out.iter().any(|f| f.0 == name), "{name} declared twice");
+                help_seen = Some(name);
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut parts = rest.split(' ');
+                let name = parts.next().unwrap_or_default().to_string();
+                assert_eq!(help_seen.take().as_deref(), Some(name.as_str()), "{line}");
+                out.push((name, parts.next().unwrap_or_default().to_string(), vec![]));
+            } else {
+                let (series, value) = line.rsplit_once(' ').expect("sample line");
+                let family = out.last_mut().expect("a sample before any family");
+                let metric = series.split('{').next().unwrap_or_default();
+                assert!(
+                    metric == family.0
+                        || (family.1 == "histogram"
+                            && [
+                                format!("{}_bucket", family.0),
+                                format!("{}_sum", family.0),
+                                format!("{}_count", family.0),
+                            ]
+                            .contains(&metric.to_string())),
+                    "{metric} under {}",
+                    family.0
+                );
+                let v: f64 = if value == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    value.parse().expect("a number")
+                };
+                family.2.push((series.to_string(), v));
+            }
+        }
+        out
+    }
+
+    fn value(text: &str, series: &str) -> f64 {
+        families(text)
+            .into_iter()
+            .flat_map(|f| f.2)
+            .find(|(s, _)| s == series)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+    }
+
+    #[test]
+    fn a_fresh_engine_exposes_well_formed_zeroes_and_is_not_ready() {
+        let c = Counters::default();
+        let text = render(&c);
+        let fams = families(&text);
+        for (name, kind, _) in &fams {
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+        }
+        assert_eq!(value(&text, "fdc_batches_total"), 0.0);
+        assert_eq!(value(&text, "fdc_ready"), 0.0);
+        assert_eq!(
+            value(&text, "fdc_batch_size_messages_bucket{le=\"+Inf\"}"),
+            0.0
+        );
+        assert!(!text.contains("fdc_source_up"), "no source: no gauge");
+    }
+
+    #[test]
+    fn a_durable_batch_counts_per_topic_and_fills_the_histograms() {
+        use fdc_engine::change::Message;
+        use fdc_engine::runtime::{Routed, RoutedBatch};
+        let message = |topic: &str, timestamp| Routed {
+            message: Message {
+                topic: topic.into(),
+                partition: 0,
+                offset: 0,
+                key: None,
+                value: None,
+                headers: vec![],
+                timestamp,
+            },
+            outcomes: vec![],
+        };
+        let batch = RoutedBatch {
+            messages: vec![
+                message("crm.a", Some(1_000)),
+                message("crm.a", None),
+                message("crm \"b\"", Some(2_000)),
+            ],
+            malformed: vec![],
+        };
+        let c = Counters::default();
+        c.batch_durable(&batch, 4, 0.02, 3_000);
+        let text = render(&c);
+        assert_eq!(
+            value(&text, "fdc_messages_consumed_total{topic=\"crm.a\"}"),
+            2.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "fdc_messages_consumed_total{topic=\"crm \\\"b\\\"\"}"
+            ),
+            1.0
+        );
+        // Two messages had a timestamp: 2 s and 1 s before the batch was durable.
+        assert_eq!(value(&text, "fdc_end_to_end_latency_seconds_count"), 2.0);
+        assert_eq!(value(&text, "fdc_end_to_end_latency_seconds_sum"), 3.0);
+        assert_eq!(
+            value(&text, "fdc_end_to_end_latency_seconds_bucket{le=\"1\"}"),
+            1.0
+        );
+        assert_eq!(value(&text, "fdc_batch_size_messages_sum"), 3.0);
+        assert_eq!(
+            value(&text, "fdc_strategy_fanout_keys_bucket{le=\"5\"}"),
+            1.0
+        );
+        assert_eq!(
+            value(&text, "fdc_strategy_fanout_keys_bucket{le=\"1\"}"),
+            0.0
+        );
+        assert!(value(&text, "fdc_last_commit_timestamp_seconds") == 3.0);
+    }
+
+    #[test]
+    fn retries_pause_and_readiness_show_in_the_text() {
+        let c = Counters::default();
+        c.health().started();
+        assert_eq!(value(&render(&c), "fdc_ready"), 1.0);
+        c.batch_retrying(1, 200, "store unavailable");
+        let text = render(&c);
+        assert_eq!(value(&text, "fdc_ready"), 0.0);
+        assert_eq!(value(&text, "fdc_paused"), 1.0);
+        assert_eq!(value(&text, "fdc_batch_retries_total"), 1.0);
+        c.batch_succeeded();
+        assert_eq!(value(&render(&c), "fdc_paused"), 0.0);
+        let doc = status(&c, 5, "all");
+        assert_eq!(doc["health"]["retries"], 1);
+        assert_eq!(doc["health"]["last_error"], "store unavailable");
+    }
+}

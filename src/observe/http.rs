@@ -1,0 +1,240 @@
+//! The operations endpoint: a small HTTP/1.1 server on tokio for probes and scrapers.
+//!
+//! In: a bound listener and the engine's counters. Out, per `GET`:
+//! - `/metrics`: the Prometheus text ([`super::exposition::render`]);
+//! - `/healthz`: `200 ok` while the process serves (liveness);
+//! - `/readyz`: `200 ready`, or `503` with the reasons (not started, stopping, store
+//!   unreachable, batch retrying, no broker);
+//! - `/status`: the JSON status document (`fdc status` reads it).
+//!
+//! Other paths answer 404, other methods 405. Every response closes its connection; a request
+//! must arrive within 5 s and fit in 8 KiB (request bodies are not read). A connection's
+//! failure never affects the pipeline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fdc_engine::runtime::Counters;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::exposition;
+
+/// Longest wait for a request's head.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head accepted.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// What the server serves from.
+pub struct Endpoint {
+    pub counters: Arc<Counters>,
+    pub started: Instant,
+    /// The role of the process (`all`, `ingest`, `aggregate`), shown by `/status`.
+    pub role: String,
+}
+
+/// One response.
+#[derive(Debug, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+fn text(status: u16, body: impl Into<String>) -> Response {
+    Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: body.into(),
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// The answer to `method path` (the query string is ignored).
+pub fn respond(endpoint: &Endpoint, method: &str, target: &str) -> Response {
+    if method != "GET" {
+        return text(405, "only GET is served\n");
+    }
+    let path = target.split('?').next().unwrap_or_default();
+    match path {
+        "/metrics" => Response {
+            status: 200,
+            content_type: exposition::CONTENT_TYPE,
+            body: exposition::render(&endpoint.counters),
+        },
+        "/healthz" => text(200, "ok\n"),
+        "/readyz" => {
+            let h = endpoint.counters.health().snapshot();
+            if h.ready {
+                return text(200, "ready\n");
+            }
+            let mut why = Vec::new();
+            if !h.started {
+                why.push("not started");
+            }
+            if h.stopping {
+                why.push("stopping");
+            }
+            if !h.store_reachable {
+                why.push("store unreachable");
+            }
+            if h.retrying {
+                why.push("a batch is being retried");
+            }
+            if h.source_connected == Some(false) {
+                why.push("no kafka broker answers");
+            }
+            text(503, format!("not ready: {}\n", why.join(", ")))
+        }
+        "/status" => Response {
+            status: 200,
+            content_type: "application/json",
+            body: exposition::status(
+                &endpoint.counters,
+                endpoint.started.elapsed().as_secs(),
+                &endpoint.role,
+            )
+            .to_string(),
+        },
+        _ => text(
+            404,
+            "not found: try /metrics, /healthz, /readyz or /status\n",
+        ),
+    }
+}
+
+/// Reads a request head; `None` when the peer sent nothing usable in time.
+async fn read_head(stream: &mut TcpStream) -> Option<Result<(String, String), ()>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        if head.len() > MAX_HEAD {
+            return Some(Err(()));
+        }
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => {
+                if head.is_empty() {
+                    return None;
+                }
+                break;
+            }
+            Ok(Ok(n)) => n,
+        };
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/1.") => {
+            Some(Ok((m.to_string(), t.to_string())))
+        }
+        _ => Some(Err(())),
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, endpoint: Arc<Endpoint>) {
+    let response = match read_head(&mut stream).await {
+        None => return,
+        Some(Err(())) => text(400, "bad request\n"),
+        Some(Ok((method, target))) => respond(&endpoint, &method, &target),
+    };
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(response.body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Serves `listener` until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_connection(stream, endpoint.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "operations endpoint: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            counters: Arc::new(Counters::default()),
+            started: Instant::now(),
+            role: "all".into(),
+        }
+    }
+
+    #[test]
+    fn routes_answer_with_their_status() {
+        let e = endpoint();
+        assert_eq!(respond(&e, "GET", "/healthz").status, 200);
+        let r = respond(&e, "GET", "/readyz");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "not ready: not started\n")
+        );
+        e.counters.health().started();
+        assert_eq!(respond(&e, "GET", "/readyz?verbose").status, 200);
+        assert_eq!(respond(&e, "POST", "/metrics").status, 405);
+        assert_eq!(respond(&e, "GET", "/nope").status, 404);
+        let m = respond(&e, "GET", "/metrics");
+        assert_eq!(m.content_type, exposition::CONTENT_TYPE);
+        assert!(m.body.contains("fdc_ready 1\n"), "{}", m.body);
+        let s: serde_json::Value =
+            serde_json::from_str(&respond(&e, "GET", "/status").body).expect("json");
+        assert_eq!(s["role"], "all");
+        assert_eq!(s["health"]["ready"], true);
+    }
+
+    #[tokio::test]
+    async fn the_server_answers_over_tcp_and_refuses_garbage() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(serve(listener, Arc::new(endpoint())));
+        let ask = |request: &'static [u8]| async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            s.write_all(request).await.expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.expect("read");
+            out
+        };
+        let ok = ask(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("Content-Length: 3\r\n") && ok.ends_with("\r\n\r\nok\n"),
+            "{ok}"
+        );
+        let bad = ask(b"hello\r\n\r\n").await;
+        assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
+        server.abort();
+    }
+}

@@ -1,0 +1,11 @@
+//! Operating `fdc run`: logs, the metrics exposition and the operations HTTP endpoint.
+//!
+//! - [`logging`]: the `tracing` subscriber of every command (text or JSON on stderr, levels
+//!   from `FDC_LOG` or `RUST_LOG`);
+//! - [`exposition`]: the runtime's counters, histograms and health in the Prometheus text
+//!   format, and the JSON status document `fdc status` reads;
+//! - [`http`]: a small HTTP/1.1 server for `/metrics`, `/healthz`, `/readyz` and `/status`.
+
+pub mod exposition;
+pub mod http;
+pub mod logging;

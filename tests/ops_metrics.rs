@@ -1,0 +1,179 @@
+//! The operations endpoint of a real `fdc run --config --http`: `/metrics` scraped after a
+//! stream was consumed, its counters matched to what was sent; `/readyz`, `/status` and the
+//! `fdc status` command on the same process.
+//!
+//! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
+//! service fails. Topics, group and database are unique to the test.
+#![cfg(feature = "integration")]
+
+mod kafka_common;
+mod ops_common;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use fdc_engine::change::Message;
+use fdc_engine::file::FileInput;
+use fdc_engine::runtime::local::{run_local, LocalOptions};
+use fdc_engine::runtime::{RuntimeConfig, Shutdown};
+use kafka_common::*;
+use ops_common::*;
+
+const PARTITIONS: i32 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeline() {
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let prefix = support::unique_name("it_ops_metrics");
+    let group = format!("{prefix}.group");
+    let plan = plan("customer360");
+    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+    let map = unique_topics(&plan, &extra, &prefix);
+    let mut topics: Vec<String> = map.renames.values().cloned().collect();
+    create_topics(&brokers, &topics, PARTITIONS).await;
+    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
+
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("fdc.yaml");
+    std::fs::write(
+        &config,
+        config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq"),
+    )
+    .expect("config");
+
+    // The golden stream, plus one message that is not JSON at all.
+    let golden =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360/events.jsonl");
+    let mut messages: Vec<Message> = file_messages(&golden).await;
+    messages.push(Message {
+        topic: "crm.public.customers".into(),
+        partition: 0,
+        offset: 0,
+        key: Some(b"{\"CUSTOMER_ID\": 77}".to_vec()),
+        value: Some(b"\x00 not json".to_vec()),
+        headers: vec![],
+        timestamp: Some(now_ms()),
+    });
+    let p = producer(&brokers);
+    produce(&p, &map, &messages).await;
+    let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    for m in &messages {
+        *sent.entry(m.topic.clone()).or_default() += 1;
+    }
+    // What the embedded run of the same stream dead-letters and skips (batch-independent).
+    let reference = run_local(
+        plan.clone(),
+        LocalOptions {
+            input: FileInput::File(golden.clone()),
+            store: None,
+            export: None,
+            config: RuntimeConfig::default(),
+        },
+        &Shutdown::new(),
+    )
+    .await
+    .expect("reference run")
+    .summary;
+
+    let fdc = Fdc::start("customer360", &config, &[], &dir.join("fdc.log"));
+    wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
+    let text = fdc.metrics();
+
+    for (topic, n) in &sent {
+        assert_eq!(
+            metric(
+                &text,
+                &format!("fdc_messages_consumed_total{{topic=\"{topic}\"}}")
+            ),
+            Some(*n as f64),
+            "{topic}\n{text}"
+        );
+    }
+    assert_eq!(
+        metric_sum(&text, "fdc_messages_consumed_total"),
+        messages.len() as f64
+    );
+    assert_eq!(
+        metric_sum(&text, "fdc_messages_dead_lettered_total"),
+        (reference.dead_lettered + 1) as f64,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "fdc_messages_dead_lettered_total{topic=\"crm.public.customers\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_sum(&text, "fdc_messages_skipped_total"),
+        reference.skipped as f64
+    );
+    // Every Kafka message has a timestamp: one end-to-end observation each.
+    assert_eq!(
+        metric(&text, "fdc_end_to_end_latency_seconds_count"),
+        Some(messages.len() as f64)
+    );
+    let batches = metric(&text, "fdc_batches_total").expect("batches");
+    assert!(batches >= 1.0);
+    assert_eq!(
+        metric(&text, "fdc_batch_size_messages_sum"),
+        Some(messages.len() as f64)
+    );
+    assert_eq!(
+        metric(&text, "fdc_batch_size_messages_count"),
+        Some(batches)
+    );
+    let written = metric(&text, "fdc_single_views_total{outcome=\"inserted\"}").unwrap_or(0.0);
+    assert!(written >= 1.0, "{text}");
+    assert_eq!(metric(&text, "fdc_batch_retries_total"), Some(0.0));
+
+    // Ready, and once the statistics catch up, no lag on any assigned partition.
+    assert!(fdc.ready(), "{:?}", fdc.get("/readyz"));
+    let lag_text = wait_for(
+        "the lag to be reported as zero",
+        Duration::from_secs(20),
+        || {
+            let t = fdc.metrics();
+            let reported = t
+                .lines()
+                .any(|l| l.starts_with("fdc_consumer_lag_messages{"));
+            (reported && metric_sum(&t, "fdc_consumer_lag_messages") == 0.0).then_some(t)
+        },
+    );
+    assert_eq!(metric(&lag_text, "fdc_source_up"), Some(1.0));
+    assert_eq!(metric(&lag_text, "fdc_store_up"), Some(1.0));
+
+    // `fdc status` reads the same process.
+    let out = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["status", "--addr", &fdc.addr])
+        .output()
+        .expect("fdc status");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains(": READY\n"), "{shown}");
+    assert!(
+        shown.contains("consumer lag: 0 message(s) behind"),
+        "{shown}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["status", "--json", "--addr", &fdc.addr])
+        .output()
+        .expect("fdc status --json");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["summary"]["consumed"], messages.len() as u64);
+
+    let status = fdc.terminate();
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
