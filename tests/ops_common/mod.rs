@@ -232,3 +232,120 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Services of this test alone: `scripts/services` with a state directory and free ports of
+/// its own, so they can be stopped and started without touching the shared ones. Stopped
+/// (and their state removed) when dropped, also when the test panics.
+pub struct PrivateServices {
+    state: PathBuf,
+    pub kafka_port: u16,
+    pub controller_port: u16,
+    pub mongo_port: u16,
+}
+
+impl PrivateServices {
+    /// Starts Kafka and FerretDB (binaries from the shared cache: seconds).
+    pub fn up() -> PrivateServices {
+        let state = std::env::temp_dir().join(format!(
+            "fdc-private-services-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        std::fs::create_dir_all(&state).expect("state dir");
+        let services = PrivateServices {
+            state,
+            kafka_port: free_port(),
+            controller_port: free_port(),
+            mongo_port: free_port(),
+        };
+        services.script(&["up"]);
+        services
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    pub fn mongo_uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}", self.mongo_port)
+    }
+
+    /// Stops one service (`kafka` or `mongo`).
+    pub fn stop(&self, service: &str) {
+        self.script(&["down", service]);
+    }
+
+    /// Starts one service again with the data it had.
+    pub fn start(&self, service: &str) {
+        self.script(&["up", service]);
+    }
+
+    fn script(&self, args: &[&str]) {
+        let out = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/services"))
+            .args(args)
+            .env("FDC_STATE", &self.state)
+            .env("FDC_KAFKA_PORT", self.kafka_port.to_string())
+            .env(
+                "FDC_KAFKA_CONTROLLER_PORT",
+                self.controller_port.to_string(),
+            )
+            .env("FDC_MONGO_PORT", self.mongo_port.to_string())
+            // The first `up` formats fresh storage; restarts keep topics, offsets and data.
+            .env("FDC_SERVICES_KEEP_DATA", "1")
+            .output()
+            .expect("scripts/services");
+        assert!(
+            out.status.success(),
+            "scripts/services {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateServices {
+    fn drop(&mut self) {
+        let _ = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/services"))
+            .arg("down")
+            .env("FDC_STATE", &self.state)
+            .env("FDC_KAFKA_PORT", self.kafka_port.to_string())
+            .env(
+                "FDC_KAFKA_CONTROLLER_PORT",
+                self.controller_port.to_string(),
+            )
+            .env("FDC_MONGO_PORT", self.mongo_port.to_string())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// Every single view of `plan` in the MongoDB database, as sorted JSON lines.
+pub async fn mongo_view_lines(uri: &str, database: &str, plan: &fdc_plan::Plan) -> Vec<String> {
+    use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+    use fdc_engine::store::SingleViewStore;
+    let store = MongoStore::connect(MongoStoreConfig {
+        uri: uri.to_string(),
+        database: database.to_string(),
+        ..MongoStoreConfig::default()
+    })
+    .await
+    .expect("connect");
+    let mut lines = Vec::new();
+    for v in &plan.single_views {
+        let mut after = None;
+        loop {
+            let page = store
+                .scan(&v.name, after.as_deref(), 100)
+                .await
+                .expect("scan");
+            for (k, d) in &page.items {
+                lines.push(fdc_engine::runtime::local::view_line(plan, &v.name, k, d));
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+    }
+    lines.sort();
+    lines
+}

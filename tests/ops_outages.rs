@@ -1,0 +1,129 @@
+//! Outages with the real `fdc` binary running: FerretDB stopped mid-stream and started again,
+//! then the Kafka broker stopped and started again. During each outage readiness turns false
+//! and the metrics show the pause; nothing is committed past what was written; the pipeline
+//! resumes by itself; the final single views equal the embedded run of the whole stream.
+//!
+//! Runs on private services (`scripts/services` with its own state directory and ports, the
+//! binaries from the shared cache), never on the shared ones; a guard stops them even when the
+//! test fails.
+#![cfg(feature = "integration")]
+
+mod kafka_common;
+mod ops_common;
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use kafka_common::*;
+use ops_common::*;
+
+const PARTITIONS: i32 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdc_pauses_through_database_and_broker_outages_and_loses_nothing() {
+    let services = PrivateServices::up();
+    let brokers = services.brokers();
+    let uri = services.mongo_uri();
+    let prefix = support::unique_name("it_ops_outage");
+    let group = format!("{prefix}.group");
+    let plan = plan("customer360");
+    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+    let map = unique_topics(&plan, &extra, &prefix);
+    let mut topics: Vec<String> = map.renames.values().cloned().collect();
+    create_topics(&brokers, &topics, PARTITIONS).await;
+    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
+
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("fdc.yaml");
+    std::fs::write(
+        &config,
+        config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq"),
+    )
+    .expect("config");
+    let stream = dir.join("stream.jsonl");
+    synthetic_stream(&stream, 60, now_ms());
+    let messages = file_messages(&stream).await;
+    let third = messages.len() / 3;
+    let (first, rest) = messages.split_at(third);
+    let (second, last) = rest.split_at(third);
+    let committed = || committed_total(&brokers, &group, &topics, PARTITIONS);
+    let p = producer(&brokers);
+
+    let fdc = Fdc::start("customer360", &config, &[], &dir.join("fdc.log"));
+    produce(&p, &map, first).await;
+    wait_committed(&brokers, &group, &topics, PARTITIONS, first.len() as i64).await;
+    assert!(fdc.ready(), "{:?}", fdc.get("/readyz"));
+
+    // The database goes away while messages keep coming.
+    services.stop("mongo");
+    produce(&p, &map, second).await;
+    let paused = wait_for("the pause to show", Duration::from_secs(60), || {
+        let text = fdc.metrics();
+        let retried = metric(&text, "fdc_batch_retries_total").unwrap_or(0.0) >= 1.0;
+        let not_ready = metric(&text, "fdc_ready") == Some(0.0);
+        (retried && not_ready && !fdc.ready()).then_some(text)
+    });
+    assert_eq!(metric(&paused, "fdc_store_up"), Some(0.0), "{paused}");
+    let status = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["status", "--addr", &fdc.addr])
+        .output()
+        .expect("fdc status");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("NOT READY (store unreachable"), "{shown}");
+    // Nothing past what was written is committed while the database is down.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(committed(), first.len() as i64);
+
+    services.start("mongo");
+    wait_committed(
+        &brokers,
+        &group,
+        &topics,
+        PARTITIONS,
+        (first.len() + second.len()) as i64,
+    )
+    .await;
+    wait_for(
+        "readiness after the database returned",
+        Duration::from_secs(30),
+        || fdc.ready().then_some(()),
+    );
+    let text = fdc.metrics();
+    assert_eq!(metric(&text, "fdc_paused"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "fdc_store_up"), Some(1.0), "{text}");
+
+    // The broker restarts; the rest of the stream is produced after it is back.
+    services.stop("kafka");
+    wait_for("the broker outage to show", Duration::from_secs(30), || {
+        let text = fdc.metrics();
+        (metric(&text, "fdc_source_up") == Some(0.0) && !fdc.ready()).then_some(())
+    });
+    services.start("kafka");
+    let p = producer(&brokers);
+    produce(&p, &map, last).await;
+    wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
+    wait_for(
+        "readiness after the broker returned",
+        Duration::from_secs(30),
+        || fdc.ready().then_some(()),
+    );
+    let text = fdc.metrics();
+    assert_eq!(metric(&text, "fdc_source_up"), Some(1.0), "{text}");
+    // At least once: every message was consumed, some maybe twice after the restarts.
+    assert!(
+        metric_sum(&text, "fdc_messages_consumed_total") >= messages.len() as f64,
+        "{text}"
+    );
+    assert_eq!(metric_sum(&text, "fdc_messages_dead_lettered_total"), 0.0);
+
+    let status = fdc.terminate();
+    assert!(status.success(), "{status:?}");
+    let got = mongo_view_lines(&uri, &prefix, &plan).await;
+    let (expected, _) = reference_run(&plan, &stream).await;
+    assert!(!expected.is_empty());
+    assert_same_views(&got, &expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
