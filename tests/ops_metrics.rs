@@ -59,6 +59,23 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         headers: vec![],
         timestamp: Some(now_ms()),
     });
+    // Two customers with one email: the unique index refuses the second one every time, and
+    // it is dead-lettered with the database's reason while the rest goes on.
+    let now = now_ms();
+    for (id, ts) in [(78, now), (79, now + 1)] {
+        let value = format!(
+            r#"{{"before": null, "after": {{"CUSTOMER_ID": {id}, "FIRST_NAME": "T", "LAST_NAME": "W", "EMAIL": "twin@example.org", "TIER": null, "SIGNUP_TS": 1577836800000}}, "op": "c", "ts_ms": {ts}}}"#
+        );
+        messages.push(Message {
+            topic: "crm.public.customers".into(),
+            partition: 0,
+            offset: 0,
+            key: Some(format!("{{\"CUSTOMER_ID\": {id}}}").into_bytes()),
+            value: Some(value.into_bytes()),
+            headers: vec![],
+            timestamp: Some(ts),
+        });
+    }
     let p = producer(&brokers);
     produce(&p, &map, &messages).await;
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
@@ -100,7 +117,7 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
     );
     assert_eq!(
         metric_sum(&text, "fdc_messages_dead_lettered_total"),
-        (reference.dead_lettered + 1) as f64,
+        (reference.dead_lettered + 2) as f64,
         "{text}"
     );
     assert!(
@@ -108,8 +125,33 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
             &text,
             "fdc_messages_dead_lettered_total{topic=\"crm.public.customers\"}"
         )
-        .is_some_and(|n| n >= 1.0),
+        .is_some_and(|n| n >= 2.0),
         "{text}"
+    );
+    let letters = read_topic(
+        &brokers,
+        map.to_broker("dlq"),
+        (reference.dead_lettered + 2) as usize,
+    )
+    .await;
+    let reasons: Vec<String> = letters
+        .iter()
+        .filter_map(|l| {
+            use rdkafka::message::{Headers, Message as _};
+            l.headers()?
+                .iter()
+                .find(|h| h.key == "fdc.reason")
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).to_string())
+        })
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("refused it 3 times"))
+            .count(),
+        1,
+        "{reasons:?}"
     );
     assert_eq!(
         metric_sum(&text, "fdc_messages_skipped_total"),

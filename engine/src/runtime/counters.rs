@@ -103,6 +103,22 @@ pub struct BatchCounts {
     pub events: u64,
 }
 
+impl std::ops::AddAssign for BatchCounts {
+    fn add_assign(&mut self, o: BatchCounts) {
+        self.consumed += o.consumed;
+        self.applied += o.applied;
+        self.stale += o.stale;
+        self.triggered += o.triggered;
+        self.views_inserted += o.views_inserted;
+        self.views_updated += o.views_updated;
+        self.views_unchanged += o.views_unchanged;
+        self.views_deleted += o.views_deleted;
+        self.views_failed += o.views_failed;
+        self.mapping_errors += o.mapping_errors;
+        self.events += o.events;
+    }
+}
+
 /// The counters (see the module docs).
 #[derive(Debug)]
 pub struct Counters {

@@ -14,11 +14,14 @@
 //! - every item ends applied, stale, skipped or dead-lettered, counted once when its batch is
 //!   durable (a retried batch is not counted twice);
 //! - a retryable store error pauses and retries the whole batch (effects are idempotent:
-//!   equal versions re-apply); a non-retryable one stops the run without committing.
+//!   equal versions re-apply); a non-retryable one makes the run write the batch message by
+//!   message and dead-letter the messages the store keeps refusing (`isolate`), and stops the
+//!   run without committing when the store refuses everything.
 
 mod counters;
 mod health;
 mod histogram;
+mod isolate;
 pub mod local;
 mod run;
 

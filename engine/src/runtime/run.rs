@@ -8,7 +8,9 @@
 //! batches (up to `read_ahead`) overlap with the writes of the current one; a batch's ack is
 //! handed back to the reader (which owns the source and commits) only after the batch's
 //! effects are durable, and acks are committed in order. On shutdown, reading stops, batches
-//! already read are finished and committed, and the loop returns.
+//! already read are finished and committed, and the loop returns. A batch the store refuses
+//! is written again message by message (`isolate`): the messages that keep failing are
+//! dead-lettered, and the run stops only when the store refuses everything.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,9 +106,21 @@ pub async fn run<S: Source + 'static>(
     });
 
     let mut failure: Option<EngineError> = None;
+    // Messages refused by the store in a row (see `isolate`).
+    let mut refused_streak = 0u32;
     while let Some((batch, ack)) = batch_rx.recv().await {
         let start = Instant::now();
-        match engine.process_with_retry(&batch).await {
+        let result = match engine.process_with_retry(&batch).await {
+            Err(e) if !e.retryable && !batch.messages.is_empty() => {
+                super::isolate::isolate(&engine, &batch, &mut refused_streak, e).await
+            }
+            Ok(outcome) => {
+                refused_streak = 0;
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(outcome) => {
                 let elapsed = start.elapsed();
                 engine.commit(&outcome, elapsed.as_millis());

@@ -196,11 +196,13 @@ async fn a_persisted_run_resumes_after_its_last_committed_batch() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Delegates to an embedded store; fails the first `failures` projection writes.
+/// Delegates to an embedded store; fails the first `failures` projection writes, and
+/// (non-retryably) every write to the projection `poison` when one is named.
 struct Flaky {
     inner: Arc<EmbeddedStore>,
     failures: std::sync::atomic::AtomicU32,
     retryable: bool,
+    poison: Option<&'static str>,
 }
 
 #[async_trait::async_trait]
@@ -228,9 +230,16 @@ impl ProjectionStore for Flaky {
         w: Vec<crate::store::RecordWrite>,
     ) -> Result<Vec<crate::store::WriteOutcome>, StoreError> {
         use std::sync::atomic::Ordering;
+        if self.poison == Some(p) {
+            return Err(StoreError::fatal(
+                "write projection",
+                "document refused (code 2)",
+            ));
+        }
         let left = self.failures.load(Ordering::SeqCst);
         if left > 0 {
-            self.failures.store(left - 1, Ordering::SeqCst);
+            self.failures
+                .store(left.saturating_sub(1), Ordering::SeqCst);
             return Err(if self.retryable {
                 StoreError::retryable("write projection", "connection refused")
             } else {
@@ -253,12 +262,22 @@ async fn run_flaky(
     retryable: bool,
     dir: &std::path::Path,
 ) -> (Result<Summary, EngineError>, Arc<EmbeddedStore>) {
+    run_faulty(retryable, 2, None, dir).await
+}
+
+async fn run_faulty(
+    retryable: bool,
+    failures: u32,
+    poison: Option<&'static str>,
+    dir: &std::path::Path,
+) -> (Result<Summary, EngineError>, Arc<EmbeddedStore>) {
     let path = write_input(dir, &input());
     let store = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
     let flaky = Arc::new(Flaky {
         inner: store.clone(),
-        failures: std::sync::atomic::AtomicU32::new(2),
+        failures: std::sync::atomic::AtomicU32::new(failures),
         retryable,
+        poison,
     });
     let stores = Stores {
         projections: flaky,
@@ -300,7 +319,8 @@ async fn an_outage_pauses_and_retries_and_nothing_is_counted_twice() {
 async fn a_fatal_error_stops_the_run_without_committing_the_failed_batch() {
     let dir = std::env::temp_dir().join(format!("fdc-rt-fatal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (result, store) = run_flaky(false, &dir).await;
+    // Every write refused: the store, not a message, is at fault.
+    let (result, store) = run_faulty(false, u32::MAX, None, &dir).await;
     assert!(matches!(result, Err(EngineError::External(e)) if !e.retryable));
     // The first batch failed: no position was committed, so a restart reads from the start.
     let stream = format!(
@@ -311,5 +331,39 @@ async fn a_fatal_error_stops_the_run_without_committing_the_failed_batch() {
     );
     use crate::store::CheckpointStore;
     assert_eq!(store.load_checkpoint(&stream).await.unwrap(), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_message_the_store_keeps_refusing_is_dead_lettered_and_the_rest_goes_through() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-poison-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A transient refusal of the first batch is retried, not dead-lettered; the product
+    // message is refused every time.
+    let (result, store) = run_faulty(false, 1, Some("products"), &dir).await;
+    let s = result.unwrap();
+    // As the clean run (11 consumed, 7 applied, 1 stale, 3 dead letters) minus the product
+    // change, plus its dead letter.
+    assert_eq!(
+        (s.consumed, s.applied, s.stale, s.dead_lettered),
+        (11, 6, 1, 4)
+    );
+    let letters = store.dead_letters().unwrap();
+    let refused: Vec<_> = letters
+        .iter()
+        .filter(|d| {
+            d["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("refused it 3 times")
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{letters:?}");
+    assert_eq!(refused[0]["topic"], "shop.products");
+    assert!(refused[0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("document refused (code 2)"));
+    assert_eq!(store.all_documents("customer_360").unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

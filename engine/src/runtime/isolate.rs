@@ -1,0 +1,142 @@
+//! Poison messages: a batch the store refuses (a non-retryable error, such as a unique-index
+//! violation or a document the database will not hold) is written again one message at a
+//! time, so that the one message that keeps failing is dead-lettered with the reason and the
+//! others go through.
+//!
+//! In: a built [`Engine`], the refused batch, and the run's count of consecutive refused
+//! messages. Out: one [`BatchOutcome`] for the whole batch (what each message did, plus a dead
+//! letter per refused message, already written to the dead-letter sink), or the error that
+//! stops the run.
+//!
+//! Guarantees:
+//! - messages are written in their batch order, each as its own batch (retryable failures are
+//!   retried as usual, an outage still pauses);
+//! - a message is dead-lettered only after [`ATTEMPTS`] non-retryable failures in a row, with
+//!   the store's reason (which names operations and codes, never values);
+//! - when every message of a batch of several is refused, or [`STREAK_LIMIT`] messages in a
+//!   row are, the store is refusing everything (a bad setup, not bad messages): the run stops
+//!   with the error, no dead letter of the batch is written and the batch is not committed,
+//!   so nothing past it is lost;
+//! - the caller commits the batch only with the outcome returned here, after which every
+//!   message of it is applied, skipped or dead-lettered, as for any batch.
+
+use std::time::Duration;
+
+use super::{raw_json, BatchOutcome, Engine, RoutedBatch};
+use crate::store::{DeadLetter, StoreError};
+
+/// Attempts of one message on non-retryable errors before it is dead-lettered.
+pub const ATTEMPTS: u32 = 3;
+/// Consecutive refused messages after which the run stops instead.
+pub const STREAK_LIMIT: u32 = 10;
+
+fn merge(total: &mut BatchOutcome, part: BatchOutcome) {
+    total.counts += part.counts;
+    total.dead_letters.extend(part.dead_letters);
+    total.skipped.extend(part.skipped);
+    total.failed.extend(part.failed);
+}
+
+/// Writes `batch` message by message after the store refused it with `error`; `streak`
+/// counts refused messages in a row across batches (reset by any message that goes through).
+pub async fn isolate(
+    engine: &Engine,
+    batch: &RoutedBatch,
+    streak: &mut u32,
+    error: StoreError,
+) -> Result<BatchOutcome, StoreError> {
+    tracing::warn!(
+        error = %error,
+        messages = batch.messages.len(),
+        "batch refused by the store; writing its messages one by one"
+    );
+    let backoff = engine.config().retry_backoff;
+    let mut total = BatchOutcome::default();
+    let mut refused_letters: Vec<DeadLetter> = Vec::new();
+    let mut refused_messages = 0usize;
+    for (i, routed) in batch.messages.iter().enumerate() {
+        let single = RoutedBatch {
+            messages: vec![routed.clone()],
+            // Lines that were not messages at all ride with the first message.
+            malformed: if i == 0 {
+                batch.malformed.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let mut attempt = 0;
+        let mut delay = backoff;
+        let refused = loop {
+            attempt += 1;
+            match engine.process_with_retry(&single).await {
+                Ok(outcome) => {
+                    merge(&mut total, outcome);
+                    *streak = 0;
+                    break None;
+                }
+                Err(e) if e.retryable => return Err(e),
+                Err(_) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        let Some(e) = refused else { continue };
+        *streak += 1;
+        refused_messages += 1;
+        let everything = refused_messages == batch.messages.len() && refused_messages > 1;
+        if *streak >= STREAK_LIMIT || everything {
+            tracing::error!(
+                refused = *streak,
+                error = %e,
+                "the store refuses every message: stopping instead of dead-lettering them"
+            );
+            return Err(e);
+        }
+        let m = &routed.message;
+        refused_letters.extend(single.malformed);
+        refused_letters.push(DeadLetter {
+            topic: m.topic.clone(),
+            partition: m.partition,
+            offset: m.offset,
+            key: raw_json(m.key.as_deref()),
+            value: raw_json(m.value.as_deref()),
+            reason: format!("the store refused it {ATTEMPTS} times: {e}"),
+            projection: None,
+        });
+    }
+    // Written only now: a batch that stops the run leaves no dead letter behind, so its
+    // restart does not dead-letter the same messages twice.
+    if !refused_letters.is_empty() {
+        write_letters(engine, &refused_letters).await?;
+        total.counts.consumed += refused_letters.len() as u64;
+        total.dead_letters.extend(refused_letters);
+    }
+    Ok(total)
+}
+
+/// Writes dead letters, retrying while the sink is unavailable.
+async fn write_letters(engine: &Engine, letters: &[DeadLetter]) -> Result<(), StoreError> {
+    let mut delay = engine.config().retry_backoff;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match engine
+            .stores()
+            .dead_letters
+            .dead_letter(letters.to_vec())
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if e.retryable => {
+                engine
+                    .counters()
+                    .batch_retrying(attempt, delay.as_millis() as u64, &e.to_string());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
