@@ -22,6 +22,7 @@
 //!   batch would publish.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fdc_plan::{DeleteMode, Plan};
 
@@ -32,28 +33,33 @@ use crate::store::{
 };
 use crate::value::Map;
 
-/// A record image: its fields and its state.
+/// A record image: its fields and its state. Shared: an image read from the store is the
+/// stored record itself, not a copy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Image {
-    pub fields: Map,
-    pub state: RecordState,
-}
+pub struct Image(Arc<Record>);
 
 impl Image {
-    fn of(record: &Record) -> Image {
-        Image {
-            fields: record.fields.clone(),
-            state: record.state,
-        }
+    /// The record's fields.
+    pub fn fields(&self) -> &Map {
+        &self.0.fields
+    }
+
+    /// The record's state.
+    pub fn state(&self) -> RecordState {
+        self.0.state
+    }
+
+    fn is_public(&self) -> bool {
+        self.0.is_public()
     }
 
     fn to_json(&self) -> serde_json::Value {
         let mut out: serde_json::Map<String, serde_json::Value> = self
-            .fields
+            .fields()
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
-        out.insert(record::STATE_FIELD.into(), self.state.as_str().into());
+        out.insert(record::STATE_FIELD.into(), self.state().as_str().into());
         serde_json::Value::Object(out)
     }
 }
@@ -109,12 +115,12 @@ pub async fn write_batch(
 struct KeyOutcome {
     key: Vec<crate::value::Value>,
     old: Option<Image>,
-    current: Option<Record>,
+    current: Option<Arc<Record>>,
     /// Version of the last applied change.
     version: Option<Version>,
     applied: u64,
     /// The last `PUBLIC` state an applied change of the batch left the record in.
-    last_public: Option<Record>,
+    last_public: Option<Arc<Record>>,
 }
 
 async fn write_projection(
@@ -126,8 +132,9 @@ async fn write_projection(
     report: &mut ProjectionReport,
 ) -> Result<(), StoreError> {
     let projection = &plan.projections[pi];
-    let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut groups: HashMap<Vec<u8>, Vec<Change>> = HashMap::new();
+    // Groups of one key's changes, in first-arrival order of the keys.
+    let mut slots: HashMap<Vec<u8>, usize> = HashMap::with_capacity(changes.len());
+    let mut groups: Vec<Vec<Change>> = Vec::new();
     for c in changes {
         let Some(k) = key::encode(&c.key) else {
             // The router guarantees non-null keys; a null one cannot be stored. Counted stale
@@ -137,39 +144,37 @@ async fn write_projection(
                 "a change arrived with a null primary-key field",
             ));
         };
-        groups
-            .entry(k.clone())
-            .or_insert_with(|| {
-                order.push(k);
-                Vec::new()
-            })
-            .push(c);
+        let slot = *slots.entry(k).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(c);
     }
-    let keys: Vec<Vec<crate::value::Value>> = order
-        .iter()
-        .filter_map(|k| groups.get(k).and_then(|g| g.first()).map(|c| c.key.clone()))
-        .collect();
-    let stored = store.get_many(&projection.name, &keys).await?;
+    drop(slots);
+    let keys: Vec<Vec<crate::value::Value>> = groups.iter().map(|g| g[0].key.clone()).collect();
+    let stored = store.get_many_shared(&projection.name, &keys).await?;
 
-    let mut outcomes: Vec<KeyOutcome> = Vec::with_capacity(order.len());
-    for ((k, key_values), stored) in order.iter().zip(keys).zip(stored) {
-        let group = groups.remove(k).unwrap_or_default();
+    let mut outcomes: Vec<KeyOutcome> = Vec::with_capacity(groups.len());
+    for ((group, key_values), stored) in groups.into_iter().zip(keys).zip(stored) {
         let mut out = KeyOutcome {
-            key: key_values.clone(),
-            old: stored.as_ref().map(Image::of),
+            key: key_values,
+            old: stored.clone().map(Image),
             current: stored,
             version: None,
             applied: 0,
             last_public: None,
         };
         if out.old.is_none() {
-            out.old = group
-                .first()
-                .and_then(|c| c.before.clone())
-                .map(|fields| Image {
-                    fields,
-                    state: RecordState::Public,
+            if let Some(first) = group.first() {
+                out.old = first.before.clone().map(|fields| {
+                    Image(Arc::new(Record {
+                        key: out.key.clone(),
+                        fields,
+                        state: RecordState::Public,
+                        meta: RecordMeta::new(first.version, &first.origin, now, now),
+                    }))
                 });
+            }
         }
         for c in group {
             if out
@@ -187,26 +192,24 @@ async fn write_projection(
                 .unwrap_or(now);
             let meta = RecordMeta::new(c.version, &c.origin, created_at, now);
             out.current = match (c.op, projection.delete) {
-                (Op::Upsert, _) => Some(Record {
-                    key: key_values.clone(),
-                    fields: c
-                        .after
-                        .unwrap_or_else(|| key_fields(projection, &key_values)),
+                (Op::Upsert, _) => Some(Arc::new(Record {
+                    key: out.key.clone(),
+                    fields: c.after.unwrap_or_else(|| key_fields(projection, &out.key)),
                     state: RecordState::Public,
                     meta,
-                }),
+                })),
                 (Op::Delete, DeleteMode::Soft) => {
                     let fields = match (out.current.take(), c.before) {
-                        (Some(r), _) => r.fields,
+                        (Some(r), _) => Arc::unwrap_or_clone(r).fields,
                         (None, Some(before)) => before,
-                        (None, None) => key_fields(projection, &key_values),
+                        (None, None) => key_fields(projection, &out.key),
                     };
-                    Some(Record {
-                        key: key_values.clone(),
+                    Some(Arc::new(Record {
+                        key: out.key.clone(),
                         fields,
                         state: RecordState::Deleted,
                         meta,
-                    })
+                    }))
                 }
                 (Op::Delete, DeleteMode::Hard) => None,
             };
@@ -223,7 +226,7 @@ async fn write_projection(
     let writes: Vec<RecordWrite> = applied
         .iter()
         .map(|o| match &o.current {
-            Some(r) => RecordWrite::Put(r.clone()),
+            Some(r) => RecordWrite::Put(Record::clone(r)),
             None => RecordWrite::Remove {
                 key: o.key.clone(),
                 version: o.version.unwrap_or(Version(0)),
@@ -241,17 +244,16 @@ async fn write_projection(
             continue;
         }
         report.applied += o.applied;
-        let new = o.current.as_ref().map(Image::of);
+        let new = o.current.map(Image);
         if let Some(events) = &projection.events {
-            let live =
-                |i: &Option<Image>| i.as_ref().is_some_and(|i| i.state == RecordState::Public);
+            let live = |i: &Option<Image>| i.as_ref().is_some_and(Image::is_public);
             // A record that was not live before the batch and is not live after it, but was
             // live in between (inserted then deleted within the batch), is announced as an
             // insert then a delete, as one message per batch would publish: a consumer never
             // sees a delete of a record it was not told about, and sees the same sequence
             // whatever the batching. (Dropping both would hide a record that existed.)
             let between = match &o.last_public {
-                Some(r) if !live(&o.old) && !live(&new) => Some(Image::of(r)),
+                Some(r) if !live(&o.old) && !live(&new) => Some(Image(r.clone())),
                 _ => None,
             };
             let mut emit = |op: EventOp, before: Option<&Image>, after: Option<&Image>| {
@@ -334,11 +336,11 @@ mod tests {
         assert_eq!(r.changes.len(), 2);
         let c = &r.changes[0];
         assert_eq!(
-            c.old.as_ref().unwrap().fields["customer_id"],
+            c.old.as_ref().unwrap().fields()["customer_id"],
             Value::Int(10)
         );
         assert_eq!(
-            c.new.as_ref().unwrap().fields["customer_id"],
+            c.new.as_ref().unwrap().fields()["customer_id"],
             Value::Int(12)
         );
         let stored = store.all_records("orders").unwrap();

@@ -17,11 +17,12 @@
 //! - a trigger is produced once per view and key per batch.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use fdc_plan::{Plan, RootDelete, SingleView};
 
 use crate::project::AppliedChange;
-use crate::store::{condition, key, FindIn, ProjectionStore, StoreError};
+use crate::store::{condition, key, FindIn, ProjectionStore, Record, StoreError};
 use crate::value::{Map, Value};
 
 /// The keys of one single view to rebuild.
@@ -59,7 +60,11 @@ impl KeySet {
 pub fn view_key(view: &SingleView, root: &Map) -> Vec<Value> {
     view.key
         .iter()
-        .map(|k| root.get(k.field.as_str()).cloned().unwrap_or(Value::Null))
+        .map(|k| {
+            crate::value::field(root, &k.field)
+                .cloned()
+                .unwrap_or(Value::Null)
+        })
         .collect()
 }
 
@@ -77,15 +82,24 @@ pub async fn triggers(
                 .iter()
                 .filter(|c| plan.projections[c.projection].name == strategy.projection)
                 .flat_map(|c| c.old.iter().chain(c.new.iter()))
-                .map(|i| &i.fields)
+                .map(|i| i.fields())
                 .collect();
             if images.is_empty() {
                 continue;
             }
             let deleted_roots = view.on_root_delete == RootDelete::MarkDeleted;
             for path in &strategy.paths {
-                for root in walk(store, path, &images, deleted_roots).await? {
-                    keys.add(view_key(view, &root));
+                match walk(store, path, &images, deleted_roots).await? {
+                    Reached::Start => {
+                        for root in &images {
+                            keys.add(view_key(view, root));
+                        }
+                    }
+                    Reached::Records(roots) => {
+                        for root in &roots {
+                            keys.add(view_key(view, &root.fields));
+                        }
+                    }
                 }
             }
         }
@@ -97,6 +111,13 @@ pub async fn triggers(
     Ok(out)
 }
 
+/// The root records a walk reached.
+enum Reached {
+    /// The path has no hops: the start images are the roots.
+    Start,
+    Records(Vec<Arc<Record>>),
+}
+
 /// Walks `path` from `start` records to root records (`DELETED` ones too when
 /// `deleted_roots`).
 async fn walk(
@@ -104,18 +125,18 @@ async fn walk(
     path: &fdc_plan::StrategyPath,
     start: &[&Map],
     deleted_roots: bool,
-) -> Result<Vec<Map>, StoreError> {
+) -> Result<Reached, StoreError> {
     if path.hops.is_empty() {
-        return Ok(start.iter().map(|m| (*m).clone()).collect());
+        return Ok(Reached::Start);
     }
-    let mut current: Vec<Map> = Vec::new();
+    let mut current: Vec<Arc<Record>> = Vec::new();
     let mut first = true;
     for (i, hop) in path.hops.iter().enumerate() {
         let last = i + 1 == path.hops.len();
         let records: Vec<&Map> = if first {
             start.to_vec()
         } else {
-            current.iter().collect()
+            current.iter().map(|r| &r.fields).collect()
         };
         first = false;
         let mut seen = HashSet::new();
@@ -132,10 +153,10 @@ async fn walk(
             }
         }
         if tuples.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Reached::Records(Vec::new()));
         }
-        let found = store
-            .find_in(
+        current = store
+            .find_in_shared(
                 &hop.to,
                 FindIn {
                     fields: &hop.to_fields,
@@ -145,9 +166,8 @@ async fn walk(
                 },
             )
             .await?;
-        current = found.into_iter().map(|r| r.fields).collect();
     }
-    Ok(current)
+    Ok(Reached::Records(current))
 }
 
 #[cfg(test)]

@@ -18,6 +18,20 @@ use serde::{Deserialize, Serialize};
 /// An object's fields, in insertion order (documents keep the mapping's field order).
 pub type Map = IndexMap<String, Value>;
 
+/// Objects up to this many fields are searched by comparing names, not by hashing.
+const SCAN_FIELDS: usize = 16;
+
+/// The field `name` of `map`: what `map.get(name)` returns, faster on the small objects that
+/// records and documents are (hashing a name with SipHash costs more than comparing it with a
+/// dozen others, which mostly differ in length).
+pub fn field<'m>(map: &'m Map, name: &str) -> Option<&'m Value> {
+    if map.len() <= SCAN_FIELDS {
+        map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    } else {
+        map.get(name)
+    }
+}
+
 /// One value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub enum Value {
@@ -44,7 +58,7 @@ impl Value {
     /// The field `name` of an object (`Null` for a missing field or a non-object).
     pub fn get(&self, name: &str) -> &Value {
         match self {
-            Value::Object(map) => map.get(name).unwrap_or(&NULL),
+            Value::Object(map) => field(map, name).unwrap_or(&NULL),
             _ => &NULL,
         }
     }

@@ -124,7 +124,7 @@ pub async fn rebuild(
     }
     let built = aggregate::build(plan, view, projections, keys).await?;
     report.mapping_errors = built.mapping_errors;
-    let stored = views.get_many(&view.name, keys).await?;
+    let stored = views.get_many_shared(&view.name, keys).await?;
     let key_names: Vec<String> = view.key.iter().map(|k| k.name.clone()).collect();
     let mut writes = Vec::new();
     let mut failures = Vec::new();
@@ -155,7 +155,7 @@ pub async fn rebuild(
                 // What the store will hold after the write (merge keeps foreign fields).
                 let merged = match (&stored, view.write) {
                     (Some(old), WriteMode::Merge) => {
-                        let mut merged = old.clone();
+                        let mut merged = Map::clone(old);
                         for (k, v) in &doc {
                             merged.insert(k.clone(), v.clone());
                         }
@@ -201,7 +201,7 @@ pub async fn rebuild(
             // build from, so a mark-deleted view keeps the last stored document, marked.
             None => match (&stored, view.on_root_delete) {
                 (Some(old), RootDelete::MarkDeleted) if state(old) != Some("DELETED") => {
-                    let mut marked = old.clone();
+                    let mut marked = Map::clone(old);
                     marked.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
                     writes.push(ViewWrite::MarkDeleted { key: key.clone() });
                     report.deleted += 1;
@@ -226,7 +226,7 @@ pub async fn rebuild(
                 op,
                 before: events
                     .before
-                    .then(|| stored.as_ref().map(to_json))
+                    .then(|| stored.as_deref().map(to_json))
                     .flatten(),
                 after: events.after.then(|| after.as_ref().map(to_json)).flatten(),
             });

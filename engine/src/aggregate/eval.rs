@@ -14,28 +14,95 @@
 use std::cell::Cell;
 use std::cmp::Ordering;
 
-use fdc_plan::{AggregateFn, BinaryOp, Expr, Plan, SingleView, SortKey, Type};
+use fdc_plan::{AggregateFn, BinaryOp, Expr, Plan, SingleView, Type, UnaryOp};
 
 use super::{compare_keys, ops, Loaded};
+use crate::functions::FnImpl;
 use crate::store::Record;
 use crate::value::{Map, Value};
 
 type Binding = (usize, usize);
 
+/// A mapping expression resolved against the plan once per batch, so that evaluating it per
+/// document does no name lookups: literals are parsed, functions resolved, field names turned
+/// into the slot the field has in its projection's records (declaration order), and the zero
+/// of every `sum` typed.
+enum Compiled {
+    Literal(Value),
+    /// A whole record (`path` empty) or a field of it, then nested fields.
+    Field {
+        node: usize,
+        name: Option<String>,
+        slot: Option<usize>,
+        rest: Vec<String>,
+    },
+    Unary(UnaryOp, Box<Compiled>),
+    Binary(BinaryOp, Box<Compiled>, Box<Compiled>),
+    /// `None`: a function the engine does not implement (every call is a mapping error).
+    Call(Option<FnImpl>, Vec<Compiled>),
+    If(Vec<(Compiled, Compiled)>, Box<Compiled>),
+    Object(Vec<(String, Compiled)>),
+    Collect {
+        node: usize,
+        filter: Option<Box<Compiled>>,
+        sort: Vec<(Compiled, bool)>,
+        limit: Option<usize>,
+        element: Box<Compiled>,
+    },
+    Aggregate {
+        function: AggregateFn,
+        node: usize,
+        filter: Option<Box<Compiled>>,
+        sort: Vec<(Compiled, bool)>,
+        value: Option<Box<Compiled>>,
+        zero: Value,
+    },
+}
+
+/// The value of field `name` in `fields`, looked up at `slot` first (records hold their
+/// fields in declaration order), by name when the slot holds another field.
+fn slot_field<'r>(fields: &'r Map, slot: Option<usize>, name: &str) -> Option<&'r Value> {
+    match slot.and_then(|i| fields.get_index(i)) {
+        Some((k, v)) if k == name => Some(v),
+        _ => crate::value::field(fields, name),
+    }
+}
+
+/// The chains of related records a `Collect` or `Aggregate` ranges over: `count` chains of
+/// `stride` bindings each, stored one after the other.
+#[derive(Default)]
+struct Elements {
+    stride: usize,
+    count: usize,
+    flat: Vec<Binding>,
+}
+
+impl Elements {
+    fn get(&self, i: usize) -> &[Binding] {
+        &self.flat[i * self.stride..(i + 1) * self.stride]
+    }
+}
+
 /// Evaluates one view's mapping against the records of a batch.
 pub(crate) struct Evaluator<'a> {
-    plan: &'a Plan,
-    view: &'a SingleView,
     loaded: &'a Loaded,
+    /// Parent node of each node.
+    parents: Vec<Option<usize>>,
+    mapping: Vec<(String, Compiled)>,
     errors: Cell<u64>,
 }
 
 impl<'a> Evaluator<'a> {
     pub fn new(plan: &'a Plan, view: &'a SingleView, loaded: &'a Loaded) -> Evaluator<'a> {
+        let compiler = Compiler { plan, view };
         Evaluator {
-            plan,
-            view,
             loaded,
+            parents: view.nodes.iter().map(|n| n.parent).collect(),
+            mapping: view
+                .mapping
+                .iter()
+                .map(|f| (f.name.clone(), compiler.compile(&f.expr)))
+                .collect(),
             errors: Cell::new(0),
         }
     }
@@ -48,19 +115,24 @@ impl<'a> Evaluator<'a> {
     /// The document of the root record `root`.
     pub fn document(&self, root: usize) -> Map {
         let mut scope = vec![(0, root)];
-        self.view
-            .mapping
-            .iter()
-            .map(|f| (f.name.clone(), self.eval(&f.expr, &mut scope)))
-            .collect()
+        let mut doc = Map::with_capacity(self.mapping.len());
+        for (name, expr) in &self.mapping {
+            let v = self.eval(expr, &mut scope);
+            doc.insert(name.clone(), v);
+        }
+        doc
     }
 
     fn record(&self, node: usize, index: usize) -> Option<&'a Record> {
-        self.loaded.records.get(node).and_then(|r| r.get(index))
+        self.loaded
+            .records
+            .get(node)
+            .and_then(|r| r.get(index))
+            .map(|r| &**r)
     }
 
     fn parent(&self, node: usize) -> Option<usize> {
-        self.view.nodes.get(node).and_then(|n| n.parent)
+        self.parents.get(node).copied().flatten()
     }
 
     /// The nearest bound ancestor-or-self of `node` and the chain of nodes below it down to
@@ -97,23 +169,31 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Every chain of related records from the scope down to `node`.
-    fn elements(&self, node: usize, scope: &[Binding]) -> Vec<Vec<Binding>> {
+    fn elements(&self, node: usize, scope: &[Binding]) -> Elements {
         let Some(((_, start), chain)) = self.anchor(node, scope) else {
-            return Vec::new();
+            return Elements::default();
         };
-        let mut paths: Vec<(Vec<Binding>, usize)> = vec![(Vec::new(), start)];
-        for n in &chain {
-            let mut next = Vec::new();
-            for (path, end) in paths {
-                for &c in self.children(*n, end) {
-                    let mut p = path.clone();
-                    p.push((*n, c));
-                    next.push((p, c));
+        // Chains grow one node at a time; all have the same length, so they are stored flat.
+        let mut flat: Vec<Binding> = Vec::new();
+        let mut ends: Vec<usize> = vec![start];
+        for (depth, n) in chain.iter().enumerate() {
+            let mut next_flat = Vec::new();
+            let mut next_ends = Vec::new();
+            for (i, end) in ends.iter().enumerate() {
+                for &c in self.children(*n, *end) {
+                    next_flat.extend_from_slice(&flat[i * depth..(i + 1) * depth]);
+                    next_flat.push((*n, c));
+                    next_ends.push(c);
                 }
             }
-            paths = next;
+            flat = next_flat;
+            ends = next_ends;
         }
-        paths.into_iter().map(|(p, _)| p).collect()
+        Elements {
+            stride: chain.len(),
+            count: ends.len(),
+            flat,
+        }
     }
 
     fn with<T>(
@@ -129,65 +209,78 @@ impl<'a> Evaluator<'a> {
         out
     }
 
-    /// The related elements of `node`, filtered and sorted.
+    /// The related elements of `node`, filtered and sorted, and the order to read them in.
     fn ordered(
         &self,
         node: usize,
-        filter: Option<&Expr>,
-        sort: &[SortKey],
+        filter: Option<&Compiled>,
+        sort: &[(Compiled, bool)],
         scope: &mut Vec<Binding>,
-    ) -> Vec<Vec<Binding>> {
-        let mut items: Vec<(Vec<Value>, Vec<Binding>)> = Vec::new();
-        for element in self.elements(node, scope) {
+    ) -> (Elements, Vec<usize>) {
+        let elements = self.elements(node, scope);
+        let mut items: Vec<(Vec<Value>, usize)> = Vec::with_capacity(elements.count);
+        for i in 0..elements.count {
+            let element = elements.get(i);
             let keep = match filter {
-                Some(f) => self.with(scope, &element, |s, sc| ops::truthy(&s.eval(f, sc))),
+                Some(f) => self.with(scope, element, |s, sc| ops::truthy(&s.eval(f, sc))),
                 None => true,
             };
             if !keep {
                 continue;
             }
-            let keys = self.with(scope, &element, |s, sc| {
-                sort.iter().map(|k| s.eval(&k.expr, sc)).collect()
-            });
-            items.push((keys, element));
+            let keys = if sort.is_empty() {
+                Vec::new()
+            } else {
+                self.with(scope, element, |s, sc| {
+                    sort.iter().map(|(k, _)| s.eval(k, sc)).collect()
+                })
+            };
+            items.push((keys, i));
         }
-        let pk = |e: &Vec<Binding>| -> &'a [Value] {
-            e.last()
-                .and_then(|(n, i)| self.record(*n, *i))
-                .map(|r| r.key.as_slice())
-                .unwrap_or(&[])
-        };
-        items.sort_by(|(ka, ea), (kb, eb)| {
-            for ((a, b), s) in ka.iter().zip(kb).zip(sort) {
-                let o = a.total_cmp(b);
-                let o = if s.descending { o.reverse() } else { o };
-                if o != Ordering::Equal {
-                    return o;
+        // One-hop children are loaded in primary-key order already: nothing to sort.
+        if !(sort.is_empty() && elements.stride <= 1) {
+            let pk = |i: usize| -> &'a [Value] {
+                elements
+                    .get(i)
+                    .last()
+                    .and_then(|(n, r)| self.record(*n, *r))
+                    .map(|r| r.key.as_slice())
+                    .unwrap_or(&[])
+            };
+            items.sort_by(|(ka, ea), (kb, eb)| {
+                for ((a, b), (_, descending)) in ka.iter().zip(kb).zip(sort) {
+                    let o = a.total_cmp(b);
+                    let o = if *descending { o.reverse() } else { o };
+                    if o != Ordering::Equal {
+                        return o;
+                    }
                 }
-            }
-            compare_keys(pk(ea), pk(eb))
-        });
-        items.into_iter().map(|(_, e)| e).collect()
+                compare_keys(pk(*ea), pk(*eb))
+            });
+        }
+        let order = items.into_iter().map(|(_, i)| i).collect();
+        (elements, order)
     }
 
-    fn eval(&self, expr: &Expr, scope: &mut Vec<Binding>) -> Value {
+    fn eval(&self, expr: &Compiled, scope: &mut Vec<Binding>) -> Value {
         match expr {
-            Expr::Literal { value, ty } => {
-                Value::from_json_typed(value, ty).unwrap_or_else(|| Value::from_json(value))
-            }
-            Expr::Field { node, path } => match self.reach(*node, scope) {
+            Compiled::Literal(v) => v.clone(),
+            Compiled::Field {
+                node,
+                name,
+                slot,
+                rest,
+            } => match self.reach(*node, scope) {
                 None => Value::Null,
-                Some(r) => match path.split_first() {
+                Some(r) => match name {
                     None => Value::Object(r.fields.clone()),
-                    Some((first, rest)) => r
-                        .fields
-                        .get(first.as_str())
+                    Some(name) => slot_field(&r.fields, *slot, name)
                         .map(|v| v.get_path(rest).clone())
                         .unwrap_or(Value::Null),
                 },
             },
-            Expr::Unary { op, expr } => ops::unary(*op, self.eval(expr, scope)),
-            Expr::Binary { op, left, right } => {
+            Compiled::Unary(op, expr) => ops::unary(*op, self.eval(expr, scope)),
+            Compiled::Binary(op, left, right) => {
                 let l = self.eval(left, scope);
                 match op {
                     BinaryOp::And if !ops::truthy(&l) => Value::Bool(false),
@@ -196,9 +289,9 @@ impl<'a> Evaluator<'a> {
                     _ => ops::binary(*op, l, self.eval(right, scope)),
                 }
             }
-            Expr::Call { function, args } => {
+            Compiled::Call(function, args) => {
                 let values: Vec<Value> = args.iter().map(|a| self.eval(a, scope)).collect();
-                match crate::functions::resolve(function).map(|f| f(&values)) {
+                match function.map(|f| f(&values)) {
                     Some(Ok(v)) => v,
                     _ => {
                         self.errors.set(self.errors.get() + 1);
@@ -206,21 +299,127 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            Expr::If {
-                branches,
-                otherwise,
-            } => {
-                for b in branches {
-                    if ops::truthy(&self.eval(&b.when, scope)) {
-                        return self.eval(&b.then, scope);
+            Compiled::If(branches, otherwise) => {
+                for (when, then) in branches {
+                    if ops::truthy(&self.eval(when, scope)) {
+                        return self.eval(then, scope);
                     }
                 }
                 self.eval(otherwise, scope)
             }
-            Expr::Object { fields } => Value::Object(
+            Compiled::Object(fields) => {
+                let mut out = Map::with_capacity(fields.len());
+                for (name, e) in fields {
+                    let v = self.eval(e, scope);
+                    out.insert(name.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Compiled::Collect {
+                node,
+                filter,
+                sort,
+                limit,
+                element,
+            } => {
+                let (elements, mut order) = self.ordered(*node, filter.as_deref(), sort, scope);
+                if let Some(l) = limit {
+                    order.truncate(*l);
+                }
+                Value::Array(
+                    order
+                        .iter()
+                        .map(|i| self.with(scope, elements.get(*i), |s, sc| s.eval(element, sc)))
+                        .collect(),
+                )
+            }
+            Compiled::Aggregate {
+                function,
+                node,
+                filter,
+                sort,
+                value,
+                zero,
+            } => {
+                let (elements, order) = self.ordered(*node, filter.as_deref(), sort, scope);
+                let values: Vec<Value> = match value {
+                    Some(v) => order
+                        .iter()
+                        .map(|i| self.with(scope, elements.get(*i), |s, sc| s.eval(v, sc)))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let counted = match (function, value) {
+                    (AggregateFn::Count, Some(_)) => values.iter().filter(|v| !v.is_null()).count(),
+                    _ => order.len(),
+                };
+                ops::aggregate(*function, values, counted, zero.clone())
+            }
+        }
+    }
+}
+
+/// Resolves expressions of one view against the plan (see [`Compiled`]).
+struct Compiler<'a> {
+    plan: &'a Plan,
+    view: &'a SingleView,
+}
+
+impl Compiler<'_> {
+    fn boxed(&self, expr: &Expr) -> Box<Compiled> {
+        Box::new(self.compile(expr))
+    }
+
+    fn sort(&self, sort: &[fdc_plan::SortKey]) -> Vec<(Compiled, bool)> {
+        sort.iter()
+            .map(|k| (self.compile(&k.expr), k.descending))
+            .collect()
+    }
+
+    fn compile(&self, expr: &Expr) -> Compiled {
+        match expr {
+            Expr::Literal { value, ty } => Compiled::Literal(
+                Value::from_json_typed(value, ty).unwrap_or_else(|| Value::from_json(value)),
+            ),
+            Expr::Field { node, path } => {
+                let (name, rest) = match path.split_first() {
+                    Some((first, rest)) => (Some(first.clone()), rest.to_vec()),
+                    None => (None, Vec::new()),
+                };
+                let slot = name.as_ref().and_then(|name| {
+                    let n = self.view.nodes.get(*node)?;
+                    let p = self.plan.projection(&n.projection)?;
+                    p.fields.iter().position(|f| &f.name == name)
+                });
+                Compiled::Field {
+                    node: *node,
+                    name,
+                    slot,
+                    rest,
+                }
+            }
+            Expr::Unary { op, expr } => Compiled::Unary(*op, self.boxed(expr)),
+            Expr::Binary { op, left, right } => {
+                Compiled::Binary(*op, self.boxed(left), self.boxed(right))
+            }
+            Expr::Call { function, args } => Compiled::Call(
+                crate::functions::resolve(function),
+                args.iter().map(|a| self.compile(a)).collect(),
+            ),
+            Expr::If {
+                branches,
+                otherwise,
+            } => Compiled::If(
+                branches
+                    .iter()
+                    .map(|b| (self.compile(&b.when), self.compile(&b.then)))
+                    .collect(),
+                self.boxed(otherwise),
+            ),
+            Expr::Object { fields } => Compiled::Object(
                 fields
                     .iter()
-                    .map(|f| (f.name.clone(), self.eval(&f.expr, scope)))
+                    .map(|f| (f.name.clone(), self.compile(&f.expr)))
                     .collect(),
             ),
             Expr::Collect {
@@ -229,43 +428,30 @@ impl<'a> Evaluator<'a> {
                 sort,
                 limit,
                 element,
-            } => {
-                let mut elements = self.ordered(*node, filter.as_deref(), sort, scope);
-                if let Some(l) = limit {
-                    elements.truncate(usize::try_from(*l).unwrap_or(usize::MAX));
-                }
-                Value::Array(
-                    elements
-                        .iter()
-                        .map(|e| self.with(scope, e, |s, sc| s.eval(element, sc)))
-                        .collect(),
-                )
-            }
+            } => Compiled::Collect {
+                node: *node,
+                filter: filter.as_deref().map(|f| self.boxed(f)),
+                sort: self.sort(sort),
+                limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+                element: self.boxed(element),
+            },
             Expr::Aggregate {
                 function,
                 node,
                 filter,
                 sort,
                 value,
-            } => {
-                let elements = self.ordered(*node, filter.as_deref(), sort, scope);
-                let values: Vec<Value> = match value {
-                    Some(v) => elements
-                        .iter()
-                        .map(|e| self.with(scope, e, |s, sc| s.eval(v, sc)))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                let counted = match (function, value) {
-                    (AggregateFn::Count, Some(_)) => values.iter().filter(|v| !v.is_null()).count(),
-                    _ => elements.len(),
-                };
-                let zero = value
+            } => Compiled::Aggregate {
+                function: *function,
+                node: *node,
+                filter: filter.as_deref().map(|f| self.boxed(f)),
+                sort: self.sort(sort),
+                value: value.as_deref().map(|v| self.boxed(v)),
+                zero: value
                     .as_deref()
                     .map(|v| zero_of(&self.static_type(v)))
-                    .unwrap_or(Value::Int(0));
-                ops::aggregate(*function, values, counted, zero)
-            }
+                    .unwrap_or(Value::Int(0)),
+            },
         }
     }
 

@@ -21,6 +21,7 @@ mod eval;
 pub mod ops;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fdc_plan::{Plan, RootDelete, SingleView};
 
@@ -49,8 +50,8 @@ pub struct BuiltBatch {
 
 /// Records loaded for one batch: per node, the records and, per parent record, its children.
 pub(crate) struct Loaded {
-    /// `records[node]`: every record of the node loaded for the batch.
-    pub records: Vec<Vec<Record>>,
+    /// `records[node]`: every record of the node loaded for the batch (shared with the store).
+    pub records: Vec<Vec<Arc<Record>>>,
     /// `children[node][parent_index]`: indexes into `records[node]`, in primary-key order.
     pub children: Vec<Vec<Vec<usize>>>,
 }
@@ -67,7 +68,7 @@ pub async fn build(
     // A mark-deleted view documents its soft-deleted roots too.
     let public_only = view.on_root_delete == RootDelete::Delete;
     let found = store
-        .find_in(
+        .find_in_shared(
             &root.projection,
             FindIn {
                 fields: &key_fields,
@@ -77,7 +78,7 @@ pub async fn build(
             },
         )
         .await?;
-    let mut by_key: HashMap<Vec<u8>, Record> = HashMap::with_capacity(found.len());
+    let mut by_key: HashMap<Vec<u8>, Arc<Record>> = HashMap::with_capacity(found.len());
     for r in found {
         if let Some(k) = key::encode_fields(&r.fields, &key_fields) {
             // A `PUBLIC` root wins over a `DELETED` one holding the same view key.
@@ -94,7 +95,7 @@ pub async fn build(
         }
     }
     // Root records in key order; `slot[i]` is the root index of keys[i].
-    let mut roots: Vec<Record> = Vec::with_capacity(keys.len());
+    let mut roots: Vec<Arc<Record>> = Vec::with_capacity(keys.len());
     let mut slot: Vec<Option<usize>> = Vec::with_capacity(keys.len());
     for k in keys {
         match key::encode(k).and_then(|e| by_key.remove(&e)) {
@@ -125,7 +126,7 @@ pub async fn build(
 async fn load_nodes(
     view: &SingleView,
     store: &dyn ProjectionStore,
-    roots: Vec<Record>,
+    roots: Vec<Arc<Record>>,
 ) -> Result<Loaded, StoreError> {
     let n = view.nodes.len();
     let mut loaded = Loaded {
@@ -160,7 +161,7 @@ async fn load_nodes(
             Vec::new()
         } else {
             store
-                .find_in(
+                .find_in_shared(
                     &node.projection,
                     FindIn {
                         fields: &node.fields,

@@ -15,7 +15,7 @@ mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use fdc_plan::WriteMode;
@@ -29,8 +29,8 @@ use crate::value::{Map, Value};
 use persist::{Disk, Op};
 use table::Table;
 
-/// A single view's documents by encoded key.
-type ViewTable = BTreeMap<Vec<u8>, (Vec<Value>, Map)>;
+/// A single view's documents (shared, never mutated in place) by encoded key.
+type ViewTable = BTreeMap<Vec<u8>, (Vec<Value>, Arc<Map>)>;
 
 #[derive(Default)]
 struct Inner {
@@ -72,7 +72,11 @@ impl EmbeddedStore {
             inner.projections.insert(name, t);
         }
         for (name, rows) in loaded.views {
-            inner.views.insert(name, rows.into_iter().collect());
+            let table = rows
+                .into_iter()
+                .map(|(k, (key, doc))| (k, (key, Arc::new(doc))))
+                .collect();
+            inner.views.insert(name, table);
         }
         inner.dead_letters = loaded.dead_letters;
         inner.failures = loaded.failures;
@@ -126,7 +130,7 @@ impl EmbeddedStore {
             .read("read projection")?
             .projections
             .get(projection)
-            .map(|t| t.records().cloned().collect())
+            .map(|t| t.records().map(|r| Record::clone(r)).collect())
             .unwrap_or_default())
     }
 
@@ -136,15 +140,20 @@ impl EmbeddedStore {
             .read("read single view")?
             .views
             .get(view)
-            .map(|t| t.values().cloned().collect())
+            .map(|t| {
+                t.values()
+                    .map(|(k, d)| (k.clone(), Map::clone(d)))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
 
-fn page<T: Clone>(
-    map: &BTreeMap<Vec<u8>, T>,
+fn page<S, T>(
+    map: &BTreeMap<Vec<u8>, S>,
     after: Option<&[Value]>,
     limit: usize,
+    item: impl Fn(&S) -> T,
     key_of: impl Fn(&T) -> Vec<Value>,
 ) -> Page<T> {
     use std::ops::Bound;
@@ -155,7 +164,7 @@ fn page<T: Clone>(
     let items: Vec<T> = map
         .range((start, Bound::Unbounded))
         .take(limit)
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| item(v))
         .collect();
     let next = if items.len() == limit {
         items.last().map(&key_of)
@@ -185,6 +194,21 @@ impl ProjectionStore for EmbeddedStore {
         };
         Ok(keys
             .iter()
+            .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|r| Record::clone(r))))
+            .collect())
+    }
+
+    async fn get_many_shared(
+        &self,
+        projection: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
+        let inner = self.read("read projection")?;
+        let Some(table) = inner.projections.get(projection) else {
+            return Ok(vec![None; keys.len()]);
+        };
+        Ok(keys
+            .iter()
             .map(|k| key::encode(k).and_then(|k| table.get(&k).cloned()))
             .collect())
     }
@@ -194,6 +218,19 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         query: FindIn<'_>,
     ) -> Result<Vec<Record>, StoreError> {
+        Ok(self
+            .find_in_shared(projection, query)
+            .await?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    async fn find_in_shared(
+        &self,
+        projection: &str,
+        query: FindIn<'_>,
+    ) -> Result<Vec<Arc<Record>>, StoreError> {
         let inner = self.read("query projection")?;
         Ok(inner
             .projections
@@ -268,7 +305,13 @@ impl ProjectionStore for EmbeddedStore {
     ) -> Result<Page<Record>, StoreError> {
         let inner = self.read("scan projection")?;
         Ok(match inner.projections.get(projection) {
-            Some(t) => page(t.by_key(), after, limit.max(1), |r: &Record| r.key.clone()),
+            Some(t) => page(
+                t.by_key(),
+                after,
+                limit.max(1),
+                |r| Record::clone(r),
+                |r: &Record| r.key.clone(),
+            ),
             None => Page {
                 items: vec![],
                 next: None,
@@ -296,6 +339,21 @@ impl SingleViewStore for EmbeddedStore {
         };
         Ok(keys
             .iter()
+            .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|(_, d)| Map::clone(d))))
+            .collect())
+    }
+
+    async fn get_many_shared(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Arc<Map>>>, StoreError> {
+        let inner = self.read("read single view")?;
+        let Some(table) = inner.views.get(view) else {
+            return Ok(vec![None; keys.len()]);
+        };
+        Ok(keys
+            .iter()
             .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|(_, d)| d.clone())))
             .collect())
     }
@@ -309,13 +367,13 @@ impl SingleViewStore for EmbeddedStore {
         let op = "write single view";
         let mut inner = self.write_lock(op)?;
         let table = inner.views.entry(view.to_owned()).or_default();
-        let mut effects: Vec<(Vec<u8>, Option<(Vec<Value>, Map)>)> = Vec::new();
+        let mut effects: Vec<(Vec<u8>, Option<(Vec<Value>, Arc<Map>)>)> = Vec::new();
         for w in writes {
             let (kv, new) = match w {
                 ViewWrite::Upsert { key: kv, document } => {
                     let doc = match (mode, key::encode(&kv).and_then(|k| table.get(&k))) {
                         (WriteMode::Merge, Some((_, old))) => {
-                            let mut merged = old.clone();
+                            let mut merged = Map::clone(old);
                             for (f, v) in document {
                                 merged.insert(f, v);
                             }
@@ -323,15 +381,16 @@ impl SingleViewStore for EmbeddedStore {
                         }
                         _ => document,
                     };
+                    let doc = Arc::new(doc);
                     (kv.clone(), Some((kv, doc)))
                 }
                 ViewWrite::Delete { key: kv } => (kv, None),
                 ViewWrite::MarkDeleted { key: kv } => {
                     match key::encode(&kv).and_then(|k| table.get(&k)) {
                         Some((_, old)) => {
-                            let mut doc = old.clone();
+                            let mut doc = Map::clone(old);
                             doc.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
-                            (kv.clone(), Some((kv, doc)))
+                            (kv.clone(), Some((kv, Arc::new(doc))))
                         }
                         None => continue,
                     }
@@ -345,7 +404,7 @@ impl SingleViewStore for EmbeddedStore {
         let ops: Vec<Op<'_>> = effects
             .iter()
             .map(|(k, d)| match d {
-                Some(d) => Op::PutView(view, k, d),
+                Some((key, d)) => Op::PutView(view, k, key, d),
                 None => Op::RemoveView(view, k),
             })
             .collect();
@@ -372,9 +431,13 @@ impl SingleViewStore for EmbeddedStore {
     ) -> Result<Page<(Vec<Value>, Map)>, StoreError> {
         let inner = self.read("scan single view")?;
         Ok(match inner.views.get(view) {
-            Some(t) => page(t, after, limit.max(1), |(k, _): &(Vec<Value>, Map)| {
-                k.clone()
-            }),
+            Some(t) => page(
+                t,
+                after,
+                limit.max(1),
+                |(k, d)| (k.clone(), Map::clone(d)),
+                |(k, _): &(Vec<Value>, Map)| k.clone(),
+            ),
             None => Page {
                 items: vec![],
                 next: None,

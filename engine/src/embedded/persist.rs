@@ -26,7 +26,7 @@ const CHECKPOINTS: TableDefinition<&str, i64> = TableDefinition::new("checkpoint
 pub enum Op<'a> {
     PutRecord(&'a str, &'a [u8], &'a Record),
     RemoveRecord(&'a str, &'a [u8]),
-    PutView(&'a str, &'a [u8], &'a (Vec<Value>, Map)),
+    PutView(&'a str, &'a [u8], &'a [Value], &'a Map),
     RemoveView(&'a str, &'a [u8]),
     DeadLetter(u64, &'a serde_json::Value),
     Failure(u64, &'a serde_json::Value),
@@ -144,10 +144,11 @@ impl Disk {
                         Some(postcard::to_stdvec(r).map_err(|e| err(op, e))?),
                     ),
                     Op::RemoveRecord(p, k) => (format!("p/{p}"), *k, None),
-                    Op::PutView(v, k, d) => (
+                    // Same bytes as a `KeyedDoc` (a slice and a `Vec` serialize alike).
+                    Op::PutView(v, k, key, d) => (
                         format!("v/{v}"),
                         *k,
-                        Some(postcard::to_stdvec(d).map_err(|e| err(op, e))?),
+                        Some(postcard::to_stdvec(&(key, d)).map_err(|e| err(op, e))?),
                     ),
                     Op::RemoveView(v, k) => (format!("v/{v}"), *k, None),
                     Op::DeadLetter(seq, json) | Op::Failure(seq, json) => {

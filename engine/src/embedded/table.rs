@@ -1,34 +1,38 @@
 //! One projection collection of the embedded store: records by encoded primary key, and a
 //! hash index per queried field tuple.
 //!
-//! In: puts and removes of whole records, `$in` queries. Out: matching records.
+//! In: puts and removes of whole records, `$in` queries. Out: matching records, shared
+//! (`Arc`): a query hands out references to the stored records, never copies.
 //!
 //! Guarantees: indexes always agree with the records (every put/remove maintains them); a
-//! query on a field tuple without an index is answered correctly by a scan.
+//! query on a field tuple without an index is answered correctly by a scan. Stored records
+//! are immutable: a put replaces the `Arc`, so a record handed out earlier keeps its image.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::store::{condition, key, FindIn, ProjectionLayout, Record};
 
-/// A hash index: encoded field tuple -> encoded primary keys.
+/// A hash index: encoded field tuple -> the records holding it (the same `Arc`s as the
+/// table's, so a lookup needs no second search by primary key).
 #[derive(Default)]
 struct Index {
     fields: Vec<String>,
-    entries: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+    entries: HashMap<Vec<u8>, Vec<Arc<Record>>>,
 }
 
 impl Index {
-    fn insert(&mut self, pk: &[u8], record: &Record) {
+    fn insert(&mut self, record: &Arc<Record>) {
         if let Some(t) = key::encode_fields(&record.fields, &self.fields) {
-            self.entries.entry(t).or_default().push(pk.to_vec());
+            self.entries.entry(t).or_default().push(record.clone());
         }
     }
 
-    fn remove(&mut self, pk: &[u8], record: &Record) {
+    fn remove(&mut self, record: &Arc<Record>) {
         if let Some(t) = key::encode_fields(&record.fields, &self.fields) {
-            if let Some(pks) = self.entries.get_mut(&t) {
-                pks.retain(|p| p != pk);
-                if pks.is_empty() {
+            if let Some(records) = self.entries.get_mut(&t) {
+                records.retain(|r| !Arc::ptr_eq(r, record));
+                if records.is_empty() {
                     self.entries.remove(&t);
                 }
             }
@@ -40,7 +44,7 @@ impl Index {
 #[derive(Default)]
 pub struct Table {
     key_fields: Vec<String>,
-    records: BTreeMap<Vec<u8>, Record>,
+    records: BTreeMap<Vec<u8>, Arc<Record>>,
     indexes: Vec<Index>,
 }
 
@@ -61,8 +65,8 @@ impl Table {
                 fields: fields.clone(),
                 entries: HashMap::new(),
             };
-            for (pk, r) in &self.records {
-                index.insert(pk, r);
+            for r in self.records.values() {
+                index.insert(r);
             }
             self.indexes.push(index);
         }
@@ -70,33 +74,34 @@ impl Table {
 
     /// Adds a record read back from disk (indexes are built by `set_layout`).
     pub fn load(&mut self, pk: Vec<u8>, record: Record) {
-        self.records.insert(pk, record);
+        self.records.insert(pk, Arc::new(record));
     }
 
     /// The record with encoded primary key `pk`.
-    pub fn get(&self, pk: &[u8]) -> Option<&Record> {
+    pub fn get(&self, pk: &[u8]) -> Option<&Arc<Record>> {
         self.records.get(pk)
     }
 
     /// Records in encoded-key order.
-    pub fn by_key(&self) -> &BTreeMap<Vec<u8>, Record> {
+    pub fn by_key(&self) -> &BTreeMap<Vec<u8>, Arc<Record>> {
         &self.records
     }
 
     /// Every record.
-    pub fn records(&self) -> impl Iterator<Item = &Record> {
+    pub fn records(&self) -> impl Iterator<Item = &Arc<Record>> {
         self.records.values()
     }
 
     /// Inserts or replaces a record.
     pub fn put(&mut self, pk: Vec<u8>, record: Record) {
+        let record = Arc::new(record);
         if let Some(old) = self.records.get(&pk) {
             for i in &mut self.indexes {
-                i.remove(&pk, old);
+                i.remove(old);
             }
         }
         for i in &mut self.indexes {
-            i.insert(&pk, &record);
+            i.insert(&record);
         }
         self.records.insert(pk, record);
     }
@@ -105,47 +110,44 @@ impl Table {
     pub fn remove(&mut self, pk: &[u8]) {
         if let Some(old) = self.records.remove(pk) {
             for i in &mut self.indexes {
-                i.remove(pk, &old);
+                i.remove(&old);
             }
         }
     }
 
     /// Answers a [`FindIn`] query.
-    pub fn find_in(&self, q: FindIn<'_>) -> Vec<Record> {
+    pub fn find_in(&self, q: FindIn<'_>) -> Vec<Arc<Record>> {
         let keep = |r: &Record| {
             (!q.public_only || r.is_public()) && condition::all_hold(&r.fields, q.conditions)
         };
         let mut out = Vec::new();
         if q.fields == self.key_fields.as_slice() {
+            let mut seen = HashSet::with_capacity(q.values.len());
             for v in q.values {
-                if let Some(r) = key::encode(v).and_then(|k| self.records.get(&k)) {
-                    if keep(r) {
+                let Some(k) = key::encode(v) else { continue };
+                if let Some(r) = self.records.get(&k) {
+                    if keep(r) && seen.insert(k) {
                         out.push(r.clone());
                     }
                 }
             }
-            dedupe(&mut out);
             return out;
         }
         if let Some(index) = self.indexes.iter().find(|i| i.fields == q.fields) {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::with_capacity(q.values.len());
             for v in q.values {
                 let Some(t) = key::encode(v) else { continue };
-                if !seen.insert(t.clone()) {
+                let Some(records) = index.entries.get(&t) else {
+                    continue;
+                };
+                if !seen.insert(t) {
                     continue;
                 }
-                for pk in index.entries.get(&t).into_iter().flatten() {
-                    if let Some(r) = self.records.get(pk) {
-                        if keep(r) {
-                            out.push(r.clone());
-                        }
-                    }
-                }
+                out.extend(records.iter().filter(|r| keep(r)).cloned());
             }
             return out;
         }
-        let wanted: std::collections::HashSet<Vec<u8>> =
-            q.values.iter().filter_map(|v| key::encode(v)).collect();
+        let wanted: HashSet<Vec<u8>> = q.values.iter().filter_map(|v| key::encode(v)).collect();
         self.records
             .values()
             .filter(|r| {
@@ -155,9 +157,4 @@ impl Table {
             .cloned()
             .collect()
     }
-}
-
-fn dedupe(records: &mut Vec<Record>) {
-    let mut seen = std::collections::HashSet::new();
-    records.retain(|r| seen.insert(key::encode(&r.key)));
 }

@@ -21,7 +21,7 @@ pub fn all_hold(fields: &Map, conditions: &[FieldCondition]) -> bool {
 
 /// Whether `condition` holds on `fields`.
 pub fn holds(fields: &Map, condition: &FieldCondition) -> bool {
-    let value = fields.get(condition.field.as_str()).unwrap_or(&Value::Null);
+    let value = crate::value::field(fields, &condition.field).unwrap_or(&Value::Null);
     let constant = constant_like(value, &condition.value);
     compare(value, condition.op, &constant)
 }

@@ -8,7 +8,7 @@
 //! never matches in a join; the encoding is stable across runs and platforms, so it can be used
 //! as a key in persisted tables.
 
-use crate::value::Value;
+use crate::value::{field, Value};
 use rust_decimal::prelude::ToPrimitive;
 
 /// Encodes `values` (None when any is null).
@@ -26,7 +26,7 @@ pub fn encode(values: &[Value]) -> Option<Vec<u8>> {
 pub fn encode_fields(record: &crate::value::Map, fields: &[String]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(fields.len() * 10);
     for f in fields {
-        if !encode_one(record.get(f.as_str()).unwrap_or(&Value::Null), &mut out) {
+        if !encode_one(field(record, f).unwrap_or(&Value::Null), &mut out) {
             return None;
         }
     }
@@ -37,7 +37,7 @@ pub fn encode_fields(record: &crate::value::Map, fields: &[String]) -> Option<Ve
 pub fn tuple(record: &crate::value::Map, fields: &[String]) -> Vec<Value> {
     fields
         .iter()
-        .map(|f| record.get(f.as_str()).cloned().unwrap_or(Value::Null))
+        .map(|f| field(record, f).cloned().unwrap_or(Value::Null))
         .collect()
 }
 

@@ -22,6 +22,8 @@ pub mod source;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use fdc_plan::{FieldCondition, WriteMode};
 use serde::Serialize;
@@ -129,6 +131,37 @@ pub trait ProjectionStore: Send + Sync {
     async fn find_in(&self, projection: &str, query: FindIn<'_>)
         -> Result<Vec<Record>, StoreError>;
 
+    /// [`ProjectionStore::get_many`] handing out shared records: what the engine stages call.
+    /// A store that keeps its records in memory overrides it to share them instead of copying
+    /// each one; the default wraps the records `get_many` decoded.
+    async fn get_many_shared(
+        &self,
+        projection: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
+        Ok(self
+            .get_many(projection, keys)
+            .await?
+            .into_iter()
+            .map(|r| r.map(Arc::new))
+            .collect())
+    }
+
+    /// [`ProjectionStore::find_in`] handing out shared records (see
+    /// [`ProjectionStore::get_many_shared`]).
+    async fn find_in_shared(
+        &self,
+        projection: &str,
+        query: FindIn<'_>,
+    ) -> Result<Vec<Arc<Record>>, StoreError> {
+        Ok(self
+            .find_in(projection, query)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
+    }
+
     /// Applies the writes (unordered, each guarded by version); one outcome per write, in order.
     async fn write(
         &self,
@@ -180,6 +213,22 @@ pub trait SingleViewStore: Send + Sync {
         view: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError>;
+
+    /// [`SingleViewStore::get_many`] handing out shared documents: what the single-view writer
+    /// calls. A store that keeps its documents in memory overrides it to share them instead of
+    /// copying; the default wraps what `get_many` decoded.
+    async fn get_many_shared(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Arc<Map>>>, StoreError> {
+        Ok(self
+            .get_many(view, keys)
+            .await?
+            .into_iter()
+            .map(|d| d.map(Arc::new))
+            .collect())
+    }
 
     /// Applies the writes (unordered: at most one write per key in a call).
     async fn write(
