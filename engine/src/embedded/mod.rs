@@ -297,6 +297,16 @@ impl ProjectionStore for EmbeddedStore {
         Ok(outcomes)
     }
 
+    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let inner = self.read("count projection")?;
+        Ok(Some(
+            inner
+                .projections
+                .get(projection)
+                .map_or(0, |t| t.by_key().len() as u64),
+        ))
+    }
+
     async fn scan(
         &self,
         projection: &str,

@@ -23,6 +23,7 @@ mod health;
 mod histogram;
 mod isolate;
 pub mod local;
+pub mod refresh;
 mod run;
 
 use std::sync::Arc;
@@ -78,6 +79,10 @@ pub struct RuntimeConfig {
     pub max_attempts: u32,
     /// First retry delay (doubles up to 30 s).
     pub retry_backoff: Duration,
+    /// Run the strategies and rebuild the triggered single views. Off for an initial load:
+    /// projections are written at full speed and the single views are built afterwards by a
+    /// refresh ([`refresh`]), which reads each record once instead of once per trigger.
+    pub strategies: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -88,6 +93,7 @@ impl Default for RuntimeConfig {
             read_ahead: 2,
             max_attempts: 0,
             retry_backoff: Duration::from_millis(200),
+            strategies: true,
         }
     }
 }
@@ -315,8 +321,11 @@ impl Engine {
         out.counts.applied = written.applied;
         out.counts.stale = written.stale;
         let mut events = written.events;
-        let triggers =
-            strategy::triggers(plan, self.stores.projections.as_ref(), &written.changes).await?;
+        let triggers = if self.config.strategies {
+            strategy::triggers(plan, self.stores.projections.as_ref(), &written.changes).await?
+        } else {
+            Vec::new()
+        };
         for t in triggers {
             out.counts.triggered += t.keys.len() as u64;
             for chunk in t.keys.chunks(self.config.rebuild_chunk.max(1)) {

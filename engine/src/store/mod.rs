@@ -176,6 +176,12 @@ pub trait ProjectionStore: Send + Sync {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Record>, StoreError>;
+
+    /// How many records the projection holds, when the store can tell cheaply (for progress
+    /// and ETA of a refresh; an estimate is fine). The default: unknown.
+    async fn count(&self, _projection: &str) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// One single-view write.
