@@ -6,6 +6,7 @@ pub mod explain;
 pub mod fmt;
 pub mod graph;
 pub mod inspect;
+pub mod refresh;
 pub mod run;
 pub mod status;
 pub mod test;

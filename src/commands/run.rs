@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// (`host:port`; overrides `http.listen` and FDC_HTTP_LISTEN; off when none is set).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Initial load: write the projections only, at full speed (no strategies, no single
+    /// views); build the views afterwards with `fdc refresh PIPELINE VIEW`.
+    #[arg(long)]
+    pub initial_load: bool,
 }
 
 /// What `--print` prints.
@@ -76,10 +80,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let options = crate::config::launch::Options {
             store_dir: args.store.clone(),
             http: args.http.clone(),
+            initial_load: args.initial_load,
         };
         return match crate::config::launch::run_production(plan, config, &options) {
             Ok(summary) => {
                 print_summary(&summary);
+                print_initial_load_hint(args.initial_load);
                 ExitCode::SUCCESS
             }
             Err(f) => {
@@ -112,6 +118,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         export: args.export.clone(),
         config: RuntimeConfig {
             batch_size: args.batch_size.max(1),
+            strategies: !args.initial_load,
             ..RuntimeConfig::default()
         },
     };
@@ -147,6 +154,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     print_summary(&done.summary);
+    print_initial_load_hint(args.initial_load);
     print_dead_letters(&done.store);
     if let Some(what) = args.print {
         let stdout = std::io::stdout();
@@ -173,6 +181,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn print_initial_load_hint(initial_load: bool) {
+    if initial_load {
+        eprintln!(
+            "initial load: projections written, single views not built; \
+             build them with `fdc refresh PIPELINE VIEW`"
+        );
+    }
 }
 
 /// The first dead letters' positions and reasons (reasons never hold values; the letters

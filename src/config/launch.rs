@@ -41,6 +41,8 @@ pub struct Options {
     pub store_dir: Option<PathBuf>,
     /// Operations endpoint address (overrides the configuration).
     pub http: Option<String>,
+    /// Initial load: projections only (see `RuntimeConfig::strategies`).
+    pub initial_load: bool,
 }
 
 /// Pings the database every [`PROBE_INTERVAL`] and tells the health what it found.
@@ -105,7 +107,8 @@ pub fn kafka_pipeline(config: &Config) -> Result<KafkaPipeline, Failure> {
     })
 }
 
-/// Runs `plan` in production mode until SIGINT or SIGTERM (blocking).
+/// Runs `plan` in production mode until SIGINT or SIGTERM (blocking). With `initial_load`,
+/// only the projections are written (see `RuntimeConfig::strategies`).
 pub fn run_production(
     plan: Plan,
     config_path: Option<&Path>,
@@ -118,6 +121,7 @@ pub fn run_production(
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,
         read_ahead: config.batch.read_ahead,
+        strategies: !options.initial_load,
         ..RuntimeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

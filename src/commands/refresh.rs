@@ -1,0 +1,488 @@
+//! `fdc refresh PIPELINE VIEW [--store DIR | --config FILE] [--filter 'FIELD OP VALUE']...
+//! [--page N] [--cursor FILE] [--restart]`.
+//!
+//! In: a pipeline (compiled as `fdc check` does), the single view to rebuild, and where the
+//! projections are: an embedded store directory, or MongoDB from `fdc.yaml` / the environment.
+//! Out: the view's documents rebuilt from the projections in pages of `--page` roots (see
+//! `fdc_engine::runtime::refresh`), single-view events published to Kafka when the
+//! configuration has Kafka and events on; progress on stderr (on a terminal one line with
+//! count, rate and ETA, redrawn after every batch; otherwise a log line every 10 seconds); a
+//! summary.
+//!
+//! Resumable: the cursor is saved after each durable batch (default
+//! `<store>/refresh-<view>.cursor.json`, or `fdc-refresh-<view>.cursor.json` in the working
+//! directory on MongoDB) and removed when the refresh completes; the next run resumes from it
+//! (`--restart` starts over). Ctrl-C stops after the batch in flight.
+//!
+//! Exit code: 0 done, 1 the pipeline does not compile or a store failed, 2 usage (unknown
+//! view, bad filter, a cursor of another filter), 130 interrupted (resumable).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use fdc_engine::embedded::EmbeddedStore;
+use fdc_engine::kafka::{KafkaEvents, KafkaProducer, KafkaProducerConfig};
+use fdc_engine::mongo::MongoStore;
+use fdc_engine::runtime::refresh::{
+    refresh, roots_to_scan, validate, Flow, RefreshCursor, RefreshOptions, RefreshTotals,
+};
+use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
+use fdc_engine::store::{DeadLetter, DeadLetterSink, Event, EventSink, StoreError};
+use fdc_plan::{CompareOp, FieldCondition};
+
+use crate::config::ProcessEnv;
+
+/// Arguments of `fdc refresh`.
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// The pipeline: a `.fdl` file or a directory of them.
+    pub pipeline: PathBuf,
+    /// The single view to rebuild.
+    pub view: String,
+    /// The embedded store directory holding the projections (when no MongoDB is configured).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// MongoDB (and Kafka, for events) from this `fdc.yaml` (docs/configuration.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only roots whose field satisfies this, as `FIELD OP VALUE` with OP one of `==`, `!=`,
+    /// `<`, `<=`, `>`, `>=` and VALUE JSON (a bare word is a string). Repeat: all must hold.
+    #[arg(long = "filter", value_name = "CONDITION")]
+    pub filters: Vec<String>,
+    /// Root records read, and single views rebuilt, per batch.
+    #[arg(long, default_value_t = 5000)]
+    pub page: usize,
+    /// Where the resume cursor is kept.
+    #[arg(long)]
+    pub cursor: Option<PathBuf>,
+    /// Ignore a saved cursor and start over.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+/// Parses `FIELD OP VALUE` (see [`RefreshArgs::filters`]).
+pub fn parse_filter(text: &str) -> Result<FieldCondition, String> {
+    const OPS: [(&str, CompareOp); 6] = [
+        ("==", CompareOp::Eq),
+        ("!=", CompareOp::Ne),
+        ("<=", CompareOp::Le),
+        (">=", CompareOp::Ge),
+        ("<", CompareOp::Lt),
+        (">", CompareOp::Gt),
+    ];
+    let Some((at, token, op)) = OPS
+        .iter()
+        .filter_map(|(token, op)| text.find(token).map(|at| (at, *token, *op)))
+        .min_by_key(|(at, token, _)| (*at, std::cmp::Reverse(token.len())))
+    else {
+        return Err(format!(
+            "filter `{text}`: expected FIELD OP VALUE with OP one of ==, !=, <, <=, >, >="
+        ));
+    };
+    let field = text[..at].trim();
+    let value = text[at + token.len()..].trim();
+    let is_name = !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return Err(format!("filter `{text}`: `{field}` is not a field name"));
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "filter `{text}`: a value is missing after `{token}`"
+        ));
+    }
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok(FieldCondition {
+        field: field.to_string(),
+        op,
+        value,
+    })
+}
+
+/// Refresh produces no dead letters (it reads no messages); a call would be a bug.
+struct NoDeadLetters;
+
+#[async_trait::async_trait]
+impl DeadLetterSink for NoDeadLetters {
+    async fn dead_letter(&self, _letters: Vec<DeadLetter>) -> Result<(), StoreError> {
+        Err(StoreError::fatal(
+            "store dead letters",
+            "a refresh reads no messages and has no dead letters",
+        ))
+    }
+}
+
+/// Drops single-view events when no Kafka is configured or events are off.
+struct NoEvents;
+
+#[async_trait::async_trait]
+impl EventSink for NoEvents {
+    async fn publish(&self, _events: Vec<Event>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Progress on stderr: a redrawn line on a terminal, a log line every 10 s otherwise.
+struct Progress {
+    view: String,
+    started: Instant,
+    /// Roots scanned before this run (a resumed refresh).
+    resumed_at: u64,
+    total: Option<u64>,
+    terminal: bool,
+    last_line: Instant,
+}
+
+impl Progress {
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    fn line(&self, t: &RefreshTotals) -> String {
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = (t.scanned - self.resumed_at) as f64 / elapsed;
+        let mut out = format!("refresh {}: {} records", self.view, t.scanned);
+        if let Some(total) = self.total.filter(|n| *n > 0) {
+            let done = t.scanned.min(total);
+            out += &format!(" of {total} ({:.0} %)", 100.0 * done as f64 / total as f64);
+            if rate > 0.0 {
+                let eta = (total - done) as f64 / rate;
+                out += &format!(", ETA {}", clock(eta));
+            }
+        }
+        out += &format!(
+            ", {rate:.0} records/s; views {} inserted, {} updated, {} unchanged, {} deleted",
+            t.inserted, t.updated, t.unchanged, t.deleted
+        );
+        out
+    }
+
+    fn batch(&mut self, t: &RefreshTotals) {
+        if self.terminal {
+            eprint!("\r{}\x1b[K", self.line(t));
+        } else if self.last_line.elapsed() >= Self::LOG_EVERY {
+            eprintln!("{}", self.line(t));
+            self.last_line = Instant::now();
+        }
+    }
+
+    fn finish(&self, t: &RefreshTotals) {
+        if self.terminal {
+            eprintln!();
+        }
+        eprintln!("{}", self.line(t));
+    }
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn load_cursor(path: &Path) -> Result<Option<RefreshCursor>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("the cursor {} cannot be read: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read the cursor {}: {e}", path.display())),
+    }
+}
+
+/// Writes the cursor atomically (a temporary file renamed over it).
+fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_string(cursor).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
+}
+
+/// The stores and sinks to refresh on, from `--config` / the environment or `--store`.
+async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>>), (u8, String)> {
+    let config =
+        crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
+    let mut producer = None;
+    let events: Arc<dyn EventSink> = match (&config.kafka, config.events) {
+        (Some(k), true) if config.mongodb.is_some() => {
+            let mut p = KafkaProducerConfig::new(k.client.clone());
+            p.topic_map = k.topics.clone();
+            p.delivery_timeout = k.delivery_timeout;
+            let p = Arc::new(KafkaProducer::connect(p).map_err(|e| (1, e.to_string()))?);
+            producer = Some(p.clone());
+            Arc::new(KafkaEvents::new(p))
+        }
+        _ => Arc::new(NoEvents),
+    };
+    let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(NoDeadLetters);
+    let stores = match (&config.mongodb, &args.store) {
+        (Some(m), _) => {
+            let store = Arc::new(
+                MongoStore::connect(m.clone())
+                    .await
+                    .map_err(|e| (1, e.to_string()))?,
+            );
+            Stores {
+                projections: store.clone(),
+                views: store,
+                events,
+                dead_letters,
+            }
+        }
+        (None, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err((2, format!("store `{}` does not exist", dir.display())));
+            }
+            let store = Arc::new(EmbeddedStore::open(dir).map_err(|e| (1, e.to_string()))?);
+            Stores {
+                projections: store.clone(),
+                views: store,
+                events,
+                dead_letters,
+            }
+        }
+        (None, None) => {
+            return Err((
+                2,
+                "give --store DIR (embedded store) or MongoDB settings (--config FILE or \
+                 FDC_MONGO_URI)"
+                    .to_string(),
+            ))
+        }
+    };
+    Ok((stores, producer))
+}
+
+/// Runs `fdc refresh`.
+pub fn run(args: &RefreshArgs) -> ExitCode {
+    let compiled = match fdc_dsl::load(&args.pipeline) {
+        Ok(c) => c,
+        Err(diagnostics) => {
+            for report in diagnostics.reports() {
+                eprintln!("{report:?}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let mut filter = Vec::new();
+    for f in &args.filters {
+        match parse_filter(f) {
+            Ok(c) => filter.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let options = RefreshOptions {
+        view: args.view.clone(),
+        filter,
+        page: args.page.max(1),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        let (stores, producer) = match stores(args).await {
+            Ok(s) => s,
+            Err((code, message)) => {
+                eprintln!("error: {message}");
+                return code;
+            }
+        };
+        let config = RuntimeConfig {
+            rebuild_chunk: options.page,
+            ..RuntimeConfig::default()
+        };
+        let engine = match Engine::build(compiled.plan, stores, config).await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let code = refresh_with_progress(args, &engine, &options).await;
+        if let Some(p) = producer {
+            if let Err(e) = p.flush(Duration::from_secs(30)) {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+        code
+    });
+    ExitCode::from(code)
+}
+
+async fn refresh_with_progress(
+    args: &RefreshArgs,
+    engine: &Engine,
+    options: &RefreshOptions,
+) -> u8 {
+    let cursor_path = args.cursor.clone().unwrap_or_else(|| {
+        let name = format!("refresh-{}.cursor.json", options.view);
+        match (&args.store, &args.config) {
+            (Some(dir), None) => dir.join(name),
+            _ => PathBuf::from(format!("fdc-{name}")),
+        }
+    });
+    let resume = if args.restart {
+        None
+    } else {
+        match load_cursor(&cursor_path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    };
+    if let Err(e) = validate(engine, options, resume.as_ref()) {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    if let Some(c) = &resume {
+        eprintln!(
+            "resuming the refresh of {} after {} records ({})",
+            options.view,
+            c.totals.scanned,
+            cursor_path.display()
+        );
+    }
+    let total = roots_to_scan(engine, &options.view).await.ok().flatten();
+    let mut progress = Progress {
+        view: options.view.clone(),
+        started: Instant::now(),
+        resumed_at: resume.as_ref().map_or(0, |c| c.totals.scanned),
+        total,
+        terminal: std::io::stderr().is_terminal(),
+        last_line: Instant::now(),
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut save_error = None;
+    let result = refresh(engine, options, resume, |cursor| {
+        if let Err(e) = save_cursor(&cursor_path, cursor) {
+            save_error = Some(e);
+            return Flow::Stop;
+        }
+        progress.batch(&cursor.totals);
+        if interrupted.load(Ordering::SeqCst) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    })
+    .await;
+    watcher.abort();
+    if let Some(e) = save_error {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    match result {
+        Ok(outcome) => {
+            progress.finish(&outcome.totals);
+            if outcome.complete {
+                if let Err(e) = std::fs::remove_file(&cursor_path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        eprintln!(
+                            "warning: cannot remove the cursor {}: {e}",
+                            cursor_path.display()
+                        );
+                    }
+                }
+                if outcome.totals.failed > 0 {
+                    eprintln!(
+                        "{} document(s) failed the view's JSON Schema (see the errors collection)",
+                        outcome.totals.failed
+                    );
+                }
+                0
+            } else {
+                eprintln!(
+                    "interrupted: run the same command again to resume ({})",
+                    cursor_path.display()
+                );
+                130
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "the refresh resumes from its last durable batch ({})",
+                cursor_path.display()
+            );
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_read_field_operator_and_json_or_bare_word() {
+        let f = parse_filter("country == \"IT\"").unwrap();
+        assert_eq!(
+            (f.field.as_str(), f.op, f.value),
+            ("country", CompareOp::Eq, json!("IT"))
+        );
+        let f = parse_filter("id>=10").unwrap();
+        assert_eq!((f.op, f.value), (CompareOp::Ge, json!(10)));
+        let f = parse_filter("id < 3").unwrap();
+        assert_eq!(f.op, CompareOp::Lt);
+        let f = parse_filter("kind != billing").unwrap();
+        assert_eq!((f.op, f.value), (CompareOp::Ne, json!("billing")));
+        let f = parse_filter("code == 007").unwrap();
+        assert_eq!(f.value, json!("007"), "not JSON: a string");
+        assert!(parse_filter("country")
+            .unwrap_err()
+            .contains("expected FIELD OP VALUE"));
+        assert!(parse_filter("a.b == 1")
+            .unwrap_err()
+            .contains("is not a field name"));
+        assert!(parse_filter("id ==")
+            .unwrap_err()
+            .contains("value is missing"));
+    }
+
+    #[test]
+    fn the_progress_line_has_count_rate_and_eta() {
+        let p = Progress {
+            view: "v".into(),
+            started: Instant::now() - Duration::from_secs(10),
+            resumed_at: 0,
+            total: Some(400),
+            terminal: false,
+            last_line: Instant::now(),
+        };
+        let t = RefreshTotals {
+            scanned: 100,
+            inserted: 90,
+            ..RefreshTotals::default()
+        };
+        let line = p.line(&t);
+        assert!(
+            line.starts_with("refresh v: 100 records of 400 (25 %), ETA 0:00:3"),
+            "{line}"
+        );
+        assert!(line.contains("10 records/s"), "{line}");
+        assert!(line.contains("90 inserted"), "{line}");
+    }
+}
