@@ -52,6 +52,31 @@ pub struct RunArgs {
     /// views); build the views afterwards with `fdc refresh PIPELINE VIEW`.
     #[arg(long)]
     pub initial_load: bool,
+    /// Production mode: `all` runs both stages; `ingest` writes projections and publishes
+    /// single-view triggers to the trigger topic; `aggregate` consumes them (consumer group
+    /// `<group_id>.aggregate`) and rebuilds the single views.
+    #[arg(long, value_enum, default_value_t = RoleArg::All)]
+    pub role: RoleArg,
+}
+
+/// What `--role` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    All,
+    Ingest,
+    Aggregate,
+}
+
+impl RoleArg {
+    /// The engine's role.
+    pub fn role(self) -> fdc_engine::runtime::Role {
+        use fdc_engine::runtime::Role;
+        match self {
+            RoleArg::All => Role::All,
+            RoleArg::Ingest => Role::Ingest,
+            RoleArg::Aggregate => Role::Aggregate,
+        }
+    }
 }
 
 /// What `--print` prints.
@@ -73,6 +98,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.initial_load && args.role == RoleArg::Aggregate {
+        eprintln!("error: --initial-load writes projections: it is not for --role aggregate");
+        return ExitCode::from(2);
+    }
     let env = crate::config::ProcessEnv;
     if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
         let plan = compiled.plan;
@@ -81,6 +110,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             store_dir: args.store.clone(),
             http: args.http.clone(),
             initial_load: args.initial_load,
+            role: args.role.role(),
         };
         return match crate::config::launch::run_production(plan, config, &options) {
             Ok(summary) => {
@@ -94,8 +124,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         };
     }
-    if args.http.is_some() {
-        eprintln!("error: --http serves a production run (--config or FDC_KAFKA_BROKERS)");
+    if args.http.is_some() || args.role != RoleArg::All {
+        eprintln!(
+            "error: --http and --role are for a production run (--config or FDC_KAFKA_BROKERS)"
+        );
         return ExitCode::from(2);
     }
     let Some(input) = &args.input else {

@@ -76,6 +76,7 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
     ("FDC_DEAD_LETTER_TOPIC", "/dead_letter/topic", Kind::Text),
     ("FDC_EVENTS_ENABLED", "/events/enabled", Kind::Boolean),
     ("FDC_HTTP_LISTEN", "/http/listen", Kind::Text),
+    ("FDC_TRIGGERS_TOPIC", "/triggers/topic", Kind::Text),
 ];
 
 /// Applies the overrides; returns `(pointer, variable)` of every setting written.

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::kafka::{
-    run_kafka_observed, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig,
+    run_kafka_observed, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig, RunOptions,
 };
 use fdc_engine::mongo::MongoStore;
-use fdc_engine::runtime::{Counters, RuntimeConfig, Shutdown, Summary};
+use fdc_engine::runtime::{Counters, Role, RuntimeConfig, Shutdown, Summary};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_plan::Plan;
 
@@ -43,6 +43,8 @@ pub struct Options {
     pub http: Option<String>,
     /// Initial load: projections only (see `RuntimeConfig::strategies`).
     pub initial_load: bool,
+    /// Which stages this process runs.
+    pub role: Role,
 }
 
 /// Pings the database every [`PROBE_INTERVAL`] and tells the health what it found.
@@ -117,7 +119,11 @@ pub fn run_production(
     let started = Instant::now();
     let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
     let listen = options.http.clone().or_else(|| config.http_listen.clone());
-    let pipeline = kafka_pipeline(&config)?;
+    let mut pipeline = kafka_pipeline(&config)?;
+    if options.role == Role::Aggregate {
+        // Aggregate processes share the trigger partitions among themselves only.
+        pipeline.source.group_id = format!("{}.aggregate", pipeline.source.group_id);
+    }
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,
         read_ahead: config.batch.read_ahead,
@@ -143,7 +149,7 @@ pub fn run_production(
             let endpoint = Arc::new(Endpoint {
                 counters: counters.clone(),
                 started,
-                role: "all".into(),
+                role: options.role.name().into(),
             });
             background.push(tokio::spawn(http::serve(listener, endpoint)));
         }
@@ -177,7 +183,11 @@ pub fn run_production(
             views,
             runtime_config,
             &shutdown,
-            counters,
+            RunOptions {
+                counters,
+                role: options.role,
+                trigger_topic: config.trigger_topic.clone(),
+            },
         );
         tokio::pin!(run);
         let result = tokio::select! {

@@ -21,6 +21,8 @@ use super::{ConfigError, Environment};
 
 /// Default consumer group.
 pub const DEFAULT_GROUP_ID: &str = "fdc";
+/// Default topic of single-view triggers between split roles.
+pub const DEFAULT_TRIGGER_TOPIC: &str = "fdc.triggers";
 /// Default dead-letter topic.
 pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "fdc.dead-letters";
 
@@ -38,6 +40,8 @@ pub struct Config {
     pub events: bool,
     /// Where the operations endpoint listens (`None`: off).
     pub http_listen: Option<String>,
+    /// Topic of single-view triggers between `--role ingest` and `--role aggregate`.
+    pub trigger_topic: String,
 }
 
 /// Kafka settings.
@@ -80,6 +84,13 @@ struct Raw {
     events: RawEvents,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    triggers: RawTriggers,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTriggers {
+    topic: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -301,5 +312,9 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             .unwrap_or_else(|| DEFAULT_DEAD_LETTER_TOPIC.into()),
         events: raw.events.enabled.unwrap_or(true),
         http_listen: raw.http.listen,
+        trigger_topic: raw
+            .triggers
+            .topic
+            .unwrap_or_else(|| DEFAULT_TRIGGER_TOPIC.into()),
     })
 }

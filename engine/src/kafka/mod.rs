@@ -1,5 +1,5 @@
 //! Kafka adapters: the consumer-group [`KafkaSource`] and the producer sinks
-//! ([`KafkaEvents`], [`KafkaDeadLetters`]).
+//! ([`KafkaEvents`], [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles).
 //!
 //! In: a [`KafkaClientConfig`] (brokers, security, free-form librdkafka properties) and, per
 //! adapter, its own settings. Out: [`crate::store::source::Source`] batches of
@@ -18,8 +18,10 @@ mod config;
 mod pipeline;
 mod sink;
 mod source;
+mod triggers;
 
 pub use config::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
-pub use pipeline::{run_kafka, run_kafka_observed, KafkaPipeline};
+pub use pipeline::{run_kafka, run_kafka_observed, KafkaPipeline, RunOptions};
 pub use sink::{headers, KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig};
 pub use source::{KafkaSource, KafkaSourceConfig};
+pub use triggers::KafkaTriggers;

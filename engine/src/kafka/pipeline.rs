@@ -17,9 +17,12 @@ use async_trait::async_trait;
 use fdc_plan::Plan;
 
 use super::KafkaSourceConfig;
-use super::{KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig, KafkaSource};
+use super::{
+    KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig, KafkaSource, KafkaTriggers,
+};
 use crate::runtime::{
-    run, Counters, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary,
+    run, Counters, Engine, EngineError, Role, Route, RuntimeConfig, Shutdown, Stores, Summary,
+    TriggerRoute,
 };
 use crate::store::{Event, EventSink, ProjectionStore, SingleViewStore, StoreError};
 
@@ -54,7 +57,11 @@ pub async fn run_kafka(
     config: RuntimeConfig,
     shutdown: &Shutdown,
 ) -> Result<Summary, EngineError> {
-    let counters = Arc::new(Counters::default());
+    let options = RunOptions {
+        counters: Arc::new(Counters::default()),
+        role: Role::All,
+        trigger_topic: String::new(),
+    };
     run_kafka_observed(
         plan,
         pipeline,
@@ -62,13 +69,25 @@ pub async fn run_kafka(
         views,
         config,
         shutdown,
-        counters,
+        options,
     )
     .await
 }
 
-/// [`run_kafka`], counting into `counters` (shared with a metrics endpoint), whose health
-/// also watches the Kafka source's lag and connectivity.
+/// How a process takes part: its counters and its role.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Shared with a metrics endpoint; their health also watches the source's lag and
+    /// connectivity.
+    pub counters: Arc<Counters>,
+    pub role: Role,
+    /// The trigger topic (as the pipeline names it; `kafka.topics` renames apply) between
+    /// `ingest` and `aggregate` processes. An aggregate process reads only this topic (give it
+    /// its own consumer group).
+    pub trigger_topic: String,
+}
+
+/// [`run_kafka`] with [`RunOptions`].
 pub async fn run_kafka_observed(
     plan: Plan,
     mut pipeline: KafkaPipeline,
@@ -76,8 +95,21 @@ pub async fn run_kafka_observed(
     views: Arc<dyn SingleViewStore>,
     config: RuntimeConfig,
     shutdown: &Shutdown,
-    counters: Arc<Counters>,
+    options: RunOptions,
 ) -> Result<Summary, EngineError> {
+    let RunOptions {
+        counters,
+        role,
+        trigger_topic,
+    } = options;
+    if role != Role::All && trigger_topic.is_empty() {
+        return Err(EngineError::Plan(
+            "split roles need a trigger topic".to_string(),
+        ));
+    }
+    if role == Role::Aggregate {
+        pipeline.source.topics = vec![trigger_topic.clone()];
+    }
     if pipeline.source.topics.is_empty() {
         pipeline.source.topics = plan.topics().into_iter().map(String::from).collect();
     }
@@ -96,13 +128,24 @@ pub async fn run_kafka_observed(
             &pipeline.dead_letter_topic,
         )),
     };
-    let router: Arc<dyn Route> =
-        Arc::new(crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?);
-    let engine = Arc::new(
-        Engine::build(plan, stores, config)
-            .await?
-            .with_counters(counters.clone()),
-    );
+    let router: Arc<dyn Route> = match role {
+        Role::Aggregate => Arc::new(TriggerRoute),
+        Role::All | Role::Ingest => Arc::new(
+            crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?,
+        ),
+    };
+    let mut engine = Engine::build(plan, stores, config)
+        .await?
+        .with_counters(counters.clone());
+    match role {
+        Role::All => {}
+        Role::Ingest => {
+            let topic = pipeline.producer.topic_map.to_broker(&trigger_topic);
+            engine = engine.ingest_only(Arc::new(KafkaTriggers::new(producer.clone(), topic)));
+        }
+        Role::Aggregate => engine = engine.aggregate_only(),
+    }
+    let engine = Arc::new(engine);
     let source = KafkaSource::connect(pipeline.source)?;
     counters.health().watch_source(source.gauges());
     let summary = run(engine, source, router, shutdown.subscribe()).await?;

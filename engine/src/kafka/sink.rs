@@ -71,11 +71,11 @@ pub struct KafkaProducer {
 }
 
 /// One record to send.
-struct Outgoing<'a> {
-    topic: &'a str,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Option<OwnedHeaders>,
+pub(super) struct Outgoing<'a> {
+    pub(super) topic: &'a str,
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) value: Option<Vec<u8>>,
+    pub(super) headers: Option<OwnedHeaders>,
 }
 
 impl KafkaProducer {
@@ -96,7 +96,11 @@ impl KafkaProducer {
     }
 
     /// Sends the records and waits until the broker acknowledged each of them.
-    async fn send_all(&self, op: &str, records: Vec<Outgoing<'_>>) -> Result<(), StoreError> {
+    pub(super) async fn send_all(
+        &self,
+        op: &str,
+        records: Vec<Outgoing<'_>>,
+    ) -> Result<(), StoreError> {
         let mut deliveries: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
         for r in &records {
             loop {

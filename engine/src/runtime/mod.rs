@@ -25,6 +25,7 @@ mod isolate;
 pub mod local;
 pub mod refresh;
 mod run;
+mod stage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, Top
 pub use health::{Health, HealthSnapshot, PartitionLag, SourceGauges};
 pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
+pub use stage::{Role, TriggerRecord, TriggerRoute, TriggerSink};
 
 /// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
 pub trait Route: Send + Sync {
@@ -165,6 +167,17 @@ pub struct Engine {
     schemas: Vec<Option<ViewSchema>>,
     config: RuntimeConfig,
     counters: Arc<Counters>,
+    /// What this process runs (see `stage`): both stages, or one with triggers in between.
+    stage: Stage,
+}
+
+/// The stages an [`Engine`] runs.
+#[derive(Clone, Default)]
+enum Stage {
+    #[default]
+    All,
+    Ingest(Arc<dyn TriggerSink>),
+    Aggregate,
 }
 
 /// The JSON form of raw message bytes: JSON when they parse, else a string.
@@ -253,6 +266,7 @@ impl Engine {
             schemas,
             config,
             counters: Arc::new(Counters::default()),
+            stage: Stage::All,
         })
     }
 
@@ -272,6 +286,27 @@ impl Engine {
         self
     }
 
+    /// Runs only the ingest stage: triggers go to `sink` instead of being rebuilt here.
+    pub fn ingest_only(mut self, sink: Arc<dyn TriggerSink>) -> Engine {
+        self.stage = Stage::Ingest(sink);
+        self
+    }
+
+    /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRoute`]).
+    pub fn aggregate_only(mut self) -> Engine {
+        self.stage = Stage::Aggregate;
+        self
+    }
+
+    /// The role this engine plays.
+    pub fn role(&self) -> Role {
+        match self.stage {
+            Stage::All => Role::All,
+            Stage::Ingest(_) => Role::Ingest,
+            Stage::Aggregate => Role::Aggregate,
+        }
+    }
+
     /// The adapters.
     pub fn stores(&self) -> &Stores {
         &self.stores
@@ -285,6 +320,9 @@ impl Engine {
     /// Runs every write stage on one routed batch. Idempotent: running it again (after a
     /// failure) gives the same stored state. Nothing is counted here; see [`Engine::commit`].
     pub async fn process(&self, batch: &RoutedBatch) -> Result<BatchOutcome, StoreError> {
+        if matches!(self.stage, Stage::Aggregate) {
+            return self.aggregate_batch(batch).await;
+        }
         let plan = &*self.plan;
         let mut out = BatchOutcome::default();
         out.counts.consumed = (batch.messages.len() + batch.malformed.len()) as u64;
@@ -321,11 +359,16 @@ impl Engine {
         out.counts.applied = written.applied;
         out.counts.stale = written.stale;
         let mut events = written.events;
-        let triggers = if self.config.strategies {
+        let mut triggers = if self.config.strategies {
             strategy::triggers(plan, self.stores.projections.as_ref(), &written.changes).await?
         } else {
             Vec::new()
         };
+        if let Stage::Ingest(sink) = &self.stage {
+            out.counts.triggered += self
+                .publish_triggers(sink.as_ref(), std::mem::take(&mut triggers))
+                .await?;
+        }
         for t in triggers {
             out.counts.triggered += t.keys.len() as u64;
             for chunk in t.keys.chunks(self.config.rebuild_chunk.max(1)) {

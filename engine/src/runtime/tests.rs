@@ -367,3 +367,83 @@ async fn a_message_the_store_keeps_refusing_is_dead_lettered_and_the_rest_goes_t
     assert_eq!(store.all_documents("customer_360").unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Keeps published triggers in memory.
+#[derive(Default)]
+struct MemoryTriggers(std::sync::Mutex<Vec<TriggerRecord>>);
+
+#[async_trait::async_trait]
+impl TriggerSink for MemoryTriggers {
+    async fn publish(&self, triggers: Vec<TriggerRecord>) -> Result<(), StoreError> {
+        self.0.lock().unwrap().extend(triggers);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-roles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = write_input(&dir, &input());
+
+    // One process: both stages.
+    let whole = Arc::new(EmbeddedStore::in_memory());
+    let engine = engine_on(whole.clone(), Arc::new(MemoryEvents::default()), 4).await;
+    run_file(engine, &path, Arc::new(EmbeddedStore::in_memory())).await;
+
+    // Ingest: projections written, triggers published, no single view built.
+    let split = Arc::new(EmbeddedStore::in_memory());
+    let sink = Arc::new(MemoryTriggers::default());
+    let ingest = engine_on(split.clone(), Arc::new(MemoryEvents::default()), 4).await;
+    let ingest = Arc::new(
+        Arc::try_unwrap(ingest)
+            .ok()
+            .unwrap()
+            .ingest_only(sink.clone()),
+    );
+    assert_eq!(ingest.role(), Role::Ingest);
+    let s = run_file(ingest, &path, Arc::new(EmbeddedStore::in_memory())).await;
+    assert!(s.triggered > 0);
+    assert_eq!(s.views_inserted + s.views_updated + s.views_deleted, 0);
+    assert!(split.all_documents("customer_360").unwrap().is_empty());
+
+    // Aggregate: the triggers (and one record that is not a trigger) as messages.
+    let mut lines: Vec<String> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| json!({"topic": "fdc.triggers", "key": null, "value": t}).to_string())
+        .collect();
+    lines.push(json!({"topic": "fdc.triggers", "key": null, "value": {"view": 1}}).to_string());
+    let triggers = dir.join("triggers");
+    let triggers_path = write_input(&triggers, &lines);
+    let aggregate = engine_on(split.clone(), Arc::new(MemoryEvents::default()), 3).await;
+    let aggregate = Arc::new(Arc::try_unwrap(aggregate).ok().unwrap().aggregate_only());
+    let source = FileSource::open(FileInput::File(triggers_path), None).unwrap();
+    let s = run(
+        aggregate,
+        source,
+        Arc::new(TriggerRoute),
+        Shutdown::new().subscribe(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.dead_lettered, 1);
+    let letters = split.dead_letters().unwrap();
+    let refused: Vec<_> = letters
+        .iter()
+        .filter(|d| d["topic"] == "fdc.triggers")
+        .collect();
+    assert_eq!(refused.len(), 1, "{letters:?}");
+    assert!(refused[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a trigger record"));
+    assert_eq!(
+        split.all_documents("customer_360").unwrap(),
+        whole.all_documents("customer_360").unwrap()
+    );
+    assert!(!whole.all_documents("customer_360").unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

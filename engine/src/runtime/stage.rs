@@ -1,0 +1,214 @@
+//! Split roles: which stages of the pipeline one process runs, and the single-view triggers
+//! that travel between an ingest process and an aggregate process.
+//!
+//! In: a [`Role`] (`all`: both stages; `ingest`: projections and strategies, triggers
+//! published; `aggregate`: triggers consumed, single views rebuilt) and, for `ingest`, a
+//! [`TriggerSink`]. Out: for `ingest`, one [`TriggerRecord`] per single-view key a batch
+//! triggered, published before the batch's offsets are committed; for `aggregate`, the single
+//! views of the consumed triggers rebuilt from the projections.
+//!
+//! Guarantees: a trigger is published (and acknowledged) only after the projection writes that
+//! caused it are durable, so the aggregate reads them; triggers carry the key's typed values
+//! (the serde form of [`Value`]), so the aggregate rebuilds exactly the key the strategy found;
+//! the aggregate de-duplicates keys per batch; a record that is not a trigger, or names a view
+//! the plan does not have, is dead-lettered with the reason. Rebuilding is idempotent, so a
+//! re-delivered trigger costs a rebuild and changes nothing.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{raw_json, BatchOutcome, Engine, Route, RoutedBatch};
+use crate::change::{Ingested, Message};
+use crate::store::{DeadLetter, StoreError};
+use crate::strategy::KeySet;
+use crate::value::Value;
+
+/// Which stages a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Ingestion and aggregation in one process (triggers stay in memory).
+    #[default]
+    All,
+    /// Projections and strategies; triggers published to the trigger transport.
+    Ingest,
+    /// Triggers consumed; single views rebuilt.
+    Aggregate,
+}
+
+impl Role {
+    /// The role's name (`all`, `ingest`, `aggregate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Ingest => "ingest",
+            Role::Aggregate => "aggregate",
+        }
+    }
+}
+
+/// "Single view `view`, key `key` must be rebuilt."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerRecord {
+    pub view: String,
+    pub key: Vec<Value>,
+}
+
+impl TriggerRecord {
+    /// The bytes that partition triggers: equal for equal `(view, key)`, so one key's
+    /// triggers always reach the same aggregate process.
+    pub fn partition_key(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(&(&self.view, &self.key))
+            .map_err(|e| StoreError::fatal("encode a trigger", e))
+    }
+}
+
+/// Where an ingest process sends its triggers.
+#[async_trait]
+pub trait TriggerSink: Send + Sync {
+    /// Returns when every trigger is durable in the transport.
+    async fn publish(&self, triggers: Vec<TriggerRecord>) -> Result<(), StoreError>;
+}
+
+/// The router of an aggregate process: trigger records are not source messages, the engine
+/// reads them itself.
+pub struct TriggerRoute;
+
+impl Route for TriggerRoute {
+    fn route(&self, _message: &Message) -> Vec<Ingested> {
+        Vec::new()
+    }
+}
+
+impl Engine {
+    /// The aggregate stage of one batch of trigger records.
+    pub(super) async fn aggregate_batch(
+        &self,
+        batch: &RoutedBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        let plan = &*self.plan;
+        let mut out = BatchOutcome::default();
+        out.counts.consumed = (batch.messages.len() + batch.malformed.len()) as u64;
+        out.dead_letters.extend(batch.malformed.iter().cloned());
+        let mut per_view: Vec<KeySet> = plan
+            .single_views
+            .iter()
+            .map(|_| KeySet::default())
+            .collect();
+        for r in &batch.messages {
+            let m = &r.message;
+            let parsed = m
+                .value
+                .as_deref()
+                .ok_or_else(|| "a trigger record without a value".to_string())
+                .and_then(|v| {
+                    serde_json::from_slice::<TriggerRecord>(v)
+                        .map_err(|e| format!("not a trigger record ({:?})", e.classify()))
+                })
+                .and_then(|t| {
+                    plan.single_views
+                        .iter()
+                        .position(|v| v.name == t.view)
+                        .map(|vi| (vi, t.key))
+                        .ok_or_else(|| {
+                            "a trigger of a single view this pipeline does not have".to_string()
+                        })
+                });
+            match parsed {
+                Ok((vi, key)) => {
+                    if let Some(set) = per_view.get_mut(vi) {
+                        set.add(key);
+                    }
+                }
+                Err(reason) => out.dead_letters.push(DeadLetter {
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    key: raw_json(m.key.as_deref()),
+                    value: raw_json(m.value.as_deref()),
+                    reason,
+                    projection: None,
+                }),
+            }
+        }
+        let mut events = Vec::new();
+        for (vi, set) in per_view.into_iter().enumerate() {
+            let keys = set.into_keys();
+            out.counts.triggered += keys.len() as u64;
+            for chunk in keys.chunks(self.config.rebuild_chunk.max(1)) {
+                let r = self.rebuild_keys(vi, chunk).await?;
+                out.counts.views_inserted += r.inserted;
+                out.counts.views_updated += r.updated;
+                out.counts.views_unchanged += r.unchanged;
+                out.counts.views_deleted += r.deleted;
+                out.counts.views_failed += r.failed;
+                out.counts.mapping_errors += r.mapping_errors;
+                for _ in 0..r.failed {
+                    out.failed.push((
+                        plan.single_views[vi].name.clone(),
+                        "document does not satisfy the view's JSON Schema".into(),
+                    ));
+                }
+                events.extend(r.events);
+            }
+        }
+        out.counts.events = events.len() as u64;
+        if !events.is_empty() {
+            self.stores.events.publish(events).await?;
+        }
+        if !out.dead_letters.is_empty() {
+            self.stores
+                .dead_letters
+                .dead_letter(out.dead_letters.clone())
+                .await?;
+        }
+        Ok(out)
+    }
+
+    /// Publishes the triggers of an ingest batch instead of rebuilding.
+    pub(super) async fn publish_triggers(
+        &self,
+        sink: &dyn TriggerSink,
+        triggers: Vec<crate::strategy::Triggers>,
+    ) -> Result<u64, StoreError> {
+        let mut records = Vec::new();
+        for t in triggers {
+            let view = &self.plan.single_views[t.view].name;
+            for key in t.keys {
+                records.push(TriggerRecord {
+                    view: view.clone(),
+                    key,
+                });
+            }
+        }
+        let n = records.len() as u64;
+        if !records.is_empty() {
+            sink.publish(records).await?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_records_round_trip_with_their_types() {
+        let t = TriggerRecord {
+            view: "v".into(),
+            key: vec![Value::Int(7), Value::String("7".into())],
+        };
+        let bytes = serde_json::to_vec(&t).unwrap();
+        assert_eq!(serde_json::from_slice::<TriggerRecord>(&bytes).unwrap(), t);
+        let same = TriggerRecord {
+            view: "v".into(),
+            key: vec![Value::Int(7), Value::String("7".into())],
+        };
+        assert_eq!(t.partition_key().unwrap(), same.partition_key().unwrap());
+        let other = TriggerRecord {
+            view: "v".into(),
+            key: vec![Value::String("7".into()), Value::Int(7)],
+        };
+        assert_ne!(t.partition_key().unwrap(), other.partition_key().unwrap());
+    }
+}
