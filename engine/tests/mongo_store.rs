@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use fdc_engine::change::Version;
 use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+use fdc_engine::mongo::{MongoStore, MongoStoreConfig, WriteGuard};
 use fdc_engine::store::{
     FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordMeta, RecordState, RecordWrite,
     SingleViewStore, ViewFailure, ViewWrite, WriteOutcome, STATE_FIELD,
@@ -676,6 +676,18 @@ async fn version_guard_conforms() {
     case_version_guard(&mongo("guard").await).await;
 }
 
+/// The other write guard than the one chosen for this server gives the same answers (on
+/// FerretDB: the version in the filter, as on MongoDB; on MongoDB: `{_id}` alone).
+#[tokio::test]
+async fn version_guard_conforms_with_the_other_write_guard() {
+    let m = mongo("guard_other").await;
+    let other = match m.write_guard() {
+        WriteGuard::IdOnly => WriteGuard::VersionInFilter,
+        WriteGuard::VersionInFilter => WriteGuard::IdOnly,
+    };
+    case_version_guard(&m.with_write_guard(other)).await;
+}
+
 #[tokio::test]
 async fn find_in_conforms() {
     case_find_in(&EmbeddedStore::in_memory()).await;
@@ -773,6 +785,63 @@ async fn indexes_are_created_once_and_unique_where_declared() {
         names.contains(&("fdc_key_customer_id".into(), true)),
         "{names:?}"
     );
+}
+
+/// Every field tuple the engine queries for the shop plan (the root key of each view, each join
+/// node's join fields, each strategy hop's target fields) has an index once the engine is
+/// built: the key index when the tuple is the primary key, else an `fdc_ix_` one.
+#[tokio::test]
+async fn every_field_tuple_the_plan_queries_has_an_index() {
+    use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
+    let plan: fdc_plan::Plan =
+        serde_json::from_str(include_str!("fixtures/shop.plan.json")).expect("plan");
+    let s = Arc::new(mongo("plan_indexes").await);
+    let stores = Stores {
+        projections: s.clone(),
+        views: s.clone(),
+        events: Arc::new(fdc_engine::file::MemoryEvents::default()),
+        dead_letters: Arc::new(EmbeddedStore::in_memory()),
+    };
+    Engine::build(plan.clone(), stores, RuntimeConfig::default())
+        .await
+        .expect("build");
+    let mut queried: Vec<(String, Vec<String>)> = Vec::new();
+    for v in &plan.single_views {
+        let root = v.root();
+        queried.push((
+            root.projection.clone(),
+            v.key.iter().map(|k| k.field.clone()).collect(),
+        ));
+        for n in v.nodes.iter().skip(1) {
+            queried.push((n.projection.clone(), n.fields.clone()));
+        }
+        for st in &v.strategies {
+            for path in &st.paths {
+                for hop in &path.hops {
+                    queried.push((hop.to.clone(), hop.to_fields.clone()));
+                }
+            }
+        }
+    }
+    assert!(queried.len() > 5, "{queried:?}");
+    for (projection, fields) in queried {
+        let key = &plan.projection(&projection).expect("projection").key;
+        let name = if *key == fields {
+            format!("fdc_key_{}", fields.join("_"))
+        } else {
+            format!("fdc_ix_{}", fields.join("_"))
+        };
+        let names = index_names(&s, &projection).await;
+        assert!(
+            names.iter().any(|(n, _)| *n == name),
+            "{projection}: no index {name} in {names:?}"
+        );
+    }
+    for v in &plan.single_views {
+        let key: Vec<String> = v.key.iter().map(|k| k.name.clone()).collect();
+        let name = format!("fdc_key_{}", key.join("_"));
+        assert!(index_names(&s, &v.name).await.contains(&(name, true)));
+    }
 }
 
 #[tokio::test]
@@ -884,6 +953,50 @@ async fn concurrent_writers_keep_the_newest_version() {
         assert_eq!(r.meta.version, top, "key {k}");
         assert_eq!(max_applied[&(k as i64)], top);
         assert_eq!(r.fields["customer_id"], Value::Int(3));
+    }
+}
+
+/// The same with the version in the filter of every statement (MongoDB's guard; on FerretDB it
+/// is slow, but must still be right).
+#[tokio::test]
+async fn concurrent_writers_keep_the_newest_version_with_the_version_in_the_filter() {
+    let store = Arc::new(
+        mongo("concurrent_filter")
+            .await
+            .with_write_guard(WriteGuard::VersionInFilter),
+    );
+    store
+        .ensure_projection(&orders_layout())
+        .await
+        .expect("ensure");
+    let keys = 10i64;
+    let rounds = 6u128;
+    let mut tasks = Vec::new();
+    for w in 0..3u128 {
+        let s = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for r in 0..rounds {
+                let version = r * 3 + w;
+                let writes: Vec<RecordWrite> = (0..keys)
+                    .map(|k| RecordWrite::Put(order(k, w as i64, version, RecordState::Public)))
+                    .collect();
+                ProjectionStore::write(s.as_ref(), "orders", writes)
+                    .await
+                    .expect("write");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let all: Vec<Vec<Value>> = (0..keys).map(|k| vec![Value::Int(k)]).collect();
+    let got = ProjectionStore::get_many(store.as_ref(), "orders", &all)
+        .await
+        .expect("get");
+    for r in got {
+        let r = r.expect("stored");
+        assert_eq!(r.meta.version, (rounds - 1) * 3 + 2);
+        assert_eq!(r.fields["customer_id"], Value::Int(2));
     }
 }
 

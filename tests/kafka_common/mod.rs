@@ -139,11 +139,23 @@ pub async fn produce(
 }
 
 /// The committed offsets of `group` summed over the partitions of `topics`.
+pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions: i32) -> i64 {
+    committed_offsets(brokers, group, topics, partitions)
+        .values()
+        .sum()
+}
+
+/// The committed offset of `group` on each `(topic, partition)` of `topics` (0: none).
 ///
 /// The group coordinator answers `NotCoordinator` or `CoordinatorLoadInProgress` while it
 /// moves or loads the offsets topic (a fresh broker does this for seconds); those are retried
 /// for up to 30 s, any other error fails the test.
-pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions: i32) -> i64 {
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    partitions: i32,
+) -> BTreeMap<(String, i32), i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -168,11 +180,14 @@ pub fn committed_total(brokers: &str, group: &str, topics: &[String], partitions
     committed
         .elements()
         .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
+        .map(|e| {
+            let offset = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            };
+            ((e.topic().to_string(), e.partition()), offset)
         })
-        .sum()
+        .collect()
 }
 
 /// Whether `e` is the coordinator saying "not yet" rather than a real failure.

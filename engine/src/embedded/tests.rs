@@ -205,6 +205,7 @@ async fn a_reopened_store_holds_what_was_committed() {
             value: serde_json::json!("x"),
             reason: "bad".into(),
             projection: None,
+            original: None,
         }])
         .await
         .unwrap();

@@ -151,6 +151,7 @@ mod tests {
             value: serde_json::json!("raw"),
             reason: "why".into(),
             projection: None,
+            original: None,
         }])
         .await
         .unwrap();

@@ -196,6 +196,7 @@ pub fn parse_line(text: &str, line: i64) -> SourceItem {
             value: serde_json::Value::String(text.to_owned()),
             reason: format!("input line {line}: {reason}"),
             projection: None,
+            original: None,
         })
     };
     let json: serde_json::Value = match serde_json::from_str(text) {

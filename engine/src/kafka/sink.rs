@@ -5,12 +5,12 @@
 //!   [`TopicMap`]): key = the JSON of the event's key, value = the JSON of the event as in
 //!   `schemas/events/` (`kind`, `topic`, name, `key`, `op`, optional `before`/`after`);
 //! - a dead letter is one record on the dead-letter topic: key and value are the original
-//!   message's key and value as the runtime keeps them in a [`DeadLetter`] (text that is not
-//!   JSON is given back as it was; JSON is re-encoded, so its whitespace is not kept and a
-//!   JSON string literal comes back as its text; a null stays null), with the headers
+//!   message's key and value bytes, exactly as read ([`DeadLetter::original`]; absent stays
+//!   absent), with the headers
 //!   [`headers::REASON`], [`headers::SOURCE_TOPIC`] (the broker name),
 //!   [`headers::SOURCE_PARTITION`], [`headers::SOURCE_OFFSET`] and, when known,
-//!   [`headers::PROJECTION`], saying why and where it came from.
+//!   [`headers::PROJECTION`], saying why and where it came from. Input that never was a
+//!   message (a malformed line of a file source) has no original bytes: its JSON form is sent.
 //!
 //! Guarantees: the producer runs with `enable.idempotence=true` and `acks=all`; a call returns
 //! `Ok` only when the broker acknowledged every record of it, so the runtime may commit input
@@ -210,9 +210,9 @@ impl KafkaDeadLetters {
     }
 }
 
-/// The bytes of a key or value as the runtime kept them ([`crate::runtime::raw_json`]): a
-/// string that is not JSON text was the text itself; anything else was JSON.
-fn original_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
+/// The bytes of a key or value kept only in JSON form ([`crate::runtime::raw_json`]): a string
+/// that is not JSON text was the text itself; anything else was JSON.
+fn bytes_of_json_form(v: &serde_json::Value) -> Option<Vec<u8>> {
     match v {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) if serde_json::from_str::<serde_json::Value>(s).is_err() => {
@@ -254,10 +254,14 @@ impl DeadLetterSink for KafkaDeadLetters {
                         value: Some(p.as_bytes()),
                     });
                 }
+                let (key, value) = match &d.original {
+                    Some(o) => (o.key.clone(), o.value.clone()),
+                    None => (bytes_of_json_form(&d.key), bytes_of_json_form(&d.value)),
+                };
                 Outgoing {
                     topic: &self.topic,
-                    key: original_bytes(&d.key),
-                    value: original_bytes(&d.value),
+                    key,
+                    value,
                     headers: Some(h),
                 }
             })
@@ -274,19 +278,19 @@ mod tests {
     use crate::runtime::raw_json;
 
     #[test]
-    fn original_bytes_invert_raw_json() {
+    fn bytes_of_json_form_invert_raw_json_where_they_can() {
         for raw in [&b"not json {"[..], br#"{"id":1}"#, b"42", b"plain text"] {
             assert_eq!(
-                original_bytes(&raw_json(Some(raw))).as_deref(),
+                bytes_of_json_form(&raw_json(Some(raw))).as_deref(),
                 Some(raw),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
         }
-        assert_eq!(original_bytes(&raw_json(None)), None);
+        assert_eq!(bytes_of_json_form(&raw_json(None)), None);
         // The one ambiguity of raw_json: a JSON string literal comes back as its text.
         assert_eq!(
-            original_bytes(&raw_json(Some(br#""quoted""#))).as_deref(),
+            bytes_of_json_form(&raw_json(Some(br#""quoted""#))).as_deref(),
             Some(&b"quoted"[..])
         );
     }

@@ -13,27 +13,34 @@
 //! - [`documents`]: the stored shape of records and single-view documents;
 //! - [`codec`]: `Value` <-> BSON with type tags (decimals and dates are strings);
 //! - [`ids`]: `_id` from the key, versions as fixed-width strings;
-//! - `projection` / `view`: the trait implementations; [`command`]: bulk commands;
+//! - `projection` / `view`: the trait implementations; `guard`: projection writes under the
+//!   version guard ([`WriteGuard`]); [`command`]: bulk commands;
 //! - [`error`]: retryable or fatal, never with values; [`config`]: settings and redaction;
 //! - `locks`: writes of one record inside the process never overlap.
 //!
-//! Guarantees: every call is batch-shaped (one `find` per chunk of keys, one `update` and at
-//! most one `delete` command per chunk of writes); a call that returns `Ok` was acknowledged
-//! with the configured write concern (`majority` by default); the version guard holds without
-//! transactions (see `projection`); errors and logs carry no values and no credentials.
+//! Guarantees: every call is batch-shaped (one `find` per chunk of keys; a projection write is
+//! one `find` of the stored versions and at most one `insert`, one `update` and one `delete`
+//! command per chunk of writes, more only when another writer interfered); a call that returns
+//! `Ok` was acknowledged with the configured write concern (`majority` by default); the
+//! version guard holds without transactions (see `guard`); errors and logs carry no values and
+//! no credentials. Each command and `find` is logged at debug level with its collection,
+//! statement or document count and duration (never a filter or a document).
 
 pub mod codec;
 pub mod command;
 pub mod config;
 pub mod documents;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+mod guard;
 pub mod ids;
 mod locks;
 mod projection;
 mod view;
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
@@ -41,9 +48,18 @@ use mongodb::{Client, Collection, Database};
 
 use crate::store::StoreError;
 pub use config::{redact_uri, MongoStoreConfig, MongoTlsConfig};
+pub use guard::WriteGuard;
 
 /// Key field names of the collections `ensure_*` has seen.
 type KeyNames = RwLock<HashMap<String, Vec<String>>>;
+
+/// Statements per `update` command on FerretDB v1. Its `update` keeps the query of every
+/// statement that matched a document open until the whole command ends, one pooled SQLite
+/// connection each, and the pool of a database holds 100: a command that matches 100 stored
+/// documents never ends (seen with 300; `docs/services.md`). 16 leaves room for several
+/// writers on one database and costs little: each statement is its own write transaction
+/// (milliseconds), the command's round trip far less.
+const FERRETDB_UPDATE_STATEMENTS: usize = 16;
 
 /// Projections and single views in MongoDB. Cheap to share behind an `Arc`; the driver keeps
 /// a connection pool.
@@ -56,6 +72,14 @@ pub struct MongoStore {
     view_keys: KeyNames,
     /// Records being written by running calls (see [`locks`]).
     locks: locks::KeyLocks,
+    /// How projection updates and deletes are guarded.
+    guard: WriteGuard,
+    /// Most statements in one `update` command.
+    update_batch: usize,
+    /// Per single view, the `_id`s its last `get_many` found absent: a hint that lets `write`
+    /// insert those documents in one command instead of upserting them one statement at a
+    /// time (a wrong hint costs a retry as an upsert, never a wrong document).
+    absent_views: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -77,7 +101,29 @@ impl MongoStore {
         db.run_command(doc! { "ping": 1 })
             .await
             .map_err(|e| error::from_driver("connect to MongoDB", &e))?;
-        tracing::info!(uri = %redact_uri(&config.uri), database = %config.database, "connected to MongoDB");
+        let info = db
+            .run_command(doc! { "buildInfo": 1 })
+            .await
+            .map_err(|e| error::from_driver("connect to MongoDB", &e))?;
+        let ferretdb = info.contains_key("ferretdbVersion");
+        let guard = if ferretdb {
+            WriteGuard::IdOnly
+        } else {
+            WriteGuard::VersionInFilter
+        };
+        let update_batch = if ferretdb {
+            FERRETDB_UPDATE_STATEMENTS.min(config.max_batch.max(1))
+        } else {
+            config.max_batch.max(1)
+        };
+        tracing::info!(
+            uri = %redact_uri(&config.uri),
+            database = %config.database,
+            server = info.get_str("version").unwrap_or("unknown"),
+            ferretdb = info.get_str("ferretdbVersion").ok(),
+            ?guard,
+            "connected to MongoDB"
+        );
         Ok(MongoStore {
             client,
             write_concern: config.write_concern_document(),
@@ -86,7 +132,30 @@ impl MongoStore {
             projection_keys: RwLock::new(HashMap::new()),
             view_keys: RwLock::new(HashMap::new()),
             locks: locks::KeyLocks::default(),
+            guard,
+            update_batch,
+            absent_views: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same store with projection writes guarded by `guard` instead of the one chosen for
+    /// the server at connect (tests run both on one server).
+    pub fn with_write_guard(mut self, guard: WriteGuard) -> MongoStore {
+        self.guard = guard;
+        self
+    }
+
+    /// How projection writes are guarded.
+    pub fn write_guard(&self) -> WriteGuard {
+        self.guard
+    }
+
+    /// Most statements of `kind` in one command.
+    fn statements_per_command(&self, kind: command::Kind) -> usize {
+        match kind {
+            command::Kind::Update => self.update_batch,
+            command::Kind::Insert | command::Kind::Delete => self.config.max_batch.max(1),
+        }
     }
 
     /// The settings in use.
@@ -180,12 +249,26 @@ impl MongoStore {
             Some(limit) => find.sort(doc! { "_id": 1 }).limit(limit),
             None => find,
         };
+        let started = std::time::Instant::now();
         let cursor = find.await.map_err(|e| error::from_driver(operation, &e))?;
-        cursor
+        let docs: Vec<Document> = cursor
             .try_collect()
             .await
-            .map_err(|e| error::from_driver(operation, &e))
+            .map_err(|e| error::from_driver(operation, &e))?;
+        trace_find(collection, docs.len(), started);
+        Ok(docs)
     }
+}
+
+/// Logs one `find` at debug level: the collection, how many documents came back and how long
+/// it took (never the filter: it holds key values).
+fn trace_find(collection: &str, documents: usize, started: std::time::Instant) {
+    tracing::debug!(
+        collection,
+        documents,
+        micros = started.elapsed().as_micros() as u64,
+        "mongo find"
+    );
 }
 
 /// The index name for `fields`.

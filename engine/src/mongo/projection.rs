@@ -2,18 +2,11 @@
 //!
 //! In: the projection calls of the engine. Out: records, per-write outcomes.
 //!
-//! The version guard without transactions: a record is written by one `update` statement
-//! `{q: {_id: K, "__meta.version": {$lte: V}}, u: <record>, upsert: true}`. When nothing is
-//! stored, the upsert inserts; when an older or equal version is stored, the filter matches and
-//! the record is replaced; when a newer one is stored, the filter matches nothing and the
-//! upsert's insert of `_id: K` fails with a duplicate-key error (11000): the write is stale.
-//! Every 11000 is confirmed by reading the stored version (a declared unique index can also
-//! refuse a record; that is an error, never a silent "stale"), and a statement whose 11000 is
-//! not confirmed (the record changed meanwhile) is sent again, a bounded number of times.
-//! A hard delete is `delete {_id: K, "__meta.version": {$lte: V}}`; the `delete` command only
-//! counts, so the outcome of each is read back afterwards (still stored with a newer version:
-//! stale). Writes for one key within a call are applied in call order (one round per
-//! occurrence); writes for different keys go out together, unordered.
+//! Writes: a call is split into rounds of at most one write per key (writes of one key apply
+//! in call order; the engine coalesces per key, so a normal call is one round), each applied
+//! by [`super::guard`]: one read of the stored versions, then unordered `insert`, `update` and
+//! `delete` commands for the writes that are not stale. No other call of the same store writes
+//! the same records meanwhile (`locks`).
 //!
 //! `find_in` sends `$in` on one field (or `$or` of conjunctions for composite tuples) plus
 //! `__STATE__` and the equality conditions that can be checked safely on the server, then
@@ -34,22 +27,12 @@ use crate::store::{
 use crate::value::Value;
 
 use super::codec::lookup_candidates;
-use super::command::{self, Kind};
-use super::documents::{record_from_document, record_to_document, META, VERSION_PATH};
-use super::ids::{id_of, parse_version, version_string};
+use super::documents::record_from_document;
+use super::guard::Pending;
+use super::ids::id_of;
 use super::{index_name, MongoStore};
 
-/// Duplicate-key error.
-const DUPLICATE_KEY: i32 = 11000;
-/// Rounds in a row that may resolve no statement before the collisions count as a unique-index
-/// violation (each round resolves at least one statement unless a record is refused).
-const ATTEMPTS: usize = 3;
-
-/// One write of a round: its position in the call, its `_id`, the write.
-type Pending = (usize, String, RecordWrite);
-
 impl MongoStore {
-    /// Documents of `collection` by `_id`, chunked.
     /// One `find` by `_id` for a batch of keys, each found document decoded by `decode`;
     /// the answers come in the order of `keys` (`None`: not stored).
     pub(super) async fn get_many_decoded<T: Clone>(
@@ -118,38 +101,18 @@ impl MongoStore {
     ) -> Result<Vec<Document>, StoreError> {
         use futures_util::TryStreamExt;
         let coll: mongodb::Collection<Document> = self.db.collection(collection);
+        let started = std::time::Instant::now();
         let cursor = coll
             .find(filter)
             .projection(projection)
             .await
             .map_err(|e| super::error::from_driver(operation, &e))?;
-        cursor
+        let docs: Vec<Document> = cursor
             .try_collect()
             .await
-            .map_err(|e| super::error::from_driver(operation, &e))
-    }
-
-    /// Stored versions by `_id` (absent: nothing stored).
-    async fn stored_versions(
-        &self,
-        operation: &str,
-        projection: &str,
-        ids: &[&str],
-    ) -> Result<HashMap<String, u128>, StoreError> {
-        let docs = self
-            .find_by_ids(operation, projection, ids, Some(doc! { META: 1 }))
-            .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|(id, d)| {
-                let v = d
-                    .get_document(META)
-                    .ok()
-                    .and_then(|m| m.get_str("version").ok())
-                    .and_then(parse_version)?;
-                Some((id, v))
-            })
-            .collect())
+            .map_err(|e| super::error::from_driver(operation, &e))?;
+        super::trace_find(collection, docs.len(), started);
+        Ok(docs)
     }
 
     fn decode(
@@ -160,131 +123,6 @@ impl MongoStore {
     ) -> Result<Record, StoreError> {
         let names = Self::keys_of(&self.projection_keys, projection);
         record_from_document(d, names.as_deref()).map_err(|e| StoreError::fatal(operation, e.0))
-    }
-
-    /// One round: at most one write per key.
-    async fn write_round(
-        &self,
-        operation: &str,
-        projection: &str,
-        round: Vec<Pending>,
-        outcomes: &mut [WriteOutcome],
-    ) -> Result<(), StoreError> {
-        let mut puts: Vec<(usize, String, u128, Document)> = Vec::new();
-        let mut removes: Vec<(usize, String, u128, Document)> = Vec::new();
-        for (i, id, w) in round {
-            match w {
-                RecordWrite::Put(r) => {
-                    let v = r.meta.version;
-                    let u = record_to_document(&id, &r)
-                        .map_err(|e| StoreError::fatal(operation, e.0))?;
-                    let s = doc! {
-                        "q": { "_id": id.as_str(), VERSION_PATH: { "$lte": version_string(v) } },
-                        "u": u,
-                        "upsert": true,
-                    };
-                    puts.push((i, id, v, s));
-                }
-                RecordWrite::Remove { version, .. } => {
-                    let s = doc! {
-                        "q": { "_id": id.as_str(), VERSION_PATH: { "$lte": version_string(version.0) } },
-                        "limit": 1,
-                    };
-                    removes.push((i, id, version.0, s));
-                }
-            }
-        }
-        let mut fruitless = 0;
-        while !puts.is_empty() {
-            let statements: Vec<Document> = puts.iter().map(|p| p.3.clone()).collect();
-            let codes = command::run(
-                &self.db,
-                operation,
-                Kind::Update,
-                projection,
-                statements,
-                self.config.max_batch,
-                &self.write_concern,
-            )
-            .await?;
-            let refused: Vec<i32> = codes
-                .iter()
-                .flatten()
-                .copied()
-                .filter(|c| *c != DUPLICATE_KEY)
-                .collect();
-            if !refused.is_empty() {
-                return Err(command::refused(operation, &refused));
-            }
-            if codes.iter().all(Option::is_none) {
-                break;
-            }
-            // Some statement collided. Which ones ran is read back rather than taken from
-            // `writeErrors`: FerretDB v1 stops an unordered `update` at the first error and
-            // reports it under index 0, so the statements after it may not have run at all.
-            let pending = puts.len();
-            let ids: Vec<&str> = puts.iter().map(|p| p.1.as_str()).collect();
-            let stored = self.find_by_ids(operation, projection, &ids, None).await?;
-            let mut again = Vec::new();
-            for p in puts {
-                let doc = stored.get(&p.1);
-                let written = doc.is_some_and(|d| Some(d) == p.3.get_document("u").ok());
-                let newer = doc
-                    .and_then(|d| d.get_document(META).ok())
-                    .and_then(|m| m.get_str("version").ok())
-                    .and_then(parse_version)
-                    .is_some_and(|v| v > p.2);
-                if written {
-                    continue;
-                } else if newer {
-                    outcomes[p.0] = WriteOutcome::Stale;
-                } else {
-                    again.push(p);
-                }
-            }
-            // Progress: some statement was written or found stale. Without progress the
-            // collision is not with a newer version of the record: a unique index refuses it.
-            fruitless = if again.len() < pending {
-                0
-            } else {
-                fruitless + 1
-            };
-            if !again.is_empty() && fruitless >= ATTEMPTS {
-                return Err(StoreError::fatal(
-                    operation,
-                    format!(
-                        "{} record(s) refused by a unique index of the projection (server code {DUPLICATE_KEY})",
-                        again.len()
-                    ),
-                ));
-            }
-            puts = again;
-        }
-        if !removes.is_empty() {
-            let statements: Vec<Document> = removes.iter().map(|r| r.3.clone()).collect();
-            let codes = command::run(
-                &self.db,
-                operation,
-                Kind::Delete,
-                projection,
-                statements,
-                self.config.max_batch,
-                &self.write_concern,
-            )
-            .await?;
-            let refused: Vec<i32> = codes.iter().flatten().copied().collect();
-            if !refused.is_empty() {
-                return Err(command::refused(operation, &refused));
-            }
-            let ids: Vec<&str> = removes.iter().map(|r| r.1.as_str()).collect();
-            let stored = self.stored_versions(operation, projection, &ids).await?;
-            for r in &removes {
-                if stored.get(&r.1).is_some_and(|s| *s > r.2) {
-                    outcomes[r.0] = WriteOutcome::Stale;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -472,6 +310,8 @@ impl ProjectionStore for MongoStore {
             self.write_round(&op, projection, round, &mut outcomes)
                 .await?;
         }
+        #[cfg(feature = "fault-injection")]
+        super::fault::after_projection_write().await;
         Ok(outcomes)
     }
 

@@ -3,12 +3,23 @@
 //! In: the single-view calls of the engine. Out: documents, and failures in the errors
 //! collection.
 //!
-//! Writes of one call go out as one `update` command (upserts, merges, mark-deleted; unordered,
-//! at most one write per key) and one `delete` command. Replace mode replaces the whole
-//! document; merge mode `$set`s only the key fields and the mapped fields (with their type
-//! tags), so fields written by other pipelines stay; mark-deleted `$set`s `__STATE__` of an
-//! existing document and creates none. The single-view key is always stored as ordinary
-//! fields (named by `ensure_view`), covered by a unique index.
+//! Writes of one call go out as at most one `insert` command (documents that the view's last
+//! `get_many` found absent), `update` commands (upserts, merges, mark-deleted; unordered, at
+//! most one write per key) and one `delete` command. Replace mode replaces the whole document;
+//! merge mode `$set`s only the key fields and the mapped fields (with their type tags), so
+//! fields written by other pipelines stay; mark-deleted `$set`s `__STATE__` of an existing
+//! document and creates none. The single-view key is always stored as ordinary fields (named
+//! by `ensure_view`), covered by a unique index.
+//!
+//! Why the insert: the engine reads the stored documents of a batch (`get_many`) just before
+//! writing the ones that changed, so the store knows which are new. An `insert` command writes
+//! all of them in one transaction on FerretDB v1, where every `update` statement is a write
+//! transaction of its own (milliseconds each). The knowledge is only a hint: a document
+//! inserted by someone else meanwhile makes its insert fail with a duplicate key, and it is
+//! then written by the upsert it would have had anyway; an inserted document is exactly what
+//! the upsert would have created.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use fdc_plan::WriteMode;
@@ -21,6 +32,7 @@ use crate::value::{Map, Value};
 use super::codec::value_to_bson;
 use super::command::{self, Kind};
 use super::documents::{view_from_document, view_merge_update, view_to_document};
+use super::guard::DUPLICATE_KEY;
 use super::ids::id_of;
 use super::{index_name, MongoStore};
 
@@ -64,8 +76,19 @@ impl SingleViewStore for MongoStore {
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError> {
         let op = format!("read single view {view}");
-        self.get_many_decoded(&op, view, keys, |d| Ok(self.decode_view(&op, view, d)?.1))
-            .await
+        let found = self
+            .get_many_decoded(&op, view, keys, |d| Ok(self.decode_view(&op, view, d)?.1))
+            .await?;
+        let absent: HashSet<String> = keys
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .filter_map(|(k, _)| id_of(k))
+            .collect();
+        if let Ok(mut hints) = self.absent_views.lock() {
+            hints.insert(view.to_owned(), absent);
+        }
+        Ok(found)
     }
 
     async fn write(
@@ -78,6 +101,14 @@ impl SingleViewStore for MongoStore {
         let key_fields = self.view_keys_of(&op, view)?;
         let null_key = || StoreError::fatal(op.as_str(), "a single-view key field is null");
         let bad_doc = |e: super::documents::DocError| StoreError::fatal(op.as_str(), e.0);
+        let absent = self
+            .absent_views
+            .lock()
+            .ok()
+            .and_then(|mut hints| hints.remove(view))
+            .unwrap_or_default();
+        // (new document, the upsert that writes it if the insert finds it stored)
+        let mut inserts: Vec<(Document, Document)> = Vec::new();
         let mut updates: Vec<Document> = Vec::new();
         let mut deletes: Vec<Document> = Vec::new();
         for w in writes {
@@ -92,7 +123,19 @@ impl SingleViewStore for MongoStore {
                             view_merge_update(&key_fields, &key, &document).map_err(bad_doc)?
                         }
                     };
-                    updates.push(doc! { "q": { "_id": id }, "u": u, "upsert": true });
+                    let new = absent
+                        .contains(&id)
+                        .then(|| match mode {
+                            WriteMode::Replace => Ok(u.clone()),
+                            WriteMode::Merge => view_to_document(&id, &key_fields, &key, &document),
+                        })
+                        .transpose()
+                        .map_err(bad_doc)?;
+                    let upsert = doc! { "q": { "_id": id }, "u": u, "upsert": true };
+                    match new {
+                        Some(d) => inserts.push((d, upsert)),
+                        None => updates.push(upsert),
+                    }
                 }
                 ViewWrite::MarkDeleted { key } => {
                     let id = id_of(&key).ok_or_else(null_key)?;
@@ -108,21 +151,44 @@ impl SingleViewStore for MongoStore {
                 }
             }
         }
+        if !inserts.is_empty() {
+            let documents: Vec<Document> = inserts.iter().map(|(d, _)| d.clone()).collect();
+            let reply = command::run(
+                &self.db,
+                &op,
+                Kind::Insert,
+                view,
+                documents,
+                self.statements_per_command(Kind::Insert),
+                &self.write_concern,
+            )
+            .await?;
+            let refused: Vec<i32> = reply.codes().filter(|c| *c != DUPLICATE_KEY).collect();
+            if !refused.is_empty() {
+                return Err(command::refused(&op, &refused));
+            }
+            // Stored meanwhile: written by the upsert instead.
+            for ((_, upsert), error) in inserts.into_iter().zip(reply.errors) {
+                if error.is_some() {
+                    updates.push(upsert);
+                }
+            }
+        }
         for (kind, statements) in [(Kind::Update, updates), (Kind::Delete, deletes)] {
             if statements.is_empty() {
                 continue;
             }
-            let codes = command::run(
+            let reply = command::run(
                 &self.db,
                 &op,
                 kind,
                 view,
                 statements,
-                self.config.max_batch,
+                self.statements_per_command(kind),
                 &self.write_concern,
             )
             .await?;
-            let refused: Vec<i32> = codes.into_iter().flatten().collect();
+            let refused: Vec<i32> = reply.codes().collect();
             if !refused.is_empty() {
                 return Err(command::refused(&op, &refused));
             }

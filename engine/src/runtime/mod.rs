@@ -36,8 +36,8 @@ use crate::change::{Ingested, Message};
 use crate::project;
 use crate::store::source::SourceItem;
 use crate::store::{
-    DeadLetter, DeadLetterSink, EventSink, ProjectionLayout, ProjectionStore, SingleViewStore,
-    StoreError,
+    DeadLetter, DeadLetterSink, EventSink, Original, ProjectionLayout, ProjectionStore,
+    SingleViewStore, StoreError,
 };
 use crate::strategy;
 use crate::view::{self, ViewSchema};
@@ -348,6 +348,10 @@ impl Engine {
                             projection: projection
                                 .and_then(|p| plan.projections.get(p))
                                 .map(|p| p.name.clone()),
+                            original: Some(Original {
+                                key: m.key.clone(),
+                                value: m.value.clone(),
+                            }),
                         });
                     }
                 }

@@ -270,6 +270,18 @@ pub struct DeadLetter {
     pub reason: String,
     /// The projection it was meant for, when known.
     pub projection: Option<String>,
+    /// The message's key and value bytes exactly as read, for sinks that carry bytes (the Kafka
+    /// dead-letter topic); `None` for input that never was a message (a malformed input line).
+    /// Not serialized: `key` and `value` are their JSON form.
+    #[serde(skip)]
+    pub original: Option<Original>,
+}
+
+/// The key and value bytes of a message exactly as read (`None`: absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Original {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
 }
 
 /// `insert` / `update` / `delete`.

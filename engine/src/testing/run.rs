@@ -243,6 +243,10 @@ async fn strategy_stage(
                         projection: projection
                             .and_then(|p| plan.projections.get(p))
                             .map(|p| p.name.clone()),
+                        original: Some(crate::store::Original {
+                            key: r.message.key.clone(),
+                            value: r.message.value.clone(),
+                        }),
                     })
                 }
             }

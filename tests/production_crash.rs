@@ -1,0 +1,228 @@
+//! Crash safety of `fdc run` in production: the real binary (Kafka in, MongoDB out) is killed
+//! with SIGKILL after a batch's projection writes and before its commit, then started again;
+//! nothing is lost and the single views equal the embedded run's. The second life is stopped
+//! with SIGINT (Ctrl-C): exit 0, every offset committed.
+//!
+//! The crash point is reached through the test-only fault injection of the MongoDB store
+//! (`FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES`, compiled only with the `integration`
+//! feature, see `engine/src/mongo/fault.rs`): the process announces on stderr that a projection
+//! write returned and stays there; the test then sends the real `kill -9`.
+//!
+//! Needs the services of `scripts/services`; a missing one fails. Topics, group and database
+//! are unique to the test.
+#![cfg(feature = "integration")]
+
+mod kafka_common;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use fdc_engine::change::Message;
+use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+use fdc_engine::store::{ProjectionStore, SingleViewStore};
+use kafka_common::*;
+
+const PARTITIONS: i32 = 3;
+/// The projection write call after which the first life is killed.
+const CRASH_AFTER_WRITES: u32 = 4;
+/// What the fault injection prints when it holds the process.
+const PAUSED: &str = "fdc fault injection: paused after projection write";
+
+fn golden() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360/events.jsonl")
+}
+
+/// Starts `fdc run`; its stderr lines arrive on the receiver (and are kept for failures).
+fn start(config: &Path, fault: Option<u32>) -> (Child, mpsc::Receiver<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fdc"));
+    command
+        .arg("run")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360"))
+        .arg("--config")
+        .arg(config)
+        .env_remove("FDC_KAFKA_BROKERS")
+        .env_remove("FDC_MONGO_URI")
+        .env_remove("FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(n) = fault {
+        command.env(
+            "FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES",
+            n.to_string(),
+        );
+    }
+    let mut child = command.spawn().expect("start fdc");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a stderr line containing `needle`; returns every line seen until then.
+fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + PHASE;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no stderr line with {needle:?}; seen:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Sends `signal` to the child and waits for it to end.
+async fn signal_and_wait(mut child: Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    within("the process to end", async move {
+        tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+            .await
+            .expect("join")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let prefix = support::unique_name("it_crash");
+    let group = format!("{prefix}.group");
+    let plan = plan("customer360");
+    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+    let map = unique_topics(&plan, &extra, &prefix);
+    let mut topics: Vec<String> = map.renames.values().cloned().collect();
+    create_topics(&brokers, &topics, PARTITIONS).await;
+    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
+
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("fdc.yaml");
+    let renames: String = map
+        .renames
+        .iter()
+        .map(|(p, b)| format!("    {p}: {b}\n"))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  brokers: \"{brokers}\"\n  group_id: {group}\n  topics:\n{renames}\
+             \x20 properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"1000\"\n\
+             mongodb:\n  uri: \"{uri}\"\n  database: {prefix}\n  write_concern: \"1\"\n\
+             batch:\n  max_messages: 4\n  linger_ms: 20\n  read_ahead: 1\n\
+             dead_letter:\n  topic: dlq\n"
+        ),
+    )
+    .expect("write config");
+
+    // The stream, then its first half again (re-deliveries after newer versions).
+    let messages = file_messages(&golden()).await;
+    let mut stream: Vec<Message> = messages.clone();
+    stream.extend_from_slice(&messages[..messages.len() / 2]);
+    produce(&producer(&brokers), &map, &stream).await;
+    let total = stream.len() as i64;
+
+    // First life: held right after a projection write, then killed with SIGKILL.
+    let (first, stderr) = start(&config, Some(CRASH_AFTER_WRITES));
+    wait_for_line(&stderr, PAUSED);
+    let status = signal_and_wait(first, "KILL").await;
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+
+    // The crash left written but uncommitted projection records: some record was applied from
+    // a message at or after its partition's committed offset.
+    let committed = committed_offsets(&brokers, &group, &topics, PARTITIONS);
+    let committed_sum: i64 = committed.values().sum();
+    assert!(
+        committed_sum < total,
+        "everything was committed before the crash"
+    );
+    let store = MongoStore::connect(MongoStoreConfig {
+        uri: uri.clone(),
+        database: prefix.clone(),
+        ..MongoStoreConfig::default()
+    })
+    .await
+    .expect("connect");
+    let mut uncommitted = 0;
+    for p in &plan.projections {
+        let mut after = None;
+        loop {
+            let page = ProjectionStore::scan(&store, &p.name, after.as_deref(), 100)
+                .await
+                .expect("scan");
+            for r in &page.items {
+                let at = (map.to_broker(&r.meta.topic).to_string(), r.meta.partition);
+                if r.meta.offset >= committed.get(&at).copied().unwrap_or(0) {
+                    uncommitted += 1;
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+    }
+    assert!(
+        uncommitted > 0,
+        "no projection record was written after the committed offsets"
+    );
+
+    // Second life: no fault; it finishes the stream and stops on SIGINT. (A short session
+    // timeout lets the group drop the killed member quickly.)
+    let (second, stderr) = start(&config, None);
+    wait_committed(&brokers, &group, &topics, PARTITIONS, total).await;
+    let status = signal_and_wait(second, "INT").await;
+    // The reader thread ends at the end of the pipe.
+    let lines: Vec<String> = stderr.iter().collect();
+    assert!(status.success(), "exit {status:?}:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains("interrupted")),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(!lines.iter().any(|l| l.contains(PAUSED)));
+
+    let mut documents = std::collections::BTreeMap::new();
+    for v in &plan.single_views {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = SingleViewStore::scan(&store, &v.name, after.as_deref(), 100)
+                .await
+                .expect("scan");
+            all.extend(page.items);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        documents.insert(v.name.clone(), all);
+    }
+    let got = view_lines(&plan, |v| documents.get(v).cloned().unwrap_or_default());
+    let expected = reference_views(&plan, &golden()).await;
+    assert_same_views(&got, &expected);
+    let _ = store.drop_database().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
