@@ -307,7 +307,7 @@ async fn golden_case(name: &str) {
 
     let expected = reference(&plan, &events_file, &given).await;
     let got = mongo_views(&store, &plan).await;
-    assert!(!expected.is_empty(), "{name}: the reference has no views");
+    // (A case may end with no document: then none may be live in the database either.)
     assert_same_views(&got, &expected);
 
     // Every event produced validates against its schema, keyed by its `key`.
