@@ -104,6 +104,10 @@ pub async fn isolate(
             value: raw_json(m.value.as_deref()),
             reason: format!("the store refused it {ATTEMPTS} times: {e}"),
             projection: None,
+            original: Some(crate::store::Original {
+                key: m.key.clone(),
+                value: m.value.clone(),
+            }),
         });
     }
     // Written only now: a batch that stops the run leaves no dead letter behind, so its
