@@ -127,6 +127,10 @@ impl Engine {
                     value: raw_json(m.value.as_deref()),
                     reason,
                     projection: None,
+                    original: Some(crate::store::Original {
+                        key: m.key.clone(),
+                        value: m.value.clone(),
+                    }),
                 }),
             }
         }
