@@ -1,7 +1,9 @@
 //! Crash safety of `fdc run` in production: the real binary (Kafka in, MongoDB out) is killed
 //! with SIGKILL after a batch's projection writes and before its commit, then started again;
 //! nothing is lost and the single views equal the embedded run's. The second life is stopped
-//! with SIGINT (Ctrl-C): exit 0, every offset committed.
+//! with SIGINT (Ctrl-C) mid-stream: exit 0, and everything it wrote is covered by its commits
+//! (the batches in flight were finished and committed); a third one finishes the stream and
+//! stops on SIGTERM.
 //!
 //! The crash point is reached through the test-only fault injection of the MongoDB store
 //! (`FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES`, compiled only with the `integration`
@@ -104,6 +106,38 @@ async fn signal_and_wait(mut child: Child, signal: &str) -> std::process::ExitSt
     .await
 }
 
+/// Projection records last written at or after `since` (epoch ms) from a message at or after
+/// its partition's committed offset: effects not covered by a commit.
+async fn written_beyond_commits(
+    store: &MongoStore,
+    plan: &fdc_plan::Plan,
+    map: &fdc_engine::kafka::TopicMap,
+    committed: &std::collections::BTreeMap<(String, i32), i64>,
+    since: i64,
+) -> usize {
+    let mut n = 0;
+    for p in &plan.projections {
+        let mut after = None;
+        loop {
+            let page = ProjectionStore::scan(store, &p.name, after.as_deref(), 100)
+                .await
+                .expect("scan");
+            for r in &page.items {
+                let at = (map.to_broker(&r.meta.topic).to_string(), r.meta.partition);
+                let covered = r.meta.offset < committed.get(&at).copied().unwrap_or(0);
+                if r.meta.updated_at >= since && !covered {
+                    n += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
     let brokers = support::require_kafka();
@@ -166,40 +200,45 @@ async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
     })
     .await
     .expect("connect");
-    let mut uncommitted = 0;
-    for p in &plan.projections {
-        let mut after = None;
-        loop {
-            let page = ProjectionStore::scan(&store, &p.name, after.as_deref(), 100)
-                .await
-                .expect("scan");
-            for r in &page.items {
-                let at = (map.to_broker(&r.meta.topic).to_string(), r.meta.partition);
-                if r.meta.offset >= committed.get(&at).copied().unwrap_or(0) {
-                    uncommitted += 1;
-                }
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-    }
+    let uncommitted = written_beyond_commits(&store, &plan, &map, &committed, 0).await;
     assert!(
         uncommitted > 0,
         "no projection record was written after the committed offsets"
     );
 
-    // Second life: no fault; it finishes the stream and stops on SIGINT. (A short session
-    // timeout lets the group drop the killed member quickly.)
+    // Second life: no fault; stopped by SIGINT as soon as it committed something (a short
+    // session timeout lets the group drop the killed member quickly). A graceful stop finishes
+    // the batches in flight and commits them: nothing it wrote is beyond the commits.
+    let second_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
     let (second, stderr) = start(&config, None);
-    wait_committed(&brokers, &group, &topics, PARTITIONS, total).await;
+    wait_committed(&brokers, &group, &topics, PARTITIONS, committed_sum + 1).await;
     let status = signal_and_wait(second, "INT").await;
-    // The reader thread ends at the end of the pipe.
     let lines: Vec<String> = stderr.iter().collect();
     assert!(status.success(), "exit {status:?}:\n{}", lines.join("\n"));
     assert!(
         lines.iter().any(|l| l.contains("interrupted")),
+        "{}",
+        lines.join("\n")
+    );
+    let committed = committed_offsets(&brokers, &group, &topics, PARTITIONS);
+    assert_eq!(
+        written_beyond_commits(&store, &plan, &map, &committed, second_start).await,
+        0,
+        "the graceful stop left written but uncommitted records"
+    );
+
+    // Third life: it finishes the stream and stops on SIGTERM.
+    let (third, stderr) = start(&config, None);
+    wait_committed(&brokers, &group, &topics, PARTITIONS, total).await;
+    let status = signal_and_wait(third, "TERM").await;
+    // The reader thread ends at the end of the pipe.
+    let lines: Vec<String> = stderr.iter().collect();
+    assert!(status.success(), "exit {status:?}:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains("terminated")),
         "{}",
         lines.join("\n")
     );
