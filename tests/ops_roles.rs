@@ -126,3 +126,187 @@ async fn ingest_and_aggregate_processes_build_the_single_process_views() {
     assert_same_views(&got, &expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_roles_over_the_projection_changes_collection_build_the_same_views() {
+    use mongodb::bson::doc;
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let prefix = support::unique_name("it_ops_changes");
+    let group = format!("{prefix}.group");
+    let plan = plan("customer360");
+    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+    let map = unique_topics(&plan, &extra, &prefix);
+    let mut topics: Vec<String> = map.renames.values().cloned().collect();
+    create_topics(&brokers, &topics, PARTITIONS).await;
+    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
+
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("fdc.yaml");
+    let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq")
+        + "triggers:\n  transport: mongodb\n  collection: changes\n";
+    std::fs::write(&config, text).expect("config");
+
+    let golden =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360/events.jsonl");
+    let messages = file_messages(&golden).await;
+    let ingest = Fdc::start(
+        "customer360",
+        &config,
+        &["--role", "ingest"],
+        &dir.join("ingest.log"),
+    );
+    // Two aggregates claim from the same collection.
+    let aggregates = [
+        Fdc::start(
+            "customer360",
+            &config,
+            &["--role", "aggregate"],
+            &dir.join("aggregate-1.log"),
+        ),
+        Fdc::start(
+            "customer360",
+            &config,
+            &["--role", "aggregate"],
+            &dir.join("aggregate-2.log"),
+        ),
+    ];
+    produce(&producer(&brokers), &map, &messages).await;
+    wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
+
+    // Every change document ends `done`.
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let changes = client
+        .database(&prefix)
+        .collection::<mongodb::bson::Document>("changes");
+    let mut open = u64::MAX;
+    let mut done = 0;
+    for _ in 0..300 {
+        open = changes
+            .count_documents(doc! { "state": { "$ne": "done" } })
+            .await
+            .expect("count");
+        done = changes
+            .count_documents(doc! { "state": "done" })
+            .await
+            .expect("count");
+        if open == 0 && done > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(open, 0, "changes left pending or claimed");
+    assert!(done > 0);
+    let rebuilt: f64 = aggregates
+        .iter()
+        .map(|a| metric_sum(&a.metrics(), "fdc_single_views_triggered_total"))
+        .sum();
+    assert!(
+        rebuilt >= done as f64,
+        "{rebuilt} rebuilt for {done} changes"
+    );
+
+    let status = ingest.terminate();
+    assert!(status.success(), "{status:?}");
+    for a in aggregates {
+        let status = a.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+    let got = mongo_view_lines(&uri, &prefix, &plan).await;
+    let (expected, _) = reference_run(&plan, &golden).await;
+    assert_same_views(&got, &expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger() {
+    use fdc_engine::mongo::changes::{MongoChanges, MongoChangesSource};
+    use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+    use fdc_engine::runtime::{TriggerRecord, TriggerSink};
+    use fdc_engine::store::source::{Source, SourceItem};
+    use fdc_engine::value::Value;
+    use std::sync::Arc;
+
+    let uri = support::require_mongo();
+    let database = support::unique_name("it_ops_lifecycle");
+    let store = Arc::new(
+        MongoStore::connect(MongoStoreConfig {
+            uri,
+            database,
+            ..MongoStoreConfig::default()
+        })
+        .await
+        .expect("connect"),
+    );
+    let sink = MongoChanges::open(store.clone(), "changes")
+        .await
+        .expect("open");
+    let poll = Duration::from_millis(10);
+    let long = Duration::from_secs(600);
+    let mut a = MongoChangesSource::new(&store, "changes", "a", long, poll);
+    let mut b = MongoChangesSource::new(&store, "changes", "b", long, poll);
+    let trigger = TriggerRecord {
+        view: "v".into(),
+        key: vec![Value::Int(1)],
+    };
+    let items = |batch: &fdc_engine::store::source::SourceBatch| -> Vec<TriggerRecord> {
+        batch
+            .items
+            .iter()
+            .map(|i| match i {
+                SourceItem::Message(m) => {
+                    serde_json::from_slice(m.value.as_deref().expect("value")).expect("trigger")
+                }
+                SourceItem::Malformed(_) => panic!("malformed"),
+            })
+            .collect()
+    };
+
+    // Published twice while pending: one document, claimed by one claimant only.
+    sink.publish(vec![trigger.clone(), trigger.clone()])
+        .await
+        .expect("publish");
+    let first = a.next_batch(10).await.expect("read").expect("batch");
+    assert_eq!(items(&first), vec![trigger.clone()]);
+    let none = b.next_batch(10).await.expect("read").expect("batch");
+    assert!(none.items.is_empty(), "claimed twice");
+
+    // Triggered again while claimed: done of the old version leaves it pending.
+    sink.publish(vec![trigger.clone()]).await.expect("publish");
+    a.commit(&first.ack).await.expect("done");
+    let again = b.next_batch(10).await.expect("read").expect("batch");
+    assert_eq!(items(&again), vec![trigger.clone()]);
+    b.commit(&again.ack).await.expect("done");
+    let empty = a.next_batch(10).await.expect("read").expect("batch");
+    assert!(empty.items.is_empty());
+
+    // A claim whose owner died is taken over after the claim timeout.
+    sink.publish(vec![trigger.clone()]).await.expect("publish");
+    let lost = a.next_batch(10).await.expect("read").expect("batch");
+    assert_eq!(lost.items.len(), 1);
+    let mut eager = MongoChangesSource::new(&store, "changes", "c", Duration::ZERO, poll);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let taken = eager.next_batch(10).await.expect("read").expect("batch");
+    assert_eq!(items(&taken), vec![trigger]);
+    eager.commit(&taken.ack).await.expect("done");
+    // The dead owner's late done does not touch the new claim's outcome.
+    a.commit(&lost.ack).await.expect("late done");
+    let states: Vec<String> = {
+        use futures_util::TryStreamExt;
+        store
+            .database()
+            .collection::<mongodb::bson::Document>("changes")
+            .find(mongodb::bson::doc! {})
+            .await
+            .expect("find")
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("docs")
+            .iter()
+            .map(|d| d.get_str("state").unwrap_or("?").to_string())
+            .collect()
+    };
+    assert_eq!(states, vec!["done".to_string()]);
+    let _ = store.drop_database().await;
+}

@@ -77,6 +77,7 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
     ("FDC_EVENTS_ENABLED", "/events/enabled", Kind::Boolean),
     ("FDC_HTTP_LISTEN", "/http/listen", Kind::Text),
     ("FDC_TRIGGERS_TOPIC", "/triggers/topic", Kind::Text),
+    ("FDC_TRIGGERS_TRANSPORT", "/triggers/transport", Kind::Text),
 ];
 
 /// Applies the overrides; returns `(pointer, variable)` of every setting written.

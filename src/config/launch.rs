@@ -22,17 +22,24 @@ use std::time::{Duration, Instant};
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::kafka::{
     run_kafka_observed, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig, RunOptions,
+    TriggerTransport,
 };
+use fdc_engine::mongo::changes::{MongoChanges, MongoChangesSource};
 use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::{Counters, Role, RuntimeConfig, Shutdown, Summary};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_plan::Plan;
 
+use super::settings::TriggerTransportSetting;
 use super::{Config, Environment, ProcessEnv};
 use crate::observe::http::{self, Endpoint};
 
 /// How often the database is pinged for readiness (also the ping's timeout).
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A claim of the projection-changes collection older than this is taken over (its owner
+/// died).
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Flags of a production run.
 #[derive(Debug, Clone, Default)]
@@ -153,6 +160,7 @@ pub fn run_production(
             });
             background.push(tokio::spawn(http::serve(listener, endpoint)));
         }
+        let mut mongo: Option<Arc<MongoStore>> = None;
         let (projections, views): (Arc<dyn ProjectionStore>, Arc<dyn SingleViewStore>) =
             match &config.mongodb {
                 Some(m) => {
@@ -162,6 +170,7 @@ pub fn run_production(
                             .map_err(|e| failure(1, e))?,
                     );
                     background.push(tokio::spawn(probe_store(store.clone(), counters.clone())));
+                    mongo = Some(store.clone());
                     (store.clone(), store)
                 }
                 None => {
@@ -172,6 +181,36 @@ pub fn run_production(
                     (store.clone(), store)
                 }
             };
+        let transport = match (&config.trigger_transport, options.role) {
+            (TriggerTransportSetting::Kafka, _) | (_, Role::All) => None,
+            (TriggerTransportSetting::Mongodb { collection }, _) => {
+                let Some(store) = mongo.clone() else {
+                    return Err(failure(
+                        2,
+                        "triggers.transport mongodb needs the `mongodb` section",
+                    ));
+                };
+                let owner = format!(
+                    "{}:{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "fdc".into()),
+                    std::process::id()
+                );
+                let source = MongoChangesSource::new(
+                    &store,
+                    collection,
+                    &owner,
+                    CLAIM_TIMEOUT,
+                    config.batch.linger.max(Duration::from_millis(50)),
+                );
+                let sink = MongoChanges::open(store, collection)
+                    .await
+                    .map_err(|e| failure(1, e))?;
+                Some(TriggerTransport {
+                    sink: Arc::new(sink),
+                    source: Box::new(source),
+                })
+            }
+        };
         let shutdown = Shutdown::new();
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -187,6 +226,7 @@ pub fn run_production(
                 counters,
                 role: options.role,
                 trigger_topic: config.trigger_topic.clone(),
+                transport,
             },
         );
         tokio::pin!(run);

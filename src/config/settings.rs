@@ -42,6 +42,18 @@ pub struct Config {
     pub http_listen: Option<String>,
     /// Topic of single-view triggers between `--role ingest` and `--role aggregate`.
     pub trigger_topic: String,
+    /// How triggers travel between split roles.
+    pub trigger_transport: TriggerTransportSetting,
+}
+
+/// How triggers travel between `--role ingest` and `--role aggregate` processes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TriggerTransportSetting {
+    /// The trigger topic.
+    #[default]
+    Kafka,
+    /// The MongoDB projection-changes collection.
+    Mongodb { collection: String },
 }
 
 /// Kafka settings.
@@ -91,6 +103,8 @@ struct Raw {
 #[derive(Deserialize, Default)]
 struct RawTriggers {
     topic: Option<String>,
+    transport: Option<String>,
+    collection: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -316,5 +330,15 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             .triggers
             .topic
             .unwrap_or_else(|| DEFAULT_TRIGGER_TOPIC.into()),
+        trigger_transport: match raw.triggers.transport.as_deref() {
+            Some("mongodb") => TriggerTransportSetting::Mongodb {
+                collection: raw
+                    .triggers
+                    .collection
+                    .unwrap_or_else(|| fdc_engine::mongo::changes::DEFAULT_COLLECTION.into()),
+            },
+            // The schema admits only `kafka` and `mongodb`.
+            _ => TriggerTransportSetting::Kafka,
+        },
     })
 }

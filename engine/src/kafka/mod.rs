@@ -21,7 +21,7 @@ mod source;
 mod triggers;
 
 pub use config::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
-pub use pipeline::{run_kafka, run_kafka_observed, KafkaPipeline, RunOptions};
+pub use pipeline::{run_kafka, run_kafka_observed, KafkaPipeline, RunOptions, TriggerTransport};
 pub use sink::{headers, KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig};
 pub use source::{KafkaSource, KafkaSourceConfig};
 pub use triggers::KafkaTriggers;

@@ -22,8 +22,9 @@ use super::{
 };
 use crate::runtime::{
     run, Counters, Engine, EngineError, Role, Route, RuntimeConfig, Shutdown, Stores, Summary,
-    TriggerRoute,
+    TriggerRoute, TriggerSink,
 };
+use crate::store::source::{Ack, Source, SourceBatch};
 use crate::store::{Event, EventSink, ProjectionStore, SingleViewStore, StoreError};
 
 /// The Kafka side of a pipeline.
@@ -61,6 +62,7 @@ pub async fn run_kafka(
         counters: Arc::new(Counters::default()),
         role: Role::All,
         trigger_topic: String::new(),
+        transport: None,
     };
     run_kafka_observed(
         plan,
@@ -75,7 +77,6 @@ pub async fn run_kafka(
 }
 
 /// How a process takes part: its counters and its role.
-#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Shared with a metrics endpoint; their health also watches the source's lag and
     /// connectivity.
@@ -85,6 +86,29 @@ pub struct RunOptions {
     /// `ingest` and `aggregate` processes. An aggregate process reads only this topic (give it
     /// its own consumer group).
     pub trigger_topic: String,
+    /// Another trigger transport (the MongoDB projection-changes collection): the sink of an
+    /// ingest process and the source of an aggregate process, instead of the topic.
+    pub transport: Option<TriggerTransport>,
+}
+
+/// A trigger transport other than the Kafka topic.
+pub struct TriggerTransport {
+    pub sink: Arc<dyn TriggerSink>,
+    pub source: Box<dyn Source>,
+}
+
+/// A boxed source as a [`Source`].
+struct Boxed(Box<dyn Source>);
+
+#[async_trait]
+impl Source for Boxed {
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        self.0.next_batch(max).await
+    }
+
+    async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
+        self.0.commit(ack).await
+    }
 }
 
 /// [`run_kafka`] with [`RunOptions`].
@@ -101,8 +125,9 @@ pub async fn run_kafka_observed(
         counters,
         role,
         trigger_topic,
+        transport,
     } = options;
-    if role != Role::All && trigger_topic.is_empty() {
+    if role != Role::All && trigger_topic.is_empty() && transport.is_none() {
         return Err(EngineError::Plan(
             "split roles need a trigger topic".to_string(),
         ));
@@ -137,15 +162,26 @@ pub async fn run_kafka_observed(
     let mut engine = Engine::build(plan, stores, config)
         .await?
         .with_counters(counters.clone());
+    let (sink, trigger_source) = match transport {
+        Some(t) => (Some(t.sink), Some(t.source)),
+        None => (None, None),
+    };
     match role {
         Role::All => {}
         Role::Ingest => {
             let topic = pipeline.producer.topic_map.to_broker(&trigger_topic);
-            engine = engine.ingest_only(Arc::new(KafkaTriggers::new(producer.clone(), topic)));
+            engine = engine.ingest_only(
+                sink.unwrap_or_else(|| Arc::new(KafkaTriggers::new(producer.clone(), topic))),
+            );
         }
         Role::Aggregate => engine = engine.aggregate_only(),
     }
     let engine = Arc::new(engine);
+    if let (Role::Aggregate, Some(source)) = (role, trigger_source) {
+        let summary = run(engine, Boxed(source), router, shutdown.subscribe()).await?;
+        producer.flush(Duration::from_secs(30))?;
+        return Ok(summary);
+    }
     let source = KafkaSource::connect(pipeline.source)?;
     counters.health().watch_source(source.gauges());
     let summary = run(engine, source, router, shutdown.subscribe()).await?;

@@ -16,7 +16,9 @@
 //! - `projection` / `view`: the trait implementations; `guard`: projection writes under the
 //!   version guard ([`WriteGuard`]); [`command`]: bulk commands;
 //! - [`error`]: retryable or fatal, never with values; [`config`]: settings and redaction;
-//! - `locks`: writes of one record inside the process never overlap.
+//! - `locks`: writes of one record inside the process never overlap;
+//! - [`changes`]: the projection-changes collection, the optional trigger transport between
+//!   `--role ingest` and `--role aggregate` processes (claim / done lifecycle).
 //!
 //! Guarantees: every call is batch-shaped (one `find` per chunk of keys; a projection write is
 //! one `find` of the stored versions and at most one `insert`, one `update` and one `delete`
@@ -26,6 +28,7 @@
 //! no credentials. Each command and `find` is logged at debug level with its collection,
 //! statement or document count and duration (never a filter or a document).
 
+pub mod changes;
 pub mod codec;
 pub mod command;
 pub mod config;
