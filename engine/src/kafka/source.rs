@@ -17,9 +17,10 @@
 //! - a failed commit is not an error of the run: its positions are retried with the next
 //!   commit (offsets are cumulative), and at worst messages are delivered again;
 //! - an empty batch has an empty ack (it must not move past batches still in flight);
-//! - [`KafkaSource::gauges`] reports, from librdkafka's statistics (every
-//!   `stats_interval`), the lag of each assigned partition behind its committed offset and
-//!   whether any broker answers.
+//! - [`KafkaSource::gauges`] reports the lag of each assigned partition behind its committed
+//!   offset (every `stats_interval`, from the broker's high watermarks, also while the
+//!   pipeline is paused and does not poll) and whether any broker answers (librdkafka's
+//!   statistics).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -85,6 +86,9 @@ struct Assignment {
     lag: BTreeMap<(String, i32), i64>,
     /// Whether some broker was up in the last statistics (`None`: none yet).
     brokers_up: Option<bool>,
+    /// Per (broker topic, partition): the committed offset, from this member's commits or,
+    /// before its first, from the statistics.
+    committed: BTreeMap<(String, i32), i64>,
 }
 
 /// Tracks assignments from the rebalance callbacks (run by librdkafka inside `recv`).
@@ -107,7 +111,10 @@ impl ClientContext for Tracker {
             for (partition, p) in &t.partitions {
                 let key = (topic.clone(), *partition);
                 if *partition >= 0 && p.consumer_lag >= 0 && s.epochs.contains_key(&key) {
-                    lag.insert(key, p.consumer_lag);
+                    lag.insert(key.clone(), p.consumer_lag);
+                }
+                if *partition >= 0 && p.committed_offset >= 0 {
+                    s.committed.entry(key).or_insert(p.committed_offset);
                 }
             }
         }
@@ -121,6 +128,48 @@ impl ClientContext for Tracker {
             }
         }
         tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+/// Keeps the lag fresh while the runtime does not poll the consumer (librdkafka delivers its
+/// statistics only on polls, and a paused pipeline does not poll): every `interval`, the high
+/// watermark of each assigned partition is asked from the broker and the lag is that minus
+/// the committed offset. Ends when the consumer is dropped.
+async fn refresh_lag(
+    consumer: std::sync::Weak<StreamConsumer<Tracker>>,
+    state: Arc<Mutex<Assignment>>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(c) = consumer.upgrade() else { return };
+        let partitions: Vec<((String, i32), Option<i64>)> = match state.lock() {
+            Ok(s) => s
+                .epochs
+                .keys()
+                .map(|k| (k.clone(), s.committed.get(k).copied()))
+                .collect(),
+            Err(_) => return,
+        };
+        let fresh = tokio::task::spawn_blocking(move || {
+            let mut lag = BTreeMap::new();
+            for ((topic, partition), committed) in partitions {
+                let Some(committed) = committed else { continue };
+                if let Ok((_, high)) = c.fetch_watermarks(&topic, partition, Duration::from_secs(1))
+                {
+                    lag.insert((topic, partition), (high - committed).max(0));
+                }
+            }
+            lag
+        })
+        .await;
+        if let (Ok(fresh), Ok(mut s)) = (fresh, state.lock()) {
+            for (k, v) in fresh {
+                if s.epochs.contains_key(&k) {
+                    s.lag.insert(k, v);
+                }
+            }
+        }
     }
 }
 
@@ -262,8 +311,16 @@ impl KafkaSource {
             topics = topics.len(),
             "kafka source subscribed"
         );
+        let consumer = Arc::new(consumer);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(refresh_lag(
+                Arc::downgrade(&consumer),
+                state.clone(),
+                config.stats_interval,
+            ));
+        }
         Ok(KafkaSource {
-            consumer: Arc::new(consumer),
+            consumer,
             state,
             config,
             pending: BTreeMap::new(),
@@ -411,6 +468,11 @@ impl Source for KafkaSource {
             .map_err(|e| StoreError::fatal("commit kafka offsets", e))?;
         match result {
             Ok(()) => {
+                if let Ok(mut s) = self.state.lock() {
+                    for (k, next) in &self.pending {
+                        s.committed.insert(k.clone(), *next);
+                    }
+                }
                 self.pending.clear();
                 Ok(())
             }

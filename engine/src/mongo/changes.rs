@@ -87,7 +87,7 @@ impl TriggerSink for MongoChanges {
             &config.write_concern_document(),
         )
         .await?;
-        let codes: Vec<i32> = outcomes.into_iter().flatten().collect();
+        let codes: Vec<i32> = outcomes.codes().collect();
         if codes.is_empty() {
             Ok(())
         } else {
