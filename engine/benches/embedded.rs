@@ -1,21 +1,29 @@
-//! Benchmark of the embedded path (not a test): messages/second and single views/second on a
-//! generated data set (customers, orders, items, products, addresses), beside a raw baseline
-//! measured in the same run, with peak memory.
+//! Benchmark of the embedded path (not a test): the bulk paths (initial load, full refresh)
+//! and the steady state on a generated data set (customers, addresses, orders, items,
+//! products: the shop plan's `customer_360` view joins four relations over three hops), each
+//! figure beside a raw baseline measured in the same run, with per-phase peak memory.
 //!
 //! Run: `cargo bench -p fdc-engine --bench embedded`. Sizes: `FDC_BENCH_CUSTOMERS` (default
-//! 20000; 3 orders per customer, 3 items per order, 1 address per customer, 1000 products),
-//! `FDC_BENCH_UPDATES` (steady-state messages, default 100000), `FDC_BENCH_DIR` (persist the
-//! store there with redb instead of memory).
+//! 20000; 14.2 messages per customer: 1 customer, 1 address, 3 orders, 9 items, plus 1000
+//! products: 7000 customers is about 100k messages, 70000 about 1M), `FDC_BENCH_UPDATES`
+//! (steady-state messages, default 100000), `FDC_BENCH_RATE` and `FDC_BENCH_LATENCY_SECS`
+//! (offered rate and duration of the latency phase, default 1000 msg/s for 5 s),
+//! `FDC_BENCH_PRODUCT_RENAMES` (product renames per 100 updates, default 1; 0 keeps the
+//! steady state to triggers of at most two hops),
+//! `FDC_BENCH_DIR` (persist the store there with redb instead of memory).
 //!
-//! Phases, each timed on its own:
-//! 1. raw baseline: the same messages decoded and cast (router) and bulk-written as records,
-//!    no version read, no strategies, no single views;
-//! 2. initial load through the engine: projection writes with version guard, strategies,
-//!    aggregation and single-view writes;
-//! 3. steady state: random updates (orders move between customers, item quantities, product
-//!    renames, address flips) through the engine;
-//! 4. full refresh: every customer view rebuilt from the projections (documents unchanged, so
-//!    this is the read + aggregate + compare cost), against reading the same records raw.
+//! Phases, each timed on its own (wall time and CPU time of this single-threaded process, so
+//! that rates per CPU-second stay comparable on a shared machine), peak RSS reset before each:
+//! 1. raw baseline: the messages decoded and cast (router) and bulk-written as records, no
+//!    version read, no strategies, no single views; then the initial load through the engine
+//!    (`strategies: false`: version guard, coalescing, projection writes), ratio to raw;
+//! 2. full refresh of `customer_360` (every document inserted), then again (every document
+//!    unchanged: the read + aggregate + compare cost), beside reading every record once;
+//! 3. steady state: random updates (orders move between customers, item quantities, customer
+//!    renames, address flips, product renames that fan out to every customer who bought the
+//!    product) through every stage, beside the raw baseline on the same updates; then the
+//!    latency from a message's arrival to its single views' write at a fixed offered rate
+//!    (batches take what has arrived, up to the batch size), p50 / p99 / max.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,11 +31,11 @@ use std::time::Instant;
 use fdc_engine::change::{Ingested, Message};
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
+use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions};
 use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig, Stores};
 use fdc_engine::store::record::{Record, RecordMeta, RecordState};
 use fdc_engine::store::source::SourceItem;
 use fdc_engine::store::{EventSink, ProjectionStore, RecordWrite};
-use fdc_engine::value::Value;
 use fdc_plan::Plan;
 use serde_json::json;
 
@@ -55,6 +63,11 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Resets the peak RSS (`VmHWM`) to the current RSS, so each phase reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn peak_rss_mib() -> f64 {
@@ -140,12 +153,21 @@ fn dataset(customers: u64) -> Vec<Message> {
     out
 }
 
-fn updates(customers: u64, n: u64, start_ts: i64) -> Vec<Message> {
+/// Random updates; `product_renames` of every 100 messages rename a product (each reaches
+/// every customer who bought it, through items and orders), the rest are spread over orders
+/// (40), items (40), customers (10) and addresses (9) as far as they go.
+fn updates(customers: u64, n: u64, start_ts: i64, product_renames: u64) -> Vec<Message> {
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut out = Vec::with_capacity(n as usize);
     for k in 0..n {
         let ts = start_ts + k as i64;
-        let m = match rng.below(100) {
+        let roll = rng.below(100);
+        let roll = if roll >= 100 - product_renames.min(100) {
+            99
+        } else {
+            roll.min(98)
+        };
+        let m = match roll {
             0..=39 => {
                 let order = 3 + rng.below(customers * 3);
                 let c = 1 + rng.below(customers);
@@ -227,14 +249,19 @@ fn open_store(tag: &str) -> Arc<EmbeddedStore> {
     }
 }
 
-async fn engine(plan: &Plan, store: Arc<EmbeddedStore>) -> Engine {
+async fn engine(plan: &Plan, store: Arc<EmbeddedStore>, strategies: bool) -> Engine {
     let stores = Stores {
         projections: store.clone(),
         views: store.clone(),
         events: Arc::new(NoEvents),
         dead_letters: store,
     };
-    Engine::build(plan.clone(), stores, RuntimeConfig::default())
+    let config = RuntimeConfig {
+        batch_size: BATCH,
+        strategies,
+        ..RuntimeConfig::default()
+    };
+    Engine::build(plan.clone(), stores, config)
         .await
         .expect("build")
 }
@@ -289,6 +316,49 @@ async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Me
     start.elapsed().as_secs_f64()
 }
 
+/// Latency from arrival to single-view write at `rate` messages/second for `secs` seconds:
+/// the engine takes every message that has arrived (up to a batch) whenever it is free.
+async fn latency(engine: &Engine, router: &Router, messages: &[Message], rate: f64) -> Vec<f64> {
+    let start = Instant::now();
+    let arrival = |i: usize| std::time::Duration::from_secs_f64(i as f64 / rate);
+    let mut next = 0;
+    let mut out = Vec::with_capacity(messages.len());
+    while next < messages.len() {
+        let now = start.elapsed();
+        if arrival(next) > now {
+            tokio::time::sleep(arrival(next) - now).await;
+            continue;
+        }
+        let mut end = next;
+        while end < messages.len() && end - next < BATCH && arrival(end) <= now {
+            end += 1;
+        }
+        let items = messages[next..end]
+            .iter()
+            .cloned()
+            .map(SourceItem::Message)
+            .collect();
+        let batch = RoutedBatch::route(items, router as &dyn Route);
+        let o = engine.process(&batch).await.expect("process");
+        engine.commit(&o, 0);
+        let done = start.elapsed();
+        for i in next..end {
+            out.push((done - arrival(i)).as_secs_f64() * 1000.0);
+        }
+        next = end;
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let plan: Plan =
@@ -296,6 +366,9 @@ async fn main() {
     let router = Router::new(&plan).expect("router");
     let customers = env("FDC_BENCH_CUSTOMERS", 20_000);
     let n_updates = env("FDC_BENCH_UPDATES", 100_000);
+    let rate = env("FDC_BENCH_RATE", 1000) as f64;
+    let latency_secs = env("FDC_BENCH_LATENCY_SECS", 5);
+    let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
     let data = dataset(customers);
     let n = data.len() as f64;
     println!(
@@ -304,42 +377,91 @@ async fn main() {
         if std::env::var("FDC_BENCH_DIR").is_ok() { "redb on disk" } else { "in memory" }
     );
 
+    // 1. Ingestion. A first raw pass warms the heap (the allocator's first growth costs page
+    // faults that later phases do not pay), so the measured baseline is not handicapped.
+    drop(raw(&plan, &open_store("warm"), &router, &data).await);
+    reset_peak_rss();
     let raw_store = open_store("raw");
     let c0 = cpu_secs();
     let t_raw = raw(&plan, &raw_store, &router, &data).await;
     let c_raw = cpu_secs() - c0;
     println!(
-        "1. raw baseline (decode + cast + bulk write):    {:>9.0} msg/s  ({t_raw:.2} s; {:.0} msg per CPU-s)  peak RSS {:.0} MiB",
+        "1. raw baseline (decode + cast + bulk write):      {:>9.0} msg/s  ({t_raw:.2} s; {:.0} msg per CPU-s)  peak RSS {:.0} MiB",
         n / t_raw,
         n / c_raw,
         peak_rss_mib()
     );
-    // Raw read cost of the records a refresh reads (every projection, once).
-    let t0 = Instant::now();
-    let mut read = 0usize;
-    for p in &plan.projections {
-        read += raw_store.all_records(&p.name).expect("read").len();
-    }
-    let t_read = t0.elapsed().as_secs_f64();
     drop(raw_store);
 
+    reset_peak_rss();
     let store = open_store("engine");
-    let eng = engine(&plan, store.clone()).await;
+    let loader = engine(&plan, store.clone(), false).await;
     let c0 = cpu_secs();
-    let (t_load, views, dead) = through_engine(&eng, &router, &data).await;
+    let (t_load, _, dead) = through_engine(&loader, &router, &data).await;
     let c_load = cpu_secs() - c0;
     assert_eq!(dead, 0);
     println!(
-        "2. initial load through the engine:              {:>9.0} msg/s  ({t_load:.2} s, {views} view writes = {:.0} views/s; {:.0} msg and {:.0} views per CPU-s)  CPU ratio to raw {:.2}  peak RSS {:.0} MiB",
+        "   initial load (engine, strategies off):         {:>9.0} msg/s  ({t_load:.2} s; {:.0} msg per CPU-s)  ratio to raw: wall {:.2}, CPU {:.2}  peak RSS {:.0} MiB",
         n / t_load,
-        views as f64 / t_load,
         n / c_load,
-        views as f64 / c_load,
+        t_raw / t_load,
         c_raw / c_load,
         peak_rss_mib()
     );
 
-    let ups = updates(customers, n_updates, 10_000_000);
+    // 2. Full refresh.
+    reset_peak_rss();
+    let t0 = Instant::now();
+    let c0 = cpu_secs();
+    let mut read = 0usize;
+    for p in &plan.projections {
+        read += store.all_records(&p.name).expect("read").len();
+    }
+    let t_read = t0.elapsed().as_secs_f64();
+    let c_read = cpu_secs() - c0;
+    println!(
+        "2. raw read of every record ({read}):             {:>9.0} records/s ({t_read:.2} s; {:.0} per CPU-s)",
+        read as f64 / t_read,
+        read as f64 / c_read
+    );
+    let eng = engine(&plan, store.clone(), true).await;
+    let options = RefreshOptions {
+        view: "customer_360".into(),
+        filter: vec![],
+        page: BATCH,
+    };
+    for label in ["inserted", "unchanged"] {
+        reset_peak_rss();
+        let t0 = Instant::now();
+        let c0 = cpu_secs();
+        let out = refresh(&eng, &options, None, |_| Flow::Continue)
+            .await
+            .expect("refresh");
+        let t = t0.elapsed().as_secs_f64();
+        let c = cpu_secs() - c0;
+        let views = out.totals.rebuilt as f64;
+        println!(
+            "   full refresh of customer_360 ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
+            views / t,
+            out.totals.rebuilt,
+            out.totals.inserted,
+            out.totals.unchanged,
+            views / c,
+            100.0 * t_read / t,
+            peak_rss_mib()
+        );
+    }
+    let order_options = RefreshOptions {
+        view: "order_view".into(),
+        ..options.clone()
+    };
+    refresh(&eng, &order_options, None, |_| Flow::Continue)
+        .await
+        .expect("refresh order_view");
+
+    // 3. Steady state.
+    reset_peak_rss();
+    let ups = updates(customers, n_updates, 10_000_000, product_renames);
     let before = eng.counters().summary().triggered;
     let c0 = cpu_secs();
     let (t_steady, views, dead) = through_engine(&eng, &router, &ups).await;
@@ -347,40 +469,32 @@ async fn main() {
     assert_eq!(dead, 0);
     let triggered = eng.counters().summary().triggered - before;
     println!(
-        "3. steady state (random updates, 2-3 hops):      {:>9.0} msg/s  ({t_steady:.2} s, {triggered} triggered, {views} view writes = {:.0} views/s; {:.0} msg and {:.0} views per CPU-s)  peak RSS {:.0} MiB",
+        "3. steady state ({product_renames} % product renames):        {:>9.0} msg/s  ({t_steady:.2} s, {triggered} views triggered, {views} written = {:.0} views/s; {:.0} msg and {:.0} triggered views per CPU-s)  peak RSS {:.0} MiB",
         n_updates as f64 / t_steady,
         views as f64 / t_steady,
         n_updates as f64 / c_steady,
-        views as f64 / c_steady,
+        triggered as f64 / c_steady,
         peak_rss_mib()
     );
     let c0 = cpu_secs();
     let t_raw_updates = raw(&plan, &open_store("raw2"), &router, &ups).await;
     let c_raw_updates = cpu_secs() - c0;
     println!(
-        "   raw baseline on the same updates:             {:>9.0} msg/s  ({:.0} msg per CPU-s)  CPU ratio {:.3}",
+        "   raw baseline on the same updates:              {:>9.0} msg/s  ({:.0} msg per CPU-s)  ratio: wall {:.3}, CPU {:.3}",
         n_updates as f64 / t_raw_updates,
         n_updates as f64 / c_raw_updates,
+        t_raw_updates / t_steady,
         c_raw_updates / c_steady
     );
-
-    let keys: Vec<Vec<Value>> = (1..=customers)
-        .map(|c| vec![Value::Int(c as i64)])
-        .collect();
-    let t0 = Instant::now();
-    let c0 = cpu_secs();
-    let mut unchanged = 0;
-    for chunk in keys.chunks(BATCH) {
-        let r = eng.rebuild_keys(0, chunk).await.expect("refresh");
-        unchanged += r.unchanged;
-    }
-    let t_refresh = t0.elapsed().as_secs_f64();
-    let c_refresh = cpu_secs() - c0;
+    reset_peak_rss();
+    let offered = (rate as u64 * latency_secs) as usize;
+    let more = updates(customers, offered as u64, 20_000_000, product_renames);
+    let lat = latency(&eng, &router, &more, rate).await;
     println!(
-        "4. full refresh of customer_360:                 {:>9.0} views/s ({t_refresh:.2} s, {unchanged} unchanged; {:.0} views per CPU-s); raw read of all {read} records {:.3} s  peak RSS {:.0} MiB",
-        customers as f64 / t_refresh,
-        customers as f64 / c_refresh,
-        t_read,
+        "   latency at {rate:.0} msg/s offered for {latency_secs} s ({offered} messages): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms  peak RSS {:.0} MiB",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
         peak_rss_mib()
     );
 }
