@@ -379,7 +379,7 @@ async fn main() {
 
     // 1. Ingestion. A first raw pass warms the heap (the allocator's first growth costs page
     // faults that later phases do not pay), so the measured baseline is not handicapped.
-    drop(raw(&plan, &open_store("warm"), &router, &data).await);
+    raw(&plan, &open_store("warm"), &router, &data).await;
     reset_peak_rss();
     let raw_store = open_store("raw");
     let c0 = cpu_secs();
