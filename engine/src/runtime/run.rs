@@ -62,7 +62,7 @@ pub async fn run<S: Source + 'static>(
 
     let counters = engine.counters().clone();
     counters.health().started();
-    let health = counters.clone();
+    let reader_counters = counters.clone();
     let reader = tokio::spawn(async move {
         let mut watching = true;
         loop {
@@ -70,7 +70,7 @@ pub async fn run<S: Source + 'static>(
                 source.commit(&ack).await?;
             }
             if *shutdown.borrow() {
-                health.health().stopping();
+                reader_counters.health().stopping();
                 break;
             }
             let next = if watching {
