@@ -88,6 +88,9 @@ pub(crate) struct Evaluator<'a> {
     loaded: &'a Loaded,
     /// Parent node of each node.
     parents: Vec<Option<usize>>,
+    /// Per node: every loaded record holds exactly the projection's declared fields in
+    /// declaration order (checked once per batch), so a field's slot needs no name check.
+    exact: Vec<bool>,
     mapping: Vec<(String, Compiled)>,
     errors: Cell<u64>,
 }
@@ -95,9 +98,26 @@ pub(crate) struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     pub fn new(plan: &'a Plan, view: &'a SingleView, loaded: &'a Loaded) -> Evaluator<'a> {
         let compiler = Compiler { plan, view };
+        let exact = view
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let Some(p) = plan.projection(&n.projection) else {
+                    return false;
+                };
+                loaded.records.get(i).is_some_and(|records| {
+                    records.iter().all(|r| {
+                        r.fields.len() == p.fields.len()
+                            && r.fields.keys().zip(&p.fields).all(|(k, f)| *k == f.name)
+                    })
+                })
+            })
+            .collect();
         Evaluator {
             loaded,
             parents: view.nodes.iter().map(|n| n.parent).collect(),
+            exact,
             mapping: view
                 .mapping
                 .iter()
@@ -274,9 +294,15 @@ impl<'a> Evaluator<'a> {
                 None => Value::Null,
                 Some(r) => match name {
                     None => Value::Object(r.fields.clone()),
-                    Some(name) => slot_field(&r.fields, *slot, name)
-                        .map(|v| v.get_path(rest).clone())
-                        .unwrap_or(Value::Null),
+                    Some(name) => {
+                        let value = match slot {
+                            Some(i) if self.exact.get(*node).copied().unwrap_or(false) => {
+                                r.fields.get_index(*i).map(|(_, v)| v)
+                            }
+                            _ => slot_field(&r.fields, *slot, name),
+                        };
+                        value.map(|v| v.get_path(rest).clone()).unwrap_or(Value::Null)
+                    }
                 },
             },
             Compiled::Unary(op, expr) => ops::unary(*op, self.eval(expr, scope)),
