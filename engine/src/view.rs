@@ -187,8 +187,9 @@ pub async fn rebuild(
                         EventOp::Insert
                     }
                 };
+                // The event's `after` image, converted now rather than copied for later.
                 let after = match &view.events {
-                    Some(e) if e.after => Some(merged.unwrap_or_else(|| doc.clone())),
+                    Some(e) if e.after => Some(to_json(merged.as_ref().unwrap_or(&doc))),
                     _ => None,
                 };
                 writes.push(ViewWrite::Upsert {
@@ -205,7 +206,7 @@ pub async fn rebuild(
                     marked.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
                     writes.push(ViewWrite::MarkDeleted { key: key.clone() });
                     report.deleted += 1;
-                    (EventOp::Delete, Some(marked))
+                    (EventOp::Delete, Some(to_json(&marked)))
                 }
                 (Some(_), RootDelete::Delete) => {
                     writes.push(ViewWrite::Delete { key: key.clone() });
@@ -228,7 +229,7 @@ pub async fn rebuild(
                     .before
                     .then(|| stored.as_deref().map(to_json))
                     .flatten(),
-                after: events.after.then(|| after.as_ref().map(to_json)).flatten(),
+                after: if events.after { after } else { None },
             });
         }
     }

@@ -301,7 +301,9 @@ impl<'a> Evaluator<'a> {
                             }
                             _ => slot_field(&r.fields, *slot, name),
                         };
-                        value.map(|v| v.get_path(rest).clone()).unwrap_or(Value::Null)
+                        value
+                            .map(|v| v.get_path(rest).clone())
+                            .unwrap_or(Value::Null)
                     }
                 },
             },
