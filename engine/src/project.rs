@@ -95,6 +95,28 @@ pub async fn write_batch(
     changes: Vec<Change>,
     now: i64,
 ) -> Result<ProjectionReport, StoreError> {
+    write(plan, store, changes, now, true).await
+}
+
+/// [`write_batch`] for an initial load (strategies off): the same writes, counts and events,
+/// but no [`AppliedChange`]s, so a record of a projection without events is moved into the
+/// store instead of being kept as an image.
+pub async fn write_batch_without_images(
+    plan: &Plan,
+    store: &dyn ProjectionStore,
+    changes: Vec<Change>,
+    now: i64,
+) -> Result<ProjectionReport, StoreError> {
+    write(plan, store, changes, now, false).await
+}
+
+async fn write(
+    plan: &Plan,
+    store: &dyn ProjectionStore,
+    changes: Vec<Change>,
+    now: i64,
+    images: bool,
+) -> Result<ProjectionReport, StoreError> {
     let mut report = ProjectionReport::default();
     // Group by projection, then by key, keeping arrival order.
     let mut by_projection: Vec<Vec<Change>> = vec![Vec::new(); plan.projections.len()];
@@ -105,7 +127,7 @@ pub async fn write_batch(
     }
     for (pi, changes) in by_projection.into_iter().enumerate() {
         if !changes.is_empty() {
-            write_projection(plan, pi, store, changes, now, &mut report).await?;
+            write_projection(plan, pi, store, changes, now, images, &mut report).await?;
         }
     }
     Ok(report)
@@ -129,6 +151,7 @@ async fn write_projection(
     store: &dyn ProjectionStore,
     changes: Vec<Change>,
     now: i64,
+    images: bool,
     report: &mut ProjectionReport,
 ) -> Result<(), StoreError> {
     let projection = &plan.projections[pi];
@@ -222,11 +245,21 @@ async fn write_projection(
         outcomes.push(out);
     }
 
-    let applied: Vec<KeyOutcome> = outcomes.into_iter().filter(|o| o.applied > 0).collect();
+    let mut applied: Vec<KeyOutcome> = outcomes.into_iter().filter(|o| o.applied > 0).collect();
+    // Without images and events nothing reads a record after the write: move it there.
+    let move_out = !images && projection.events.is_none();
     let writes: Vec<RecordWrite> = applied
-        .iter()
-        .map(|o| match &o.current {
-            Some(r) => RecordWrite::Put(Record::clone(r)),
+        .iter_mut()
+        .map(|o| match o.current.take() {
+            Some(r) if move_out => {
+                o.last_public = None;
+                RecordWrite::Put(Arc::unwrap_or_clone(r))
+            }
+            Some(r) => {
+                let write = RecordWrite::Put(Record::clone(&r));
+                o.current = Some(r);
+                write
+            }
             None => RecordWrite::Remove {
                 key: o.key.clone(),
                 version: o.version.unwrap_or(Version(0)),
@@ -244,6 +277,9 @@ async fn write_projection(
             continue;
         }
         report.applied += o.applied;
+        if move_out {
+            continue;
+        }
         let new = o.current.map(Image);
         if let Some(events) = &projection.events {
             let live = |i: &Option<Image>| i.as_ref().is_some_and(Image::is_public);
@@ -280,6 +316,9 @@ async fn write_projection(
                     emit(op, o.old.as_ref(), new.as_ref());
                 }
             }
+        }
+        if !images {
+            continue;
         }
         report.changes.push(AppliedChange {
             projection: pi,
@@ -496,5 +535,46 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.events.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_images_the_store_counts_and_events_are_the_same_and_no_changes_come_back() {
+        let plan = shop_plan();
+        let with = EmbeddedStore::in_memory();
+        let without = EmbeddedStore::in_memory();
+        let c = |name: &str, v| {
+            upsert(
+                &plan,
+                "customers",
+                json!({"id": 1, "name": name, "country": null}),
+                v,
+            )
+        };
+        let batches = vec![
+            vec![order(1, 10, 1), order(2, 10, 1), c("a", 1)],
+            vec![
+                order(1, 11, 3),
+                order(1, 12, 2),
+                delete(&plan, "orders", 2, 4),
+                c("b", 2),
+            ],
+        ];
+        for batch in batches {
+            let a = write_batch(&plan, &with, batch.clone(), 7).await.unwrap();
+            let b = write_batch_without_images(&plan, &without, batch, 7)
+                .await
+                .unwrap();
+            assert_eq!((a.applied, a.stale), (b.applied, b.stale));
+            assert!(!a.changes.is_empty());
+            assert!(b.changes.is_empty());
+            assert!(!a.events.is_empty(), "customers declare events");
+            assert_eq!(a.events, b.events);
+        }
+        for p in ["orders", "customers"] {
+            assert_eq!(
+                with.all_records(p).unwrap(),
+                without.all_records(p).unwrap()
+            );
+        }
     }
 }

@@ -358,8 +358,12 @@ impl Engine {
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let written =
-            project::write_batch(plan, self.stores.projections.as_ref(), changes, now).await?;
+        let projections = self.stores.projections.as_ref();
+        let written = if self.config.strategies {
+            project::write_batch(plan, projections, changes, now).await?
+        } else {
+            project::write_batch_without_images(plan, projections, changes, now).await?
+        };
         out.counts.applied = written.applied;
         out.counts.stale = written.stale;
         let mut events = written.events;
