@@ -455,6 +455,22 @@ impl SingleViewStore for EmbeddedStore {
         })
     }
 
+    async fn scan_keys(
+        &self,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<Vec<Value>>, StoreError> {
+        let inner = self.read("scan single view")?;
+        Ok(match inner.views.get(view) {
+            Some(t) => page(t, after, limit.max(1), |(k, _)| k.clone(), Vec::clone),
+            None => Page {
+                items: vec![],
+                next: None,
+            },
+        })
+    }
+
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
         let op = "record single-view failures";
         let mut inner = self.write_lock(op)?;

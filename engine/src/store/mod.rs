@@ -252,6 +252,22 @@ pub trait SingleViewStore: Send + Sync {
         limit: usize,
     ) -> Result<Page<(Vec<Value>, Map)>, StoreError>;
 
+    /// Up to `limit` single-view keys after the cursor `after` (the order of
+    /// [`SingleViewStore::scan`]), without the documents. The default reads the documents and
+    /// drops them; a store that can project overrides it.
+    async fn scan_keys(
+        &self,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<Vec<Value>>, StoreError> {
+        let page = self.scan(view, after, limit).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(k, _)| k).collect(),
+            next: page.next,
+        })
+    }
+
     /// Records failed documents in the errors collection.
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError>;
 }

@@ -206,9 +206,9 @@ pub async fn refresh(
     while cursor.pass == Pass::Orphans {
         let page = stores
             .views
-            .scan(&view.name, cursor.after.as_deref(), page_size)
+            .scan_keys(&view.name, cursor.after.as_deref(), page_size)
             .await?;
-        let keys: Vec<Vec<Value>> = page.items.iter().map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Vec<Value>> = page.items;
         // Keys whose root is still there were rebuilt by the first pass.
         let roots = stores
             .projections
@@ -227,12 +227,13 @@ pub async fn refresh(
             .filter_map(|r| key::encode(&view_key(view, &r.fields)))
             .collect();
         let orphans: Vec<Vec<Value>> = keys
-            .into_iter()
+            .iter()
             .filter(|k| key::encode(k).is_some_and(|e| !alive.contains(&e)))
+            .cloned()
             .collect();
         rebuild(engine, vi, &orphans, &mut cursor.totals).await?;
-        cursor.totals.scanned += page.items.len() as u64;
-        cursor.after = page.items.last().map(|(k, _)| k.clone());
+        cursor.totals.scanned += keys.len() as u64;
+        cursor.after = keys.last().cloned();
         if page.next.is_none() {
             cursor.after = None;
             cursor.pass = Pass::Done;
