@@ -106,7 +106,7 @@ pub async fn build(
             None => slot.push(None),
         }
     }
-    let loaded = load_nodes(view, store, roots).await?;
+    let loaded = load_nodes(plan, view, store, roots).await?;
     let evaluator = eval::Evaluator::new(plan, view, &loaded);
     let mut out = BuiltBatch::default();
     for (k, s) in keys.iter().zip(slot) {
@@ -123,7 +123,17 @@ pub async fn build(
     Ok(out)
 }
 
+/// The slots of `fields` in the declaration order of `projection`'s fields.
+fn slots(plan: &Plan, projection: &str, fields: &[String]) -> Vec<Option<usize>> {
+    let declared = plan.projection(projection).map(|p| &p.fields);
+    fields
+        .iter()
+        .map(|f| declared.and_then(|d| d.iter().position(|d| &d.name == f)))
+        .collect()
+}
+
 async fn load_nodes(
+    plan: &Plan,
     view: &SingleView,
     store: &dyn ProjectionStore,
     roots: Vec<Arc<Record>>,
@@ -137,12 +147,15 @@ async fn load_nodes(
     for node in view.nodes.iter().skip(1) {
         let parent = node.parent.unwrap_or(0);
         let parents = &loaded.records[parent];
+        let parent_projection = view.nodes.get(parent).map_or("", |n| n.projection.as_str());
+        let parent_slots = slots(plan, parent_projection, &node.parent_fields);
+        let child_slots = slots(plan, &node.projection, &node.fields);
         // The join tuple of every parent that satisfies the parent conditions.
         let parent_tuples: Vec<Option<Vec<u8>>> = parents
             .iter()
             .map(|p| {
                 if crate::store::condition::all_hold(&p.fields, &node.parent_conditions) {
-                    key::encode_fields(&p.fields, &node.parent_fields)
+                    key::encode_slots(&p.fields, &node.parent_fields, &parent_slots)
                 } else {
                     None
                 }
@@ -175,7 +188,7 @@ async fn load_nodes(
         records.sort_by(|a, b| compare_keys(&a.key, &b.key));
         let mut by_tuple: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
-            if let Some(t) = key::encode_fields(&r.fields, &node.fields) {
+            if let Some(t) = key::encode_slots(&r.fields, &node.fields, &child_slots) {
                 by_tuple.entry(t).or_default().push(i);
             }
         }

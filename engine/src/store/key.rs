@@ -33,6 +33,28 @@ pub fn encode_fields(record: &crate::value::Map, fields: &[String]) -> Option<Ve
     Some(out)
 }
 
+/// [`encode_fields`] with each field looked up at its slot first (the position the field has
+/// when the record holds its projection's fields in declaration order), by name when the slot
+/// holds another field.
+pub fn encode_slots(
+    record: &crate::value::Map,
+    fields: &[String],
+    slots: &[Option<usize>],
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(fields.len() * 10);
+    for (i, f) in fields.iter().enumerate() {
+        let slot = slots.get(i).copied().flatten();
+        let v = match slot.and_then(|s| record.get_index(s)) {
+            Some((k, v)) if k == f => v,
+            _ => field(record, f).unwrap_or(&Value::Null),
+        };
+        if !encode_one(v, &mut out) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 /// The values of `fields` in `record` (missing fields are null).
 pub fn tuple(record: &crate::value::Map, fields: &[String]) -> Vec<Value> {
     fields
@@ -105,5 +127,21 @@ mod tests {
             encode(&[Value::String("ab".into()), Value::String("c".into())]),
             encode(&[Value::String("a".into()), Value::String("bc".into())])
         );
+    }
+
+    #[test]
+    fn slots_are_hints_checked_by_name() {
+        let mut m = crate::value::Map::new();
+        m.insert("a".into(), Value::Int(1));
+        m.insert("b".into(), Value::String("x".into()));
+        let fields = vec!["b".to_string(), "a".to_string()];
+        let by_name = encode_fields(&m, &fields);
+        assert!(by_name.is_some());
+        assert_eq!(encode_slots(&m, &fields, &[Some(1), Some(0)]), by_name);
+        // Wrong or missing slots fall back to the name.
+        assert_eq!(encode_slots(&m, &fields, &[Some(0), None]), by_name);
+        assert_eq!(encode_slots(&m, &fields, &[Some(9)]), by_name);
+        m.insert("a".into(), Value::Null);
+        assert_eq!(encode_slots(&m, &fields, &[Some(1), Some(0)]), None);
     }
 }
