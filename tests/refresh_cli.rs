@@ -113,6 +113,7 @@ fn an_initial_load_then_a_refresh_builds_what_the_steady_state_builds() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("0 inserted, 0 updated"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -171,4 +172,5 @@ fn bad_filters_unknown_views_and_missing_stores_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
