@@ -315,6 +315,18 @@ impl ProjectionStore for MongoStore {
         Ok(outcomes)
     }
 
+    /// The collection's estimated document count (metadata, no scan): progress of a refresh.
+    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let op = format!("count projection {projection}");
+        let n = self
+            .db
+            .collection::<Document>(projection)
+            .estimated_document_count()
+            .await
+            .map_err(|e| super::error::from_driver(&op, &e))?;
+        Ok(Some(n))
+    }
+
     async fn scan(
         &self,
         projection: &str,
