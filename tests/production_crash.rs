@@ -38,8 +38,18 @@ fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360/events.jsonl")
 }
 
+/// A running `fdc`, killed if the test ends (or fails) while it runs.
+struct Fdc(Child);
+
+impl Drop for Fdc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `fdc run`; its stderr lines arrive on the receiver (and are kept for failures).
-fn start(config: &Path, fault: Option<u32>) -> (Child, mpsc::Receiver<String>) {
+fn start(config: &Path, fault: Option<u32>) -> (Fdc, mpsc::Receiver<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fdc"));
     command
         .arg("run")
@@ -49,6 +59,8 @@ fn start(config: &Path, fault: Option<u32>) -> (Child, mpsc::Receiver<String>) {
         .env_remove("FDC_KAFKA_BROKERS")
         .env_remove("FDC_MONGO_URI")
         .env_remove("FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES")
+        // Every batch and store command on stderr, shown if the test fails.
+        .env("FDC_LOG", "info,fdc_engine=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(n) = fault {
@@ -68,7 +80,7 @@ fn start(config: &Path, fault: Option<u32>) -> (Child, mpsc::Receiver<String>) {
             }
         }
     });
-    (child, rx)
+    (Fdc(child), rx)
 }
 
 /// Waits for a stderr line containing `needle`; returns every line seen until then.
@@ -90,20 +102,56 @@ fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str) -> Vec<String> {
     }
 }
 
-/// Sends `signal` to the child and waits for it to end.
-async fn signal_and_wait(mut child: Child, signal: &str) -> std::process::ExitStatus {
+/// Waits until `group` committed `expected` offsets; on timeout fails with what the running
+/// process said on stderr (the lines read so far).
+async fn wait_committed_or_show(
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    expected: i64,
+    stderr: &mpsc::Receiver<String>,
+) {
+    let deadline = std::time::Instant::now() + PHASE;
+    while committed_total(brokers, group, topics, PARTITIONS) < expected {
+        if std::time::Instant::now() > deadline {
+            let said: Vec<String> = stderr.try_iter().collect();
+            panic!(
+                "{expected} offsets not committed after {PHASE:?}; fdc said:\n{}",
+                said.join("\n")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends `signal` to the child and waits for it to end; one that does not end within
+/// [`PHASE`] is killed and the test fails with what it said on stderr.
+async fn signal_and_wait(
+    mut fdc: Fdc,
+    signal: &str,
+    stderr: &mpsc::Receiver<String>,
+) -> std::process::ExitStatus {
+    let child = &mut fdc.0;
     let sent = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(child.id().to_string())
         .status()
         .expect("kill");
     assert!(sent.success());
-    within("the process to end", async move {
-        tokio::task::spawn_blocking(move || child.wait().expect("wait"))
-            .await
-            .expect("join")
-    })
-    .await
+    let deadline = std::time::Instant::now() + PHASE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let said: Vec<String> = stderr.try_iter().collect();
+            panic!(
+                "fdc did not end within {PHASE:?} after SIG{signal}; it said:\n{}",
+                said.join("\n")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Projection records last written at or after `since` (epoch ms) from a message at or after
@@ -182,7 +230,7 @@ async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
     // First life: held right after a projection write, then killed with SIGKILL.
     let (first, stderr) = start(&config, Some(CRASH_AFTER_WRITES));
     wait_for_line(&stderr, PAUSED);
-    let status = signal_and_wait(first, "KILL").await;
+    let status = signal_and_wait(first, "KILL", &stderr).await;
     assert_eq!(status.signal(), Some(9), "{status:?}");
 
     // The crash left written but uncommitted projection records: some record was applied from
@@ -214,8 +262,8 @@ async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
     let (second, stderr) = start(&config, None);
-    wait_committed(&brokers, &group, &topics, PARTITIONS, committed_sum + 1).await;
-    let status = signal_and_wait(second, "INT").await;
+    wait_committed_or_show(&brokers, &group, &topics, committed_sum + 1, &stderr).await;
+    let status = signal_and_wait(second, "INT", &stderr).await;
     let lines: Vec<String> = stderr.iter().collect();
     assert!(status.success(), "exit {status:?}:\n{}", lines.join("\n"));
     assert!(
@@ -232,8 +280,8 @@ async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
 
     // Third life: it finishes the stream and stops on SIGTERM.
     let (third, stderr) = start(&config, None);
-    wait_committed(&brokers, &group, &topics, PARTITIONS, total).await;
-    let status = signal_and_wait(third, "TERM").await;
+    wait_committed_or_show(&brokers, &group, &topics, total, &stderr).await;
+    let status = signal_and_wait(third, "TERM", &stderr).await;
     // The reader thread ends at the end of the pipe.
     let lines: Vec<String> = stderr.iter().collect();
     assert!(status.success(), "exit {status:?}:\n{}", lines.join("\n"));
