@@ -419,6 +419,13 @@ impl Source for KafkaSource {
                 }
             }
         }
+        if !items.is_empty() {
+            tracing::debug!(
+                messages = items.len(),
+                partitions = reached.len(),
+                "kafka batch read"
+            );
+        }
         let positions = reached
             .into_iter()
             .map(|((t, p), (epoch, next))| (stream_name(&t, p, epoch), next))
@@ -463,9 +470,17 @@ impl Source for KafkaSource {
                 .map_err(|e| StoreError::fatal("commit kafka offsets", e))?;
         }
         let consumer = self.consumer.clone();
+        let partitions = tpl.count();
+        let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
             .await
             .map_err(|e| StoreError::fatal("commit kafka offsets", e))?;
+        tracing::debug!(
+            partitions,
+            ok = result.is_ok(),
+            micros = started.elapsed().as_micros() as u64,
+            "kafka offsets committed"
+        );
         match result {
             Ok(()) => {
                 if let Ok(mut s) = self.state.lock() {
