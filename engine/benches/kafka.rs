@@ -101,7 +101,9 @@ async fn prefill(brokers: &str, map: &TopicMap, messages: &[Message]) {
     let topics: Vec<NewTopic<'_>> = map
         .renames
         .values()
-        .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
+        // The records carry 2023 timestamps: without this the broker's time-based retention
+        // may delete them mid-run.
+        .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)).set("retention.ms", "-1"))
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in admin.create_topics(&topics, &opts).await.expect("create") {

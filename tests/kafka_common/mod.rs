@@ -69,7 +69,13 @@ pub fn unique_topics(plan: &Plan, extra: &[&str], prefix: &str) -> TopicMap {
     map
 }
 
-/// Creates the topics with `partitions` partitions each.
+/// Creates the topics with `partitions` partitions each, kept whatever their records' age.
+///
+/// Why `retention.ms = -1`: the test inputs carry their own (old) timestamps, and the broker's
+/// time-based retention (checked every 5 minutes) deletes a segment whose newest record is
+/// older than the retention: a check during a test emptied a topic under a running consumer,
+/// whose committed offset then pointed past the log start ("offset out of range") and which
+/// found nothing more to read.
 pub async fn create_topics(brokers: &str, topics: &[String], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -77,7 +83,7 @@ pub async fn create_topics(brokers: &str, topics: &[String], partitions: i32) {
         .expect("admin client");
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1"))
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = within("creating topics", admin.create_topics(&new, &opts))
