@@ -9,13 +9,33 @@ use std::process::{Command, Output};
 const PIPELINE: &str = "pipelines/customer360";
 const EVENTS: &str = "pipelines/customer360/events.jsonl";
 
+/// Runs `fdc` with MongoDB and Kafka settings in the environment that point nowhere: an
+/// explicit `--input` / `--store` must win over them (and the test does not depend on what the
+/// caller exported, e.g. the integration suite's service addresses).
 fn fdc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fdc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    fdc_with(
+        args,
+        &[
+            (
+                "FDC_MONGO_URI",
+                "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300",
+            ),
+            ("FDC_KAFKA_BROKERS", "127.0.0.1:9"),
+        ],
+    )
+}
+
+fn fdc_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fdc"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap()
+        .env_remove("FDC_MONGO_URI")
+        .env_remove("FDC_KAFKA_BROKERS")
+        .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -172,5 +192,22 @@ fn bad_filters_unknown_views_and_missing_stores_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+    let out = fdc_with(&["refresh", PIPELINE, "customer_360"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("give --store DIR"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fdc(&[
+        "refresh",
+        PIPELINE,
+        "customer_360",
+        "--store",
+        s,
+        "--config",
+        "fdc.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--store and --config conflict");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,8 +44,9 @@ pub struct RefreshArgs {
     pub pipeline: PathBuf,
     /// The single view to rebuild.
     pub view: String,
-    /// The embedded store directory holding the projections (when no MongoDB is configured).
-    #[arg(long)]
+    /// The embedded store directory holding the projections (MongoDB settings in the
+    /// environment are then ignored).
+    #[arg(long, conflicts_with = "config")]
     pub store: Option<PathBuf>,
     /// MongoDB (and Kafka, for events) from this `fdc.yaml` (docs/configuration.md).
     #[arg(long)]
@@ -201,13 +202,36 @@ fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
         .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
 }
 
-/// The stores and sinks to refresh on, from `--config` / the environment or `--store`.
+/// The stores and sinks to refresh on: the embedded store of `--store` (whatever the
+/// environment says: the flag is explicit), or MongoDB from `--config` / the environment.
 async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>>), (u8, String)> {
+    let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(NoDeadLetters);
+    if let Some(dir) = &args.store {
+        if !dir.is_dir() {
+            return Err((2, format!("store `{}` does not exist", dir.display())));
+        }
+        let store = Arc::new(EmbeddedStore::open(dir).map_err(|e| (1, e.to_string()))?);
+        let stores = Stores {
+            projections: store.clone(),
+            views: store,
+            events: Arc::new(NoEvents),
+            dead_letters,
+        };
+        return Ok((stores, None));
+    }
     let config =
         crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
+    let Some(mongodb) = &config.mongodb else {
+        return Err((
+            2,
+            "give --store DIR (embedded store) or MongoDB settings (--config FILE or \
+             FDC_MONGO_URI)"
+                .to_string(),
+        ));
+    };
     let mut producer = None;
     let events: Arc<dyn EventSink> = match (&config.kafka, config.events) {
-        (Some(k), true) if config.mongodb.is_some() => {
+        (Some(k), true) => {
             let mut p = KafkaProducerConfig::new(k.client.clone());
             p.topic_map = k.topics.clone();
             p.delivery_timeout = k.delivery_timeout;
@@ -217,41 +241,16 @@ async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>
         }
         _ => Arc::new(NoEvents),
     };
-    let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(NoDeadLetters);
-    let stores = match (&config.mongodb, &args.store) {
-        (Some(m), _) => {
-            let store = Arc::new(
-                MongoStore::connect(m.clone())
-                    .await
-                    .map_err(|e| (1, e.to_string()))?,
-            );
-            Stores {
-                projections: store.clone(),
-                views: store,
-                events,
-                dead_letters,
-            }
-        }
-        (None, Some(dir)) => {
-            if !dir.is_dir() {
-                return Err((2, format!("store `{}` does not exist", dir.display())));
-            }
-            let store = Arc::new(EmbeddedStore::open(dir).map_err(|e| (1, e.to_string()))?);
-            Stores {
-                projections: store.clone(),
-                views: store,
-                events,
-                dead_letters,
-            }
-        }
-        (None, None) => {
-            return Err((
-                2,
-                "give --store DIR (embedded store) or MongoDB settings (--config FILE or \
-                 FDC_MONGO_URI)"
-                    .to_string(),
-            ))
-        }
+    let store = Arc::new(
+        MongoStore::connect(mongodb.clone())
+            .await
+            .map_err(|e| (1, e.to_string()))?,
+    );
+    let stores = Stores {
+        projections: store.clone(),
+        views: store,
+        events,
+        dead_letters,
     };
     Ok((stores, producer))
 }

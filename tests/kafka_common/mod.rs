@@ -210,6 +210,34 @@ fn coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
+/// Waits until `group` has `members` members and a settled assignment (state `Stable`), so
+/// that every member owns partitions before the test produces.
+pub async fn wait_group_stable(brokers: &str, group: &str, members: usize) {
+    let admin: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer");
+    within("waiting for the group to settle", async {
+        loop {
+            let settled = admin
+                .fetch_group_list(Some(group), Duration::from_secs(5))
+                .ok()
+                .and_then(|list| {
+                    list.groups()
+                        .iter()
+                        .find(|g| g.name() == group)
+                        .map(|g| g.state() == "Stable" && g.members().len() == members)
+                })
+                .unwrap_or(false);
+            if settled {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
 /// Waits until `group` committed `expected` offsets in total over `topics`.
 pub async fn wait_committed(
     brokers: &str,
