@@ -309,6 +309,7 @@ async fn golden_case(name: &str) {
     let got = mongo_views(&store, &plan).await;
     // (A case may end with no document: then none may be live in the database either.)
     assert_same_views(&got, &expected);
+    let _ = store.drop_database().await;
 
     // Every event produced validates against its schema, keyed by its `key`.
     let projection_update = event_schema("projection-update.schema.json");
