@@ -25,18 +25,15 @@ async fn fdc_pauses_through_database_and_broker_outages_and_loses_nothing() {
     let services = PrivateServices::up();
     let brokers = services.brokers();
     let uri = services.mongo_uri();
-    let prefix = support::unique_name("it_ops_outage");
-    let group = format!("{prefix}.group");
-    let plan = plan("customer360");
-    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
-    let map = unique_topics(&plan, &extra, &prefix);
-    let mut topics: Vec<String> = map.renames.values().cloned().collect();
-    create_topics(&brokers, &topics, PARTITIONS).await;
-    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
-
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("fdc.yaml");
+    let Customer360 {
+        prefix,
+        group,
+        plan,
+        map,
+        topics,
+        dir,
+        config,
+    } = Customer360::new(&brokers, support::unique_name("it_ops_outage"), PARTITIONS).await;
     std::fs::write(
         &config,
         config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq"),

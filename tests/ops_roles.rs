@@ -132,18 +132,15 @@ async fn split_roles_over_the_projection_changes_collection_build_the_same_views
     use mongodb::bson::doc;
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let prefix = support::unique_name("it_ops_changes");
-    let group = format!("{prefix}.group");
-    let plan = plan("customer360");
-    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
-    let map = unique_topics(&plan, &extra, &prefix);
-    let mut topics: Vec<String> = map.renames.values().cloned().collect();
-    create_topics(&brokers, &topics, PARTITIONS).await;
-    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
-
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("fdc.yaml");
+    let Customer360 {
+        prefix,
+        group,
+        plan,
+        map,
+        topics,
+        dir,
+        config,
+    } = Customer360::new(&brokers, support::unique_name("it_ops_changes"), PARTITIONS).await;
     let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq")
         + "triggers:\n  transport: mongodb\n  collection: changes\n";
     std::fs::write(&config, text).expect("config");

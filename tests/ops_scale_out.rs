@@ -26,18 +26,15 @@ fn consumed(fdc: &Fdc) -> f64 {
 async fn two_members_split_the_partitions_and_a_killed_one_loses_nothing() {
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let prefix = support::unique_name("it_ops_scale");
-    let group = format!("{prefix}.group");
-    let plan = plan("customer360");
-    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
-    let map = unique_topics(&plan, &extra, &prefix);
-    let mut topics: Vec<String> = map.renames.values().cloned().collect();
-    create_topics(&brokers, &topics, PARTITIONS).await;
-    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
-
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("fdc.yaml");
+    let Customer360 {
+        prefix,
+        group,
+        plan,
+        map,
+        topics,
+        dir,
+        config,
+    } = Customer360::new(&brokers, support::unique_name("it_ops_scale"), PARTITIONS).await;
     // A killed member is noticed after its session times out (librdkafka's default: 45 s).
     let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq").replace(
         &format!("  group_id: {group}\n"),

@@ -190,18 +190,15 @@ async fn written_beyond_commits(
 async fn fdc_run_killed_between_projection_writes_and_commit_loses_nothing() {
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let prefix = support::unique_name("it_crash");
-    let group = format!("{prefix}.group");
-    let plan = plan("customer360");
-    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
-    let map = unique_topics(&plan, &extra, &prefix);
-    let mut topics: Vec<String> = map.renames.values().cloned().collect();
-    create_topics(&brokers, &topics, PARTITIONS).await;
-    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
-
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("fdc.yaml");
+    let Customer360 {
+        prefix,
+        group,
+        plan,
+        map,
+        topics,
+        dir,
+        config,
+    } = Customer360::new(&brokers, support::unique_name("it_crash"), PARTITIONS).await;
     let renames: String = map
         .renames
         .iter()

@@ -59,19 +59,16 @@ async fn terminate(child: Child) -> (std::process::ExitStatus, String) {
 async fn fdc_run_with_a_config_feeds_mongodb_from_kafka_and_stops_cleanly_on_sigterm() {
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let prefix = support::unique_name("it_prod");
-    let group = format!("{prefix}.group");
+    let Customer360 {
+        prefix,
+        group,
+        plan,
+        map,
+        topics,
+        dir,
+        config,
+    } = Customer360::new(&brokers, support::unique_name("it_prod"), PARTITIONS).await;
     let database = prefix.clone();
-    let plan = plan("customer360");
-    let extra = ["sv.customer_360", "catalogue.products.changes", "dlq"];
-    let map = unique_topics(&plan, &extra, &prefix);
-    let mut topics: Vec<String> = map.renames.values().cloned().collect();
-    create_topics(&brokers, &topics, PARTITIONS).await;
-    topics.retain(|t| !extra.iter().any(|e| t.ends_with(e)));
-
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("fdc.yaml");
     let renames: String = map
         .renames
         .iter()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fdc_engine::change::Message;
@@ -142,6 +142,46 @@ pub async fn produce(
         *counts.entry(topic).or_default() += 1;
     }
     counts
+}
+
+/// The sink topics of the customer360 pipeline: single-view events, product events, dead letters.
+pub const SINK_TOPICS: [&str; 3] = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+
+/// What one test of the customer360 pipeline through Kafka and MongoDB works in: topics of its
+/// own (created, sink topics included), a consumer group, a database (named `prefix`) and a
+/// scratch directory holding the place of its `fdc.yaml`, so tests never see each other's data.
+pub struct Customer360 {
+    pub prefix: String,
+    pub group: String,
+    pub plan: Plan,
+    pub map: TopicMap,
+    /// The ingestion topics (sink topics left out), as the group reads them.
+    pub topics: Vec<String>,
+    pub dir: PathBuf,
+    /// `dir/fdc.yaml`, not written yet.
+    pub config: PathBuf,
+}
+
+impl Customer360 {
+    /// Creates the topics with `partitions` partitions each on `brokers`, and the directory.
+    pub async fn new(brokers: &str, prefix: String, partitions: i32) -> Customer360 {
+        let plan = plan("customer360");
+        let map = unique_topics(&plan, &SINK_TOPICS, &prefix);
+        let mut topics: Vec<String> = map.renames.values().cloned().collect();
+        create_topics(brokers, &topics, partitions).await;
+        topics.retain(|t| !SINK_TOPICS.iter().any(|e| t.ends_with(e)));
+        let dir = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Customer360 {
+            group: format!("{prefix}.group"),
+            config: dir.join("fdc.yaml"),
+            prefix,
+            plan,
+            map,
+            topics,
+            dir,
+        }
+    }
 }
 
 /// The committed offsets of `group` summed over the partitions of `topics`.
