@@ -36,7 +36,7 @@ use crate::change::{Ingested, Message};
 use crate::project;
 use crate::store::source::SourceItem;
 use crate::store::{
-    DeadLetter, DeadLetterSink, EventSink, Original, ProjectionLayout, ProjectionStore,
+    DeadLetter, DeadLetterSink, Event, EventSink, Original, ProjectionLayout, ProjectionStore,
     SingleViewStore, StoreError,
 };
 use crate::strategy;
@@ -378,24 +378,48 @@ impl Engine {
                 .await?;
         }
         for t in triggers {
-            out.counts.triggered += t.keys.len() as u64;
-            for chunk in t.keys.chunks(self.config.rebuild_chunk.max(1)) {
-                let r = self.rebuild_keys(t.view, chunk).await?;
-                out.counts.views_inserted += r.inserted;
-                out.counts.views_updated += r.updated;
-                out.counts.views_unchanged += r.unchanged;
-                out.counts.views_deleted += r.deleted;
-                out.counts.views_failed += r.failed;
-                out.counts.mapping_errors += r.mapping_errors;
-                for _ in 0..r.failed {
-                    out.failed.push((
-                        plan.single_views[t.view].name.clone(),
-                        "document does not satisfy the view's JSON Schema".into(),
-                    ));
-                }
-                events.extend(r.events);
-            }
+            self.rebuild_triggered(t.view, &t.keys, &mut out, &mut events)
+                .await?;
         }
+        self.finish(out, events).await
+    }
+
+    /// Rebuilds the triggered `keys` of view `vi` in chunks of `rebuild_chunk`, adding the
+    /// outcomes to `out` and the single-view events to `events`.
+    pub(super) async fn rebuild_triggered(
+        &self,
+        vi: usize,
+        keys: &[Vec<crate::value::Value>],
+        out: &mut BatchOutcome,
+        events: &mut Vec<Event>,
+    ) -> Result<(), StoreError> {
+        out.counts.triggered += keys.len() as u64;
+        for chunk in keys.chunks(self.config.rebuild_chunk.max(1)) {
+            let r = self.rebuild_keys(vi, chunk).await?;
+            out.counts.views_inserted += r.inserted;
+            out.counts.views_updated += r.updated;
+            out.counts.views_unchanged += r.unchanged;
+            out.counts.views_deleted += r.deleted;
+            out.counts.views_failed += r.failed;
+            out.counts.mapping_errors += r.mapping_errors;
+            for _ in 0..r.failed {
+                out.failed.push((
+                    self.plan.single_views[vi].name.clone(),
+                    "document does not satisfy the view's JSON Schema".into(),
+                ));
+            }
+            events.extend(r.events);
+        }
+        Ok(())
+    }
+
+    /// The last effects of a batch: its events and dead letters are published, then `out`
+    /// (with the event count) is returned.
+    pub(super) async fn finish(
+        &self,
+        mut out: BatchOutcome,
+        events: Vec<Event>,
+    ) -> Result<BatchOutcome, StoreError> {
         out.counts.events = events.len() as u64;
         if !events.is_empty() {
             self.stores.events.publish(events).await?;

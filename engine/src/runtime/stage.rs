@@ -136,36 +136,10 @@ impl Engine {
         }
         let mut events = Vec::new();
         for (vi, set) in per_view.into_iter().enumerate() {
-            let keys = set.into_keys();
-            out.counts.triggered += keys.len() as u64;
-            for chunk in keys.chunks(self.config.rebuild_chunk.max(1)) {
-                let r = self.rebuild_keys(vi, chunk).await?;
-                out.counts.views_inserted += r.inserted;
-                out.counts.views_updated += r.updated;
-                out.counts.views_unchanged += r.unchanged;
-                out.counts.views_deleted += r.deleted;
-                out.counts.views_failed += r.failed;
-                out.counts.mapping_errors += r.mapping_errors;
-                for _ in 0..r.failed {
-                    out.failed.push((
-                        plan.single_views[vi].name.clone(),
-                        "document does not satisfy the view's JSON Schema".into(),
-                    ));
-                }
-                events.extend(r.events);
-            }
-        }
-        out.counts.events = events.len() as u64;
-        if !events.is_empty() {
-            self.stores.events.publish(events).await?;
-        }
-        if !out.dead_letters.is_empty() {
-            self.stores
-                .dead_letters
-                .dead_letter(out.dead_letters.clone())
+            self.rebuild_triggered(vi, &set.into_keys(), &mut out, &mut events)
                 .await?;
         }
-        Ok(out)
+        self.finish(out, events).await
     }
 
     /// Publishes the triggers of an ingest batch instead of rebuilding.
