@@ -15,25 +15,8 @@ use std::time::Duration;
 
 use kafka_common::*;
 use ops_common::*;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const PARTITIONS: i32 = 3;
-
-/// The sum of the high watermarks of `topic`'s partitions: how many records it holds.
-fn records_in(brokers: &str, topic: &str) -> i64 {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("consumer");
-    (0..PARTITIONS)
-        .map(|p| {
-            c.fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map(|(_, high)| high)
-                .expect("watermarks")
-        })
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_and_aggregate_processes_build_the_single_process_views() {
@@ -81,7 +64,7 @@ async fn ingest_and_aggregate_processes_build_the_single_process_views() {
     produce(&producer(&brokers), &map, &messages).await;
     wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
     // Every trigger the ingest published was consumed by the aggregate.
-    let triggers = records_in(&brokers, &trigger_topic);
+    let triggers = records_in(&brokers, &trigger_topic, PARTITIONS);
     assert!(triggers > 0);
     wait_committed(
         &brokers,

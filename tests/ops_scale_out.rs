@@ -1,6 +1,7 @@
-//! Scale-out: two `fdc run` processes in one consumer group split multi-partition topics; one
-//! is killed with SIGKILL mid-stream and started again; the group rebalances twice and the
-//! final single views equal the embedded run of the whole stream.
+//! Scale-out: two `fdc run` processes (`--role all`, `triggers.in_process: false`) in one
+//! consumer group split multi-partition topics, their aggregate stages split the trigger
+//! topic; one is killed with SIGKILL mid-stream and started again; both groups rebalance
+//! twice and the final single views equal the embedded run of the whole stream.
 //!
 //! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
 //! service fails. Topics, group and database are unique to the test.
@@ -12,7 +13,6 @@ mod support;
 
 use std::time::Duration;
 
-use fdc_engine::change::Message;
 use kafka_common::*;
 use ops_common::*;
 
@@ -36,69 +36,72 @@ async fn two_members_split_the_partitions_and_a_killed_one_loses_nothing() {
         config,
     } = Customer360::new(&brokers, support::unique_name("it_ops_scale"), PARTITIONS).await;
     // A killed member is noticed after its session times out (librdkafka's default: 45 s).
+    // Several `--role all` replicas connect their stages through the trigger topic.
     let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq").replace(
         &format!("  group_id: {group}\n"),
         &format!(
             "  group_id: {group}\n  properties:\n    session.timeout.ms: \"6000\"\n    \
              heartbeat.interval.ms: \"1000\"\n"
         ),
-    );
+    ) + "triggers:\n  in_process: false\n";
     assert!(text.contains("session.timeout.ms"));
     std::fs::write(&config, text).expect("config");
-    // Customers first, then each customer's one order placed, then paid: every single view
-    // is rebuilt by the owner of one partition at a time (see docs/operations.md on
-    // concurrent rebuilds).
+    // Customers, their orders placed and paid, interleaved: a single view's dependencies
+    // arrive on partitions owned by different members, which is safe only because each key
+    // has one aggregate owner.
     let stream = dir.join("stream.jsonl");
     synthetic_stream(&stream, 80, now_ms());
     let messages = file_messages(&stream).await;
-    let phase = |topic: &str, status: Option<&str>| -> Vec<Message> {
-        messages
-            .iter()
-            .filter(|m| m.topic == topic)
-            .filter(|m| {
-                status.is_none_or(|s| {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(m.value.as_deref().unwrap_or_default())
-                            .unwrap_or_default();
-                    v["STATUS"] == s
-                })
-            })
-            .cloned()
-            .collect()
-    };
-    let customers = phase("crm.public.customers", None);
-    let placed = phase("shop.orders", Some("placed"));
-    let paid = phase("shop.orders", Some("paid"));
-    assert_eq!(customers.len() + placed.len() + paid.len(), messages.len());
+    let (first, rest) = messages.split_at(messages.len() / 2);
+    let (second, third) = rest.split_at(rest.len() / 2);
 
     let p = producer(&brokers);
+    let aggregate_group = format!("{group}.aggregate");
+    let trigger_topic = map.to_broker("fdc.triggers").to_string();
     let a = Fdc::start("customer360", &config, &[], &dir.join("a.log"));
     let b = Fdc::start("customer360", &config, &[], &dir.join("b.log"));
     // On a busy machine one member can join after the other drained the first phase alone.
     wait_group_stable(&brokers, &group, 2).await;
-    produce(&p, &map, &customers).await;
-    wait_committed(
-        &brokers,
-        &group,
-        &topics,
-        PARTITIONS,
-        customers.len() as i64,
-    )
-    .await;
+    wait_group_stable(&brokers, &aggregate_group, 2).await;
+    produce(&p, &map, first).await;
+    wait_committed(&brokers, &group, &topics, PARTITIONS, first.len() as i64).await;
     // Both members got partitions and did part of the work.
     let (ca, cb) = (consumed(&a), consumed(&b));
     assert!(ca > 0.0 && cb > 0.0, "a consumed {ca}, b consumed {cb}");
-    assert!(ca + cb >= customers.len() as f64);
 
     // A member dies mid-stream, with batches in flight.
-    produce(&p, &map, &placed).await;
+    produce(&p, &map, second).await;
     std::thread::sleep(Duration::from_millis(300));
     a.kill();
     let a = Fdc::start("customer360", &config, &[], &dir.join("a2.log"));
-    produce(&p, &map, &paid).await;
+    produce(&p, &map, third).await;
     wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
+    // Every trigger the ingest stages published was consumed by an aggregate stage.
+    let triggers = records_in(&brokers, &trigger_topic, PARTITIONS);
+    assert!(triggers >= 80, "{triggers} triggers");
+    wait_committed(
+        &brokers,
+        &aggregate_group,
+        std::slice::from_ref(&trigger_topic),
+        PARTITIONS,
+        triggers,
+    )
+    .await;
     wait_for("both members ready", Duration::from_secs(30), || {
         (a.ready() && b.ready()).then_some(())
+    });
+    // Triggers are counted once, when published; the trigger topic's records are consumed.
+    let (ta, tb) = (a.metrics(), b.metrics());
+    let triggered = metric_sum(&ta, "fdc_single_views_triggered_total")
+        + metric_sum(&tb, "fdc_single_views_triggered_total");
+    assert!(
+        triggered > 0.0 && triggered <= triggers as f64,
+        "{triggered}"
+    );
+    // The lag of the trigger partitions is reported beside the input's.
+    wait_for("the trigger topic's lag", Duration::from_secs(30), || {
+        let series = "fdc_consumer_lag_messages{topic=\"fdc.triggers\"";
+        (a.metrics().contains(series) || b.metrics().contains(series)).then_some(())
     });
 
     for member in [a, b] {

@@ -78,6 +78,11 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
     ("FDC_HTTP_LISTEN", "/http/listen", Kind::Text),
     ("FDC_TRIGGERS_TOPIC", "/triggers/topic", Kind::Text),
     ("FDC_TRIGGERS_TRANSPORT", "/triggers/transport", Kind::Text),
+    (
+        "FDC_TRIGGERS_IN_PROCESS",
+        "/triggers/in_process",
+        Kind::Boolean,
+    ),
 ];
 
 /// Applies the overrides; returns `(pointer, variable)` of every setting written.

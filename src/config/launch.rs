@@ -126,11 +126,8 @@ pub fn run_production(
     let started = Instant::now();
     let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
     let listen = options.http.clone().or_else(|| config.http_listen.clone());
-    let mut pipeline = kafka_pipeline(&config)?;
-    if options.role == Role::Aggregate {
-        // Aggregate processes share the trigger partitions among themselves only.
-        pipeline.source.group_id = format!("{}.aggregate", pipeline.source.group_id);
-    }
+    let pipeline = kafka_pipeline(&config)?;
+    let in_process = config.triggers_in_process;
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,
         read_ahead: config.batch.read_ahead,
@@ -182,7 +179,8 @@ pub fn run_production(
                 }
             };
         let transport = match (&config.trigger_transport, options.role) {
-            (TriggerTransportSetting::Kafka, _) | (_, Role::All) => None,
+            (TriggerTransportSetting::Kafka, _) => None,
+            (_, Role::All) if in_process => None,
             (TriggerTransportSetting::Mongodb { collection }, _) => {
                 let Some(store) = mongo.clone() else {
                     return Err(failure(
@@ -227,6 +225,7 @@ pub fn run_production(
                 role: options.role,
                 trigger_topic: config.trigger_topic.clone(),
                 transport,
+                in_process,
             },
         );
         tokio::pin!(run);

@@ -44,6 +44,9 @@ pub struct Config {
     pub trigger_topic: String,
     /// How triggers travel between split roles.
     pub trigger_transport: TriggerTransportSetting,
+    /// Whether a `--role all` process hands its triggers to its own aggregate stage in memory
+    /// (one replica) instead of through the transport (several replicas).
+    pub triggers_in_process: bool,
 }
 
 /// How triggers travel between `--role ingest` and `--role aggregate` processes.
@@ -105,6 +108,7 @@ struct RawTriggers {
     topic: Option<String>,
     transport: Option<String>,
     collection: Option<String>,
+    in_process: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,5 +344,6 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             // The schema admits only `kafka` and `mongodb`.
             _ => TriggerTransportSetting::Kafka,
         },
+        triggers_in_process: raw.triggers.in_process.unwrap_or(true),
     })
 }

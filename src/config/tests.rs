@@ -85,6 +85,17 @@ fn an_empty_configuration_has_the_defaults_and_no_services() {
     assert_eq!(c.batch, BatchSettings::default());
     assert_eq!(c.dead_letter_topic, "fdc.dead-letters");
     assert!(c.events);
+    assert!(c.triggers_in_process);
+}
+
+#[test]
+fn triggers_leave_the_process_when_the_file_or_the_environment_says_so() {
+    let c = parse("triggers: {in_process: false}", &env(&[])).unwrap();
+    assert!(!c.triggers_in_process);
+    let c = parse("", &env(&[("FDC_TRIGGERS_IN_PROCESS", "false")])).unwrap();
+    assert!(!c.triggers_in_process);
+    let err = parse("triggers: {in_process: maybe}", &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("in_process"), "{err}");
 }
 
 #[test]

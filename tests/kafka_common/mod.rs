@@ -145,7 +145,12 @@ pub async fn produce(
 }
 
 /// The sink topics of the customer360 pipeline: single-view events, product events, dead letters.
-pub const SINK_TOPICS: [&str; 3] = ["sv.customer_360", "catalogue.products.changes", "dlq"];
+pub const SINK_TOPICS: [&str; 4] = [
+    "sv.customer_360",
+    "catalogue.products.changes",
+    "dlq",
+    "fdc.triggers",
+];
 
 /// What one test of the customer360 pipeline through Kafka and MongoDB works in: topics of its
 /// own (created, sink topics included), a consumer group, a database (named `prefix`) and a
@@ -276,6 +281,22 @@ pub async fn wait_group_stable(brokers: &str, group: &str, members: usize) {
         }
     })
     .await
+}
+
+/// The sum of the high watermarks of `topic`'s first `partitions` partitions: how many
+/// records it holds.
+pub fn records_in(brokers: &str, topic: &str, partitions: i32) -> i64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map(|(_, high)| high)
+                .expect("watermarks")
+        })
+        .sum()
 }
 
 /// Waits until `group` committed `expected` offsets in total over `topics`.

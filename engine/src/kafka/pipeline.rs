@@ -9,12 +9,20 @@
 //! Guarantees: those of [`crate::runtime::run`] (offsets committed only behind the durable
 //! watermark) and of the adapters; on shutdown the batches already read are finished, their
 //! offsets committed, and the producer flushed before returning.
+//!
+//! A `--role all` process runs both stages. With [`RunOptions::in_process`] its triggers go
+//! from the ingest stage to the aggregate stage in memory (one replica). Without it the
+//! process runs an ingest stage and an aggregate stage side by side, connected by the trigger
+//! transport exactly like split processes: every single-view key then has one owner in the
+//! aggregate group (`<group>.aggregate`), so several replicas never rebuild one view at once.
+//! If either stage fails, the other is stopped gracefully and the failure is returned.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fdc_plan::Plan;
+use tokio::sync::watch;
 
 use super::KafkaSourceConfig;
 use super::{
@@ -63,6 +71,7 @@ pub async fn run_kafka(
         role: Role::All,
         trigger_topic: String::new(),
         transport: None,
+        in_process: true,
     };
     run_kafka_observed(
         plan,
@@ -89,6 +98,9 @@ pub struct RunOptions {
     /// Another trigger transport (the MongoDB projection-changes collection): the sink of an
     /// ingest process and the source of an aggregate process, instead of the topic.
     pub transport: Option<TriggerTransport>,
+    /// For `Role::All`: hand triggers from ingestion to aggregation in memory (correct with
+    /// one replica only). When false, both stages run connected by the trigger transport.
+    pub in_process: bool,
 }
 
 /// A trigger transport other than the Kafka topic.
@@ -114,7 +126,7 @@ impl Source for Boxed {
 /// [`run_kafka`] with [`RunOptions`].
 pub async fn run_kafka_observed(
     plan: Plan,
-    mut pipeline: KafkaPipeline,
+    pipeline: KafkaPipeline,
     projections: Arc<dyn ProjectionStore>,
     views: Arc<dyn SingleViewStore>,
     config: RuntimeConfig,
@@ -126,65 +138,168 @@ pub async fn run_kafka_observed(
         role,
         trigger_topic,
         transport,
+        in_process,
     } = options;
-    if role != Role::All && trigger_topic.is_empty() && transport.is_none() {
+    if (role != Role::All || !in_process) && trigger_topic.is_empty() && transport.is_none() {
         return Err(EngineError::Plan(
             "split roles need a trigger topic".to_string(),
         ));
     }
-    if role == Role::Aggregate {
-        pipeline.source.topics = vec![trigger_topic.clone()];
-    }
-    if pipeline.source.topics.is_empty() {
-        pipeline.source.topics = plan.topics().into_iter().map(String::from).collect();
-    }
-    let producer = Arc::new(KafkaProducer::connect(pipeline.producer.clone())?);
-    let events: Arc<dyn EventSink> = if pipeline.events {
-        Arc::new(KafkaEvents::new(producer.clone()))
-    } else {
-        Arc::new(DropEvents)
-    };
-    let stores = Stores {
-        projections,
-        views,
-        events,
-        dead_letters: Arc::new(KafkaDeadLetters::new(
-            producer.clone(),
-            &pipeline.dead_letter_topic,
-        )),
-    };
-    let router: Arc<dyn Route> = match role {
-        Role::Aggregate => Arc::new(TriggerRoute),
-        Role::All | Role::Ingest => Arc::new(
-            crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?,
-        ),
-    };
-    let mut engine = Engine::build(plan, stores, config)
-        .await?
-        .with_counters(counters.clone());
     let (sink, trigger_source) = match transport {
         Some(t) => (Some(t.sink), Some(t.source)),
         None => (None, None),
     };
-    match role {
-        Role::All => {}
-        Role::Ingest => {
-            let topic = pipeline.producer.topic_map.to_broker(&trigger_topic);
-            engine = engine.ingest_only(
-                sink.unwrap_or_else(|| Arc::new(KafkaTriggers::new(producer.clone(), topic))),
-            );
+    let stage = |role, sink, source, shutdown: watch::Receiver<bool>, beside| Stage {
+        plan: plan.clone(),
+        pipeline: pipeline.clone(),
+        projections: projections.clone(),
+        views: views.clone(),
+        config: config.clone(),
+        counters: counters.clone(),
+        role,
+        trigger_topic: trigger_topic.clone(),
+        sink,
+        trigger_source: source,
+        shutdown,
+        beside_ingest: beside,
+    };
+    if role != Role::All || in_process {
+        return stage(role, sink, trigger_source, shutdown.subscribe(), false)
+            .run()
+            .await;
+    }
+    // Both stages, connected by the transport. `stop` ends both: when asked from outside, or
+    // when one of them fails.
+    let stop = Shutdown::new();
+    let ingest = stage(Role::Ingest, sink, None, stop.subscribe(), false).run();
+    let aggregate = stage(
+        Role::Aggregate,
+        None,
+        trigger_source,
+        stop.subscribe(),
+        true,
+    )
+    .run();
+    let stopping = |r: Result<Summary, EngineError>| {
+        if r.is_err() {
+            stop.trigger();
         }
-        Role::Aggregate => engine = engine.aggregate_only(),
-    }
-    let engine = Arc::new(engine);
-    if let (Role::Aggregate, Some(source)) = (role, trigger_source) {
-        let summary = run(engine, Boxed(source), router, shutdown.subscribe()).await?;
+        r
+    };
+    let both = async {
+        tokio::join!(async { stopping(ingest.await) }, async {
+            stopping(aggregate.await)
+        })
+    };
+    tokio::pin!(both);
+    let mut outside = shutdown.subscribe();
+    let asked = async move {
+        // An error means the trigger was dropped: shutdown can no longer be asked for.
+        if outside.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let (ingested, aggregated) = tokio::select! {
+        r = &mut both => r,
+        () = asked => {
+            stop.trigger();
+            both.await
+        }
+    };
+    ingested?;
+    aggregated?;
+    // Both stages count into the shared counters.
+    Ok(counters.summary())
+}
+
+/// One stage of a process over its source.
+struct Stage {
+    plan: Plan,
+    pipeline: KafkaPipeline,
+    projections: Arc<dyn ProjectionStore>,
+    views: Arc<dyn SingleViewStore>,
+    config: RuntimeConfig,
+    counters: Arc<Counters>,
+    role: Role,
+    trigger_topic: String,
+    /// The ingest stage's trigger sink, when not the topic.
+    sink: Option<Arc<dyn TriggerSink>>,
+    /// The aggregate stage's trigger source, when not the topic.
+    trigger_source: Option<Box<dyn Source>>,
+    shutdown: watch::Receiver<bool>,
+    /// An aggregate stage beside the ingest stage of the same process.
+    beside_ingest: bool,
+}
+
+impl Stage {
+    async fn run(self) -> Result<Summary, EngineError> {
+        let Stage {
+            plan,
+            mut pipeline,
+            projections,
+            views,
+            config,
+            counters,
+            role,
+            trigger_topic,
+            sink,
+            trigger_source,
+            shutdown,
+            beside_ingest,
+        } = self;
+        if role == Role::Aggregate {
+            pipeline.source.topics = vec![trigger_topic.clone()];
+            // Aggregate stages share the trigger partitions among themselves only.
+            pipeline.source.group_id = format!("{}.aggregate", pipeline.source.group_id);
+        }
+        if pipeline.source.topics.is_empty() {
+            pipeline.source.topics = plan.topics().into_iter().map(String::from).collect();
+        }
+        let producer = Arc::new(KafkaProducer::connect(pipeline.producer.clone())?);
+        let events: Arc<dyn EventSink> = if pipeline.events {
+            Arc::new(KafkaEvents::new(producer.clone()))
+        } else {
+            Arc::new(DropEvents)
+        };
+        let stores = Stores {
+            projections,
+            views,
+            events,
+            dead_letters: Arc::new(KafkaDeadLetters::new(
+                producer.clone(),
+                &pipeline.dead_letter_topic,
+            )),
+        };
+        let router: Arc<dyn Route> = match role {
+            Role::Aggregate => Arc::new(TriggerRoute),
+            Role::All | Role::Ingest => Arc::new(
+                crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?,
+            ),
+        };
+        let mut engine = Engine::build(plan, stores, config)
+            .await?
+            .with_counters(counters.clone());
+        match role {
+            Role::All => {}
+            Role::Ingest => {
+                let topic = pipeline.producer.topic_map.to_broker(&trigger_topic);
+                engine = engine.ingest_only(
+                    sink.unwrap_or_else(|| Arc::new(KafkaTriggers::new(producer.clone(), topic))),
+                );
+            }
+            Role::Aggregate if beside_ingest => engine = engine.aggregate_only().beside_ingest(),
+            Role::Aggregate => engine = engine.aggregate_only(),
+        }
+        let engine = Arc::new(engine);
+        let summary = match (role, trigger_source) {
+            (Role::Aggregate, Some(source)) => run(engine, Boxed(source), router, shutdown).await?,
+            _ => {
+                let source = KafkaSource::connect(pipeline.source)?;
+                counters.health().watch_source(source.gauges());
+                run(engine, source, router, shutdown).await?
+            }
+        };
         producer.flush(Duration::from_secs(30))?;
-        return Ok(summary);
+        Ok(summary)
     }
-    let source = KafkaSource::connect(pipeline.source)?;
-    counters.health().watch_source(source.gauges());
-    let summary = run(engine, source, router, shutdown.subscribe()).await?;
-    producer.flush(Duration::from_secs(30))?;
-    Ok(summary)
 }

@@ -46,7 +46,9 @@ pub struct Health {
     /// Epoch milliseconds of the last durable batch (0: none yet).
     last_commit_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
-    source: Mutex<Option<Arc<dyn SourceGauges>>>,
+    /// The sources of the process's stages (two in a `--role all` process whose stages are
+    /// connected by the trigger topic).
+    sources: Mutex<Vec<Arc<dyn SourceGauges>>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -104,10 +106,10 @@ impl Health {
         }
     }
 
-    /// Registers the source whose gauges are read at scrape time.
+    /// Registers a source whose gauges are read at scrape time (one per stage).
     pub fn watch_source(&self, source: Arc<dyn SourceGauges>) {
-        if let Ok(mut s) = self.source.lock() {
-            *s = Some(source);
+        if let Ok(mut s) = self.sources.lock() {
+            s.push(source);
         }
     }
 
@@ -134,11 +136,18 @@ impl Health {
 
     /// The health now (reads the source's gauges).
     pub fn snapshot(&self) -> HealthSnapshot {
-        let source = self.source.lock().ok().and_then(|s| s.clone());
-        let (source_connected, lag) = match &source {
-            Some(s) => (s.connected(), s.lag()),
-            None => (None, Vec::new()),
-        };
+        let sources = self.sources.lock().map(|s| s.clone()).unwrap_or_default();
+        // Connected when every source that knows says so; not when one of them says not.
+        let mut source_connected = None;
+        let mut lag = Vec::new();
+        for s in &sources {
+            source_connected = match (source_connected, s.connected()) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (None, None) => None,
+            };
+            lag.extend(s.lag());
+        }
         let started = self.started.load(Ordering::Relaxed);
         let stopping = self.stopping.load(Ordering::Relaxed);
         let store_reachable = !self.store_unreachable.load(Ordering::Relaxed);
@@ -212,5 +221,34 @@ mod tests {
         assert!(!s.ready);
         assert_eq!(s.source_connected, Some(false));
         assert_eq!(s.lag.len(), 1);
+    }
+
+    struct Up;
+
+    impl SourceGauges for Up {
+        fn lag(&self) -> Vec<PartitionLag> {
+            vec![PartitionLag {
+                topic: "fdc.triggers".into(),
+                partition: 2,
+                lag: 1,
+            }]
+        }
+        fn connected(&self) -> Option<bool> {
+            Some(true)
+        }
+    }
+
+    #[test]
+    fn two_stages_report_both_lags_and_are_connected_only_when_both_are() {
+        let h = Health::default();
+        h.started();
+        h.watch_source(Arc::new(Up));
+        assert_eq!(h.snapshot().source_connected, Some(true));
+        h.watch_source(Arc::new(Down));
+        let s = h.snapshot();
+        assert_eq!(s.source_connected, Some(false));
+        assert!(!s.ready);
+        let topics: Vec<&str> = s.lag.iter().map(|l| l.topic.as_str()).collect();
+        assert_eq!(topics, ["fdc.triggers", "t"]);
     }
 }

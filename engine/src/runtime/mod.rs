@@ -169,6 +169,9 @@ pub struct Engine {
     counters: Arc<Counters>,
     /// What this process runs (see `stage`): both stages, or one with triggers in between.
     stage: Stage,
+    /// An aggregate stage beside an ingest stage sharing the counters: the ingest stage
+    /// already counted the triggers, so this one does not count them again.
+    triggers_counted_elsewhere: bool,
 }
 
 /// The stages an [`Engine`] runs.
@@ -267,6 +270,7 @@ impl Engine {
             config,
             counters: Arc::new(Counters::default()),
             stage: Stage::All,
+            triggers_counted_elsewhere: false,
         })
     }
 
@@ -295,6 +299,13 @@ impl Engine {
     /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRoute`]).
     pub fn aggregate_only(mut self) -> Engine {
         self.stage = Stage::Aggregate;
+        self
+    }
+
+    /// An aggregate stage whose counters an ingest stage of the same process shares: the
+    /// triggers it consumes were counted when published, and are not counted again.
+    pub fn beside_ingest(mut self) -> Engine {
+        self.triggers_counted_elsewhere = true;
         self
     }
 

@@ -139,6 +139,9 @@ impl Engine {
             self.rebuild_triggered(vi, &set.into_keys(), &mut out, &mut events)
                 .await?;
         }
+        if self.triggers_counted_elsewhere {
+            out.counts.triggered = 0;
+        }
         self.finish(out, events).await
     }
 
