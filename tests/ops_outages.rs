@@ -2,6 +2,8 @@
 //! then the Kafka broker stopped and started again. During each outage readiness turns false
 //! and the metrics show the pause; nothing is committed past what was written; the pipeline
 //! resumes by itself; the final single views equal the embedded run of the whole stream.
+//! The database outage outlasts `max.poll.interval.ms` (set low): the paused member keeps
+//! polling and stays in its group (no rebalance), and reports the broker up meanwhile.
 //!
 //! Runs on private services (`scripts/services` with its own state directory and ports, the
 //! binaries from the shared cache), never on the shared ones; a guard stops them even when the
@@ -34,11 +36,19 @@ async fn fdc_pauses_through_database_and_broker_outages_and_loses_nothing() {
         dir,
         config,
     } = Customer360::new(&brokers, support::unique_name("it_ops_outage"), PARTITIONS).await;
-    std::fs::write(
-        &config,
-        config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq"),
-    )
-    .expect("config");
+    // Small batches, so the outage fills the read-ahead and the reader waits; a poll interval
+    // shorter than the outage.
+    let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq")
+        .replace("max_messages: 20", "max_messages: 5")
+        .replace(
+            &format!("  group_id: {group}\n"),
+            &format!(
+                "  group_id: {group}\n  properties:\n    session.timeout.ms: \"6000\"\n    \
+                 max.poll.interval.ms: \"7000\"\n"
+            ),
+        );
+    assert!(text.contains("max_messages: 5") && text.contains("max.poll.interval.ms"));
+    std::fs::write(&config, text).expect("config");
     let stream = dir.join("stream.jsonl");
     synthetic_stream(&stream, 60, now_ms());
     let messages = file_messages(&stream).await;
@@ -72,9 +82,12 @@ async fn fdc_pauses_through_database_and_broker_outages_and_loses_nothing() {
     let shown = String::from_utf8_lossy(&status.stdout);
     assert_eq!(status.status.code(), Some(1), "{shown}");
     assert!(shown.contains("NOT READY (store unreachable"), "{shown}");
-    // Nothing past what was written is committed while the database is down.
-    std::thread::sleep(Duration::from_secs(2));
+    // Nothing past what was written is committed while the database is down, for longer
+    // than the poll interval.
+    std::thread::sleep(Duration::from_secs(10));
     assert_eq!(committed(), first.len() as i64);
+    let text = fdc.metrics();
+    assert_eq!(metric(&text, "fdc_source_up"), Some(1.0), "{text}");
 
     services.start("mongo");
     wait_committed(
@@ -93,6 +106,10 @@ async fn fdc_pauses_through_database_and_broker_outages_and_loses_nothing() {
     let text = fdc.metrics();
     assert_eq!(metric(&text, "fdc_paused"), Some(0.0), "{text}");
     assert_eq!(metric(&text, "fdc_store_up"), Some(1.0), "{text}");
+    // The member stayed in its group through the pause.
+    let log = fdc.stderr();
+    assert!(log.contains("kafka partitions assigned"), "{log}");
+    assert!(!log.contains("kafka partitions revoked"), "{log}");
 
     // The broker restarts; the rest of the stream is produced after it is back.
     services.stop("kafka");

@@ -20,10 +20,17 @@
 //! - [`KafkaSource::gauges`] reports the lag of each assigned partition behind its committed
 //!   offset (every `stats_interval`, from the broker's high watermarks, also while the
 //!   pipeline is paused and does not poll) and whether any broker answers (librdkafka's
-//!   statistics).
+//!   statistics);
+//! - partitions are given up only after the batches already handed to the writer are
+//!   finished (the revocation waits on the run's [`InFlight`], at most [`REVOKE_WAIT`]), and
+//!   messages of a partition revoked while a batch was being read are left out of it: the
+//!   next owner never races a write of this member;
+//! - while the pipeline is paused, [`Source::keep_alive`] pauses the assigned partitions and
+//!   polls, so the member stays in its group (`max.poll.interval.ms`) and its statistics stay
+//!   fresh; the next read resumes them, and a message received meanwhile is kept for it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,7 +45,7 @@ use tokio::time::Instant;
 use super::config::{KafkaClientConfig, TopicMap};
 use crate::change::Message;
 use crate::runtime::{PartitionLag, SourceGauges};
-use crate::store::source::{Ack, Source, SourceBatch, SourceItem};
+use crate::store::source::{Ack, InFlight, Source, SourceBatch, SourceItem};
 use crate::store::StoreError;
 
 /// Settings of a [`KafkaSource`].
@@ -91,9 +98,50 @@ struct Assignment {
     committed: BTreeMap<(String, i32), i64>,
 }
 
+/// Longest wait of a revocation for the batches in flight to finish.
+pub const REVOKE_WAIT: Duration = Duration::from_secs(60);
+
+/// How long [`Source::keep_alive`] polls.
+const KEEP_ALIVE_POLL: Duration = Duration::from_millis(100);
+
 /// Tracks assignments from the rebalance callbacks (run by librdkafka inside `recv`).
 struct Tracker {
     state: Arc<Mutex<Assignment>>,
+    /// The run's batches in flight, once the run gave them.
+    in_flight: Arc<OnceLock<Arc<InFlight>>>,
+}
+
+impl Tracker {
+    /// Blocks the revocation until the batches in flight are finished (see the module docs).
+    fn drain_in_flight(&self) {
+        let Some(in_flight) = self.in_flight.get() else {
+            return;
+        };
+        if in_flight.count() == 0 {
+            return;
+        }
+        // Blocking is possible only where other workers can run the writer meanwhile.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            tracing::debug!("kafka revocation does not wait for batches in flight here");
+            return;
+        }
+        let started = std::time::Instant::now();
+        let idle = tokio::task::block_in_place(|| in_flight.wait_idle(REVOKE_WAIT));
+        if idle {
+            tracing::info!(
+                millis = started.elapsed().as_millis() as u64,
+                "batches in flight finished before giving partitions up"
+            );
+        } else {
+            tracing::warn!(
+                seconds = REVOKE_WAIT.as_secs(),
+                "batches still in flight when giving partitions up; their next owner may \
+                 rebuild concurrently"
+            );
+        }
+    }
 }
 
 impl ClientContext for Tracker {
@@ -203,6 +251,7 @@ impl SourceGauges for KafkaGauges {
 impl ConsumerContext for Tracker {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            self.drain_in_flight();
             if let Ok(mut s) = self.state.lock() {
                 for e in tpl.elements() {
                     s.epochs.remove(&(e.topic().to_string(), e.partition()));
@@ -235,6 +284,10 @@ impl ConsumerContext for Tracker {
     }
 }
 
+/// A message received while paused: its (broker topic, partition), the epoch of that
+/// partition when received, and the message.
+type Stashed = ((String, i32), u64, Message);
+
 /// A consumer-group member reading the plan's topics. See the module docs.
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<Tracker>>,
@@ -242,6 +295,11 @@ pub struct KafkaSource {
     config: KafkaSourceConfig,
     /// Positions whose commit failed, retried with the next commit.
     pending: BTreeMap<(String, i32), i64>,
+    in_flight: Arc<OnceLock<Arc<InFlight>>>,
+    /// Whether `keep_alive` paused the assigned partitions.
+    paused: bool,
+    /// Messages received by `keep_alive`, delivered first by the next read.
+    stash: VecDeque<Stashed>,
 }
 
 /// The ack stream name of a partition read in an assignment epoch: `topic:partition:epoch`
@@ -293,9 +351,11 @@ impl KafkaSource {
                 config.stats_interval.as_millis().max(1).to_string(),
             );
         let state = Arc::new(Mutex::new(Assignment::default()));
+        let in_flight = Arc::new(OnceLock::new());
         let consumer: StreamConsumer<Tracker> = c
             .create_with_context(Tracker {
                 state: state.clone(),
+                in_flight: in_flight.clone(),
             })
             .map_err(|e| StoreError::fatal(op, config.client.scrub(&e.to_string())))?;
         let topics: Vec<&str> = config
@@ -324,6 +384,9 @@ impl KafkaSource {
             state,
             config,
             pending: BTreeMap::new(),
+            in_flight,
+            paused: false,
+            stash: VecDeque::new(),
         })
     }
 
@@ -351,11 +414,28 @@ impl KafkaSource {
         self.state.lock().map(|s| s.revocations).unwrap_or(0)
     }
 
+    /// The assigned partitions as a list for pause and resume.
+    fn assigned_list(&self) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in self.assignment() {
+            tpl.add_partition(&topic, partition);
+        }
+        tpl
+    }
+
     fn epoch_of(&self, topic: &str, partition: i32) -> Option<u64> {
         self.state
             .lock()
             .ok()
             .and_then(|s| s.epochs.get(&(topic.to_string(), partition)).copied())
+    }
+
+    /// A received message with its partition and the partition's epoch, read after the
+    /// rebalance callbacks that ran inside `recv`.
+    fn received(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Stashed {
+        let key = (m.topic().to_string(), m.partition());
+        let epoch = self.epoch_of(&key.0, key.1).unwrap_or(0);
+        (key, epoch, self.convert(m))
     }
 
     fn convert(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
@@ -387,25 +467,28 @@ impl KafkaSource {
 #[async_trait]
 impl Source for KafkaSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        if self.paused {
+            self.paused = false;
+            if let Err(e) = self.consumer.resume(&self.assigned_list()) {
+                tracing::warn!(error = %e, "kafka partitions not resumed");
+            }
+        }
         let deadline = Instant::now() + self.config.linger;
-        let mut items = Vec::new();
-        // Per (broker topic, partition): (epoch at read time, next offset).
-        let mut reached: BTreeMap<(String, i32), (u64, i64)> = BTreeMap::new();
-        while items.len() < max.max(1) {
+        // Each item with its (broker topic, partition) and that partition's epoch when read.
+        let mut read: Vec<((String, i32), u64, Message)> = Vec::new();
+        while read.len() < max.max(1) {
+            let Some(stashed) = self.stash.pop_front() else {
+                break;
+            };
+            read.push(stashed);
+        }
+        while read.len() < max.max(1) {
             let received = match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_) => break,
                 Ok(r) => r,
             };
             match received {
-                Ok(m) => {
-                    let key = (m.topic().to_string(), m.partition());
-                    // Read after the rebalance callbacks that ran inside `recv`.
-                    let epoch = self.epoch_of(&key.0, key.1).unwrap_or(0);
-                    let next = m.offset() + 1;
-                    let entry = reached.entry(key).or_insert((epoch, next));
-                    *entry = (epoch, entry.1.max(next));
-                    items.push(SourceItem::Message(self.convert(&m)));
-                }
+                Ok(m) => read.push(self.received(&m)),
                 Err(e) if is_fatal(&e) => {
                     return Err(StoreError::fatal(
                         "consume from kafka",
@@ -418,6 +501,25 @@ impl Source for KafkaSource {
                     break;
                 }
             }
+        }
+        // A partition revoked (even if assigned again) since its messages were read belongs to
+        // its next owner: they are left out, and its position is not acknowledged.
+        let before = read.len();
+        read.retain(|(key, epoch, _)| self.epoch_of(&key.0, key.1) == Some(*epoch));
+        if read.len() < before {
+            tracing::info!(
+                messages = before - read.len(),
+                "messages of revoked kafka partitions left out of the batch"
+            );
+        }
+        // Per (broker topic, partition): (epoch at read time, next offset).
+        let mut reached: BTreeMap<(String, i32), (u64, i64)> = BTreeMap::new();
+        let mut items = Vec::with_capacity(read.len());
+        for (key, epoch, message) in read {
+            let next = message.offset + 1;
+            let entry = reached.entry(key).or_insert((epoch, next));
+            *entry = (epoch, entry.1.max(next));
+            items.push(SourceItem::Message(message));
         }
         if !items.is_empty() {
             tracing::debug!(
@@ -434,6 +536,36 @@ impl Source for KafkaSource {
             items,
             ack: Ack { positions },
         }))
+    }
+
+    fn track_in_flight(&mut self, in_flight: Arc<InFlight>) {
+        let _ = self.in_flight.set(in_flight);
+    }
+
+    async fn keep_alive(&mut self) -> Result<(), StoreError> {
+        // Partitions assigned since the last call are paused too.
+        let assigned = self.assigned_list();
+        if assigned.count() > 0 {
+            if let Err(e) = self.consumer.pause(&assigned) {
+                tracing::warn!(error = %e, "kafka partitions not paused");
+            }
+            self.paused = true;
+        }
+        // Polling serves the group's heartbeats, rebalances and statistics.
+        match tokio::time::timeout(KEEP_ALIVE_POLL, self.consumer.recv()).await {
+            Ok(Ok(m)) => {
+                let stashed = self.received(&m);
+                self.stash.push_back(stashed);
+            }
+            Ok(Err(e)) if is_fatal(&e) => {
+                return Err(StoreError::fatal(
+                    "consume from kafka",
+                    self.config.client.scrub(&e.to_string()),
+                ))
+            }
+            Ok(Err(_)) | Err(_) => {}
+        }
+        Ok(())
     }
 
     async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {

@@ -11,6 +11,11 @@
 //! already read are finished and committed, and the loop returns. A batch the store refuses
 //! is written again message by message (`isolate`): the messages that keep failing are
 //! dead-lettered, and the run stops only when the store refuses everything.
+//!
+//! While the writer is behind (the read-ahead is full, e.g. a batch retried through a store
+//! outage) the reader calls [`Source::keep_alive`] every [`KEEP_ALIVE`], so a consumer-group
+//! member keeps its membership and reports fresh gauges. Batches handed to the writer are
+//! counted in an [`InFlight`] the source can wait on before giving partitions up.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +23,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 use super::{Engine, EngineError, Route, RoutedBatch, Summary};
-use crate::store::source::{Ack, Source};
+use crate::store::source::{Ack, InFlight, Source, KEEP_ALIVE};
 use crate::store::StoreError;
 
 /// A graceful-shutdown trigger. Keep it alive for as long as the run should go on.
@@ -63,6 +68,9 @@ pub async fn run<S: Source + 'static>(
     let counters = engine.counters().clone();
     counters.health().started();
     let reader_counters = counters.clone();
+    let in_flight = Arc::new(InFlight::default());
+    source.track_in_flight(in_flight.clone());
+    let reader_in_flight = in_flight.clone();
     let reader = tokio::spawn(async move {
         let mut watching = true;
         loop {
@@ -94,9 +102,16 @@ pub async fn run<S: Source + 'static>(
             // Even an empty batch that moves positions goes through the writer, so that its
             // ack is committed in order, behind every batch read before it.
             let routed = RoutedBatch::route(batch.items, router.as_ref());
-            if batch_tx.send((routed, batch.ack)).await.is_err() {
-                break;
-            }
+            // Wait for room in the read-ahead, keeping the source alive meanwhile.
+            let permit = loop {
+                tokio::select! {
+                    permit = batch_tx.reserve() => break permit.ok(),
+                    () = tokio::time::sleep(KEEP_ALIVE) => source.keep_alive().await?,
+                }
+            };
+            let Some(permit) = permit else { break };
+            reader_in_flight.started();
+            permit.send((routed, batch.ack));
         }
         drop(batch_tx);
         while let Some(ack) = ack_rx.recv().await {
@@ -130,7 +145,9 @@ pub async fn run<S: Source + 'static>(
                     elapsed.as_secs_f64(),
                     chrono::Utc::now().timestamp_millis(),
                 );
-                if ack_tx.send(ack).is_err() {
+                let sent = ack_tx.send(ack);
+                in_flight.finished();
+                if sent.is_err() {
                     break;
                 }
             }
@@ -140,6 +157,7 @@ pub async fn run<S: Source + 'static>(
             }
         }
     }
+    in_flight.close();
     counters.health().stopping();
     drop(batch_rx);
     drop(ack_tx);

@@ -8,6 +8,13 @@
 //! batch's [`Ack`] covers exactly its items and all before them; `commit` is only called with
 //! acks whose every effect is durable, in order, so a restarted source resumes at or before
 //! the first message whose effects were not durable (at-least-once).
+//!
+//! [`InFlight`] counts the batches handed to the writer and not yet finished, so that a
+//! source whose partitions can move to another process (Kafka) gives them up only once their
+//! batches are written: the next owner never races a write of the previous one.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -36,6 +43,59 @@ pub struct SourceBatch {
     pub ack: Ack,
 }
 
+/// Batches read and handed to the writer, not yet finished (durable or failed).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// The count, and whether the writer stopped (nothing will finish any more).
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    /// A batch was handed to the writer.
+    pub fn started(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += 1;
+        }
+    }
+
+    /// A batch is durable, or failed.
+    pub fn finished(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = s.0.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The writer stopped: waiting is over.
+    pub fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Batches in flight now.
+    pub fn count(&self) -> usize {
+        self.state.lock().map(|s| s.0).unwrap_or(0)
+    }
+
+    /// Blocks until no batch is in flight (or the writer stopped), at most `limit`; returns
+    /// whether that happened in time.
+    pub fn wait_idle(&self, limit: Duration) -> bool {
+        let Ok(guard) = self.state.lock() else {
+            return false;
+        };
+        match self
+            .changed
+            .wait_timeout_while(guard, limit, |(n, closed)| *n > 0 && !*closed)
+        {
+            Ok((_, timeout)) => !timeout.timed_out(),
+            Err(_) => false,
+        }
+    }
+}
+
 /// A source of messages.
 #[async_trait]
 pub trait Source: Send {
@@ -45,4 +105,44 @@ pub trait Source: Send {
 
     /// Everything covered by `ack` (and before it) is durable: store the positions.
     async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError>;
+
+    /// The run's count of batches in flight, given once before the first read.
+    fn track_in_flight(&mut self, _in_flight: std::sync::Arc<InFlight>) {}
+
+    /// Called every [`KEEP_ALIVE`] while the writer is behind and no batch is read (a paused
+    /// pipeline): keep the source's session alive without delivering messages. Messages it
+    /// happens to receive are kept for the next [`Source::next_batch`].
+    async fn keep_alive(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// How often [`Source::keep_alive`] is called while the pipeline is paused.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn waiting_ends_when_the_batches_finish_or_the_writer_stops() {
+        let f = Arc::new(InFlight::default());
+        assert!(f.wait_idle(Duration::ZERO));
+        f.started();
+        f.started();
+        assert!(!f.wait_idle(Duration::from_millis(10)));
+        let g = f.clone();
+        let t = std::thread::spawn(move || {
+            g.finished();
+            g.finished();
+        });
+        assert!(f.wait_idle(Duration::from_secs(10)));
+        t.join().unwrap();
+        assert_eq!(f.count(), 0);
+        f.started();
+        f.close();
+        assert!(f.wait_idle(Duration::from_secs(10)));
+    }
 }
