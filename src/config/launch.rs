@@ -13,6 +13,7 @@
 //!
 //! Guarantees: on SIGINT or SIGTERM reading stops, the batches already read are finished,
 //! their offsets committed and the producer flushed, and the run returns its summary (exit 0);
+//! an initial load also returns so (exit 0) once the backlog as of its start is written;
 //! nothing secret is printed (errors come from adapters that scrub their messages).
 
 use std::path::{Path, PathBuf};
@@ -126,7 +127,9 @@ pub fn run_production(
     let started = Instant::now();
     let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
     let listen = options.http.clone().or_else(|| config.http_listen.clone());
-    let pipeline = kafka_pipeline(&config)?;
+    let mut pipeline = kafka_pipeline(&config)?;
+    // An initial load ends at the end of the backlog as of its start.
+    pipeline.source.until_end = options.initial_load;
     let in_process = config.triggers_in_process;
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,

@@ -15,7 +15,8 @@
 //! process runs an ingest stage and an aggregate stage side by side, connected by the trigger
 //! transport exactly like split processes: every single-view key then has one owner in the
 //! aggregate group (`<group>.aggregate`), so several replicas never rebuild one view at once.
-//! If either stage fails, the other is stopped gracefully and the failure is returned.
+//! When either stage ends (fails, or reached the end of an initial load), the other is
+//! stopped gracefully; a failure is returned.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,7 +170,7 @@ pub async fn run_kafka_observed(
             .await;
     }
     // Both stages, connected by the transport. `stop` ends both: when asked from outside, or
-    // when one of them fails.
+    // when one of them ends (fails, or its input ended: an initial load).
     let stop = Shutdown::new();
     let ingest = stage(Role::Ingest, sink, None, stop.subscribe(), false).run();
     let aggregate = stage(
@@ -181,9 +182,7 @@ pub async fn run_kafka_observed(
     )
     .run();
     let stopping = |r: Result<Summary, EngineError>| {
-        if r.is_err() {
-            stop.trigger();
-        }
+        stop.trigger();
         r
     };
     let both = async {

@@ -27,7 +27,11 @@
 //!   next owner never races a write of this member;
 //! - while the pipeline is paused, [`Source::keep_alive`] pauses the assigned partitions and
 //!   polls, so the member stays in its group (`max.poll.interval.ms`) and its statistics stay
-//!   fresh; the next read resumes them, and a message received meanwhile is kept for it.
+//!   fresh; the next read resumes them, and a message received meanwhile is kept for it;
+//! - with [`KafkaSourceConfig::until_end`] (an initial load) the end of every partition is
+//!   taken on the first read, and the source ends (`Ok(None)`) once each partition was read
+//!   up to it by this member or committed up to it by the group: the backlog as of the start
+//!   is loaded, later messages are left for the steady state.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -65,6 +69,8 @@ pub struct KafkaSourceConfig {
     pub auto_offset_reset: String,
     /// How often librdkafka reports statistics (lag, broker states) to [`KafkaSource::gauges`].
     pub stats_interval: Duration,
+    /// End at the end of the backlog as of the first read (see the module docs).
+    pub until_end: bool,
 }
 
 impl KafkaSourceConfig {
@@ -78,6 +84,7 @@ impl KafkaSourceConfig {
             linger: Duration::from_millis(100),
             auto_offset_reset: "earliest".into(),
             stats_interval: Duration::from_secs(2),
+            until_end: false,
         }
     }
 }
@@ -300,6 +307,48 @@ pub struct KafkaSource {
     paused: bool,
     /// Messages received by `keep_alive`, delivered first by the next read.
     stash: VecDeque<Stashed>,
+    /// With `until_end`: the backlog's end per (broker topic, partition) still to reach.
+    backlog: Option<Backlog>,
+}
+
+/// The end of the backlog, and what is left of it.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Per (broker topic, partition) not reached yet: the offset to reach.
+    left: BTreeMap<(String, i32), i64>,
+    /// When the group's committed offsets were last asked for.
+    asked: Option<Instant>,
+}
+
+impl Backlog {
+    /// This member read `partition` up to `next`.
+    fn reached(&mut self, key: &(String, i32), next: i64) {
+        if self.left.get(key).is_some_and(|end| next >= *end) {
+            self.left.remove(key);
+        }
+    }
+}
+
+/// The end offset of every partition of `topics` (broker names), and the partitions that
+/// already hold nothing to read.
+fn backlog_ends(
+    consumer: &StreamConsumer<Tracker>,
+    topics: &[String],
+) -> Result<BTreeMap<(String, i32), i64>, KafkaError> {
+    let timeout = Duration::from_secs(10);
+    let mut ends = BTreeMap::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+                if high > low {
+                    ends.insert((topic.clone(), p.id()), high);
+                }
+            }
+        }
+    }
+    Ok(ends)
 }
 
 /// The ack stream name of a partition read in an assignment epoch: `topic:partition:epoch`
@@ -387,6 +436,7 @@ impl KafkaSource {
             in_flight,
             paused: false,
             stash: VecDeque::new(),
+            backlog: None,
         })
     }
 
@@ -412,6 +462,86 @@ impl KafkaSource {
     /// How many revocations this member has seen.
     pub fn revocations(&self) -> u64 {
         self.state.lock().map(|s| s.revocations).unwrap_or(0)
+    }
+
+    /// With `until_end`: whether every partition's end (taken on the first call) was read by
+    /// this member or committed by the group (asked at most every `stats_interval`).
+    async fn backlog_done(&mut self) -> Result<bool, StoreError> {
+        let op = "find the end of the kafka backlog";
+        if self.backlog.is_none() {
+            let consumer = self.consumer.clone();
+            let topics: Vec<String> = self
+                .config
+                .topics
+                .iter()
+                .map(|t| self.config.topic_map.to_broker(t).to_string())
+                .collect();
+            let ends = match tokio::task::spawn_blocking(move || backlog_ends(&consumer, &topics))
+                .await
+                .map_err(|e| StoreError::fatal(op, e))?
+            {
+                Ok(ends) => ends,
+                Err(e) => {
+                    // Asked again on the next read.
+                    tracing::warn!(error = %self.config.client.scrub(&e.to_string()), "{op}");
+                    return Ok(false);
+                }
+            };
+            tracing::info!(
+                partitions = ends.len(),
+                messages_at_most = ends.values().sum::<i64>(),
+                "initial load: reading the backlog up to the partitions' current ends"
+            );
+            self.backlog = Some(Backlog {
+                left: ends,
+                asked: None,
+            });
+        }
+        let Some(backlog) = &mut self.backlog else {
+            return Ok(false);
+        };
+        if backlog.left.is_empty() {
+            return Ok(true);
+        }
+        if backlog
+            .asked
+            .is_some_and(|t| t.elapsed() < self.config.stats_interval)
+        {
+            return Ok(false);
+        }
+        backlog.asked = Some(Instant::now());
+        // Assigned partitions: the consumer's position also skips offsets that are not
+        // messages (transaction markers).
+        if let Ok(positions) = self.consumer.position() {
+            for e in positions.elements() {
+                if let Offset::Offset(next) = e.offset() {
+                    backlog.reached(&(e.topic().to_string(), e.partition()), next);
+                }
+            }
+        }
+        if backlog.left.is_empty() {
+            return Ok(true);
+        }
+        // Partitions other members own, or that this one owned before a restart.
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in backlog.left.keys() {
+            tpl.add_partition(topic, *partition);
+        }
+        let consumer = self.consumer.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            consumer.committed_offsets(tpl, Duration::from_secs(10))
+        })
+        .await
+        .map_err(|e| StoreError::fatal(op, e))?;
+        // Not known now: asked again later.
+        if let Ok(committed) = committed {
+            for e in committed.elements() {
+                if let Offset::Offset(next) = e.offset() {
+                    backlog.reached(&(e.topic().to_string(), e.partition()), next);
+                }
+            }
+        }
+        Ok(backlog.left.is_empty())
     }
 
     /// The assigned partitions as a list for pause and resume.
@@ -467,6 +597,10 @@ impl KafkaSource {
 #[async_trait]
 impl Source for KafkaSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        if self.config.until_end && self.backlog_done().await? {
+            tracing::info!("the backlog as of the start is read: the source ends");
+            return Ok(None);
+        }
         if self.paused {
             self.paused = false;
             if let Err(e) = self.consumer.resume(&self.assigned_list()) {
@@ -517,6 +651,9 @@ impl Source for KafkaSource {
         let mut items = Vec::with_capacity(read.len());
         for (key, epoch, message) in read {
             let next = message.offset + 1;
+            if let Some(b) = &mut self.backlog {
+                b.reached(&key, next);
+            }
             let entry = reached.entry(key).or_insert((epoch, next));
             *entry = (epoch, entry.1.max(next));
             items.push(SourceItem::Message(message));
