@@ -154,6 +154,20 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         metric_sum(&text, "fdc_messages_skipped_total"),
         reference.skipped as f64
     );
+    // Changes per topic: the reference's, plus the first twin (the second was refused).
+    assert_eq!(
+        metric_sum(&text, "fdc_changes_applied_total")
+            + metric_sum(&text, "fdc_changes_stale_total"),
+        (reference.applied + reference.stale + 1) as f64,
+        "{text}"
+    );
+    for topic in sent.keys() {
+        let applied = format!("fdc_changes_applied_total{{topic=\"{topic}\"}}");
+        assert!(
+            metric(&text, &applied).is_some_and(|n| n >= 1.0),
+            "{topic}\n{text}"
+        );
+    }
     // Every Kafka message has a timestamp: one end-to-end observation each.
     assert_eq!(
         metric(&text, "fdc_end_to_end_latency_seconds_count"),

@@ -84,6 +84,8 @@ pub struct ProjectionReport {
     pub applied: u64,
     /// Changes skipped because a newer version was stored.
     pub stale: u64,
+    /// `(applied, stale)` per projection (by plan index), for per-topic counts.
+    pub by_projection: Vec<(u64, u64)>,
     /// Projection-update events (for projections that declare them).
     pub events: Vec<Event>,
 }
@@ -117,7 +119,10 @@ async fn write(
     now: i64,
     images: bool,
 ) -> Result<ProjectionReport, StoreError> {
-    let mut report = ProjectionReport::default();
+    let mut report = ProjectionReport {
+        by_projection: vec![(0, 0); plan.projections.len()],
+        ..ProjectionReport::default()
+    };
     // Group by projection, then by key, keeping arrival order.
     let mut by_projection: Vec<Vec<Change>> = vec![Vec::new(); plan.projections.len()];
     for c in changes {
@@ -127,7 +132,9 @@ async fn write(
     }
     for (pi, changes) in by_projection.into_iter().enumerate() {
         if !changes.is_empty() {
+            let before = (report.applied, report.stale);
             write_projection(plan, pi, store, changes, now, images, &mut report).await?;
+            report.by_projection[pi] = (report.applied - before.0, report.stale - before.1);
         }
     }
     Ok(report)

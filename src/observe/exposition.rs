@@ -109,7 +109,7 @@ pub fn render(counters: &Counters) -> String {
         1,
     );
     type Field = fn(&fdc_engine::runtime::TopicCounts) -> u64;
-    let per_topic: [(&str, &str, Field); 3] = [
+    let per_topic: [(&str, &str, Field); 5] = [
         (
             "fdc_messages_consumed_total",
             "Messages read whose batch is durable, per input topic.",
@@ -125,6 +125,16 @@ pub fn render(counters: &Counters) -> String {
             "Messages dead-lettered with a reason, per input topic.",
             |c| c.dead_lettered,
         ),
+        (
+            "fdc_changes_applied_total",
+            "Changes applied to projections (replays included), per input topic.",
+            |c| c.applied,
+        ),
+        (
+            "fdc_changes_stale_total",
+            "Changes skipped because the projection holds a newer version, per input topic.",
+            |c| c.stale,
+        ),
     ];
     for (name, help, field) in per_topic {
         w.family(name, "counter", help);
@@ -132,16 +142,6 @@ pub fn render(counters: &Counters) -> String {
             w.sample(name, &[("topic", topic)], field(c));
         }
     }
-    w.counter(
-        "fdc_changes_applied_total",
-        "Changes applied to projections (replays included).",
-        s.applied,
-    );
-    w.counter(
-        "fdc_changes_stale_total",
-        "Changes skipped because the projection holds a newer version.",
-        s.stale,
-    );
     w.counter(
         "fdc_single_views_triggered_total",
         "Single-view keys triggered by the strategies (deduplicated per batch).",

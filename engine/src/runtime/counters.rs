@@ -41,6 +41,10 @@ pub struct TopicCounts {
     pub consumed: u64,
     pub skipped: u64,
     pub dead_lettered: u64,
+    /// Changes of the topic's messages applied to projections (replays included).
+    pub applied: u64,
+    /// Changes of the topic's messages older than the stored version.
+    pub stale: u64,
 }
 
 /// The histograms at one moment.
@@ -220,6 +224,15 @@ impl Counters {
             reason,
             "message skipped by its format"
         );
+    }
+
+    /// Changes of `topic`'s messages were written to projections (`applied`) or found older
+    /// than the stored version (`stale`); the totals come with [`Counters::batch_committed`].
+    pub fn changes_written(&self, topic: &str, applied: u64, stale: u64) {
+        self.per_topic(topic, |c| {
+            c.applied += applied;
+            c.stale += stale;
+        });
     }
 
     /// A single view was refused (its key is not logged).

@@ -35,6 +35,13 @@ fn merge(total: &mut BatchOutcome, part: BatchOutcome) {
     total.dead_letters.extend(part.dead_letters);
     total.skipped.extend(part.skipped);
     total.failed.extend(part.failed);
+    if total.by_projection.len() < part.by_projection.len() {
+        total.by_projection.resize(part.by_projection.len(), (0, 0));
+    }
+    for (t, p) in total.by_projection.iter_mut().zip(part.by_projection) {
+        t.0 += p.0;
+        t.1 += p.1;
+    }
 }
 
 /// Writes `batch` message by message after the store refused it with `error`; `streak`

@@ -158,6 +158,8 @@ pub struct BatchOutcome {
     pub skipped: Vec<(String, i32, i64, String)>,
     /// `(view, reason)` of refused single views.
     pub failed: Vec<(String, String)>,
+    /// `(applied, stale)` per projection (by plan index; empty when none was written).
+    pub by_projection: Vec<(u64, u64)>,
 }
 
 /// A built pipeline: plan, adapters and compiled pieces; nothing running.
@@ -377,6 +379,7 @@ impl Engine {
         };
         out.counts.applied = written.applied;
         out.counts.stale = written.stale;
+        out.by_projection = written.by_projection;
         let mut events = written.events;
         let mut triggers = if self.config.strategies {
             strategy::triggers(plan, self.stores.projections.as_ref(), &written.changes).await?
@@ -500,6 +503,14 @@ impl Engine {
         }
         for (v, reason) in &outcome.failed {
             self.counters.view_failed(v, reason);
+        }
+        for (projection, (applied, stale)) in
+            self.plan.projections.iter().zip(&outcome.by_projection)
+        {
+            if applied + stale > 0 {
+                self.counters
+                    .changes_written(&projection.topic, *applied, *stale);
+            }
         }
         self.counters.batch_committed(&outcome.counts, millis);
     }
