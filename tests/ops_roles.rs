@@ -97,6 +97,12 @@ async fn ingest_and_aggregate_processes_build_the_single_process_views() {
     assert!(
         metric(&text, "fdc_single_views_total{outcome=\"inserted\"}").is_some_and(|n| n >= 1.0)
     );
+    // End to end from the original messages (the golden stream's are from 2024), not from
+    // the triggers' publication a moment ago.
+    let count = metric(&text, "fdc_end_to_end_latency_seconds_count").unwrap_or(0.0);
+    let sum = metric(&text, "fdc_end_to_end_latency_seconds_sum").unwrap_or(0.0);
+    assert_eq!(count, triggers as f64, "{text}");
+    assert!(sum / count > 86_400.0, "{text}");
     let status = aggregate.get("/status").expect("status").1;
     assert!(status.contains("\"role\":\"aggregate\""), "{status}");
 
@@ -229,6 +235,7 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
     let trigger = TriggerRecord {
         view: "v".into(),
         key: vec![Value::Int(1)],
+        origin_ms: Some(1_700_000_000_000),
     };
     let items = |batch: &fdc_engine::store::source::SourceBatch| -> Vec<TriggerRecord> {
         batch

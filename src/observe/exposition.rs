@@ -370,7 +370,7 @@ mod tests {
             malformed: vec![],
         };
         let c = Counters::default();
-        c.batch_durable(&batch, 4, 0.02, 3_000);
+        c.batch_durable(&batch, &[], 4, 0.02, 3_000);
         let text = render(&c);
         assert_eq!(
             value(&text, "fdc_messages_consumed_total{topic=\"crm.a\"}"),

@@ -270,16 +270,28 @@ impl Counters {
 
     /// A routed batch's effects are durable: counts its messages per topic and observes its
     /// size, its latency (`seconds`) and the end-to-end latency of every message that has a
-    /// timestamp, measured at `now_ms` (epoch milliseconds).
-    pub fn batch_durable(&self, batch: &RoutedBatch, triggered: u64, seconds: f64, now_ms: i64) {
+    /// timestamp (or, when `origins` is not empty, of every origin timestamp: an aggregate
+    /// batch measures from the original messages), at `now_ms` (epoch milliseconds).
+    pub fn batch_durable(
+        &self,
+        batch: &RoutedBatch,
+        origins: &[i64],
+        triggered: u64,
+        seconds: f64,
+        now_ms: i64,
+    ) {
+        let observe = |ts: i64| {
+            self.end_to_end_seconds
+                .observe((now_ms - ts).max(0) as f64 / 1000.0)
+        };
         let mut per_topic: BTreeMap<&str, u64> = BTreeMap::new();
         for r in &batch.messages {
             *per_topic.entry(r.message.topic.as_str()).or_default() += 1;
-            if let Some(ts) = r.message.timestamp {
-                self.end_to_end_seconds
-                    .observe((now_ms - ts).max(0) as f64 / 1000.0);
+            if let (Some(ts), true) = (r.message.timestamp, origins.is_empty()) {
+                observe(ts);
             }
         }
+        origins.iter().copied().for_each(observe);
         for d in &batch.malformed {
             *per_topic.entry(d.topic.as_str()).or_default() += 1;
         }

@@ -160,6 +160,9 @@ pub struct BatchOutcome {
     pub failed: Vec<(String, String)>,
     /// `(applied, stale)` per projection (by plan index; empty when none was written).
     pub by_projection: Vec<(u64, u64)>,
+    /// An aggregate batch: the timestamps its end-to-end latency is measured from (the
+    /// original messages'), instead of those of the trigger records.
+    pub origins: Vec<i64>,
 }
 
 /// A built pipeline: plan, adapters and compiled pieces; nothing running.
@@ -388,7 +391,15 @@ impl Engine {
         };
         if let Stage::Ingest(sink) = &self.stage {
             out.counts.triggered += self
-                .publish_triggers(sink.as_ref(), std::mem::take(&mut triggers))
+                .publish_triggers(
+                    sink.as_ref(),
+                    std::mem::take(&mut triggers),
+                    batch
+                        .messages
+                        .iter()
+                        .filter_map(|r| r.message.timestamp)
+                        .min(),
+                )
                 .await?;
         }
         for t in triggers {

@@ -141,6 +141,7 @@ pub async fn run<S: Source + 'static>(
                 engine.commit(&outcome, elapsed.as_millis());
                 counters.batch_durable(
                     &batch,
+                    &outcome.origins,
                     outcome.counts.triggered,
                     elapsed.as_secs_f64(),
                     chrono::Utc::now().timestamp_millis(),

@@ -51,6 +51,10 @@ impl Role {
 pub struct TriggerRecord {
     pub view: String,
     pub key: Vec<Value>,
+    /// Timestamp (epoch ms) of the earliest message of the ingest batch that triggered it:
+    /// the aggregate measures the end-to-end latency from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_ms: Option<i64>,
 }
 
 impl TriggerRecord {
@@ -108,15 +112,19 @@ impl Engine {
                     plan.single_views
                         .iter()
                         .position(|v| v.name == t.view)
-                        .map(|vi| (vi, t.key))
+                        .map(|vi| (vi, t.key, t.origin_ms))
                         .ok_or_else(|| {
                             "a trigger of a single view this pipeline does not have".to_string()
                         })
                 });
             match parsed {
-                Ok((vi, key)) => {
+                Ok((vi, key, origin)) => {
                     if let Some(set) = per_view.get_mut(vi) {
                         set.add(key);
+                    }
+                    // Measured from the original message, else from the trigger's publication.
+                    if let Some(ts) = origin.or(m.timestamp) {
+                        out.origins.push(ts);
                     }
                 }
                 Err(reason) => out.dead_letters.push(DeadLetter {
@@ -150,6 +158,7 @@ impl Engine {
         &self,
         sink: &dyn TriggerSink,
         triggers: Vec<crate::strategy::Triggers>,
+        origin_ms: Option<i64>,
     ) -> Result<u64, StoreError> {
         let mut records = Vec::new();
         for t in triggers {
@@ -158,6 +167,7 @@ impl Engine {
                 records.push(TriggerRecord {
                     view: view.clone(),
                     key,
+                    origin_ms,
                 });
             }
         }
@@ -178,18 +188,28 @@ mod tests {
         let t = TriggerRecord {
             view: "v".into(),
             key: vec![Value::Int(7), Value::String("7".into())],
+            origin_ms: Some(1_700_000_000_000),
         };
         let bytes = serde_json::to_vec(&t).unwrap();
         assert_eq!(serde_json::from_slice::<TriggerRecord>(&bytes).unwrap(), t);
+        // The origin does not move a key to another partition.
         let same = TriggerRecord {
             view: "v".into(),
             key: vec![Value::Int(7), Value::String("7".into())],
+            origin_ms: Some(1),
         };
         assert_eq!(t.partition_key().unwrap(), same.partition_key().unwrap());
         let other = TriggerRecord {
             view: "v".into(),
             key: vec![Value::String("7".into()), Value::Int(7)],
+            origin_ms: None,
         };
         assert_ne!(t.partition_key().unwrap(), other.partition_key().unwrap());
+        // Triggers without an origin (older publishers) still parse.
+        let old: TriggerRecord = serde_json::from_str(r#"{"view": "v", "key": []}"#).unwrap();
+        assert_eq!(old.origin_ms, None);
+        assert!(!String::from_utf8(serde_json::to_vec(&other).unwrap())
+            .unwrap()
+            .contains("origin"));
     }
 }
