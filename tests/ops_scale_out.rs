@@ -115,3 +115,39 @@ async fn two_members_split_the_partitions_and_a_killed_one_loses_nothing() {
     assert_same_views(&got, &expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_with_in_memory_triggers_are_warned_that_they_are_several() {
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let c = Customer360::new(&brokers, support::unique_name("it_ops_warn"), PARTITIONS).await;
+    let text = config_text(&brokers, &c.group, &uri, &c.prefix, &c.map.renames, "dlq");
+    std::fs::write(&c.config, text).expect("config");
+    let a = Fdc::start("customer360", &c.config, &[], &c.dir.join("a.log"));
+    // Alone, it is not warned.
+    wait_group_stable(&brokers, &c.group, 1).await;
+    std::thread::sleep(Duration::from_secs(12));
+    let status = a.get("/status").expect("status").1;
+    assert!(status.contains("\"warning\":null"), "{status}");
+    let b = Fdc::start("customer360", &c.config, &[], &c.dir.join("b.log"));
+    wait_group_stable(&brokers, &c.group, 2).await;
+    for member in [&a, &b] {
+        wait_for("the warning", Duration::from_secs(30), || {
+            let status = member.get("/status")?.1;
+            status
+                .contains("2 `--role all` members share the consumer group")
+                .then_some(())
+        });
+    }
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["status", "--addr", &a.addr])
+        .output()
+        .expect("fdc status");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("WARNING: 2 `--role all` members"), "{shown}");
+    assert!(a.stderr().contains("triggers.in_process: false"));
+    for member in [a, b] {
+        assert!(member.terminate().success());
+    }
+    let _ = std::fs::remove_dir_all(&c.dir);
+}

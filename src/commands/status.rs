@@ -146,6 +146,9 @@ pub fn summary(doc: &Value, now_ms: u64) -> String {
         )),
         None => out.push_str("last durable batch: none yet\n"),
     }
+    if let Some(w) = h["warning"].as_str() {
+        out.push_str(&format!("WARNING: {w}\n"));
+    }
     if n(&h["retries"]) > 0 {
         out.push_str(&format!(
             "retried batches: {}; last error: {}\n",

@@ -16,7 +16,9 @@
 //! transport exactly like split processes: every single-view key then has one owner in the
 //! aggregate group (`<group>.aggregate`), so several replicas never rebuild one view at once.
 //! When either stage ends (fails, or reached the end of an initial load), the other is
-//! stopped gracefully; a failure is returned.
+//! stopped gracefully; a failure is returned. A `--role all` process with in-memory triggers
+//! looks at its consumer group every 10 s and, while it has several members, warns (log,
+//! `/status`, `fdc status`) that `triggers.in_process: false` is needed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -290,6 +292,13 @@ impl Stage {
             Role::Aggregate => engine = engine.aggregate_only(),
         }
         let engine = Arc::new(engine);
+        let watcher = (role == Role::All).then(|| {
+            tokio::spawn(watch_replicas(
+                pipeline.source.client.clone(),
+                pipeline.source.group_id.clone(),
+                counters.clone(),
+            ))
+        });
         let summary = match (role, trigger_source) {
             (Role::Aggregate, Some(source)) => run(engine, Boxed(source), router, shutdown).await?,
             _ => {
@@ -298,7 +307,68 @@ impl Stage {
                 run(engine, source, router, shutdown).await?
             }
         };
+        if let Some(w) = watcher {
+            w.abort();
+        }
         producer.flush(Duration::from_secs(30))?;
         Ok(summary)
+    }
+}
+
+/// How often a `--role all` process with in-memory triggers looks at its group's members.
+const REPLICAS_CHECK: Duration = Duration::from_secs(10);
+
+/// The warning of a `--role all` process with in-memory triggers whose group has `members`
+/// members (`None` when it is alone).
+fn replicas_warning(members: usize) -> Option<String> {
+    (members > 1).then(|| {
+        format!(
+            "{members} `--role all` members share the consumer group with in-memory triggers: \
+             two of them can rebuild one single view at once; set `triggers.in_process: false` \
+             (FDC_TRIGGERS_IN_PROCESS=false)"
+        )
+    })
+}
+
+/// Warns (logs, `/status`, `fdc status`) while several members share the group of a
+/// `--role all` process whose triggers stay in memory (see the module docs).
+async fn watch_replicas(client: super::KafkaClientConfig, group: String, counters: Arc<Counters>) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let Ok(admin) = client.client_config().create::<BaseConsumer>() else {
+        return;
+    };
+    let admin = Arc::new(admin);
+    loop {
+        tokio::time::sleep(REPLICAS_CHECK).await;
+        let (a, g) = (admin.clone(), group.clone());
+        let members = tokio::task::spawn_blocking(move || {
+            a.fetch_group_list(Some(&g), Duration::from_secs(5))
+                .ok()
+                .and_then(|list| {
+                    list.groups()
+                        .iter()
+                        .find(|x| x.name() == g)
+                        .map(|x| x.members().len())
+                })
+        })
+        .await;
+        // Not known now (a broker outage): the last answer stands.
+        if let Ok(Some(members)) = members {
+            counters.health().warn(replicas_warning(members));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_members_with_in_memory_triggers_are_warned_about() {
+        assert_eq!(replicas_warning(1), None);
+        assert_eq!(replicas_warning(0), None);
+        let w = replicas_warning(3).unwrap();
+        assert!(w.starts_with("3 `--role all` members"), "{w}");
+        assert!(w.contains("triggers.in_process: false"), "{w}");
     }
 }

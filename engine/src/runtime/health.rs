@@ -46,6 +46,8 @@ pub struct Health {
     /// Epoch milliseconds of the last durable batch (0: none yet).
     last_commit_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// A configuration problem found while running (does not change readiness).
+    warning: Mutex<Option<String>>,
     /// The sources of the process's stages (two in a `--role all` process whose stages are
     /// connected by the trigger topic).
     sources: Mutex<Vec<Arc<dyn SourceGauges>>>,
@@ -74,6 +76,9 @@ pub struct HealthSnapshot {
     /// Epoch milliseconds of the last durable batch.
     pub last_commit_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// A configuration problem found while running (e.g. several `--role all` replicas with
+    /// in-memory triggers); readiness does not depend on it.
+    pub warning: Option<String>,
     pub lag: Vec<PartitionLag>,
 }
 
@@ -128,6 +133,20 @@ impl Health {
         self.last_commit_ms.store(epoch_ms, Ordering::Relaxed);
     }
 
+    /// Sets (or clears, with `None`) the running configuration warning; logs a change.
+    pub fn warn(&self, warning: Option<String>) {
+        let Ok(mut w) = self.warning.lock() else {
+            return;
+        };
+        if *w != warning {
+            match &warning {
+                Some(text) => tracing::warn!(warning = %text, "configuration warning"),
+                None => tracing::info!("configuration warning cleared"),
+            }
+            *w = warning;
+        }
+    }
+
     fn set_error(&self, error: String) {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(error);
@@ -167,6 +186,7 @@ impl Health {
             retries: self.retries.load(Ordering::Relaxed),
             last_commit_ms: (last > 0).then_some(last),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            warning: self.warning.lock().ok().and_then(|w| w.clone()),
             lag,
         }
     }
