@@ -16,6 +16,8 @@
 #![cfg(feature = "integration")]
 
 mod kafka_common;
+#[path = "../engine/tests/shop/mod.rs"]
+mod shop;
 mod support;
 
 use std::sync::Arc;
@@ -36,115 +38,21 @@ use fdc_engine::value::{Map, Value};
 use fdc_engine::view::ViewSchema;
 use fdc_plan::Plan;
 use kafka_common::*;
+use shop::{plan, stream, Rng, Shape};
 use serde_json::json;
 
 const PARTITIONS: i32 = 3;
 
-/// xorshift64*: deterministic, so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-fn shop() -> Plan {
-    serde_json::from_str(include_str!("../engine/tests/fixtures/shop.plan.json")).expect("plan")
-}
-
-fn nullable_id(rng: &mut Rng, max: u64) -> serde_json::Value {
-    if rng.chance(8) {
-        serde_json::Value::Null
-    } else {
-        json!(1 + rng.below(max))
-    }
-}
-
-fn row(rng: &mut Rng, projection: &str, id: u64) -> serde_json::Value {
-    match projection {
-        "customers" => json!({"id": id, "name": rng.pick(&["Ann", "Bob", "Cy"]),
-            "country": if rng.chance(30) { serde_json::Value::Null } else { json!(rng.pick(&["IT", "FR"])) }}),
-        "orders" => json!({"id": id, "customer_id": nullable_id(rng, 9),
-            "status": rng.pick(&["PAID", "NEW", "PAID"]),
-            "total": rng.pick(&["1.00", "2.50", "10", "0.10", "2.5"])}),
-        "items" => json!({"id": id, "order_id": nullable_id(rng, 14),
-            "product_id": nullable_id(rng, 6), "qty": rng.below(5),
-            "price": rng.pick(&["1.50", "2", "0.25"])}),
-        "products" => json!({"id": id, "name": rng.pick(&["pen", "ink", "pad"]),
-            "category": serde_json::Value::Null}),
-        _ => json!({"id": id, "customer_id": nullable_id(rng, 9),
-            "kind": rng.pick(&["billing", "shipping"]), "city": rng.pick(&["Rome", "Oslo"])}),
-    }
-}
-
-fn message(projection: &str, id: u64, value: Option<serde_json::Value>, ts: i64) -> Message {
-    Message {
-        topic: format!("shop.{projection}"),
-        partition: 0,
-        offset: 0,
-        key: Some(json!({ "id": id }).to_string().into_bytes()),
-        value: value.map(|v| v.to_string().into_bytes()),
-        headers: vec![],
-        timestamp: Some(ts),
-    }
-}
-
-/// A random stream of basic-format messages (customer 9 and order 14 rarely exist: dangling
-/// foreign keys).
-fn stream(rng: &mut Rng, len: usize) -> Vec<Message> {
-    let sizes = [
-        ("customers", 8),
-        ("orders", 12),
-        ("items", 20),
-        ("products", 5),
-        ("addresses", 8),
-    ];
-    let mut out: Vec<Message> = Vec::with_capacity(len + 8);
-    let mut clock: i64 = 1_700_000_000_000;
-    while out.len() < len {
-        if !out.is_empty() && rng.chance(8) {
-            // An exact duplicate (a re-delivery).
-            let i = rng.below(out.len() as u64) as usize;
-            out.push(out[i].clone());
-            continue;
-        }
-        let (projection, n) = sizes[rng.below(sizes.len() as u64) as usize];
-        let id = 1 + rng.below(n);
-        clock += 1;
-        // Out of order: sometimes an older (or equal) version.
-        let ts = if rng.chance(10) {
-            clock - 1 - rng.below(6) as i64
-        } else {
-            clock
-        };
-        if rng.chance(15) {
-            out.push(message(projection, id, None, ts));
-        } else if rng.chance(4) {
-            // A primary-key change: the row moves to a new key.
-            let new_id = 1 + rng.below(n);
-            let value = row(rng, projection, new_id);
-            out.push(message(projection, id, None, ts));
-            out.push(message(projection, new_id, Some(value), ts));
-        } else {
-            let value = row(rng, projection, id);
-            out.push(message(projection, id, Some(value), ts));
-        }
-    }
-    out
-}
+/// Streams over more keys than the engine's differential test (customer 9 and order 14
+/// rarely exist: dangling foreign keys).
+const SHAPE: Shape = Shape {
+    keys: [8, 12, 20, 5, 8],
+    references: [9, 14, 6],
+    clock: 1_700_000_000_000,
+    deletes: 15,
+    key_changes: 4,
+    offsets_from_clock: false,
+};
 
 /// The embedded engine fed `messages` in order, in batches of random size.
 async fn embedded_run(plan: &Plan, messages: &[Message], rng: &mut Rng) -> Arc<EmbeddedStore> {
@@ -302,9 +210,9 @@ async fn check_views_against_recomputation(seed: u64, plan: &Plan, store: &Mongo
 async fn check_seed(seed: u64) {
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let plan = shop();
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let messages = stream(&mut rng, 250);
+    let plan = plan();
+    let mut rng = Rng::seeded(seed);
+    let messages = stream(&mut rng, &SHAPE, 250);
 
     let prefix = support::unique_name("it_diff");
     let group = format!("{prefix}.group");

@@ -9,10 +9,11 @@
 //! condition flips, primary-key changes (delete + insert), exact duplicates and out-of-order
 //! (older) versions, in batches of random size.
 
+mod shop;
+
 use std::sync::Arc;
 
 use fdc_engine::aggregate::{self, Built};
-use fdc_engine::change::Message;
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::file::MemoryEvents;
 use fdc_engine::ingest::Router;
@@ -22,117 +23,22 @@ use fdc_engine::store::{ProjectionLayout, ProjectionStore, Record, RecordState, 
 use fdc_engine::value::Value;
 use fdc_engine::view::ViewSchema;
 use fdc_plan::{DeleteMode, Plan, RootDelete};
+use shop::{plan, stream, Rng, Shape};
 use serde_json::json;
 
-/// xorshift64*: a tiny deterministic generator (no dependency, reproducible by seed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-fn plan() -> Plan {
-    serde_json::from_str(include_str!("fixtures/shop.plan.json")).expect("fixture plan")
-}
-
-fn nullable_id(rng: &mut Rng, max: u64) -> serde_json::Value {
-    if rng.chance(8) {
-        serde_json::Value::Null
-    } else {
-        json!(1 + rng.below(max))
-    }
-}
-
-fn row(rng: &mut Rng, projection: &str, id: u64) -> serde_json::Value {
-    match projection {
-        "customers" => json!({"id": id, "name": rng.pick(&["Ann", "Bob", "Cy"]),
-            "country": if rng.chance(30) { serde_json::Value::Null } else { json!(rng.pick(&["IT", "FR"])) }}),
-        // customer 5 never exists: dangling foreign keys.
-        "orders" => json!({"id": id, "customer_id": nullable_id(rng, 5),
-            "status": rng.pick(&["PAID", "NEW", "PAID"]),
-            "total": rng.pick(&["1.00", "2.50", "10", "0.10", "2.5"])}),
-        "items" => {
-            json!({"id": id, "order_id": nullable_id(rng, 7), "product_id": nullable_id(rng, 4),
-            "qty": rng.below(5), "price": rng.pick(&["1.50", "2", "0.25"])})
-        }
-        "products" => json!({"id": id, "name": rng.pick(&["pen", "ink", "pad"]),
-            "category": serde_json::Value::Null}),
-        _ => json!({"id": id, "customer_id": nullable_id(rng, 5),
-            "kind": rng.pick(&["billing", "shipping"]), "city": rng.pick(&["Rome", "Oslo"])}),
-    }
-}
-
-fn message(projection: &str, id: u64, value: Option<serde_json::Value>, ts: i64) -> Message {
-    Message {
-        topic: format!("shop.{projection}"),
-        partition: 0,
-        offset: ts,
-        key: Some(json!({ "id": id }).to_string().into_bytes()),
-        value: value.map(|v| v.to_string().into_bytes()),
-        headers: vec![],
-        timestamp: Some(ts),
-    }
-}
-
-/// A random stream of basic-format messages.
-fn stream(rng: &mut Rng, len: usize) -> Vec<Message> {
-    let sizes = [
-        ("customers", 4),
-        ("orders", 6),
-        ("items", 8),
-        ("products", 3),
-        ("addresses", 4),
-    ];
-    let mut out: Vec<Message> = Vec::with_capacity(len + 8);
-    let mut clock: i64 = 10;
-    while out.len() < len {
-        if !out.is_empty() && rng.chance(8) {
-            // An exact duplicate (a re-delivery).
-            let i = rng.below(out.len() as u64) as usize;
-            out.push(out[i].clone());
-            continue;
-        }
-        let (projection, n) = sizes[rng.below(sizes.len() as u64) as usize];
-        let id = 1 + rng.below(n);
-        clock += 1;
-        // Out of order: sometimes an older version (or an equal one).
-        let ts = if rng.chance(10) {
-            clock - 1 - rng.below(6) as i64
-        } else {
-            clock
-        };
-        if rng.chance(20) {
-            out.push(message(projection, id, None, ts));
-        } else if rng.chance(5) {
-            // A primary-key change: the row moves to a new key.
-            let new_id = 1 + rng.below(n);
-            let value = row(rng, projection, new_id);
-            out.push(message(projection, id, None, ts));
-            out.push(message(projection, new_id, Some(value), ts));
-        } else {
-            let value = row(rng, projection, id);
-            out.push(message(projection, id, Some(value), ts));
-        }
-    }
-    out
-}
+/// The engine's streams: few keys, so changes collide often.
+const SHAPE: Shape = Shape {
+    keys: [4, 6, 8, 3, 4],
+    // customer 5 never exists: dangling foreign keys.
+    references: [5, 7, 4],
+    clock: 10,
+    deletes: 20,
+    key_changes: 5,
+    offsets_from_clock: true,
+};
 
 async fn check_stream(seed: u64, plan: &Plan, router: &Router) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::seeded(seed);
     let store = Arc::new(EmbeddedStore::in_memory());
     let stores = Stores {
         projections: store.clone(),
@@ -144,7 +50,7 @@ async fn check_stream(seed: u64, plan: &Plan, router: &Router) {
         .await
         .expect("build");
     let len = 10 + rng.below(50) as usize;
-    let messages = stream(&mut rng, len);
+    let messages = stream(&mut rng, &SHAPE, len);
     let max_batch = [1, 3, 7, 64][rng.below(4) as usize];
     let mut rest = messages.as_slice();
     while !rest.is_empty() {
