@@ -38,8 +38,8 @@ use fdc_engine::value::{Map, Value};
 use fdc_engine::view::ViewSchema;
 use fdc_plan::Plan;
 use kafka_common::*;
-use shop::{plan, stream, Rng, Shape};
 use serde_json::json;
+use shop::{plan, stream, Rng, Shape};
 
 const PARTITIONS: i32 = 3;
 

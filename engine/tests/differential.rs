@@ -23,8 +23,8 @@ use fdc_engine::store::{ProjectionLayout, ProjectionStore, Record, RecordState, 
 use fdc_engine::value::Value;
 use fdc_engine::view::ViewSchema;
 use fdc_plan::{DeleteMode, Plan, RootDelete};
-use shop::{plan, stream, Rng, Shape};
 use serde_json::json;
+use shop::{plan, stream, Rng, Shape};
 
 /// The engine's streams: few keys, so changes collide often.
 const SHAPE: Shape = Shape {

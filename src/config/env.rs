@@ -76,6 +76,11 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
     ("FDC_DEAD_LETTER_TOPIC", "/dead_letter/topic", Kind::Text),
     ("FDC_EVENTS_ENABLED", "/events/enabled", Kind::Boolean),
     ("FDC_HTTP_LISTEN", "/http/listen", Kind::Text),
+    (
+        "FDC_BATCH_REBUILD_PARALLELISM",
+        "/batch/rebuild_parallelism",
+        Kind::Integer,
+    ),
     ("FDC_TRIGGERS_TOPIC", "/triggers/topic", Kind::Text),
     ("FDC_TRIGGERS_TRANSPORT", "/triggers/transport", Kind::Text),
     (

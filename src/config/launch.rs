@@ -134,6 +134,10 @@ pub fn run_production(
     let runtime_config = RuntimeConfig {
         batch_size: config.batch.max_messages,
         read_ahead: config.batch.read_ahead,
+        rebuild_parallelism: config
+            .batch
+            .rebuild_parallelism
+            .unwrap_or(RuntimeConfig::default().rebuild_parallelism),
         strategies: !options.initial_load,
         ..RuntimeConfig::default()
     };

@@ -75,6 +75,8 @@ pub struct BatchSettings {
     pub max_messages: usize,
     pub linger: Duration,
     pub read_ahead: usize,
+    /// Tasks rebuilding one batch's single views at once (`None`: the machine's cores).
+    pub rebuild_parallelism: Option<usize>,
 }
 
 impl Default for BatchSettings {
@@ -83,6 +85,7 @@ impl Default for BatchSettings {
             max_messages: 5000,
             linger: Duration::from_millis(100),
             read_ahead: 2,
+            rebuild_parallelism: None,
         }
     }
 }
@@ -184,6 +187,7 @@ struct RawBatch {
     max_messages: Option<usize>,
     linger_ms: Option<u64>,
     read_ahead: Option<usize>,
+    rebuild_parallelism: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -323,6 +327,7 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.linger),
             read_ahead: raw.batch.read_ahead.unwrap_or(defaults.read_ahead),
+            rebuild_parallelism: raw.batch.rebuild_parallelism,
         },
         dead_letter_topic: raw
             .dead_letter

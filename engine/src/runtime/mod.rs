@@ -75,6 +75,9 @@ pub struct RuntimeConfig {
     pub batch_size: usize,
     /// Single-view keys rebuilt per aggregation call.
     pub rebuild_chunk: usize,
+    /// Tasks that rebuild the single views of one batch at once, on a multi-thread runtime
+    /// (default: the machine's cores); a task gets [`MIN_PARALLEL_KEYS`] keys at least.
+    pub rebuild_parallelism: usize,
     /// Routed batches read ahead of the one being written (bounded channel capacity).
     pub read_ahead: usize,
     /// Attempts per batch on retryable errors (0: retry forever).
@@ -92,6 +95,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             batch_size: 5000,
             rebuild_chunk: 5000,
+            rebuild_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             read_ahead: 2,
             max_attempts: 0,
             retry_backoff: Duration::from_millis(200),
@@ -99,6 +103,10 @@ impl Default for RuntimeConfig {
         }
     }
 }
+
+/// Fewer keys than this per task are rebuilt in one task: spreading them costs more than it
+/// saves.
+pub const MIN_PARALLEL_KEYS: usize = 64;
 
 /// A runtime error: which domain it belongs to and whether retrying may help.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +177,8 @@ pub struct BatchOutcome {
 pub struct Engine {
     plan: Arc<Plan>,
     stores: Stores,
-    schemas: Vec<Option<ViewSchema>>,
+    /// Per view (shared with the rebuild tasks of [`Engine::rebuild_triggered`]).
+    schemas: Arc<Vec<Option<ViewSchema>>>,
     config: RuntimeConfig,
     counters: Arc<Counters>,
     /// What this process runs (see `stage`): both stages, or one with triggers in between.
@@ -271,7 +280,7 @@ impl Engine {
         Ok(Engine {
             plan: Arc::new(plan),
             stores,
-            schemas,
+            schemas: Arc::new(schemas),
             config,
             counters: Arc::new(Counters::default()),
             stage: Stage::All,
@@ -410,7 +419,9 @@ impl Engine {
     }
 
     /// Rebuilds the triggered `keys` of view `vi` in chunks of `rebuild_chunk`, adding the
-    /// outcomes to `out` and the single-view events to `events`.
+    /// outcomes to `out` and the single-view events to `events` (in key order). On a
+    /// multi-thread runtime each chunk is spread over up to `rebuild_parallelism` tasks:
+    /// distinct keys are distinct documents, so the tasks never write the same one.
     pub(super) async fn rebuild_triggered(
         &self,
         vi: usize,
@@ -419,23 +430,73 @@ impl Engine {
         events: &mut Vec<Event>,
     ) -> Result<(), StoreError> {
         out.counts.triggered += keys.len() as u64;
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let tasks = if multi_thread {
+            self.config.rebuild_parallelism.max(1)
+        } else {
+            1
+        };
         for chunk in keys.chunks(self.config.rebuild_chunk.max(1)) {
-            let r = self.rebuild_keys(vi, chunk).await?;
-            out.counts.views_inserted += r.inserted;
-            out.counts.views_updated += r.updated;
-            out.counts.views_unchanged += r.unchanged;
-            out.counts.views_deleted += r.deleted;
-            out.counts.views_failed += r.failed;
-            out.counts.mapping_errors += r.mapping_errors;
-            for _ in 0..r.failed {
-                out.failed.push((
-                    self.plan.single_views[vi].name.clone(),
-                    "document does not satisfy the view's JSON Schema".into(),
-                ));
+            let per_task = chunk.len().div_ceil(tasks).max(MIN_PARALLEL_KEYS);
+            if per_task >= chunk.len() {
+                let r = self.rebuild_keys(vi, chunk).await?;
+                self.add_rebuilt(vi, r, out, events);
+                continue;
             }
-            events.extend(r.events);
+            let handles: Vec<_> = chunk
+                .chunks(per_task)
+                .map(|part| {
+                    let (plan, schemas) = (self.plan.clone(), self.schemas.clone());
+                    let (projections, views) =
+                        (self.stores.projections.clone(), self.stores.views.clone());
+                    let part = part.to_vec();
+                    tokio::spawn(async move {
+                        let schema = schemas.get(vi).and_then(Option::as_ref);
+                        view::rebuild(&plan, vi, schema, &*projections, &*views, &part).await
+                    })
+                })
+                .collect();
+            // Every task is awaited (none is left writing behind a failure); the first error
+            // is returned.
+            let mut failure = None;
+            for h in handles {
+                match h.await {
+                    Ok(Ok(r)) => self.add_rebuilt(vi, r, out, events),
+                    Ok(Err(e)) => failure = failure.or(Some(e)),
+                    Err(e) => {
+                        failure = failure.or(Some(StoreError::fatal("rebuild single views", e)))
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
         }
         Ok(())
+    }
+
+    /// Adds what rebuilding keys of view `vi` did to `out` and `events`.
+    fn add_rebuilt(
+        &self,
+        vi: usize,
+        r: view::ViewReport,
+        out: &mut BatchOutcome,
+        events: &mut Vec<Event>,
+    ) {
+        out.counts.views_inserted += r.inserted;
+        out.counts.views_updated += r.updated;
+        out.counts.views_unchanged += r.unchanged;
+        out.counts.views_deleted += r.deleted;
+        out.counts.views_failed += r.failed;
+        out.counts.mapping_errors += r.mapping_errors;
+        for _ in 0..r.failed {
+            out.failed.push((
+                self.plan.single_views[vi].name.clone(),
+                "document does not satisfy the view's JSON Schema".into(),
+            ));
+        }
+        events.extend(r.events);
     }
 
     /// The last effects of a batch: its events and dead letters are published, then `out`

@@ -447,3 +447,73 @@ async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
     assert!(!whole.all_documents("customer_360").unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilds_spread_over_tasks_write_what_one_task_writes() {
+    // 300 customers, each with an order and an item, then every product renamed: one batch
+    // triggers hundreds of keys per view.
+    let mut lines = vec![line(
+        "products",
+        7,
+        json!({"id": 7, "name": "pen", "category": null}),
+        1,
+    )];
+    for c in 1..=300 {
+        let o = 1000 + c;
+        lines.push(line(
+            "customers",
+            c,
+            json!({"id": c, "name": format!("C{c}"), "country": "IT"}),
+            1,
+        ));
+        lines.push(line(
+            "orders",
+            o,
+            json!({"id": o, "customer_id": c, "status": "PAID", "total": "1"}),
+            1,
+        ));
+        lines.push(line(
+            "items",
+            o,
+            json!({"id": o, "order_id": o, "product_id": 7, "qty": c % 4, "price": "2.50"}),
+            1,
+        ));
+    }
+    lines.push(line(
+        "products",
+        7,
+        json!({"id": 7, "name": "ink", "category": null}),
+        2,
+    ));
+    let dir = std::env::temp_dir().join(format!("fdc-rt-parallel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = write_input(&dir, &lines);
+    let mut results = Vec::new();
+    for tasks in [1, 4] {
+        let store = Arc::new(EmbeddedStore::in_memory());
+        let events = Arc::new(MemoryEvents::default());
+        let stores = Stores {
+            projections: store.clone(),
+            views: store.clone(),
+            events: events.clone(),
+            dead_letters: store.clone(),
+        };
+        let config = RuntimeConfig {
+            batch_size: 1000,
+            rebuild_parallelism: tasks,
+            ..RuntimeConfig::default()
+        };
+        let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
+        let summary = run_file(engine, &path, store.clone()).await;
+        assert!(summary.triggered >= 600, "{summary:?}");
+        results.push((
+            summary,
+            store.all_documents("customer_360").unwrap(),
+            store.all_documents("order_view").unwrap(),
+            events.events(),
+        ));
+    }
+    assert_eq!(results[0].1.len(), 300);
+    assert_eq!(results[0], results[1]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
