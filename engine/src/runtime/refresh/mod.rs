@@ -251,47 +251,36 @@ pub async fn refresh(
     })
 }
 
-/// Rebuilds `keys` in chunks, publishes their events, and counts them (in `totals` and in
-/// the engine's counters, as durable batches).
+/// Rebuilds `keys` as the steady state rebuilds triggered keys (in chunks, spread over tasks),
+/// publishes their events, and counts them (in `totals` and in the engine's counters, as one
+/// durable batch).
 async fn rebuild(
     engine: &Engine,
     vi: usize,
     keys: &[Vec<Value>],
     totals: &mut RefreshTotals,
 ) -> Result<(), StoreError> {
-    let view = &engine.plan().single_views[vi];
-    for chunk in keys.chunks(engine.config().rebuild_chunk.max(1)) {
-        let start = Instant::now();
-        let r = engine.rebuild_keys(vi, chunk).await?;
-        let events = r.events.len() as u64;
-        if !r.events.is_empty() {
-            engine.stores().events.publish(r.events).await?;
-        }
-        totals.rebuilt += chunk.len() as u64;
-        totals.inserted += r.inserted;
-        totals.updated += r.updated;
-        totals.unchanged += r.unchanged;
-        totals.deleted += r.deleted;
-        totals.failed += r.failed;
-        totals.mapping_errors += r.mapping_errors;
-        let mut outcome = BatchOutcome::default();
-        outcome.counts.views_inserted = r.inserted;
-        outcome.counts.views_updated = r.updated;
-        outcome.counts.views_unchanged = r.unchanged;
-        outcome.counts.views_deleted = r.deleted;
-        outcome.counts.views_failed = r.failed;
-        outcome.counts.mapping_errors = r.mapping_errors;
-        outcome.counts.events = events;
-        outcome.failed = (0..r.failed)
-            .map(|_| {
-                (
-                    view.name.clone(),
-                    "document does not satisfy the view's JSON Schema".to_string(),
-                )
-            })
-            .collect();
-        engine.commit(&outcome, start.elapsed().as_millis());
+    if keys.is_empty() {
+        return Ok(());
     }
+    let start = Instant::now();
+    let mut out = BatchOutcome::default();
+    let mut events = Vec::new();
+    engine
+        .rebuild_triggered(vi, keys, &mut out, &mut events)
+        .await?;
+    // Refreshed keys were not triggered by the strategies.
+    out.counts.triggered = 0;
+    let out = engine.finish(out, events).await?;
+    let c = &out.counts;
+    totals.rebuilt += keys.len() as u64;
+    totals.inserted += c.views_inserted;
+    totals.updated += c.views_updated;
+    totals.unchanged += c.views_unchanged;
+    totals.deleted += c.views_deleted;
+    totals.failed += c.views_failed;
+    totals.mapping_errors += c.mapping_errors;
+    engine.commit(&out, start.elapsed().as_millis());
     Ok(())
 }
 
