@@ -257,3 +257,46 @@ fn a_reader_that_closes_the_pipe_early_is_not_a_crash() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// The README's first command prints what the README shows: the summary and dead-letter
+/// lines word for word, and each single view's line starting as shown (up to its `...`).
+#[test]
+fn the_readme_quickstart_prints_what_the_readme_shows() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let command = "cargo run -- run pipelines/customer360 --input pipelines/customer360/events.jsonl --print views";
+    assert!(readme.contains(command), "the README's command changed");
+    let start = readme
+        .find("```text\nconsumed ")
+        .expect("the README's output block")
+        + 8;
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let out = run(&[
+        "run",
+        "pipelines/customer360",
+        "--input",
+        "pipelines/customer360/events.jsonl",
+        "--print",
+        "views",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = format!("{}{}", text(&out.stderr), text(&out.stdout));
+    let lines: Vec<&str> = printed.lines().collect();
+    for shown in block.lines() {
+        let head = shown.split(" ...").next().unwrap();
+        assert!(
+            lines.iter().any(|l| l.starts_with(head)),
+            "README line not printed: {shown}\nprinted:\n{printed}"
+        );
+    }
+    let views = lines.iter().filter(|l| l.starts_with("{\"view\"")).count();
+    assert_eq!(
+        views,
+        block.lines().filter(|l| l.starts_with("{\"view\"")).count()
+    );
+    // Each shown document ends as printed.
+    for shown in block.lines().filter(|l| l.starts_with("{\"view\"")) {
+        let tail = shown.rsplit("...").next().unwrap();
+        assert!(lines.iter().any(|l| l.ends_with(tail)), "{shown}");
+    }
+}
