@@ -421,7 +421,10 @@ impl Engine {
     /// Rebuilds the triggered `keys` of view `vi` in chunks of `rebuild_chunk`, adding the
     /// outcomes to `out` and the single-view events to `events` (in key order). On a
     /// multi-thread runtime each chunk is spread over up to `rebuild_parallelism` tasks:
-    /// distinct keys are distinct documents, so the tasks never write the same one.
+    /// distinct keys are distinct documents, so the tasks never write the same one. Once
+    /// `events` holds a chunk's worth, they are published (and counted in `out`) before the
+    /// next chunk, so a batch that triggers many keys does not hold all their events: they
+    /// still go out before the batch is committed, in the same order.
     pub(super) async fn rebuild_triggered(
         &self,
         vi: usize,
@@ -438,6 +441,10 @@ impl Engine {
             1
         };
         for chunk in keys.chunks(self.config.rebuild_chunk.max(1)) {
+            if events.len() >= self.config.rebuild_chunk.max(1) {
+                out.counts.events += events.len() as u64;
+                self.stores.events.publish(std::mem::take(events)).await?;
+            }
             let per_task = chunk.len().div_ceil(tasks).max(MIN_PARALLEL_KEYS);
             if per_task >= chunk.len() {
                 let r = self.rebuild_keys(vi, chunk).await?;
@@ -506,7 +513,7 @@ impl Engine {
         mut out: BatchOutcome,
         events: Vec<Event>,
     ) -> Result<BatchOutcome, StoreError> {
-        out.counts.events = events.len() as u64;
+        out.counts.events += events.len() as u64;
         if !events.is_empty() {
             self.stores.events.publish(events).await?;
         }

@@ -449,7 +449,7 @@ async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebuilds_spread_over_tasks_write_what_one_task_writes() {
+async fn rebuilds_spread_over_tasks_or_chunks_write_and_publish_what_one_task_does() {
     // 300 customers, each with an order and an item, then every product renamed: one batch
     // triggers hundreds of keys per view.
     let mut lines = vec![line(
@@ -489,7 +489,8 @@ async fn rebuilds_spread_over_tasks_write_what_one_task_writes() {
     let _ = std::fs::remove_dir_all(&dir);
     let path = write_input(&dir, &lines);
     let mut results = Vec::new();
-    for tasks in [1, 4] {
+    // One task; four; four with small chunks (events published chunk by chunk).
+    for (tasks, chunk) in [(1, 5000), (4, 5000), (4, 100)] {
         let store = Arc::new(EmbeddedStore::in_memory());
         let events = Arc::new(MemoryEvents::default());
         let stores = Stores {
@@ -501,6 +502,7 @@ async fn rebuilds_spread_over_tasks_write_what_one_task_writes() {
         let config = RuntimeConfig {
             batch_size: 1000,
             rebuild_parallelism: tasks,
+            rebuild_chunk: chunk,
             ..RuntimeConfig::default()
         };
         let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
@@ -514,6 +516,8 @@ async fn rebuilds_spread_over_tasks_write_what_one_task_writes() {
         ));
     }
     assert_eq!(results[0].1.len(), 300);
+    assert!(results[0].0.events >= 300, "{:?}", results[0].0);
     assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
     let _ = std::fs::remove_dir_all(&dir);
 }
