@@ -1,186 +1,156 @@
-//! The embedded store: projections, single views, failures, dead letters and checkpoints in
-//! memory with local hash indexes, optionally persisted to a directory with redb.
+//! The embedded store: projections, single views, failures, dead letters and checkpoints,
+//! either in memory ([`EmbeddedStore::in_memory`]) or disk-resident in a directory with redb
+//! ([`EmbeddedStore::open`]).
 //!
 //! In: the store-trait calls of the engine. Out: the same answers a MongoDB deployment gives
 //! (same version guard, same `$in` semantics, same condition rules), so `fdc run` and `fdc test`
 //! behave on a bare machine as in production.
 //!
-//! Guarantees: every call is atomic with respect to the others (one lock); with a directory,
-//! a call's effects are committed to disk (one redb transaction) before they become visible in
-//! memory and before the call returns, and a reopened store holds exactly what was committed.
-//! The whole data set is kept in memory (reads never touch the disk).
+//! Guarantees: every call is atomic with respect to the others. In memory, the whole data set
+//! is kept in memory (hash indexes, shared records). On a directory, records, documents and
+//! the secondary indexes live in redb and memory is bounded whatever the data size (a cache of
+//! [`DiskOptions::cache_mib`]); a call's effects are committed (one redb transaction) before
+//! they become visible and before the call returns, and a reopened store holds exactly what
+//! was committed.
 
-mod persist;
+mod disk;
+mod memory;
 mod table;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fdc_plan::WriteMode;
 
 use crate::store::{
-    key, CheckpointStore, DeadLetter, DeadLetterSink, FindIn, Page, ProjectionLayout,
-    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
-    WriteOutcome, STATE_FIELD,
+    CheckpointStore, DeadLetter, DeadLetterSink, FindIn, Page, ProjectionLayout, ProjectionStore,
+    Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite, WriteOutcome,
 };
 use crate::value::{Map, Value};
-use persist::{Disk, Op};
-use table::Table;
+use disk::DiskStore;
+use memory::MemoryStore;
 
-/// A single view's documents (shared, never mutated in place) by encoded key.
-type ViewTable = BTreeMap<Vec<u8>, (Vec<Value>, Arc<Map>)>;
+/// Settings of a store opened on a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// The memory budget of the store's caches in MiB: three quarters for decoded records and
+    /// documents, one quarter for redb's page cache (the operating system's file cache does the
+    /// rest, outside the process). 0 turns both off (every read decodes from redb).
+    pub cache_mib: usize,
+}
 
-#[derive(Default)]
-struct Inner {
-    projections: HashMap<String, Table>,
-    views: HashMap<String, ViewTable>,
-    dead_letters: Vec<serde_json::Value>,
-    failures: Vec<serde_json::Value>,
-    checkpoints: HashMap<String, i64>,
+impl Default for DiskOptions {
+    fn default() -> DiskOptions {
+        DiskOptions {
+            cache_mib: DiskOptions::DEFAULT_CACHE_MIB,
+        }
+    }
+}
+
+impl DiskOptions {
+    /// The default cache budget (MiB).
+    pub const DEFAULT_CACHE_MIB: usize = 128;
+    /// The environment variable that sets [`DiskOptions::cache_mib`] for every command that
+    /// opens a store directory (`fdc run --store`, `fdc refresh --store`, `fdc inspect`).
+    pub const CACHE_ENV: &'static str = "FDC_STORE_CACHE_MB";
+
+    /// The default, with the cache size of `FDC_STORE_CACHE_MB` when it is set to a number.
+    pub fn from_env() -> DiskOptions {
+        DiskOptions::from_var(std::env::var(DiskOptions::CACHE_ENV).ok().as_deref())
+    }
+
+    fn from_var(value: Option<&str>) -> DiskOptions {
+        match value.and_then(|v| v.trim().parse().ok()) {
+            Some(cache_mib) => DiskOptions { cache_mib },
+            None => DiskOptions::default(),
+        }
+    }
+}
+
+enum Backend {
+    Memory(MemoryStore),
+    Disk(DiskStore),
 }
 
 /// The embedded store (see the module docs). Cheap to share behind an `Arc`.
 pub struct EmbeddedStore {
-    inner: RwLock<Inner>,
-    disk: Option<Disk>,
+    backend: Backend,
 }
 
-fn poisoned(op: &str) -> StoreError {
-    StoreError::fatal(op, "the store lock was poisoned by an earlier panic")
+/// Runs `$e` on whichever backend the store has, bound to `$s`.
+macro_rules! on_backend {
+    ($self:ident, $s:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Memory($s) => $e,
+            Backend::Disk($s) => $e,
+        }
+    };
 }
 
 impl EmbeddedStore {
     /// A store that lives in memory only.
     pub fn in_memory() -> EmbeddedStore {
         EmbeddedStore {
-            inner: RwLock::new(Inner::default()),
-            disk: None,
+            backend: Backend::Memory(MemoryStore::default()),
         }
     }
 
-    /// A store persisted in `dir` (created if needed); what is already there is loaded.
+    /// A disk-resident store in `dir` (created if needed), with the options of the
+    /// environment ([`DiskOptions::from_env`]).
     pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        let (disk, loaded) = Disk::open(dir)?;
-        let mut inner = Inner::default();
-        for (name, rows) in loaded.projections {
-            let mut t = Table::default();
-            for (k, r) in rows {
-                t.load(k, r);
-            }
-            inner.projections.insert(name, t);
-        }
-        for (name, rows) in loaded.views {
-            let table = rows
-                .into_iter()
-                .map(|(k, (key, doc))| (k, (key, Arc::new(doc))))
-                .collect();
-            inner.views.insert(name, table);
-        }
-        inner.dead_letters = loaded.dead_letters;
-        inner.failures = loaded.failures;
-        inner.checkpoints = loaded.checkpoints.into_iter().collect();
+        EmbeddedStore::open_with(dir, DiskOptions::from_env())
+    }
+
+    /// A disk-resident store in `dir` (created if needed) with `options`.
+    pub fn open_with(dir: &Path, options: DiskOptions) -> Result<EmbeddedStore, StoreError> {
+        let budget = options.cache_mib.saturating_mul(1024 * 1024);
+        let pages = budget / 4;
+        let store = DiskStore::open(dir, budget - pages, pages)?;
         Ok(EmbeddedStore {
-            inner: RwLock::new(inner),
-            disk: Some(disk),
+            backend: Backend::Disk(store),
         })
     }
 
-    fn read(&self, op: &str) -> Result<RwLockReadGuard<'_, Inner>, StoreError> {
-        self.inner.read().map_err(|_| poisoned(op))
-    }
-
-    fn write_lock(&self, op: &str) -> Result<RwLockWriteGuard<'_, Inner>, StoreError> {
-        self.inner.write().map_err(|_| poisoned(op))
-    }
-
-    fn persist(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        match &self.disk {
-            Some(d) => d.apply(ops),
-            None => Ok(()),
+    /// For a disk-resident store, the estimated bytes and the number of entries its cache of
+    /// decoded records and documents holds.
+    pub fn cache_usage(&self) -> Result<Option<(usize, usize)>, StoreError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(None),
+            Backend::Disk(d) => d.cache_usage().map(Some),
         }
     }
 
     /// Every dead letter stored so far, in arrival order (JSON form).
     pub fn dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        Ok(self.read("read dead letters")?.dead_letters.clone())
+        on_backend!(self, s => s.dead_letters())
     }
 
     /// Every single-view failure stored so far (JSON form of [`ViewFailure`]).
     pub fn view_failures(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        Ok(self.read("read view failures")?.failures.clone())
+        on_backend!(self, s => s.view_failures())
     }
 
     /// Names of the projections that hold records.
     pub fn projection_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> = self
-            .read("list projections")?
-            .projections
-            .keys()
-            .cloned()
-            .collect();
-        names.sort();
-        Ok(names)
+        on_backend!(self, s => s.projection_names())
     }
 
     /// Every record of `projection` (in store order).
     pub fn all_records(&self, projection: &str) -> Result<Vec<Record>, StoreError> {
-        Ok(self
-            .read("read projection")?
-            .projections
-            .get(projection)
-            .map(|t| t.records().map(|r| Record::clone(r)).collect())
-            .unwrap_or_default())
+        on_backend!(self, s => s.all_records(projection))
     }
 
     /// Every document of `view` with its key (in store order).
     pub fn all_documents(&self, view: &str) -> Result<Vec<(Vec<Value>, Map)>, StoreError> {
-        Ok(self
-            .read("read single view")?
-            .views
-            .get(view)
-            .map(|t| {
-                t.values()
-                    .map(|(k, d)| (k.clone(), Map::clone(d)))
-                    .collect()
-            })
-            .unwrap_or_default())
+        on_backend!(self, s => s.all_documents(view))
     }
-}
-
-fn page<S, T>(
-    map: &BTreeMap<Vec<u8>, S>,
-    after: Option<&[Value]>,
-    limit: usize,
-    item: impl Fn(&S) -> T,
-    key_of: impl Fn(&T) -> Vec<Value>,
-) -> Page<T> {
-    use std::ops::Bound;
-    let start = match after.and_then(key::encode) {
-        Some(k) => Bound::Excluded(k),
-        None => Bound::Unbounded,
-    };
-    let items: Vec<T> = map
-        .range((start, Bound::Unbounded))
-        .take(limit)
-        .map(|(_, v)| item(v))
-        .collect();
-    let next = if items.len() == limit {
-        items.last().map(&key_of)
-    } else {
-        None
-    };
-    Page { items, next }
 }
 
 #[async_trait]
 impl ProjectionStore for EmbeddedStore {
     async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
-        let mut inner = self.write_lock("ensure projection")?;
-        let table = inner.projections.entry(layout.name.clone()).or_default();
-        table.set_layout(layout);
-        Ok(())
+        on_backend!(self, s => s.ensure_projection(layout).await)
     }
 
     async fn get_many(
@@ -188,14 +158,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Record>>, StoreError> {
-        let inner = self.read("read projection")?;
-        let Some(table) = inner.projections.get(projection) else {
-            return Ok(vec![None; keys.len()]);
-        };
-        Ok(keys
-            .iter()
-            .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|r| Record::clone(r))))
-            .collect())
+        on_backend!(self, s => ProjectionStore::get_many(s, projection, keys).await)
     }
 
     async fn get_many_shared(
@@ -203,14 +166,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
-        let inner = self.read("read projection")?;
-        let Some(table) = inner.projections.get(projection) else {
-            return Ok(vec![None; keys.len()]);
-        };
-        Ok(keys
-            .iter()
-            .map(|k| key::encode(k).and_then(|k| table.get(&k).cloned()))
-            .collect())
+        on_backend!(self, s => ProjectionStore::get_many_shared(s, projection, keys).await)
     }
 
     async fn find_in(
@@ -218,12 +174,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         query: FindIn<'_>,
     ) -> Result<Vec<Record>, StoreError> {
-        Ok(self
-            .find_in_shared(projection, query)
-            .await?
-            .into_iter()
-            .map(Arc::unwrap_or_clone)
-            .collect())
+        on_backend!(self, s => s.find_in(projection, query).await)
     }
 
     async fn find_in_shared(
@@ -231,12 +182,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         query: FindIn<'_>,
     ) -> Result<Vec<Arc<Record>>, StoreError> {
-        let inner = self.read("query projection")?;
-        Ok(inner
-            .projections
-            .get(projection)
-            .map(|t| t.find_in(query))
-            .unwrap_or_default())
+        on_backend!(self, s => s.find_in_shared(projection, query).await)
     }
 
     async fn write(
@@ -244,67 +190,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         writes: Vec<RecordWrite>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let op = "write projection";
-        let mut inner = self.write_lock(op)?;
-        let table = inner.projections.entry(projection.to_owned()).or_default();
-        // Decide every outcome first, persist, then apply: memory never runs ahead of disk.
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let mut effects: Vec<(Vec<u8>, Option<Record>)> = Vec::with_capacity(writes.len());
-        let mut pending: HashMap<Vec<u8>, usize> = HashMap::new();
-        for w in writes {
-            let (k, version, new) = match w {
-                RecordWrite::Put(r) => match key::encode(&r.key) {
-                    Some(k) => (k, r.meta.version, Some(r)),
-                    None => return Err(StoreError::fatal(op, "a primary-key field is null")),
-                },
-                RecordWrite::Remove { key: kv, version } => match key::encode(&kv) {
-                    Some(k) => (k, version.0, None),
-                    None => return Err(StoreError::fatal(op, "a primary-key field is null")),
-                },
-            };
-            let stored_version = match pending.get(&k) {
-                Some(&i) => effects[i].1.as_ref().map(|r| r.meta.version),
-                None => table.get(&k).map(|r| r.meta.version),
-            };
-            if stored_version.is_some_and(|s| s > version) {
-                outcomes.push(WriteOutcome::Stale);
-                continue;
-            }
-            outcomes.push(WriteOutcome::Applied);
-            match pending.get(&k) {
-                Some(&i) => effects[i].1 = new,
-                None => {
-                    pending.insert(k.clone(), effects.len());
-                    effects.push((k, new));
-                }
-            }
-        }
-        let ops: Vec<Op<'_>> = effects
-            .iter()
-            .map(|(k, r)| match r {
-                Some(r) => Op::PutRecord(projection, k, r),
-                None => Op::RemoveRecord(projection, k),
-            })
-            .collect();
-        self.persist(&ops)?;
-        drop(ops);
-        for (k, r) in effects {
-            match r {
-                Some(r) => table.put(k, r),
-                None => table.remove(&k),
-            }
-        }
-        Ok(outcomes)
-    }
-
-    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
-        let inner = self.read("count projection")?;
-        Ok(Some(
-            inner
-                .projections
-                .get(projection)
-                .map_or(0, |t| t.by_key().len() as u64),
-        ))
+        on_backend!(self, s => ProjectionStore::write(s, projection, writes).await)
     }
 
     async fn scan(
@@ -313,29 +199,18 @@ impl ProjectionStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Record>, StoreError> {
-        let inner = self.read("scan projection")?;
-        Ok(match inner.projections.get(projection) {
-            Some(t) => page(
-                t.by_key(),
-                after,
-                limit.max(1),
-                |r| Record::clone(r),
-                |r: &Record| r.key.clone(),
-            ),
-            None => Page {
-                items: vec![],
-                next: None,
-            },
-        })
+        on_backend!(self, s => ProjectionStore::scan(s, projection, after, limit).await)
+    }
+
+    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, s => s.count(projection).await)
     }
 }
 
 #[async_trait]
 impl SingleViewStore for EmbeddedStore {
-    async fn ensure_view(&self, view: &str, _key_fields: &[String]) -> Result<(), StoreError> {
-        let mut inner = self.write_lock("ensure single view")?;
-        inner.views.entry(view.to_owned()).or_default();
-        Ok(())
+    async fn ensure_view(&self, view: &str, key_fields: &[String]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ensure_view(view, key_fields).await)
     }
 
     async fn get_many(
@@ -343,14 +218,7 @@ impl SingleViewStore for EmbeddedStore {
         view: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError> {
-        let inner = self.read("read single view")?;
-        let Some(table) = inner.views.get(view) else {
-            return Ok(vec![None; keys.len()]);
-        };
-        Ok(keys
-            .iter()
-            .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|(_, d)| Map::clone(d))))
-            .collect())
+        on_backend!(self, s => SingleViewStore::get_many(s, view, keys).await)
     }
 
     async fn get_many_shared(
@@ -358,14 +226,7 @@ impl SingleViewStore for EmbeddedStore {
         view: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Arc<Map>>>, StoreError> {
-        let inner = self.read("read single view")?;
-        let Some(table) = inner.views.get(view) else {
-            return Ok(vec![None; keys.len()]);
-        };
-        Ok(keys
-            .iter()
-            .map(|k| key::encode(k).and_then(|k| table.get(&k).map(|(_, d)| d.clone())))
-            .collect())
+        on_backend!(self, s => SingleViewStore::get_many_shared(s, view, keys).await)
     }
 
     async fn write(
@@ -374,63 +235,7 @@ impl SingleViewStore for EmbeddedStore {
         mode: WriteMode,
         writes: Vec<ViewWrite>,
     ) -> Result<(), StoreError> {
-        let op = "write single view";
-        let mut inner = self.write_lock(op)?;
-        let table = inner.views.entry(view.to_owned()).or_default();
-        let mut effects: Vec<(Vec<u8>, Option<(Vec<Value>, Arc<Map>)>)> = Vec::new();
-        for w in writes {
-            let (kv, new) = match w {
-                ViewWrite::Upsert { key: kv, document } => {
-                    let doc = match (mode, key::encode(&kv).and_then(|k| table.get(&k))) {
-                        (WriteMode::Merge, Some((_, old))) => {
-                            let mut merged = Map::clone(old);
-                            for (f, v) in document {
-                                merged.insert(f, v);
-                            }
-                            merged
-                        }
-                        _ => document,
-                    };
-                    let doc = Arc::new(doc);
-                    (kv.clone(), Some((kv, doc)))
-                }
-                ViewWrite::Delete { key: kv } => (kv, None),
-                ViewWrite::MarkDeleted { key: kv } => {
-                    match key::encode(&kv).and_then(|k| table.get(&k)) {
-                        Some((_, old)) => {
-                            let mut doc = Map::clone(old);
-                            doc.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
-                            (kv.clone(), Some((kv, Arc::new(doc))))
-                        }
-                        None => continue,
-                    }
-                }
-            };
-            let Some(k) = key::encode(&kv) else {
-                return Err(StoreError::fatal(op, "a single-view key field is null"));
-            };
-            effects.push((k, new));
-        }
-        let ops: Vec<Op<'_>> = effects
-            .iter()
-            .map(|(k, d)| match d {
-                Some((key, d)) => Op::PutView(view, k, key, d),
-                None => Op::RemoveView(view, k),
-            })
-            .collect();
-        self.persist(&ops)?;
-        drop(ops);
-        for (k, d) in effects {
-            match d {
-                Some(d) => {
-                    table.insert(k, d);
-                }
-                None => {
-                    table.remove(&k);
-                }
-            }
-        }
-        Ok(())
+        on_backend!(self, s => SingleViewStore::write(s, view, mode, writes).await)
     }
 
     async fn scan(
@@ -439,20 +244,7 @@ impl SingleViewStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<(Vec<Value>, Map)>, StoreError> {
-        let inner = self.read("scan single view")?;
-        Ok(match inner.views.get(view) {
-            Some(t) => page(
-                t,
-                after,
-                limit.max(1),
-                |(k, d)| (k.clone(), Map::clone(d)),
-                |(k, _): &(Vec<Value>, Map)| k.clone(),
-            ),
-            None => Page {
-                items: vec![],
-                next: None,
-            },
-        })
+        on_backend!(self, s => SingleViewStore::scan(s, view, after, limit).await)
     }
 
     async fn scan_keys(
@@ -461,79 +253,29 @@ impl SingleViewStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Vec<Value>>, StoreError> {
-        let inner = self.read("scan single view")?;
-        Ok(match inner.views.get(view) {
-            Some(t) => page(t, after, limit.max(1), |(k, _)| k.clone(), Vec::clone),
-            None => Page {
-                items: vec![],
-                next: None,
-            },
-        })
+        on_backend!(self, s => s.scan_keys(view, after, limit).await)
     }
 
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
-        let op = "record single-view failures";
-        let mut inner = self.write_lock(op)?;
-        let start = inner.failures.len() as u64;
-        let json: Vec<serde_json::Value> = failures
-            .iter()
-            .map(|f| serde_json::to_value(f).unwrap_or(serde_json::Value::Null))
-            .collect();
-        let ops: Vec<Op<'_>> = json
-            .iter()
-            .enumerate()
-            .map(|(i, j)| Op::Failure(start + i as u64, j))
-            .collect();
-        self.persist(&ops)?;
-        drop(ops);
-        inner.failures.extend(json);
-        Ok(())
+        on_backend!(self, s => s.record_failures(failures).await)
     }
 }
 
 #[async_trait]
 impl DeadLetterSink for EmbeddedStore {
     async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError> {
-        let op = "store dead letters";
-        let mut inner = self.write_lock(op)?;
-        let start = inner.dead_letters.len() as u64;
-        let json: Vec<serde_json::Value> = letters
-            .iter()
-            .map(|l| serde_json::to_value(l).unwrap_or(serde_json::Value::Null))
-            .collect();
-        let ops: Vec<Op<'_>> = json
-            .iter()
-            .enumerate()
-            .map(|(i, j)| Op::DeadLetter(start + i as u64, j))
-            .collect();
-        self.persist(&ops)?;
-        drop(ops);
-        inner.dead_letters.extend(json);
-        Ok(())
+        on_backend!(self, s => s.dead_letter(letters).await)
     }
 }
 
 #[async_trait]
 impl CheckpointStore for EmbeddedStore {
     async fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .read("read checkpoint")?
-            .checkpoints
-            .get(stream)
-            .copied())
+        on_backend!(self, s => s.load_checkpoint(stream).await)
     }
 
     async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
-        let mut inner = self.write_lock("save checkpoints")?;
-        let ops: Vec<Op<'_>> = positions
-            .iter()
-            .map(|(s, p)| Op::Checkpoint(s, *p))
-            .collect();
-        self.persist(&ops)?;
-        for (s, p) in positions {
-            inner.checkpoints.insert(s.clone(), *p);
-        }
-        Ok(())
+        on_backend!(self, s => s.save_checkpoints(positions).await)
     }
 }
 

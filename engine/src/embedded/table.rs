@@ -1,4 +1,4 @@
-//! One projection collection of the embedded store: records by encoded primary key, and a
+//! One projection collection of the in-memory embedded store: records by encoded primary key, and a
 //! hash index per queried field tuple.
 //!
 //! In: puts and removes of whole records, `$in` queries. Out: matching records, shared
@@ -70,11 +70,6 @@ impl Table {
             }
             self.indexes.push(index);
         }
-    }
-
-    /// Adds a record read back from disk (indexes are built by `set_layout`).
-    pub fn load(&mut self, pk: Vec<u8>, record: Record) {
-        self.records.insert(pk, Arc::new(record));
     }
 
     /// The record with encoded primary key `pk`.

@@ -1,7 +1,65 @@
+//! The store behaviour, run against each backend: in memory, disk-resident with its default
+//! cache, and disk-resident without a cache (every read decodes from redb).
+
 use super::*;
 use crate::change::Version;
-use crate::store::{RecordMeta, RecordState};
+use crate::store::{RecordMeta, RecordState, STATE_FIELD};
 use fdc_plan::{CompareOp, FieldCondition};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "fdc-embedded-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Memory,
+    Disk,
+    DiskUncached,
+}
+
+fn store(kind: Kind, dir: &Scratch) -> EmbeddedStore {
+    match kind {
+        Kind::Memory => EmbeddedStore::in_memory(),
+        Kind::Disk => EmbeddedStore::open_with(&dir.0, DiskOptions::default()).unwrap(),
+        Kind::DiskUncached => {
+            EmbeddedStore::open_with(&dir.0, DiskOptions { cache_mib: 0 }).unwrap()
+        }
+    }
+}
+
+/// One test per backend, named `<name>_<backend>`, each calling `$body(store)`.
+macro_rules! on_each_backend {
+    ($body:ident: $($name:ident => $kind:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let dir = Scratch::new();
+                $body(store(Kind::$kind, &dir)).await;
+            }
+        )+
+    };
+}
 
 fn rec(id: i64, customer: i64, version: u128, state: RecordState) -> Record {
     let mut fields = Map::new();
@@ -37,9 +95,12 @@ fn fields(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-#[tokio::test]
-async fn version_guard_skips_older_and_reapplies_equal() {
-    let s = EmbeddedStore::in_memory();
+on_each_backend!(version_guard:
+    version_guard_skips_older_and_reapplies_equal_memory => Memory,
+    version_guard_skips_older_and_reapplies_equal_disk => Disk,
+    version_guard_skips_older_and_reapplies_equal_disk_uncached => DiskUncached);
+
+async fn version_guard(s: EmbeddedStore) {
     s.ensure_projection(&layout()).await.unwrap();
     let out = ProjectionStore::write(
         &s,
@@ -81,9 +142,12 @@ async fn version_guard_skips_older_and_reapplies_equal() {
     assert!(got[1].is_none());
 }
 
-#[tokio::test]
-async fn find_in_uses_indexes_conditions_and_state_and_follows_moves() {
-    let s = EmbeddedStore::in_memory();
+on_each_backend!(find_in:
+    find_in_uses_indexes_conditions_and_state_and_follows_moves_memory => Memory,
+    find_in_uses_indexes_conditions_and_state_and_follows_moves_disk => Disk,
+    find_in_uses_indexes_conditions_and_state_and_follows_moves_disk_uncached => DiskUncached);
+
+async fn find_in(s: EmbeddedStore) {
     s.ensure_projection(&layout()).await.unwrap();
     let writes = vec![
         RecordWrite::Put(rec(1, 10, 1, RecordState::Public)),
@@ -158,8 +222,8 @@ async fn find_in_uses_indexes_conditions_and_state_and_follows_moves() {
 
 #[tokio::test]
 async fn a_reopened_store_holds_what_was_committed() {
-    let dir = std::env::temp_dir().join(format!("fdc-embedded-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch::new();
+    let dir = scratch.0.clone();
     {
         let s = EmbeddedStore::open(&dir).unwrap();
         s.ensure_projection(&layout()).await.unwrap();
@@ -229,12 +293,14 @@ async fn a_reopened_store_holds_what_was_committed() {
     assert_eq!(docs[0].1["n"].to_json(), serde_json::json!("1.50"));
     assert_eq!(s.load_checkpoint("file:a").await.unwrap(), Some(7));
     assert_eq!(s.dead_letters().unwrap().len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn merge_mode_keeps_foreign_fields_and_mark_deleted_keeps_the_document() {
-    let s = EmbeddedStore::in_memory();
+on_each_backend!(merge_mode:
+    merge_mode_keeps_foreign_fields_and_mark_deleted_keeps_the_document_memory => Memory,
+    merge_mode_keeps_foreign_fields_and_mark_deleted_keeps_the_document_disk => Disk,
+    merge_mode_keeps_foreign_fields_and_mark_deleted_keeps_the_document_disk_uncached => DiskUncached);
+
+async fn merge_mode(s: EmbeddedStore) {
     let k = vec![Value::Int(1)];
     let mut d1 = Map::new();
     d1.insert("a".into(), Value::Int(1));
@@ -276,4 +342,257 @@ async fn merge_mode_keeps_foreign_fields_and_mark_deleted_keeps_the_document() {
     assert_eq!(doc["a"], Value::Int(2));
     assert_eq!(doc["other"], Value::Int(9));
     assert_eq!(doc[STATE_FIELD], Value::String("DELETED".into()));
+}
+
+on_each_backend!(pages_and_counts:
+    pages_keys_and_counts_agree_memory => Memory,
+    pages_keys_and_counts_agree_disk => Disk,
+    pages_keys_and_counts_agree_disk_uncached => DiskUncached);
+
+async fn pages_and_counts(s: EmbeddedStore) {
+    s.ensure_projection(&layout()).await.unwrap();
+    let writes = (1..=7)
+        .map(|i| RecordWrite::Put(rec(i, i % 3, 1, RecordState::Public)))
+        .collect();
+    ProjectionStore::write(&s, "orders", writes).await.unwrap();
+    assert_eq!(s.count("orders").await.unwrap(), Some(7));
+    assert_eq!(s.count("nothing").await.unwrap(), Some(0));
+    let mut seen = Vec::new();
+    let mut after: Option<Vec<Value>> = None;
+    loop {
+        let page = ProjectionStore::scan(&s, "orders", after.as_deref(), 3)
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|r| r.key[0].clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=7).map(Value::Int).collect::<Vec<_>>());
+    let views: Vec<ViewWrite> = (1..=5)
+        .map(|i| {
+            let mut d = Map::new();
+            d.insert("n".into(), Value::Int(i));
+            ViewWrite::Upsert {
+                key: vec![Value::Int(i)],
+                document: d,
+            }
+        })
+        .collect();
+    SingleViewStore::write(&s, "sv", WriteMode::Replace, views)
+        .await
+        .unwrap();
+    SingleViewStore::write(
+        &s,
+        "sv",
+        WriteMode::Replace,
+        vec![ViewWrite::Delete {
+            key: vec![Value::Int(2)],
+        }],
+    )
+    .await
+    .unwrap();
+    let page = s.scan_keys("sv", Some(&[Value::Int(1)]), 2).await.unwrap();
+    assert_eq!(page.items, vec![vec![Value::Int(3)], vec![Value::Int(4)]]);
+    assert_eq!(page.next, Some(vec![Value::Int(4)]));
+    let page = SingleViewStore::scan(&s, "sv", Some(&[Value::Int(4)]), 2)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].1["n"], Value::Int(5));
+    assert_eq!(page.next, None);
+    let got =
+        SingleViewStore::get_many_shared(&s, "sv", &[vec![Value::Int(2)], vec![Value::Int(3)]])
+            .await
+            .unwrap();
+    assert!(got[0].is_none());
+    assert_eq!(got[1].as_ref().unwrap()["n"], Value::Int(3));
+    // A null key fails the call and commits nothing.
+    let bad = SingleViewStore::write(
+        &s,
+        "sv",
+        WriteMode::Replace,
+        vec![
+            ViewWrite::Delete {
+                key: vec![Value::Int(3)],
+            },
+            ViewWrite::Delete {
+                key: vec![Value::Null],
+            },
+        ],
+    )
+    .await;
+    assert!(bad.is_err());
+    assert_eq!(s.all_documents("sv").unwrap().len(), 4);
+    s.record_failures(vec![ViewFailure {
+        view: "sv".into(),
+        key: serde_json::json!({"id": 1}),
+        reason: "r".into(),
+        document: serde_json::json!({}),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(s.view_failures().unwrap().len(), 1);
+    assert_eq!(s.projection_names().unwrap(), vec!["orders".to_string()]);
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+async fn sorted_find(
+    s: &EmbeddedStore,
+    field: &str,
+    values: &[Vec<Value>],
+    public_only: bool,
+) -> Vec<Record> {
+    let f = fields(&[field]);
+    let q = FindIn {
+        fields: &f,
+        values,
+        conditions: &[],
+        public_only,
+    };
+    let mut found = s.find_in("orders", q).await.unwrap();
+    found.sort_by(|a, b| a.key[0].total_cmp(&b.key[0]));
+    found
+}
+
+/// Random guarded writes on the three backends give the same outcomes and the same answers
+/// to every read, with indexed, primary-key and unindexed queries.
+#[tokio::test]
+async fn random_writes_give_the_same_answers_on_every_backend() {
+    let dirs = [Scratch::new(), Scratch::new()];
+    let stores = [
+        EmbeddedStore::in_memory(),
+        EmbeddedStore::open_with(&dirs[0].0, DiskOptions::default()).unwrap(),
+        EmbeddedStore::open_with(&dirs[1].0, DiskOptions { cache_mib: 0 }).unwrap(),
+    ];
+    for s in &stores {
+        s.ensure_projection(&layout()).await.unwrap();
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _round in 0..40 {
+        let mut writes = Vec::new();
+        for _ in 0..rng.below(30) {
+            let id = rng.below(40) as i64;
+            let version = rng.below(20) as u128;
+            writes.push(match rng.below(6) {
+                0 => RecordWrite::Remove {
+                    key: vec![Value::Int(id)],
+                    version: Version(version),
+                },
+                1 => RecordWrite::Put(rec(id, rng.below(6) as i64, version, RecordState::Deleted)),
+                _ => RecordWrite::Put(rec(id, rng.below(6) as i64, version, RecordState::Public)),
+            });
+        }
+        let mut answers = Vec::new();
+        for s in &stores {
+            let outcomes = ProjectionStore::write(s, "orders", writes.clone())
+                .await
+                .unwrap();
+            let keys: Vec<Vec<Value>> = (0..40).map(|i| vec![Value::Int(i)]).collect();
+            let got = ProjectionStore::get_many(s, "orders", &keys).await.unwrap();
+            let customers: Vec<Vec<Value>> = (0..4).map(|i| vec![Value::Int(i)]).collect();
+            let by_customer = sorted_find(s, "customer_id", &customers, true).await;
+            let by_key = sorted_find(s, "id", &keys[..20], false).await;
+            let statuses = vec![vec![Value::String("s1".into())]];
+            let by_status = sorted_find(s, "status", &statuses, true).await;
+            let count = s.count("orders").await.unwrap();
+            answers.push((outcomes, got, by_customer, by_key, by_status, count));
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0], answers[2]);
+    }
+}
+
+/// Writes through a store reopened without its layout still maintain the indexes on disk;
+/// an index added over stored records is built from them.
+#[tokio::test]
+async fn indexes_survive_reopening_and_are_built_over_stored_records() {
+    let dir = Scratch::new();
+    {
+        let s = EmbeddedStore::open(&dir.0).unwrap();
+        s.ensure_projection(&layout()).await.unwrap();
+        ProjectionStore::write(
+            &s,
+            "orders",
+            vec![RecordWrite::Put(rec(1, 10, 1, RecordState::Public))],
+        )
+        .await
+        .unwrap();
+    }
+    {
+        // No ensure_projection: the index of the first run is still maintained.
+        let s = EmbeddedStore::open(&dir.0).unwrap();
+        ProjectionStore::write(
+            &s,
+            "orders",
+            vec![RecordWrite::Put(rec(1, 11, 2, RecordState::Public))],
+        )
+        .await
+        .unwrap();
+        s.dead_letter(vec![]).await.unwrap();
+    }
+    let s = EmbeddedStore::open(&dir.0).unwrap();
+    let mut l = layout();
+    l.queried.push(fields(&["status"]));
+    s.ensure_projection(&l).await.unwrap();
+    let old = sorted_find(&s, "customer_id", &[vec![Value::Int(10)]], false).await;
+    assert!(old.is_empty());
+    let new = sorted_find(&s, "customer_id", &[vec![Value::Int(11)]], false).await;
+    assert_eq!(new.len(), 1);
+    let by_status = sorted_find(&s, "status", &[vec![Value::String("s1".into())]], false).await;
+    assert_eq!(by_status.len(), 1);
+}
+
+/// The decoded cache stays within its budget however much is written and read, and the
+/// answers stay right when most reads miss it.
+#[tokio::test]
+async fn the_cache_stays_within_its_budget() {
+    let dir = Scratch::new();
+    let s = EmbeddedStore::open_with(&dir.0, DiskOptions { cache_mib: 1 }).unwrap();
+    s.ensure_projection(&layout()).await.unwrap();
+    let budget = 1024 * 1024 * 3 / 4;
+    for chunk in 0..10 {
+        let writes = (0..2000)
+            .map(|i| {
+                let id = chunk * 2000 + i;
+                RecordWrite::Put(rec(id, id % 500, 1, RecordState::Public))
+            })
+            .collect();
+        ProjectionStore::write(&s, "orders", writes).await.unwrap();
+        let (bytes, _) = s.cache_usage().unwrap().unwrap();
+        assert!(bytes <= budget + 4096, "{bytes} > {budget}");
+    }
+    let keys: Vec<Vec<Value>> = (0..20_000).map(|i| vec![Value::Int(i)]).collect();
+    let got = ProjectionStore::get_many_shared(&s, "orders", &keys)
+        .await
+        .unwrap();
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.as_ref().unwrap().key[0] == Value::Int(i as i64)));
+    let (bytes, entries) = s.cache_usage().unwrap().unwrap();
+    assert!(bytes <= budget + 4096, "{bytes} > {budget}");
+    assert!(entries > 100 && entries < 20_000, "{entries}");
+    let found = sorted_find(&s, "customer_id", &[vec![Value::Int(7)]], true).await;
+    assert_eq!(found.len(), 40);
+    assert_eq!(s.count("orders").await.unwrap(), Some(20_000));
+    assert!(EmbeddedStore::in_memory().cache_usage().unwrap().is_none());
+}
+
+#[test]
+fn the_cache_size_comes_from_the_environment_value() {
+    assert_eq!(DiskOptions::from_var(None), DiskOptions::default());
+    assert_eq!(DiskOptions::from_var(Some(" 32 ")).cache_mib, 32);
+    assert_eq!(DiskOptions::from_var(Some("lots")), DiskOptions::default());
 }

@@ -1,0 +1,422 @@
+//! Projection records of the disk-resident store: guarded writes that maintain the secondary
+//! indexes in the same transaction, and reads through the cache.
+//!
+//! In: [`ProjectionStore`] calls. Out: records (shared), outcomes, pages, counts.
+//!
+//! Guarantees: an index entry exists exactly for each stored record whose indexed fields are
+//! all non-null (a write removes the old record's entries and adds the new one's in the
+//! record's transaction; a new index is built from the stored records in one transaction);
+//! a query on a field tuple without an index is answered correctly by a scan of the table.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use super::cache::Entry;
+use super::tables::{self, err, open_read, BytesDef, IndexDef};
+use super::{cache_key, cache_prefix, DiskStore};
+use crate::store::{
+    condition, key, FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordWrite,
+    StoreError, WriteOutcome,
+};
+use crate::value::Value;
+
+fn decode_entry(bytes: &[u8], op: &str) -> Result<Entry, StoreError> {
+    Ok(Entry::Record(Arc::new(tables::decode_record(bytes, op)?)))
+}
+
+fn record(e: Entry) -> Option<Arc<Record>> {
+    match e {
+        Entry::Record(r) => Some(r),
+        Entry::Doc(_) => None,
+    }
+}
+
+/// One key touched by a write call: the record stored before the call, and what the call
+/// leaves there (`None`: no write applied; `Some(None)`: removed).
+struct Effect {
+    pk: Vec<u8>,
+    old: Option<Arc<Record>>,
+    new: Option<Option<Record>>,
+}
+
+impl Effect {
+    /// The version stored once the writes decided so far are applied.
+    fn version(&self) -> Option<u128> {
+        match &self.new {
+            Some(new) => new.as_ref().map(|r| r.meta.version),
+            None => self.old.as_ref().map(|r| r.meta.version),
+        }
+    }
+}
+
+impl DiskStore {
+    /// Records by encoded primary key (`None` pk: absent), through the cache.
+    fn records_by_pk(
+        &self,
+        projection: &str,
+        pks: &[Option<Vec<u8>>],
+        op: &str,
+    ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
+        let name = tables::records_table(projection);
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let table = open_read(&txn, BytesDef::new(&name), op)?;
+        let got = self.fetch(
+            table.as_ref(),
+            &cache_prefix(&name),
+            pks,
+            |b| decode_entry(b, op),
+            op,
+        )?;
+        Ok(got.into_iter().map(|e| e.and_then(record)).collect())
+    }
+
+    /// The encoded primary keys of the records whose `fields` tuple is in `tuples` (distinct),
+    /// read from the index table `index`.
+    fn pks_from_index(
+        &self,
+        index: &str,
+        tuples: &[Vec<u8>],
+        op: &str,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let Some(t) = open_read(&txn, IndexDef::new(index), op)? else {
+            return Ok(vec![]);
+        };
+        let mut pks = Vec::new();
+        for tuple in tuples {
+            for row in t
+                .range::<&[u8]>(tuple.as_slice()..)
+                .map_err(|e| err(op, e))?
+            {
+                let (k, _) = row.map_err(|e| err(op, e))?;
+                let k = k.value();
+                if !k.starts_with(tuple) {
+                    break;
+                }
+                pks.push(Some(k[tuple.len()..].to_vec()));
+            }
+        }
+        Ok(pks)
+    }
+
+    /// Every record of `projection` whose `fields` tuple is in `wanted` (no index: a scan).
+    fn scan_matching(
+        &self,
+        projection: &str,
+        fields: &[String],
+        wanted: &HashSet<Vec<u8>>,
+        op: &str,
+    ) -> Result<Vec<Arc<Record>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let name = tables::records_table(projection);
+        let Some(t) = open_read(&txn, BytesDef::new(&name), op)? else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| err(op, e))? {
+            let (_, v) = row.map_err(|e| err(op, e))?;
+            let r = tables::decode_record(v.value(), op)?;
+            if key::encode_fields(&r.fields, fields).is_some_and(|t| wanted.contains(&t)) {
+                out.push(Arc::new(r));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for DiskStore {
+    async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
+        let op = "ensure projection";
+        let mut state = self.write_state(op)?;
+        state
+            .key_fields
+            .insert(layout.name.clone(), layout.key.clone());
+        let existing = state.indexes.get(&layout.name).cloned().unwrap_or_default();
+        let mut new: Vec<Vec<String>> = Vec::new();
+        let wanted = layout
+            .declared
+            .iter()
+            .map(|(f, _)| f)
+            .chain(layout.queried.iter());
+        for fields in wanted {
+            if fields != &layout.key && !existing.contains(fields) && !new.contains(fields) {
+                new.push(fields.clone());
+            }
+        }
+        let name = tables::records_table(&layout.name);
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        {
+            let records = txn
+                .open_table(BytesDef::new(&name))
+                .map_err(|e| err(op, e))?;
+            let mut defs = txn.open_table(tables::INDEX_DEFS).map_err(|e| err(op, e))?;
+            for fields in &new {
+                let index = tables::index_table(&layout.name, fields);
+                let mut t = txn
+                    .open_table(IndexDef::new(&index))
+                    .map_err(|e| err(op, e))?;
+                for row in records.iter().map_err(|e| err(op, e))? {
+                    let (pk, v) = row.map_err(|e| err(op, e))?;
+                    let r = tables::decode_record(v.value(), op)?;
+                    if let Some(tuple) = key::encode_fields(&r.fields, fields) {
+                        let entry = tables::index_entry(&tuple, pk.value());
+                        t.insert(entry.as_slice(), ()).map_err(|e| err(op, e))?;
+                    }
+                }
+                let def = postcard::to_stdvec(&(&layout.name, fields)).map_err(|e| err(op, e))?;
+                defs.insert(index.as_str(), def.as_slice())
+                    .map_err(|e| err(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| err(op, e))?;
+        state
+            .indexes
+            .entry(layout.name.clone())
+            .or_default()
+            .extend(new);
+        Ok(())
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        Ok(self
+            .get_many_shared(projection, keys)
+            .await?
+            .into_iter()
+            .map(|r| r.map(Arc::unwrap_or_clone))
+            .collect())
+    }
+
+    async fn get_many_shared(
+        &self,
+        projection: &str,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
+        let op = "read projection";
+        let _state = self.read_state(op)?;
+        let pks: Vec<Option<Vec<u8>>> = keys.iter().map(|k| key::encode(k)).collect();
+        self.records_by_pk(projection, &pks, op)
+    }
+
+    async fn find_in(
+        &self,
+        projection: &str,
+        query: FindIn<'_>,
+    ) -> Result<Vec<Record>, StoreError> {
+        Ok(self
+            .find_in_shared(projection, query)
+            .await?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    async fn find_in_shared(
+        &self,
+        projection: &str,
+        q: FindIn<'_>,
+    ) -> Result<Vec<Arc<Record>>, StoreError> {
+        let op = "query projection";
+        let state = self.read_state(op)?;
+        let keep = |r: &Record| {
+            (!q.public_only || r.is_public()) && condition::all_hold(&r.fields, q.conditions)
+        };
+        // Distinct encoded tuples (a tuple holding a null matches nothing).
+        let mut seen = HashSet::with_capacity(q.values.len());
+        let tuples: Vec<Vec<u8>> = q
+            .values
+            .iter()
+            .filter_map(|v| key::encode(v))
+            .filter(|t| seen.insert(t.clone()))
+            .collect();
+        let found = if state.key_fields.get(projection).map(Vec::as_slice) == Some(q.fields) {
+            let pks: Vec<Option<Vec<u8>>> = tuples.into_iter().map(Some).collect();
+            self.records_by_pk(projection, &pks, op)?
+                .into_iter()
+                .flatten()
+                .collect()
+        } else if state
+            .indexes
+            .get(projection)
+            .is_some_and(|ix| ix.iter().any(|f| f == q.fields))
+        {
+            let index = tables::index_table(projection, q.fields);
+            let pks = self.pks_from_index(&index, &tuples, op)?;
+            self.records_by_pk(projection, &pks, op)?
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            self.scan_matching(projection, q.fields, &seen, op)?
+        };
+        Ok(found.into_iter().filter(|r| keep(r)).collect())
+    }
+
+    async fn write(
+        &self,
+        projection: &str,
+        writes: Vec<RecordWrite>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let op = "write projection";
+        let state = self.write_state(op)?;
+        let indexes = state.indexes.get(projection).cloned().unwrap_or_default();
+        let name = tables::records_table(projection);
+        let prefix = cache_prefix(&name);
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut effects: Vec<Effect> = Vec::with_capacity(writes.len());
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        {
+            let mut table = txn
+                .open_table(BytesDef::new(&name))
+                .map_err(|e| err(op, e))?;
+            // Decide every outcome first (against the stored or pending version).
+            let mut pending: HashMap<Vec<u8>, usize> = HashMap::new();
+            for w in writes {
+                let (pk, version, new) = match w {
+                    RecordWrite::Put(r) => match key::encode(&r.key) {
+                        Some(k) => (k, r.meta.version, Some(r)),
+                        None => return Err(StoreError::fatal(op, "a primary-key field is null")),
+                    },
+                    RecordWrite::Remove { key: kv, version } => match key::encode(&kv) {
+                        Some(k) => (k, version.0, None),
+                        None => return Err(StoreError::fatal(op, "a primary-key field is null")),
+                    },
+                };
+                let i = match pending.get(&pk) {
+                    Some(&i) => i,
+                    None => {
+                        let cached = self.cache(op)?.get(&cache_key(&prefix, &pk));
+                        let old = match cached {
+                            Some(e) => record(e),
+                            None => match table.get(pk.as_slice()).map_err(|e| err(op, e))? {
+                                Some(v) => Some(Arc::new(tables::decode_record(v.value(), op)?)),
+                                None => None,
+                            },
+                        };
+                        pending.insert(pk.clone(), effects.len());
+                        effects.push(Effect { pk, old, new: None });
+                        effects.len() - 1
+                    }
+                };
+                if effects[i].version().is_some_and(|s| s > version) {
+                    outcomes.push(WriteOutcome::Stale);
+                    continue;
+                }
+                outcomes.push(WriteOutcome::Applied);
+                effects[i].new = Some(new);
+            }
+            // Then apply them, with their index entries.
+            let mut index_tables = Vec::with_capacity(indexes.len());
+            for fields in &indexes {
+                let t = txn
+                    .open_table(IndexDef::new(&tables::index_table(projection, fields)))
+                    .map_err(|e| err(op, e))?;
+                index_tables.push((fields, t));
+            }
+            for e in &effects {
+                let Some(new) = &e.new else { continue };
+                match new {
+                    Some(r) => {
+                        let bytes = tables::encode_record(r, op)?;
+                        table
+                            .insert(e.pk.as_slice(), bytes.as_slice())
+                            .map_err(|x| err(op, x))?;
+                    }
+                    None => {
+                        table.remove(e.pk.as_slice()).map_err(|x| err(op, x))?;
+                    }
+                }
+                for (fields, t) in &mut index_tables {
+                    let old = e
+                        .old
+                        .as_ref()
+                        .and_then(|r| key::encode_fields(&r.fields, fields));
+                    let new = new
+                        .as_ref()
+                        .and_then(|r| key::encode_fields(&r.fields, fields));
+                    if old == new {
+                        continue;
+                    }
+                    if let Some(o) = old {
+                        let entry = tables::index_entry(&o, &e.pk);
+                        t.remove(entry.as_slice()).map_err(|x| err(op, x))?;
+                    }
+                    if let Some(n) = new {
+                        let entry = tables::index_entry(&n, &e.pk);
+                        t.insert(entry.as_slice(), ()).map_err(|x| err(op, x))?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(|e| err(op, e))?;
+        let mut cache = self.cache(op)?;
+        for e in effects {
+            let ck = cache_key(&prefix, &e.pk);
+            match e.new {
+                Some(Some(r)) => cache.insert(ck, Entry::Record(Arc::new(r))),
+                Some(None) => cache.remove(&ck),
+                None => {}
+            }
+        }
+        drop(state);
+        Ok(outcomes)
+    }
+
+    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let op = "count projection";
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let name = tables::records_table(projection);
+        Ok(Some(match open_read(&txn, BytesDef::new(&name), op)? {
+            Some(t) => t.len().map_err(|e| err(op, e))?,
+            None => 0,
+        }))
+    }
+
+    async fn scan(
+        &self,
+        projection: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<Record>, StoreError> {
+        let op = "scan projection";
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let name = tables::records_table(projection);
+        let Some(t) = open_read(&txn, BytesDef::new(&name), op)? else {
+            return Ok(Page {
+                items: vec![],
+                next: None,
+            });
+        };
+        let start = after.and_then(key::encode);
+        let lower = match &start {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let limit = limit.max(1);
+        let mut items = Vec::with_capacity(limit.min(4096));
+        for row in t
+            .range::<&[u8]>((lower, Bound::Unbounded))
+            .map_err(|e| err(op, e))?
+            .take(limit)
+        {
+            let (_, v) = row.map_err(|e| err(op, e))?;
+            items.push(tables::decode_record(v.value(), op)?);
+        }
+        let next = if items.len() == limit {
+            items.last().map(|r: &Record| r.key.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+}
