@@ -10,7 +10,9 @@
 //! (offered rate and duration of the latency phase, default 1000 msg/s for 5 s),
 //! `FDC_BENCH_PRODUCT_RENAMES` (product renames per 100 updates, default 1; 0 keeps the
 //! steady state to triggers of at most two hops),
-//! `FDC_BENCH_DIR` (persist the store there with redb instead of memory).
+//! `FDC_BENCH_DIR` (the disk-resident store in that directory instead of the in-memory one;
+//! `FDC_STORE_CACHE_MB` sets its cache, default 128). The data set is generated one batch at
+//! a time, so peak memory is the engine's and the store's, not the input's.
 //!
 //! Phases, each timed on its own (wall time and CPU time of this single-threaded process, so
 //! that rates per CPU-second stay comparable on a shared machine), peak RSS reset before each:
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fdc_engine::change::{Ingested, Message};
-use fdc_engine::embedded::EmbeddedStore;
+use fdc_engine::embedded::{DiskOptions, EmbeddedStore};
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions};
 use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig, Stores};
@@ -109,20 +111,35 @@ fn message(projection: &str, id: u64, value: serde_json::Value, ts: i64) -> Mess
     }
 }
 
-fn dataset(customers: u64) -> Vec<Message> {
+/// The data set in chunks of about one batch, generated as they are consumed, so that the
+/// bench holds one chunk at a time whatever the size (the products first, then customers).
+fn dataset(customers: u64) -> impl Iterator<Item = Vec<Message>> {
+    let per = BATCH as u64 / 14;
+    std::iter::once(products()).chain(
+        (1..=customers)
+            .step_by(per as usize)
+            .map(move |c| customer_rows(c..(c + per).min(customers + 1))),
+    )
+}
+
+fn products() -> Vec<Message> {
+    (1..=1000)
+        .map(|p| {
+            message(
+                "products",
+                p,
+                json!({"id": p, "name": format!("product {p}"), "category": "c"}),
+                1,
+            )
+        })
+        .collect()
+}
+
+fn customer_rows(customers: std::ops::Range<u64>) -> Vec<Message> {
     let mut out = Vec::new();
-    let mut ts = 1;
     let products = 1000;
-    for p in 1..=products {
-        out.push(message(
-            "products",
-            p,
-            json!({"id": p, "name": format!("product {p}"), "category": "c"}),
-            ts,
-        ));
-    }
-    for c in 1..=customers {
-        ts += 1;
+    for c in customers {
+        let ts = 1 + c as i64;
         out.push(message(
             "customers",
             c,
@@ -369,22 +386,30 @@ async fn main() {
     let rate = env("FDC_BENCH_RATE", 1000) as f64;
     let latency_secs = env("FDC_BENCH_LATENCY_SECS", 5);
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
-    let data = dataset(customers);
-    let n = data.len() as f64;
+    let n = (1000 + customers * 14) as f64;
     println!(
-        "data set: {customers} customers, {} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}",
-        data.len(),
-        if std::env::var("FDC_BENCH_DIR").is_ok() { "redb on disk" } else { "in memory" }
+        "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}",
+        match std::env::var("FDC_BENCH_DIR") {
+            Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
+            Err(_) => "in memory".into(),
+        }
     );
 
     // 1. Ingestion. A first raw pass warms the heap (the allocator's first growth costs page
     // faults that later phases do not pay), so the measured baseline is not handicapped.
-    raw(&plan, &open_store("warm"), &router, &data).await;
+    let warm = open_store("warm");
+    for chunk in dataset(customers) {
+        raw(&plan, &warm, &router, &chunk).await;
+    }
+    drop(warm);
     reset_peak_rss();
     let raw_store = open_store("raw");
-    let c0 = cpu_secs();
-    let t_raw = raw(&plan, &raw_store, &router, &data).await;
-    let c_raw = cpu_secs() - c0;
+    let (mut t_raw, mut c_raw) = (0.0, 0.0);
+    for chunk in dataset(customers) {
+        let c0 = cpu_secs();
+        t_raw += raw(&plan, &raw_store, &router, &chunk).await;
+        c_raw += cpu_secs() - c0;
+    }
     println!(
         "1. raw baseline (decode + cast + bulk write):      {:>9.0} msg/s  ({t_raw:.2} s; {:.0} msg per CPU-s)  peak RSS {:.0} MiB",
         n / t_raw,
@@ -396,10 +421,14 @@ async fn main() {
     reset_peak_rss();
     let store = open_store("engine");
     let loader = engine(&plan, store.clone(), false).await;
-    let c0 = cpu_secs();
-    let (t_load, _, dead) = through_engine(&loader, &router, &data).await;
-    let c_load = cpu_secs() - c0;
-    assert_eq!(dead, 0);
+    let (mut t_load, mut c_load) = (0.0, 0.0);
+    for chunk in dataset(customers) {
+        let c0 = cpu_secs();
+        let (t, _, dead) = through_engine(&loader, &router, &chunk).await;
+        c_load += cpu_secs() - c0;
+        t_load += t;
+        assert_eq!(dead, 0);
+    }
     println!(
         "   initial load (engine, strategies off):         {:>9.0} msg/s  ({t_load:.2} s; {:.0} msg per CPU-s)  ratio to raw: wall {:.2}, CPU {:.2}  peak RSS {:.0} MiB",
         n / t_load,
@@ -415,7 +444,17 @@ async fn main() {
     let c0 = cpu_secs();
     let mut read = 0usize;
     for p in &plan.projections {
-        read += store.all_records(&p.name).expect("read").len();
+        let mut after = None;
+        loop {
+            let page = ProjectionStore::scan(&*store, &p.name, after.as_deref(), BATCH)
+                .await
+                .expect("read");
+            read += page.items.len();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
     }
     let t_read = t0.elapsed().as_secs_f64();
     let c_read = cpu_secs() - c0;
@@ -497,4 +536,10 @@ async fn main() {
         percentile(&lat, 1.0),
         peak_rss_mib()
     );
+    if let Ok(Some((bytes, entries))) = store.cache_usage() {
+        println!(
+            "   disk-resident store cache: {:.0} MiB estimated in {entries} records and documents",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
 }

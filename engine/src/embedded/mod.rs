@@ -24,8 +24,9 @@ use async_trait::async_trait;
 use fdc_plan::WriteMode;
 
 use crate::store::{
-    CheckpointStore, DeadLetter, DeadLetterSink, FindIn, Page, ProjectionLayout, ProjectionStore,
-    Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite, WriteOutcome,
+    key, CheckpointStore, DeadLetter, DeadLetterSink, FindIn, Page, ProjectionLayout,
+    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
+    WriteOutcome, STATE_FIELD,
 };
 use crate::value::{Map, Value};
 use disk::DiskStore;
@@ -147,10 +148,15 @@ impl EmbeddedStore {
     }
 }
 
+/// Turns shared values into owned ones (cloning only those still shared).
+fn owned<T: Clone>(items: Vec<Arc<T>>) -> Vec<T> {
+    items.into_iter().map(Arc::unwrap_or_clone).collect()
+}
+
 #[async_trait]
 impl ProjectionStore for EmbeddedStore {
     async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
-        on_backend!(self, s => s.ensure_projection(layout).await)
+        on_backend!(self, s => s.ensure_projection(layout))
     }
 
     async fn get_many(
@@ -158,7 +164,11 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Record>>, StoreError> {
-        on_backend!(self, s => ProjectionStore::get_many(s, projection, keys).await)
+        let shared = on_backend!(self, s => s.records(projection, keys))?;
+        Ok(shared
+            .into_iter()
+            .map(|r| r.map(Arc::unwrap_or_clone))
+            .collect())
     }
 
     async fn get_many_shared(
@@ -166,7 +176,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Arc<Record>>>, StoreError> {
-        on_backend!(self, s => ProjectionStore::get_many_shared(s, projection, keys).await)
+        on_backend!(self, s => s.records(projection, keys))
     }
 
     async fn find_in(
@@ -174,7 +184,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         query: FindIn<'_>,
     ) -> Result<Vec<Record>, StoreError> {
-        on_backend!(self, s => s.find_in(projection, query).await)
+        Ok(owned(on_backend!(self, s => s.find(projection, query))?))
     }
 
     async fn find_in_shared(
@@ -182,7 +192,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         query: FindIn<'_>,
     ) -> Result<Vec<Arc<Record>>, StoreError> {
-        on_backend!(self, s => s.find_in_shared(projection, query).await)
+        on_backend!(self, s => s.find(projection, query))
     }
 
     async fn write(
@@ -190,7 +200,7 @@ impl ProjectionStore for EmbeddedStore {
         projection: &str,
         writes: Vec<RecordWrite>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        on_backend!(self, s => ProjectionStore::write(s, projection, writes).await)
+        on_backend!(self, s => s.write_records(projection, writes))
     }
 
     async fn scan(
@@ -199,18 +209,18 @@ impl ProjectionStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Record>, StoreError> {
-        on_backend!(self, s => ProjectionStore::scan(s, projection, after, limit).await)
+        on_backend!(self, s => s.scan_records(projection, after, limit.max(1)))
     }
 
     async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
-        on_backend!(self, s => s.count(projection).await)
+        on_backend!(self, s => s.count(projection)).map(Some)
     }
 }
 
 #[async_trait]
 impl SingleViewStore for EmbeddedStore {
-    async fn ensure_view(&self, view: &str, key_fields: &[String]) -> Result<(), StoreError> {
-        on_backend!(self, s => s.ensure_view(view, key_fields).await)
+    async fn ensure_view(&self, view: &str, _key_fields: &[String]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ensure_view(view))
     }
 
     async fn get_many(
@@ -218,7 +228,11 @@ impl SingleViewStore for EmbeddedStore {
         view: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError> {
-        on_backend!(self, s => SingleViewStore::get_many(s, view, keys).await)
+        let shared = on_backend!(self, s => s.documents(view, keys))?;
+        Ok(shared
+            .into_iter()
+            .map(|d| d.map(Arc::unwrap_or_clone))
+            .collect())
     }
 
     async fn get_many_shared(
@@ -226,7 +240,7 @@ impl SingleViewStore for EmbeddedStore {
         view: &str,
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Arc<Map>>>, StoreError> {
-        on_backend!(self, s => SingleViewStore::get_many_shared(s, view, keys).await)
+        on_backend!(self, s => s.documents(view, keys))
     }
 
     async fn write(
@@ -235,7 +249,7 @@ impl SingleViewStore for EmbeddedStore {
         mode: WriteMode,
         writes: Vec<ViewWrite>,
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => SingleViewStore::write(s, view, mode, writes).await)
+        on_backend!(self, s => s.write_documents(view, mode, writes))
     }
 
     async fn scan(
@@ -244,7 +258,7 @@ impl SingleViewStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<(Vec<Value>, Map)>, StoreError> {
-        on_backend!(self, s => SingleViewStore::scan(s, view, after, limit).await)
+        on_backend!(self, s => s.scan_documents(view, after, limit.max(1)))
     }
 
     async fn scan_keys(
@@ -253,30 +267,123 @@ impl SingleViewStore for EmbeddedStore {
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Vec<Value>>, StoreError> {
-        on_backend!(self, s => s.scan_keys(view, after, limit).await)
+        on_backend!(self, s => s.scan_view_keys(view, after, limit.max(1)))
     }
 
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
-        on_backend!(self, s => s.record_failures(failures).await)
+        let json = failures.iter().map(to_json).collect();
+        on_backend!(self, s => s.append_failures(json))
     }
 }
 
 #[async_trait]
 impl DeadLetterSink for EmbeddedStore {
     async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError> {
-        on_backend!(self, s => s.dead_letter(letters).await)
+        let json = letters.iter().map(to_json).collect();
+        on_backend!(self, s => s.append_dead_letters(json))
     }
 }
 
 #[async_trait]
 impl CheckpointStore for EmbeddedStore {
     async fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError> {
-        on_backend!(self, s => s.load_checkpoint(stream).await)
+        on_backend!(self, s => s.load_checkpoint(stream))
     }
 
     async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
-        on_backend!(self, s => s.save_checkpoints(positions).await)
+        on_backend!(self, s => s.save_checkpoints(positions))
     }
+}
+
+fn to_json(item: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(item).unwrap_or(serde_json::Value::Null)
+}
+
+fn poisoned(op: &str) -> StoreError {
+    StoreError::fatal(op, "the store lock was poisoned by an earlier panic")
+}
+
+/// What a page can continue after: the key of its item.
+trait Keyed {
+    fn page_key(&self) -> Vec<Value>;
+}
+
+impl Keyed for Record {
+    fn page_key(&self) -> Vec<Value> {
+        self.key.clone()
+    }
+}
+
+impl Keyed for (Vec<Value>, Map) {
+    fn page_key(&self) -> Vec<Value> {
+        self.0.clone()
+    }
+}
+
+impl Keyed for Vec<Value> {
+    fn page_key(&self) -> Vec<Value> {
+        self.clone()
+    }
+}
+
+/// A page of at most `limit` items: a full page continues after its last item.
+fn first_page<T: Keyed>(items: Vec<T>, limit: usize) -> Page<T> {
+    let next = if items.len() == limit {
+        items.last().map(Keyed::page_key)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// A projection write as (encoded primary key, version, record to store or `None`: remove).
+fn guarded(w: RecordWrite, op: &str) -> Result<(Vec<u8>, u128, Option<Record>), StoreError> {
+    let (k, version, new) = match w {
+        RecordWrite::Put(r) => (key::encode(&r.key), r.meta.version, Some(r)),
+        RecordWrite::Remove { key: kv, version } => (key::encode(&kv), version.0, None),
+    };
+    match k {
+        Some(k) => Ok((k, version, new)),
+        None => Err(StoreError::fatal(op, "a primary-key field is null")),
+    }
+}
+
+/// A single-view key and the document a write leaves under it (`None`: removed).
+type ViewEffect = (Vec<Value>, Option<Map>);
+
+/// What a single-view write leaves under its key: the document (`None`: removed), given the
+/// stored document of a key; `None` when the write does nothing (marking deleted a document
+/// that is not stored).
+fn view_effect(
+    w: ViewWrite,
+    mode: WriteMode,
+    mut stored: impl FnMut(&[Value]) -> Result<Option<Arc<Map>>, StoreError>,
+) -> Result<Option<ViewEffect>, StoreError> {
+    Ok(match w {
+        ViewWrite::Upsert { key: kv, document } => {
+            let old = match mode {
+                WriteMode::Merge => stored(&kv)?,
+                _ => None,
+            };
+            let doc = match old {
+                Some(old) => {
+                    let mut merged = Arc::unwrap_or_clone(old);
+                    for (f, v) in document {
+                        merged.insert(f, v);
+                    }
+                    merged
+                }
+                None => document,
+            };
+            Some((kv, Some(doc)))
+        }
+        ViewWrite::Delete { key: kv } => Some((kv, None)),
+        ViewWrite::MarkDeleted { key: kv } => stored(&kv)?.map(|old| {
+            let mut doc = Arc::unwrap_or_clone(old);
+            doc.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
+            (kv, Some(doc))
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -40,6 +40,19 @@ impl Index {
     }
 }
 
+/// The field tuples of `layout` that need a secondary index (declared or queried, other than
+/// the primary key), each once.
+pub fn secondary_indexes(layout: &ProjectionLayout) -> Vec<&Vec<String>> {
+    let mut out: Vec<&Vec<String>> = Vec::new();
+    let wanted = layout.declared.iter().map(|(f, _)| f);
+    for fields in wanted.chain(layout.queried.iter()) {
+        if fields != &layout.key && !out.contains(&fields) {
+            out.push(fields);
+        }
+    }
+    out
+}
+
 /// A projection's records and indexes.
 #[derive(Default)]
 pub struct Table {
@@ -52,13 +65,8 @@ impl Table {
     /// Sets the key and builds any index of `layout` not built yet.
     pub fn set_layout(&mut self, layout: &ProjectionLayout) {
         self.key_fields = layout.key.clone();
-        let wanted = layout
-            .declared
-            .iter()
-            .map(|(f, _)| f)
-            .chain(layout.queried.iter());
-        for fields in wanted {
-            if fields == &self.key_fields || self.indexes.iter().any(|i| &i.fields == fields) {
+        for fields in secondary_indexes(layout) {
+            if self.indexes.iter().any(|i| &i.fields == fields) {
                 continue;
             }
             let mut index = Index {

@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use crate::store::{CheckpointStore, DeadLetter, DeadLetterSink, Record, StoreError, ViewFailure};
+use super::{first_page, poisoned, Keyed};
+use crate::store::{key, Page, Record, StoreError};
 use crate::value::{Map, Value};
 use cache::{Cache, Entry};
 use tables::{err, open_read, BytesDef};
@@ -48,10 +48,6 @@ pub struct DiskStore {
     db: Database,
     state: RwLock<State>,
     cache: Mutex<Cache>,
-}
-
-fn poisoned(op: &str) -> StoreError {
-    StoreError::fatal(op, "the store lock was poisoned by an earlier panic")
 }
 
 /// The cache key of `pk` in the table with cache prefix `prefix`.
@@ -181,6 +177,39 @@ impl DiskStore {
         Ok(out)
     }
 
+    /// A page of the bytes table `name` after the key `after`, each row's value decoded by
+    /// `item`.
+    fn page<T: Keyed>(
+        &self,
+        name: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+        op: &str,
+        item: impl Fn(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        use std::ops::Bound;
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let Some(t) = open_read(&txn, BytesDef::new(name), op)? else {
+            return Ok(first_page(vec![], limit));
+        };
+        let start = after.and_then(key::encode);
+        let lower = match &start {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::with_capacity(limit.min(4096));
+        for row in t
+            .range::<&[u8]>((lower, Bound::Unbounded))
+            .map_err(|e| err(op, e))?
+            .take(limit)
+        {
+            let (_, v) = row.map_err(|e| err(op, e))?;
+            items.push(item(v.value())?);
+        }
+        Ok(first_page(items, limit))
+    }
+
     /// Every row of the bytes table `name`, decoded (for exports, prints and tests).
     fn all_rows<T>(
         &self,
@@ -224,7 +253,7 @@ impl DiskStore {
         self.json_rows(tables::DEAD_LETTERS, "read dead letters")
     }
 
-    /// Every single-view failure stored so far (JSON form of [`ViewFailure`]).
+    /// Every single-view failure stored so far (JSON form of [`crate::store::ViewFailure`]).
     pub fn view_failures(&self) -> Result<Vec<serde_json::Value>, StoreError> {
         self.json_rows(tables::FAILURES, "read view failures")
     }
@@ -270,39 +299,26 @@ impl DiskStore {
     }
 }
 
-#[async_trait]
-impl DeadLetterSink for DiskStore {
-    async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError> {
+impl DiskStore {
+    /// Stores dead letters (JSON form) after those stored so far.
+    pub fn append_dead_letters(&self, json: Vec<serde_json::Value>) -> Result<(), StoreError> {
         let op = "store dead letters";
         let mut state = self.write_state(op)?;
-        let json: Vec<serde_json::Value> = letters
-            .iter()
-            .map(|l| serde_json::to_value(l).unwrap_or(serde_json::Value::Null))
-            .collect();
         self.append_json(tables::DEAD_LETTERS, state.next_dead_letter, &json, op)?;
         state.next_dead_letter += json.len() as u64;
         Ok(())
     }
-}
 
-impl DiskStore {
-    /// Records failed documents (see [`crate::store::SingleViewStore::record_failures`]).
-    fn store_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
+    /// Stores single-view failures (JSON form) after those stored so far.
+    pub fn append_failures(&self, json: Vec<serde_json::Value>) -> Result<(), StoreError> {
         let op = "record single-view failures";
         let mut state = self.write_state(op)?;
-        let json: Vec<serde_json::Value> = failures
-            .iter()
-            .map(|f| serde_json::to_value(f).unwrap_or(serde_json::Value::Null))
-            .collect();
         self.append_json(tables::FAILURES, state.next_failure, &json, op)?;
         state.next_failure += json.len() as u64;
         Ok(())
     }
-}
 
-#[async_trait]
-impl CheckpointStore for DiskStore {
-    async fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError> {
+    pub fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .read_state("read checkpoint")?
             .checkpoints
@@ -310,7 +326,7 @@ impl CheckpointStore for DiskStore {
             .copied())
     }
 
-    async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
+    pub fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
         let op = "save checkpoints";
         let mut state = self.write_state(op)?;
         let txn = self.db.begin_write().map_err(|e| err(op, e))?;

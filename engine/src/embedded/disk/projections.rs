@@ -1,7 +1,7 @@
 //! Projection records of the disk-resident store: guarded writes that maintain the secondary
 //! indexes in the same transaction, and reads through the cache.
 //!
-//! In: [`ProjectionStore`] calls. Out: records (shared), outcomes, pages, counts.
+//! In: the projection calls of [`crate::store::ProjectionStore`]. Out: records (shared), outcomes, pages, counts.
 //!
 //! Guarantees: an index entry exists exactly for each stored record whose indexed fields are
 //! all non-null (a write removes the old record's entries and adds the new one's in the
@@ -9,18 +9,15 @@
 //! a query on a field tuple without an index is answered correctly by a scan of the table.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::Bound;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::cache::Entry;
 use super::tables::{self, err, open_read, BytesDef, IndexDef};
 use super::{cache_key, cache_prefix, DiskStore};
 use crate::store::{
-    condition, key, FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordWrite,
-    StoreError, WriteOutcome,
+    condition, key, FindIn, Page, ProjectionLayout, Record, RecordWrite, StoreError, WriteOutcome,
 };
 use crate::value::Value;
 
@@ -128,25 +125,23 @@ impl DiskStore {
     }
 }
 
-#[async_trait]
-impl ProjectionStore for DiskStore {
-    async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
+impl DiskStore {
+    pub fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
         let op = "ensure projection";
         let mut state = self.write_state(op)?;
-        state
+        // The first ensure of a projection in this process creates its table.
+        let known = state
             .key_fields
-            .insert(layout.name.clone(), layout.key.clone());
+            .insert(layout.name.clone(), layout.key.clone())
+            .is_some();
         let existing = state.indexes.get(&layout.name).cloned().unwrap_or_default();
-        let mut new: Vec<Vec<String>> = Vec::new();
-        let wanted = layout
-            .declared
-            .iter()
-            .map(|(f, _)| f)
-            .chain(layout.queried.iter());
-        for fields in wanted {
-            if fields != &layout.key && !existing.contains(fields) && !new.contains(fields) {
-                new.push(fields.clone());
-            }
+        let new: Vec<Vec<String>> = super::super::table::secondary_indexes(layout)
+            .into_iter()
+            .filter(|f| !existing.contains(f))
+            .cloned()
+            .collect();
+        if known && new.is_empty() {
+            return Ok(());
         }
         let name = tables::records_table(&layout.name);
         let txn = self.db.begin_write().map_err(|e| err(op, e))?;
@@ -182,20 +177,7 @@ impl ProjectionStore for DiskStore {
         Ok(())
     }
 
-    async fn get_many(
-        &self,
-        projection: &str,
-        keys: &[Vec<Value>],
-    ) -> Result<Vec<Option<Record>>, StoreError> {
-        Ok(self
-            .get_many_shared(projection, keys)
-            .await?
-            .into_iter()
-            .map(|r| r.map(Arc::unwrap_or_clone))
-            .collect())
-    }
-
-    async fn get_many_shared(
+    pub fn records(
         &self,
         projection: &str,
         keys: &[Vec<Value>],
@@ -206,24 +188,7 @@ impl ProjectionStore for DiskStore {
         self.records_by_pk(projection, &pks, op)
     }
 
-    async fn find_in(
-        &self,
-        projection: &str,
-        query: FindIn<'_>,
-    ) -> Result<Vec<Record>, StoreError> {
-        Ok(self
-            .find_in_shared(projection, query)
-            .await?
-            .into_iter()
-            .map(Arc::unwrap_or_clone)
-            .collect())
-    }
-
-    async fn find_in_shared(
-        &self,
-        projection: &str,
-        q: FindIn<'_>,
-    ) -> Result<Vec<Arc<Record>>, StoreError> {
+    pub fn find(&self, projection: &str, q: FindIn<'_>) -> Result<Vec<Arc<Record>>, StoreError> {
         let op = "query projection";
         let state = self.read_state(op)?;
         let keep = |r: &Record| {
@@ -260,7 +225,7 @@ impl ProjectionStore for DiskStore {
         Ok(found.into_iter().filter(|r| keep(r)).collect())
     }
 
-    async fn write(
+    pub fn write_records(
         &self,
         projection: &str,
         writes: Vec<RecordWrite>,
@@ -280,16 +245,7 @@ impl ProjectionStore for DiskStore {
             // Decide every outcome first (against the stored or pending version).
             let mut pending: HashMap<Vec<u8>, usize> = HashMap::new();
             for w in writes {
-                let (pk, version, new) = match w {
-                    RecordWrite::Put(r) => match key::encode(&r.key) {
-                        Some(k) => (k, r.meta.version, Some(r)),
-                        None => return Err(StoreError::fatal(op, "a primary-key field is null")),
-                    },
-                    RecordWrite::Remove { key: kv, version } => match key::encode(&kv) {
-                        Some(k) => (k, version.0, None),
-                        None => return Err(StoreError::fatal(op, "a primary-key field is null")),
-                    },
-                };
+                let (pk, version, new) = super::super::guarded(w, op)?;
                 let i = match pending.get(&pk) {
                     Some(&i) => i,
                     None => {
@@ -370,53 +326,26 @@ impl ProjectionStore for DiskStore {
         Ok(outcomes)
     }
 
-    async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+    pub fn count(&self, projection: &str) -> Result<u64, StoreError> {
         let op = "count projection";
         let _state = self.read_state(op)?;
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let name = tables::records_table(projection);
-        Ok(Some(match open_read(&txn, BytesDef::new(&name), op)? {
+        Ok(match open_read(&txn, BytesDef::new(&name), op)? {
             Some(t) => t.len().map_err(|e| err(op, e))?,
             None => 0,
-        }))
+        })
     }
 
-    async fn scan(
+    pub fn scan_records(
         &self,
         projection: &str,
         after: Option<&[Value]>,
         limit: usize,
     ) -> Result<Page<Record>, StoreError> {
         let op = "scan projection";
-        let _state = self.read_state(op)?;
-        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
-        let name = tables::records_table(projection);
-        let Some(t) = open_read(&txn, BytesDef::new(&name), op)? else {
-            return Ok(Page {
-                items: vec![],
-                next: None,
-            });
-        };
-        let start = after.and_then(key::encode);
-        let lower = match &start {
-            Some(k) => Bound::Excluded(k.as_slice()),
-            None => Bound::Unbounded,
-        };
-        let limit = limit.max(1);
-        let mut items = Vec::with_capacity(limit.min(4096));
-        for row in t
-            .range::<&[u8]>((lower, Bound::Unbounded))
-            .map_err(|e| err(op, e))?
-            .take(limit)
-        {
-            let (_, v) = row.map_err(|e| err(op, e))?;
-            items.push(tables::decode_record(v.value(), op)?);
-        }
-        let next = if items.len() == limit {
-            items.last().map(|r: &Record| r.key.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        self.page(&tables::records_table(projection), after, limit, op, |b| {
+            tables::decode_record(b, op)
+        })
     }
 }

@@ -28,6 +28,9 @@ pub type BytesDef<'n> = TableDefinition<'n, &'static [u8], &'static [u8]>;
 /// A secondary index table.
 pub type IndexDef<'n> = TableDefinition<'n, &'static [u8], ()>;
 
+/// A single-view document with its key.
+pub type KeyedDoc = (Vec<Value>, Map);
+
 /// A store error for `op` (redb, postcard and JSON errors name no record contents).
 pub fn err(op: &str, e: impl ToString) -> StoreError {
     StoreError::fatal(op, e)
@@ -91,7 +94,7 @@ pub fn encode_doc(key: &[Value], doc: &Map, op: &str) -> Result<Vec<u8>, StoreEr
 }
 
 /// A keyed document from its stored bytes.
-pub fn decode_doc(bytes: &[u8], op: &str) -> Result<(Vec<Value>, Map), StoreError> {
+pub fn decode_doc(bytes: &[u8], op: &str) -> Result<KeyedDoc, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| err(op, e))
 }
 
