@@ -11,7 +11,7 @@
 //! `FDC_BENCH_PRODUCT_RENAMES` (product renames per 100 updates, default 1; 0 keeps the
 //! steady state to triggers of at most two hops),
 //! `FDC_BENCH_DIR` (the disk-resident store in that directory instead of the in-memory one;
-//! `FDC_STORE_CACHE_MB` sets its cache, default 128). The data set is generated one batch at
+//! `FDC_STORE_CACHE_MB` sets its cache, default 64). The data set is generated one batch at
 //! a time, so peak memory is the engine's and the store's, not the input's.
 //!
 //! Phases, each timed on its own (wall time and CPU time of this single-threaded process, so
@@ -245,12 +245,23 @@ fn updates(customers: u64, n: u64, start_ts: i64, product_renames: u64) -> Vec<M
 
 struct NoEvents;
 
+/// The most events one publish call (one batch) carried, and the most bytes they take as JSON
+/// text (their in-memory form is larger): what a batch holds until it ends.
+static LARGEST_EVENT_BATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LARGEST_EVENT_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[async_trait::async_trait]
 impl EventSink for NoEvents {
     async fn publish(
         &self,
-        _e: Vec<fdc_engine::store::Event>,
+        e: Vec<fdc_engine::store::Event>,
     ) -> Result<(), fdc_engine::store::StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let bytes = e
+            .first()
+            .map_or(0, |x| serde_json::to_vec(x).map_or(0, |v| v.len()));
+        LARGEST_EVENT_BATCH.fetch_max(e.len(), Relaxed);
+        LARGEST_EVENT_BYTES.fetch_max(bytes * e.len(), Relaxed);
         Ok(())
     }
 }
@@ -499,6 +510,8 @@ async fn main() {
         .expect("refresh order_view");
 
     // 3. Steady state.
+    LARGEST_EVENT_BATCH.store(0, std::sync::atomic::Ordering::Relaxed);
+    LARGEST_EVENT_BYTES.store(0, std::sync::atomic::Ordering::Relaxed);
     reset_peak_rss();
     let ups = updates(customers, n_updates, 10_000_000, product_renames);
     let before = eng.counters().summary().triggered;
@@ -535,6 +548,11 @@ async fn main() {
         percentile(&lat, 0.99),
         percentile(&lat, 1.0),
         peak_rss_mib()
+    );
+    println!(
+        "   largest event batch (steady state and latency): {} events, about {:.0} MiB as JSON",
+        LARGEST_EVENT_BATCH.load(std::sync::atomic::Ordering::Relaxed),
+        LARGEST_EVENT_BYTES.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1048576.0
     );
     if let Ok(Some((bytes, entries))) = store.cache_usage() {
         println!(

@@ -51,7 +51,7 @@ impl Default for DiskOptions {
 
 impl DiskOptions {
     /// The default cache budget (MiB).
-    pub const DEFAULT_CACHE_MIB: usize = 128;
+    pub const DEFAULT_CACHE_MIB: usize = 64;
     /// The environment variable that sets [`DiskOptions::cache_mib`] for every command that
     /// opens a store directory (`fdc run --store`, `fdc refresh --store`, `fdc inspect`).
     pub const CACHE_ENV: &'static str = "FDC_STORE_CACHE_MB";
