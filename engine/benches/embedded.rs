@@ -25,7 +25,11 @@
 //!    renames, address flips, product renames that fan out to every customer who bought the
 //!    product) through every stage, beside the raw baseline on the same updates; then the
 //!    latency from a message's arrival to its single views' write at a fixed offered rate
-//!    (batches take what has arrived, up to the batch size), p50 / p99 / max.
+//!    (batches take what has arrived, up to the batch size), p50 / p99 / max;
+//! 4. the steady-state shape on a fresh store: the same data set and updates with one
+//!    view, `customer_orders` (`customer_360` without its product node: three relations, two
+//!    hops; no events, no JSON Schema), full refresh (inserted, unchanged) and steady state,
+//!    each beside the same raw baselines as above.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -241,6 +245,76 @@ fn updates(customers: u64, n: u64, start_ts: i64, product_renames: u64) -> Vec<M
         out.push(m);
     }
     out
+}
+
+/// Whether `expr` (a plan expression as JSON) reads node `node` anywhere.
+fn reads_node(expr: &serde_json::Value, node: u64) -> bool {
+    match expr {
+        serde_json::Value::Object(m) => {
+            m.get("node").and_then(serde_json::Value::as_u64) == Some(node)
+                || m.values().any(|v| reads_node(v, node))
+        }
+        serde_json::Value::Array(items) => items.iter().any(|v| reads_node(v, node)),
+        _ => false,
+    }
+}
+
+/// Renumbers every `"node": from` of `json` to `to`.
+fn renumber(json: &mut serde_json::Value, from: u64, to: u64) {
+    match json {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if (k == "node" || k == "id" || k == "parent") && v.as_u64() == Some(from) {
+                    *v = json!(to);
+                } else {
+                    renumber(v, from, to);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| renumber(v, from, to)),
+        _ => {}
+    }
+}
+
+/// The shop plan reduced to the steady-state shape: one single view,
+/// `customer_orders`, over three relations and two hops (customer -> orders -> items,
+/// customer -> billing address): `customer_360` without its product node (and whatever reads
+/// it), without events and without a JSON Schema. The five projections stay (product messages
+/// are still written; they trigger nothing).
+fn three_relation_plan(shop: &str) -> Plan {
+    const PRODUCTS: u64 = 3;
+    let mut plan: serde_json::Value = serde_json::from_str(shop).expect("plan");
+    let mut view = plan["single_views"][0].clone();
+    assert_eq!(view["nodes"][PRODUCTS as usize]["projection"], "products");
+    view["name"] = json!("customer_orders");
+    view["events"] = serde_json::Value::Null;
+    view["schema"] = serde_json::Value::Null;
+    let keep = |items: &mut serde_json::Value| {
+        if let Some(a) = items.as_array_mut() {
+            a.retain(|f| !reads_node(f, PRODUCTS));
+        }
+    };
+    // Inside `orders[]` first: the `items[]` element's fields.
+    for field in view["mapping"].as_array_mut().expect("mapping") {
+        for order_field in field["expr"]["element"]["fields"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            keep(&mut order_field["expr"]["element"]["fields"]);
+        }
+    }
+    keep(&mut view["mapping"]);
+    if let Some(nodes) = view["nodes"].as_array_mut() {
+        nodes.retain(|n| n["id"] != json!(PRODUCTS));
+    }
+    if let Some(strategies) = view["strategies"].as_array_mut() {
+        strategies.retain(|s| s["projection"] != "products");
+    }
+    renumber(&mut view, 4, PRODUCTS);
+    assert!(!reads_node(&view["mapping"], 4));
+    plan["single_views"] = json!([view]);
+    serde_json::from_value(plan).expect("three-relation plan")
 }
 
 struct NoEvents;
@@ -468,68 +542,26 @@ async fn main() {
         read as f64 / c_read
     );
     let eng = engine(&plan, store.clone(), true).await;
-    let options = RefreshOptions {
-        view: "customer_360".into(),
-        filter: vec![],
-        page: BATCH,
-    };
-    for label in ["inserted", "unchanged"] {
-        reset_peak_rss();
-        let t0 = Instant::now();
-        let c0 = cpu_secs();
-        let out = refresh(&eng, &options, None, |_| Flow::Continue)
-            .await
-            .expect("refresh");
-        let t = t0.elapsed().as_secs_f64();
-        let c = cpu_secs() - c0;
-        let views = out.totals.rebuilt as f64;
-        println!(
-            "   full refresh of customer_360 ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
-            views / t,
-            out.totals.rebuilt,
-            out.totals.inserted,
-            out.totals.unchanged,
-            views / c,
-            100.0 * t_read / t,
-            peak_rss_mib()
-        );
-    }
+    refresh_twice(&eng, "customer_360", t_read).await;
     let order_options = RefreshOptions {
         view: "order_view".into(),
-        ..options.clone()
+        filter: vec![],
+        page: BATCH,
     };
     refresh(&eng, &order_options, None, |_| Flow::Continue)
         .await
         .expect("refresh order_view");
 
     // 3. Steady state.
-    LARGEST_EVENT_BATCH.store(0, std::sync::atomic::Ordering::Relaxed);
-    reset_peak_rss();
     let ups = updates(customers, n_updates, 10_000_000, product_renames);
-    let before = eng.counters().summary().triggered;
-    let c0 = cpu_secs();
-    let (t_steady, views, dead) = through_engine(&eng, &router, &ups).await;
-    let c_steady = cpu_secs() - c0;
-    assert_eq!(dead, 0);
-    let triggered = eng.counters().summary().triggered - before;
-    println!(
-        "3. steady state ({product_renames} % product renames):        {:>9.0} msg/s  ({t_steady:.2} s, {triggered} views triggered, {views} written = {:.0} views/s; {:.0} msg and {:.0} triggered views per CPU-s)  peak RSS {:.0} MiB",
-        n_updates as f64 / t_steady,
-        views as f64 / t_steady,
-        n_updates as f64 / c_steady,
-        triggered as f64 / c_steady,
-        peak_rss_mib()
-    );
-    let c0 = cpu_secs();
-    let t_raw_updates = raw(&plan, &open_store("raw2"), &router, &ups).await;
-    let c_raw_updates = cpu_secs() - c0;
-    println!(
-        "   raw baseline on the same updates:              {:>9.0} msg/s  ({:.0} msg per CPU-s)  ratio: wall {:.3}, CPU {:.3}",
-        n_updates as f64 / t_raw_updates,
-        n_updates as f64 / c_raw_updates,
-        t_raw_updates / t_steady,
-        c_raw_updates / c_steady
-    );
+    steady(
+        &eng,
+        &plan,
+        &router,
+        &ups,
+        &format!("3. steady state ({product_renames} % product renames):       "),
+    )
+    .await;
     reset_peak_rss();
     let offered = (rate as u64 * latency_secs) as usize;
     let more = updates(customers, offered as u64, 20_000_000, product_renames);
@@ -541,14 +573,86 @@ async fn main() {
         percentile(&lat, 1.0),
         peak_rss_mib()
     );
-    println!(
-        "   largest event batch (steady state and latency): {} events",
-        LARGEST_EVENT_BATCH.load(std::sync::atomic::Ordering::Relaxed)
-    );
-    if let Ok(Some((bytes, entries))) = store.cache_usage() {
+
+    // 4. The shape: a three-relation, two-hop view, alone, on its own store.
+    drop((eng, loader, store));
+    let light = three_relation_plan(include_str!("../tests/fixtures/shop.plan.json"));
+    let light_router = Router::new(&light).expect("router");
+    println!("4. view `customer_orders`: three relations, two hops (customer -> orders -> items, customer -> billing address), no events, no schema");
+    let store = open_store("three");
+    let loader = engine(&light, store.clone(), false).await;
+    let (_, _, dead) = through_engine(&loader, &light_router, &data).await;
+    assert_eq!(dead, 0);
+    let eng = engine(&light, store.clone(), true).await;
+    refresh_twice(&eng, "customer_orders", t_read).await;
+    steady(
+        &eng,
+        &light,
+        &light_router,
+        &ups,
+        &format!("   steady state ({product_renames} % product renames):       "),
+    )
+    .await;
+}
+
+/// Two full refreshes of `view` (every document inserted, then every one unchanged), each
+/// beside the raw read of every record (`t_read` seconds).
+async fn refresh_twice(eng: &Engine, view: &str, t_read: f64) {
+    let options = RefreshOptions {
+        view: view.into(),
+        filter: vec![],
+        page: BATCH,
+    };
+    for label in ["inserted", "unchanged"] {
+        reset_peak_rss();
+        let t0 = Instant::now();
+        let c0 = cpu_secs();
+        let out = refresh(eng, &options, None, |_| Flow::Continue)
+            .await
+            .expect("refresh");
+        let t = t0.elapsed().as_secs_f64();
+        let c = cpu_secs() - c0;
+        let views = out.totals.rebuilt as f64;
         println!(
-            "   disk-resident store cache: {:.0} MiB estimated in {entries} records and documents",
-            bytes as f64 / (1024.0 * 1024.0)
+            "   full refresh of {view} ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
+            views / t,
+            out.totals.rebuilt,
+            out.totals.inserted,
+            out.totals.unchanged,
+            views / c,
+            100.0 * t_read / t,
+            peak_rss_mib()
         );
     }
+}
+
+/// The steady state: `ups` through every stage of `eng`, then the raw baseline on the same
+/// updates (decode + cast + bulk write on a fresh store).
+async fn steady(eng: &Engine, plan: &Plan, router: &Router, ups: &[Message], label: &str) {
+    reset_peak_rss();
+    let n = ups.len() as f64;
+    let before = eng.counters().summary().triggered;
+    let c0 = cpu_secs();
+    let (t_steady, views, dead) = through_engine(eng, router, ups).await;
+    let c_steady = cpu_secs() - c0;
+    assert_eq!(dead, 0);
+    let triggered = eng.counters().summary().triggered - before;
+    println!(
+        "{label} {:>9.0} msg/s  ({t_steady:.2} s, {triggered} views triggered, {views} written = {:.0} views/s; {:.0} msg and {:.0} triggered views per CPU-s)  peak RSS {:.0} MiB",
+        n / t_steady,
+        views as f64 / t_steady,
+        n / c_steady,
+        triggered as f64 / c_steady,
+        peak_rss_mib()
+    );
+    let c0 = cpu_secs();
+    let t_raw_updates = raw(plan, &open_store("raw2"), router, ups).await;
+    let c_raw_updates = cpu_secs() - c0;
+    println!(
+        "   raw baseline on the same updates:              {:>9.0} msg/s  ({:.0} msg per CPU-s)  ratio: wall {:.3}, CPU {:.3}",
+        n / t_raw_updates,
+        n / c_raw_updates,
+        t_raw_updates / t_steady,
+        c_raw_updates / c_steady
+    );
 }
