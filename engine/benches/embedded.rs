@@ -29,7 +29,8 @@
 //! 4. the steady-state shape on a fresh store: the same data set and updates with one
 //!    view, `customer_orders` (`customer_360` without its product node: three relations, two
 //!    hops; no events, no JSON Schema), full refresh (inserted, unchanged) and steady state,
-//!    each beside the same raw baselines as above.
+//!    each beside the same raw baselines as above. `FDC_BENCH_ONLY_THREE=1` skips phases 2
+//!    and 3 (for profiling this one).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -461,8 +462,6 @@ async fn main() {
     let router = Router::new(&plan).expect("router");
     let customers = env("FDC_BENCH_CUSTOMERS", 20_000);
     let n_updates = env("FDC_BENCH_UPDATES", 100_000);
-    let rate = env("FDC_BENCH_RATE", 1000) as f64;
-    let latency_secs = env("FDC_BENCH_LATENCY_SECS", 5);
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
     let n = (1000 + customers * 14) as f64;
     println!(
@@ -541,41 +540,13 @@ async fn main() {
         read as f64 / t_read,
         read as f64 / c_read
     );
-    let eng = engine(&plan, store.clone(), true).await;
-    refresh_twice(&eng, "customer_360", t_read).await;
-    let order_options = RefreshOptions {
-        view: "order_view".into(),
-        filter: vec![],
-        page: BATCH,
-    };
-    refresh(&eng, &order_options, None, |_| Flow::Continue)
-        .await
-        .expect("refresh order_view");
-
-    // 3. Steady state.
     let ups = updates(customers, n_updates, 10_000_000, product_renames);
-    steady(
-        &eng,
-        &plan,
-        &router,
-        &ups,
-        &format!("3. steady state ({product_renames} % product renames):       "),
-    )
-    .await;
-    reset_peak_rss();
-    let offered = (rate as u64 * latency_secs) as usize;
-    let more = updates(customers, offered as u64, 20_000_000, product_renames);
-    let lat = latency(&eng, &router, &more, rate).await;
-    println!(
-        "   latency at {rate:.0} msg/s offered for {latency_secs} s ({offered} messages): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms  peak RSS {:.0} MiB",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        percentile(&lat, 1.0),
-        peak_rss_mib()
-    );
+    if env("FDC_BENCH_ONLY_THREE", 0) == 0 {
+        heavy(&plan, &router, store.clone(), &ups, t_read, customers).await;
+    }
+    drop((loader, store));
 
     // 4. The shape: a three-relation, two-hop view, alone, on its own store.
-    drop((eng, loader, store));
     let light = three_relation_plan(include_str!("../tests/fixtures/shop.plan.json"));
     let light_router = Router::new(&light).expect("router");
     println!("4. view `customer_orders`: three relations, two hops (customer -> orders -> items, customer -> billing address), no events, no schema");
@@ -593,6 +564,51 @@ async fn main() {
         &format!("   steady state ({product_renames} % product renames):       "),
     )
     .await;
+}
+
+/// Phases 2 (the refreshes) and 3 (steady state, latency) on `customer_360` and `order_view`.
+async fn heavy(
+    plan: &Plan,
+    router: &Router,
+    store: Arc<EmbeddedStore>,
+    ups: &[Message],
+    t_read: f64,
+    customers: u64,
+) {
+    let rate = env("FDC_BENCH_RATE", 1000) as f64;
+    let latency_secs = env("FDC_BENCH_LATENCY_SECS", 5);
+    let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
+    let eng = engine(plan, store, true).await;
+    refresh_twice(&eng, "customer_360", t_read).await;
+    let order_options = RefreshOptions {
+        view: "order_view".into(),
+        filter: vec![],
+        page: BATCH,
+    };
+    refresh(&eng, &order_options, None, |_| Flow::Continue)
+        .await
+        .expect("refresh order_view");
+
+    // 3. Steady state.
+    steady(
+        &eng,
+        plan,
+        router,
+        ups,
+        &format!("3. steady state ({product_renames} % product renames):       "),
+    )
+    .await;
+    reset_peak_rss();
+    let offered = (rate as u64 * latency_secs) as usize;
+    let more = updates(customers, offered as u64, 20_000_000, product_renames);
+    let lat = latency(&eng, router, &more, rate).await;
+    println!(
+        "   latency at {rate:.0} msg/s offered for {latency_secs} s ({offered} messages): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms  peak RSS {:.0} MiB",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+        peak_rss_mib()
+    );
 }
 
 /// Two full refreshes of `view` (every document inserted, then every one unchanged), each

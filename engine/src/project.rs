@@ -21,7 +21,6 @@
 //!   in between (inserted then deleted within it): an insert then a delete, as one message per
 //!   batch would publish.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use fdc_plan::{DeleteMode, Plan};
@@ -163,7 +162,8 @@ async fn write_projection(
 ) -> Result<(), StoreError> {
     let projection = &plan.projections[pi];
     // Groups of one key's changes, in first-arrival order of the keys.
-    let mut slots: HashMap<Vec<u8>, usize> = HashMap::with_capacity(changes.len());
+    let mut slots: key::TupleMap<usize> =
+        key::TupleMap::with_capacity_and_hasher(changes.len(), Default::default());
     let mut groups: Vec<Vec<Change>> = Vec::new();
     for c in changes {
         let Some(k) = key::encode(&c.key) else {

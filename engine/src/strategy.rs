@@ -16,7 +16,6 @@
 //!   its state;
 //! - a trigger is produced once per view and key per batch.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use fdc_plan::{Plan, RootDelete, SingleView};
@@ -36,7 +35,7 @@ pub struct Triggers {
 /// De-duplicating collector of view keys.
 #[derive(Default)]
 pub struct KeySet {
-    seen: HashSet<Vec<u8>>,
+    seen: key::TupleSet,
     keys: Vec<Vec<Value>>,
 }
 
@@ -139,7 +138,7 @@ async fn walk(
             current.iter().map(|r| &r.fields).collect()
         };
         first = false;
-        let mut seen = HashSet::new();
+        let mut seen = key::TupleSet::default();
         let mut tuples = Vec::new();
         for r in records {
             if !condition::all_hold(r, &hop.from_conditions) {

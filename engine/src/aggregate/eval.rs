@@ -11,17 +11,20 @@
 //! intermediate records too. Order: the sort keys (stable; nulls first ascending), then the
 //! primary key of the element's record.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::cmp::Ordering;
 
 use fdc_plan::{AggregateFn, BinaryOp, Expr, Plan, SingleView, Type, UnaryOp};
 
-use super::{compare_keys, ops, Loaded};
+use super::{compare_keys, ops, Loaded, NO_GROUP};
 use crate::functions::FnImpl;
 use crate::store::Record;
 use crate::value::{Map, Value};
 
 type Binding = (usize, usize);
+
+static NULL: Value = Value::Null;
 
 /// A mapping expression resolved against the plan once per batch, so that evaluating it per
 /// document does no name lookups: literals are parsed, functions resolved, field names turned
@@ -86,8 +89,8 @@ impl Elements {
 /// Evaluates one view's mapping against the records of a batch.
 pub(crate) struct Evaluator<'a> {
     loaded: &'a Loaded,
-    /// Parent node of each node.
-    parents: Vec<Option<usize>>,
+    /// `ancestors[node]`: the node, its parent, ... up to the root.
+    ancestors: Vec<Vec<usize>>,
     /// Per node: every loaded record holds exactly the projection's declared fields in
     /// declaration order (checked once per batch), so a field's slot needs no name check.
     exact: Vec<bool>,
@@ -116,7 +119,20 @@ impl<'a> Evaluator<'a> {
             .collect();
         Evaluator {
             loaded,
-            parents: view.nodes.iter().map(|n| n.parent).collect(),
+            ancestors: (0..view.nodes.len())
+                .map(|mut node| {
+                    let mut up = vec![node];
+                    // Bounded by the node count, in case a plan's parents were cyclic.
+                    while let Some(parent) = view.nodes.get(node).and_then(|n| n.parent) {
+                        if up.len() > view.nodes.len() {
+                            break;
+                        }
+                        up.push(parent);
+                        node = parent;
+                    }
+                    up
+                })
+                .collect(),
             exact,
             mapping: view
                 .mapping
@@ -151,30 +167,33 @@ impl<'a> Evaluator<'a> {
             .map(|r| &**r)
     }
 
-    fn parent(&self, node: usize) -> Option<usize> {
-        self.parents.get(node).copied().flatten()
-    }
-
     /// The nearest bound ancestor-or-self of `node` and the chain of nodes below it down to
-    /// `node` (top first).
-    fn anchor(&self, node: usize, scope: &[Binding]) -> Option<(Binding, Vec<usize>)> {
-        let mut chain = Vec::new();
-        let mut current = node;
-        loop {
-            if let Some(b) = scope.iter().rev().find(|(n, _)| *n == current) {
-                chain.reverse();
-                return Some((*b, chain));
+    /// `node`, bottom first (`node` itself first, unless it is bound: then the chain is empty).
+    fn anchor(&self, node: usize, scope: &[Binding]) -> Option<(Binding, &[usize])> {
+        let up = self.ancestors.get(node)?;
+        for (depth, current) in up.iter().enumerate() {
+            if let Some(b) = scope.iter().rev().find(|(n, _)| n == current) {
+                return Some((*b, &up[..depth]));
             }
-            chain.push(current);
-            current = self.parent(current)?;
         }
+        None
     }
 
     fn children(&self, node: usize, parent_index: usize) -> &'a [usize] {
-        self.loaded
-            .children
+        let group = self
+            .loaded
+            .group_of
             .get(node)
-            .and_then(|c| c.get(parent_index))
+            .and_then(|g| g.get(parent_index))
+            .copied()
+            .unwrap_or(NO_GROUP);
+        if group == NO_GROUP {
+            return &[];
+        }
+        self.loaded
+            .groups
+            .get(node)
+            .and_then(|g| g.get(group as usize))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -182,7 +201,7 @@ impl<'a> Evaluator<'a> {
     /// The record of a one-node as seen from `scope`.
     fn reach(&self, node: usize, scope: &[Binding]) -> Option<&'a Record> {
         let ((_, mut index), chain) = self.anchor(node, scope)?;
-        for n in &chain {
+        for n in chain.iter().rev() {
             index = *self.children(*n, index).first()?;
         }
         self.record(node, index)
@@ -196,7 +215,7 @@ impl<'a> Evaluator<'a> {
         // Chains grow one node at a time; all have the same length, so they are stored flat.
         let mut flat: Vec<Binding> = Vec::new();
         let mut ends: Vec<usize> = vec![start];
-        for (depth, n) in chain.iter().enumerate() {
+        for (depth, n) in chain.iter().rev().enumerate() {
             let mut next_flat = Vec::new();
             let mut next_ends = Vec::new();
             for (i, end) in ends.iter().enumerate() {
@@ -229,36 +248,37 @@ impl<'a> Evaluator<'a> {
         out
     }
 
-    /// The related elements of `node`, filtered and sorted, and the order to read them in.
+    /// The related elements of `node`, filtered and (when `sorted`: a `count` needs no
+    /// order) sorted, and the order to read them in.
     fn ordered(
         &self,
         node: usize,
         filter: Option<&Compiled>,
         sort: &[(Compiled, bool)],
+        sorted: bool,
         scope: &mut Vec<Binding>,
     ) -> (Elements, Vec<usize>) {
         let elements = self.elements(node, scope);
-        let mut items: Vec<(Vec<Value>, usize)> = Vec::with_capacity(elements.count);
+        let sort = if sorted { sort } else { &[] };
+        // `(element, offset of its sort keys in keys)`; the keys are read in place where they
+        // are fields or literals (no copy of a string to sort by it).
+        let mut items: Vec<(usize, usize)> = Vec::with_capacity(elements.count);
+        let mut keys: Vec<Cow<'_, Value>> = Vec::with_capacity(elements.count * sort.len());
         for i in 0..elements.count {
             let element = elements.get(i);
-            let keep = match filter {
-                Some(f) => self.with(scope, element, |s, sc| ops::truthy(&s.eval(f, sc))),
-                None => true,
-            };
-            if !keep {
-                continue;
+            let depth = scope.len();
+            scope.extend_from_slice(element);
+            let keep = filter.is_none_or(|f| ops::truthy(&self.eval_cow(f, scope)));
+            if keep {
+                items.push((i, keys.len()));
+                for (k, _) in sort {
+                    keys.push(self.eval_cow(k, scope));
+                }
             }
-            let keys = if sort.is_empty() {
-                Vec::new()
-            } else {
-                self.with(scope, element, |s, sc| {
-                    sort.iter().map(|(k, _)| s.eval(k, sc)).collect()
-                })
-            };
-            items.push((keys, i));
+            scope.truncate(depth);
         }
         // One-hop children are loaded in primary-key order already: nothing to sort.
-        if !(sort.is_empty() && elements.stride <= 1) {
+        if sorted && !(sort.is_empty() && elements.stride <= 1) {
             let pk = |i: usize| -> &'a [Value] {
                 elements
                     .get(i)
@@ -267,8 +287,11 @@ impl<'a> Evaluator<'a> {
                     .map(|r| r.key.as_slice())
                     .unwrap_or(&[])
             };
-            items.sort_by(|(ka, ea), (kb, eb)| {
-                for ((a, b), (_, descending)) in ka.iter().zip(kb).zip(sort) {
+            let n = sort.len();
+            items.sort_by(|(ea, ka), (eb, kb)| {
+                for ((a, b), (_, descending)) in
+                    keys[*ka..*ka + n].iter().zip(&keys[*kb..*kb + n]).zip(sort)
+                {
                     let o = a.total_cmp(b);
                     let o = if *descending { o.reverse() } else { o };
                     if o != Ordering::Equal {
@@ -278,8 +301,66 @@ impl<'a> Evaluator<'a> {
                 compare_keys(pk(*ea), pk(*eb))
             });
         }
-        let order = items.into_iter().map(|(_, i)| i).collect();
+        let order = items.into_iter().map(|(i, _)| i).collect();
         (elements, order)
+    }
+
+    /// The value of field `name` (at `slot`, then `rest`) of the `node` record in scope, read
+    /// in place (null when the record is not reached or the field is missing).
+    fn field_ref(
+        &self,
+        node: usize,
+        name: &str,
+        slot: Option<usize>,
+        rest: &[String],
+        scope: &[Binding],
+    ) -> &'a Value {
+        let Some(r) = self.reach(node, scope) else {
+            return &NULL;
+        };
+        let value = match slot {
+            Some(i) if self.exact.get(node).copied().unwrap_or(false) => {
+                r.fields.get_index(i).map(|(_, v)| v)
+            }
+            _ => slot_field(&r.fields, slot, name),
+        };
+        value.map_or(&NULL, |v| v.get_path(rest))
+    }
+
+    /// [`Evaluator::eval`] without copying what can be read in place (fields, literals): for
+    /// operands, filters, sort keys and aggregated values, which are read and dropped.
+    fn eval_cow<'s>(&'s self, expr: &'s Compiled, scope: &mut Vec<Binding>) -> Cow<'s, Value> {
+        match expr {
+            Compiled::Literal(v) => Cow::Borrowed(v),
+            Compiled::Field {
+                node,
+                name: Some(name),
+                slot,
+                rest,
+            } => Cow::Borrowed(self.field_ref(*node, name, *slot, rest, scope)),
+            _ => Cow::Owned(self.eval(expr, scope)),
+        }
+    }
+
+    /// How many chains of related records lead from the scope down to `node` (what
+    /// [`Evaluator::elements`] would list), without listing them.
+    fn count(&self, node: usize, scope: &[Binding]) -> usize {
+        match self.anchor(node, scope) {
+            Some(((_, start), chain)) => self.count_below(chain, start),
+            None => 0,
+        }
+    }
+
+    /// The chains below record `index` through `chain` (bottom first).
+    fn count_below(&self, chain: &[usize], index: usize) -> usize {
+        match chain.split_last() {
+            None => 1,
+            Some((top, below)) => self
+                .children(*top, index)
+                .iter()
+                .map(|c| self.count_below(below, *c))
+                .sum(),
+        }
     }
 
     fn eval(&self, expr: &Compiled, scope: &mut Vec<Binding>) -> Value {
@@ -290,31 +371,22 @@ impl<'a> Evaluator<'a> {
                 name,
                 slot,
                 rest,
-            } => match self.reach(*node, scope) {
-                None => Value::Null,
-                Some(r) => match name {
-                    None => Value::Object(r.fields.clone()),
-                    Some(name) => {
-                        let value = match slot {
-                            Some(i) if self.exact.get(*node).copied().unwrap_or(false) => {
-                                r.fields.get_index(*i).map(|(_, v)| v)
-                            }
-                            _ => slot_field(&r.fields, *slot, name),
-                        };
-                        value
-                            .map(|v| v.get_path(rest).clone())
-                            .unwrap_or(Value::Null)
-                    }
+            } => match name {
+                None => match self.reach(*node, scope) {
+                    None => Value::Null,
+                    Some(r) => Value::Object(r.fields.clone()),
                 },
+                Some(name) => self.field_ref(*node, name, *slot, rest, scope).clone(),
             },
             Compiled::Unary(op, expr) => ops::unary(*op, self.eval(expr, scope)),
             Compiled::Binary(op, left, right) => {
-                let l = self.eval(left, scope);
+                let l = self.eval_cow(left, scope);
                 match op {
                     BinaryOp::And if !ops::truthy(&l) => Value::Bool(false),
                     BinaryOp::Or if ops::truthy(&l) => Value::Bool(true),
-                    BinaryOp::Coalesce if !l.is_null() => l,
-                    _ => ops::binary(*op, l, self.eval(right, scope)),
+                    BinaryOp::Coalesce if !l.is_null() => l.into_owned(),
+                    BinaryOp::Coalesce => self.eval(right, scope),
+                    _ => ops::binary_ref(*op, &l, &self.eval_cow(right, scope)),
                 }
             }
             Compiled::Call(function, args) => {
@@ -329,7 +401,7 @@ impl<'a> Evaluator<'a> {
             }
             Compiled::If(branches, otherwise) => {
                 for (when, then) in branches {
-                    if ops::truthy(&self.eval(when, scope)) {
+                    if ops::truthy(&self.eval_cow(when, scope)) {
                         return self.eval(then, scope);
                     }
                 }
@@ -350,7 +422,8 @@ impl<'a> Evaluator<'a> {
                 limit,
                 element,
             } => {
-                let (elements, mut order) = self.ordered(*node, filter.as_deref(), sort, scope);
+                let (elements, mut order) =
+                    self.ordered(*node, filter.as_deref(), sort, true, scope);
                 if let Some(l) = limit {
                     order.truncate(*l);
                 }
@@ -362,6 +435,13 @@ impl<'a> Evaluator<'a> {
                 )
             }
             Compiled::Aggregate {
+                function: AggregateFn::Count,
+                node,
+                filter: None,
+                value: None,
+                ..
+            } => Value::Int(self.count(*node, scope) as i64),
+            Compiled::Aggregate {
                 function,
                 node,
                 filter,
@@ -369,19 +449,23 @@ impl<'a> Evaluator<'a> {
                 value,
                 zero,
             } => {
-                let (elements, order) = self.ordered(*node, filter.as_deref(), sort, scope);
-                let values: Vec<Value> = match value {
-                    Some(v) => order
-                        .iter()
-                        .map(|i| self.with(scope, elements.get(*i), |s, sc| s.eval(v, sc)))
-                        .collect(),
-                    None => Vec::new(),
-                };
+                let sorted = *function != AggregateFn::Count;
+                let (elements, order) = self.ordered(*node, filter.as_deref(), sort, sorted, scope);
+                let mut values: Vec<Cow<'_, Value>> = Vec::new();
+                if let Some(v) = value {
+                    values.reserve(order.len());
+                    for i in &order {
+                        let depth = scope.len();
+                        scope.extend_from_slice(elements.get(*i));
+                        values.push(self.eval_cow(v, scope));
+                        scope.truncate(depth);
+                    }
+                }
                 let counted = match (function, value) {
                     (AggregateFn::Count, Some(_)) => values.iter().filter(|v| !v.is_null()).count(),
                     _ => order.len(),
                 };
-                ops::aggregate(*function, values, counted, zero.clone())
+                ops::aggregate_ref(*function, &values, counted, zero)
             }
         }
     }

@@ -20,7 +20,6 @@
 mod eval;
 pub mod ops;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use fdc_plan::{Plan, RootDelete, SingleView};
@@ -52,9 +51,16 @@ pub struct BuiltBatch {
 pub(crate) struct Loaded {
     /// `records[node]`: every record of the node loaded for the batch (shared with the store).
     pub records: Vec<Vec<Arc<Record>>>,
-    /// `children[node][parent_index]`: indexes into `records[node]`, in primary-key order.
-    pub children: Vec<Vec<Vec<usize>>>,
+    /// `groups[node][g]`: indexes into `records[node]` of the children sharing one join tuple,
+    /// in primary-key order.
+    pub groups: Vec<Vec<Vec<usize>>>,
+    /// `group_of[node][parent_index]`: the group of that parent's children (parents with equal
+    /// join tuples share one), [`NO_GROUP`] when it has none.
+    pub group_of: Vec<Vec<u32>>,
 }
+
+/// A parent without children (no join tuple, or one holding a null).
+pub(crate) const NO_GROUP: u32 = u32::MAX;
 
 /// Builds the documents of `keys` (de-duplicated by the caller) for `view`.
 pub async fn build(
@@ -78,7 +84,8 @@ pub async fn build(
             },
         )
         .await?;
-    let mut by_key: HashMap<Vec<u8>, Arc<Record>> = HashMap::with_capacity(found.len());
+    let mut by_key: key::TupleMap<Arc<Record>> =
+        key::TupleMap::with_capacity_and_hasher(found.len(), Default::default());
     for r in found {
         if let Some(k) = key::encode_fields(&r.fields, &key_fields) {
             // A `PUBLIC` root wins over a `DELETED` one holding the same view key.
@@ -141,34 +148,44 @@ async fn load_nodes(
     let n = view.nodes.len();
     let mut loaded = Loaded {
         records: Vec::with_capacity(n),
-        children: vec![Vec::new(); n],
+        groups: vec![Vec::new(); n],
+        group_of: vec![Vec::new(); n],
     };
     loaded.records.push(roots);
+    let mut encoded = Vec::new();
     for node in view.nodes.iter().skip(1) {
         let parent = node.parent.unwrap_or(0);
         let parents = &loaded.records[parent];
         let parent_projection = view.nodes.get(parent).map_or("", |n| n.projection.as_str());
         let parent_slots = slots(plan, parent_projection, &node.parent_fields);
         let child_slots = slots(plan, &node.projection, &node.fields);
-        // The join tuple of every parent that satisfies the parent conditions.
-        let parent_tuples: Vec<Option<Vec<u8>>> = parents
-            .iter()
-            .map(|p| {
-                if crate::store::condition::all_hold(&p.fields, &node.parent_conditions) {
-                    key::encode_slots(&p.fields, &node.parent_fields, &parent_slots)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let mut seen = std::collections::HashSet::new();
+        // One group per distinct join tuple of the parents that satisfy the parent
+        // conditions; the tuple's values are queried once.
+        let mut by_tuple: key::TupleMap<u32> = key::TupleMap::default();
         let mut values = Vec::new();
-        for (p, t) in parents.iter().zip(&parent_tuples) {
-            if let Some(t) = t {
-                if seen.insert(t.clone()) {
-                    values.push(key::tuple(&p.fields, &node.parent_fields));
+        let mut group_of = Vec::with_capacity(parents.len());
+        for p in parents {
+            encoded.clear();
+            let group = if crate::store::condition::all_hold(&p.fields, &node.parent_conditions)
+                && key::encode_slots_into(
+                    &p.fields,
+                    &node.parent_fields,
+                    &parent_slots,
+                    &mut encoded,
+                ) {
+                match by_tuple.get(encoded.as_slice()) {
+                    Some(g) => *g,
+                    None => {
+                        let g = values.len() as u32;
+                        by_tuple.insert(encoded.clone(), g);
+                        values.push(key::tuple(&p.fields, &node.parent_fields));
+                        g
+                    }
                 }
-            }
+            } else {
+                NO_GROUP
+            };
+            group_of.push(group);
         }
         let mut records = if values.is_empty() {
             Vec::new()
@@ -186,21 +203,17 @@ async fn load_nodes(
                 .await?
         };
         records.sort_by(|a, b| compare_keys(&a.key, &b.key));
-        let mut by_tuple: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); values.len()];
         for (i, r) in records.iter().enumerate() {
-            if let Some(t) = key::encode_slots(&r.fields, &node.fields, &child_slots) {
-                by_tuple.entry(t).or_default().push(i);
+            encoded.clear();
+            if key::encode_slots_into(&r.fields, &node.fields, &child_slots, &mut encoded) {
+                if let Some(g) = by_tuple.get(encoded.as_slice()) {
+                    groups[*g as usize].push(i);
+                }
             }
         }
-        let children: Vec<Vec<usize>> = parent_tuples
-            .iter()
-            .map(|t| {
-                t.as_ref()
-                    .and_then(|t| by_tuple.get(t).cloned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        loaded.children[node.id] = children;
+        loaded.groups[node.id] = groups;
+        loaded.group_of[node.id] = group_of;
         loaded.records.push(records);
     }
     Ok(loaded)

@@ -9,6 +9,7 @@
 //! concatenates. Division or remainder by zero, int overflow and non-finite floats give null.
 //! Operands of types an operator does not take give null (the checker rejects such plans).
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 use fdc_plan::{AggregateFn, BinaryOp, CompareOp, UnaryOp};
@@ -37,31 +38,40 @@ pub fn truthy(v: &Value) -> bool {
 /// `left op right` for every operator except the short-circuiting `and`, `or` and `??`,
 /// which the evaluator handles (they are also accepted here, evaluated eagerly).
 pub fn binary(op: BinaryOp, left: Value, right: Value) -> Value {
+    match op {
+        BinaryOp::Coalesce if left.is_null() => right,
+        BinaryOp::Coalesce => left,
+        _ => binary_ref(op, &left, &right),
+    }
+}
+
+/// [`binary`] on operands read in place (`??` copies the operand it returns).
+pub fn binary_ref(op: BinaryOp, left: &Value, right: &Value) -> Value {
     let cmp = |o: CompareOp| {
         if left.is_null() || right.is_null() {
             Value::Null
         } else {
-            Value::Bool(condition::compare(&left, o, &right))
+            Value::Bool(condition::compare(left, o, right))
         }
     };
     match op {
-        BinaryOp::Eq => Value::Bool(condition::compare(&left, CompareOp::Eq, &right)),
-        BinaryOp::Ne => Value::Bool(condition::compare(&left, CompareOp::Ne, &right)),
+        BinaryOp::Eq => Value::Bool(condition::compare(left, CompareOp::Eq, right)),
+        BinaryOp::Ne => Value::Bool(condition::compare(left, CompareOp::Ne, right)),
         BinaryOp::Lt => cmp(CompareOp::Lt),
         BinaryOp::Le => cmp(CompareOp::Le),
         BinaryOp::Gt => cmp(CompareOp::Gt),
         BinaryOp::Ge => cmp(CompareOp::Ge),
-        BinaryOp::And => Value::Bool(truthy(&left) && truthy(&right)),
-        BinaryOp::Or => Value::Bool(truthy(&left) || truthy(&right)),
+        BinaryOp::And => Value::Bool(truthy(left) && truthy(right)),
+        BinaryOp::Or => Value::Bool(truthy(left) || truthy(right)),
         BinaryOp::Coalesce => {
             if left.is_null() {
-                right
+                right.clone()
             } else {
-                left
+                left.clone()
             }
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
-            arith(op, &left, &right)
+            arith(op, left, right)
         }
     }
 }
@@ -143,57 +153,66 @@ pub fn arith(op: BinaryOp, a: &Value, b: &Value) -> Value {
 /// Applies an aggregate to the per-element values (already in the aggregate's order; `values`
 /// is `None` per element for `count` without a value). `zero` is the empty `sum`.
 pub fn aggregate(function: AggregateFn, values: Vec<Value>, counted: usize, zero: Value) -> Value {
-    let non_null: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+    aggregate_ref(function, &values, counted, &zero)
+}
+
+/// [`aggregate`] on values read in place (the result copies at most the value it returns).
+pub fn aggregate_ref<V: Borrow<Value>>(
+    function: AggregateFn,
+    values: &[V],
+    counted: usize,
+    zero: &Value,
+) -> Value {
+    let non_null = || values.iter().map(Borrow::borrow).filter(|v| !v.is_null());
     match function {
         AggregateFn::Count => Value::Int(counted as i64),
         AggregateFn::Sum => {
             let mut acc: Option<Value> = None;
-            for v in non_null {
+            for v in non_null() {
                 acc = Some(match acc {
-                    None => v,
-                    Some(a) => arith(BinaryOp::Add, &a, &v),
+                    None => v.clone(),
+                    Some(a) => arith(BinaryOp::Add, &a, v),
                 });
             }
-            acc.unwrap_or(zero)
+            acc.unwrap_or_else(|| zero.clone())
         }
-        AggregateFn::Min => non_null
-            .into_iter()
+        AggregateFn::Min => non_null()
             .min_by(|a, b| a.total_cmp(b))
+            .cloned()
             .unwrap_or(Value::Null),
-        AggregateFn::Max => non_null
-            .into_iter()
+        AggregateFn::Max => non_null()
             .reduce(|a, b| {
-                if b.total_cmp(&a) == Ordering::Greater {
+                if b.total_cmp(a) == Ordering::Greater {
                     b
                 } else {
                     a
                 }
             })
+            .cloned()
             .unwrap_or(Value::Null),
         AggregateFn::Avg => {
-            if non_null.is_empty() {
+            let n = non_null().count();
+            if n == 0 {
                 return Value::Null;
             }
-            let n = non_null.len();
-            let any_decimal = non_null.iter().any(|v| matches!(v, Value::Decimal(_)));
-            let any_float = non_null.iter().any(|v| matches!(v, Value::Float(_)));
+            let any_decimal = non_null().any(|v| matches!(v, Value::Decimal(_)));
+            let any_float = non_null().any(|v| matches!(v, Value::Float(_)));
             if any_decimal && !any_float {
-                let sum: Option<Decimal> = non_null
-                    .iter()
-                    .try_fold(Decimal::ZERO, |acc, v| acc.checked_add(to_decimal(v)?));
+                let sum: Option<Decimal> =
+                    non_null().try_fold(Decimal::ZERO, |acc, v| acc.checked_add(to_decimal(v)?));
                 sum.and_then(|s| s.checked_div(Decimal::from(n as u64)))
                     .map(Value::Decimal)
                     .unwrap_or(Value::Null)
             } else {
-                let sum: Option<f64> = non_null.iter().map(to_float).sum();
+                let sum: Option<f64> = non_null().map(to_float).sum();
                 match sum.map(|s| s / n as f64) {
                     Some(f) if f.is_finite() => Value::Float(f),
                     _ => Value::Null,
                 }
             }
         }
-        AggregateFn::First => non_null.into_iter().next().unwrap_or(Value::Null),
-        AggregateFn::Last => non_null.into_iter().last().unwrap_or(Value::Null),
+        AggregateFn::First => non_null().next().cloned().unwrap_or(Value::Null),
+        AggregateFn::Last => non_null().last().cloned().unwrap_or(Value::Null),
     }
 }
 

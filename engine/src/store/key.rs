@@ -11,6 +11,13 @@
 use crate::value::{field, Value};
 use rust_decimal::prelude::ToPrimitive;
 
+/// A map keyed by encoded tuples, with a fast hasher (foldhash): the engine's per-batch maps
+/// hash every key of a batch, and SipHash was a visible share of the steady state.
+pub type TupleMap<V> = std::collections::HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
+
+/// A set of encoded tuples (see [`TupleMap`]).
+pub type TupleSet = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
+
 /// Encodes `values` (None when any is null).
 pub fn encode(values: &[Value]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(values.len() * 10);
@@ -42,17 +49,28 @@ pub fn encode_slots(
     slots: &[Option<usize>],
 ) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(fields.len() * 10);
+    encode_slots_into(record, fields, slots, &mut out).then_some(out)
+}
+
+/// [`encode_slots`] appending to `out` (a buffer reused across records); `false` (with `out`
+/// holding a partial encoding) when a value is null or missing.
+pub fn encode_slots_into(
+    record: &crate::value::Map,
+    fields: &[String],
+    slots: &[Option<usize>],
+    out: &mut Vec<u8>,
+) -> bool {
     for (i, f) in fields.iter().enumerate() {
         let slot = slots.get(i).copied().flatten();
         let v = match slot.and_then(|s| record.get_index(s)) {
             Some((k, v)) if k == f => v,
             _ => field(record, f).unwrap_or(&Value::Null),
         };
-        if !encode_one(v, &mut out) {
-            return None;
+        if !encode_one(v, out) {
+            return false;
         }
     }
-    Some(out)
+    true
 }
 
 /// The values of `fields` in `record` (missing fields are null).
