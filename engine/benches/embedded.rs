@@ -31,6 +31,9 @@
 //!    hops; no events, no JSON Schema), full refresh (inserted, unchanged) and steady state,
 //!    each beside the same raw baselines as above. `FDC_BENCH_ONLY_THREE=1` skips phases 2
 //!    and 3 (for profiling this one).
+//!
+//! Allocator: mimalloc, with its purge delay disabled (`MIMALLOC_PURGE_DELAY=-1`: the bench
+//! re-runs itself with it unless the variable is set; see `main`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -457,6 +460,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // mimalloc returns freed memory to the OS 10 ms after it is freed; with transparent huge
+    // pages every re-fault then zeroes 2 MiB in the kernel (`clear_page_erms`: 11-13 % of a
+    // refresh, up to a third under perf). The option can only be set before the allocator
+    // starts (or through `unsafe` FFI), so the bench re-runs itself with the purge disabled
+    // unless the variable is set (`MIMALLOC_PURGE_DELAY=10` measures mimalloc's default).
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .args(std::env::args_os().skip(1))
+            .env("MIMALLOC_PURGE_DELAY", "-1")
+            .status()
+            .expect("re-run with MIMALLOC_PURGE_DELAY=-1");
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let plan: Plan =
         serde_json::from_str(include_str!("../tests/fixtures/shop.plan.json")).expect("plan");
     let router = Router::new(&plan).expect("router");
@@ -465,11 +481,10 @@ async fn main() {
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
     let n = (1000 + customers * 14) as f64;
     println!(
-        "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}",
-        match std::env::var("FDC_BENCH_DIR") {
-            Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
-            Err(_) => "in memory".into(),
-        }
+        "data set: {customers} customers, {} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}; MIMALLOC_PURGE_DELAY={}",
+        data.len(),
+        if std::env::var("FDC_BENCH_DIR").is_ok() { "redb on disk" } else { "in memory" },
+        std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_default()
     );
 
     // 1. Ingestion. A first raw pass warms the heap (the allocator's first growth costs page

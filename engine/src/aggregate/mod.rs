@@ -202,7 +202,7 @@ async fn load_nodes(
                 )
                 .await?
         };
-        records.sort_by(|a, b| compare_keys(&a.key, &b.key));
+        sort_by_key(&mut records);
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); values.len()];
         for (i, r) in records.iter().enumerate() {
             encoded.clear();
@@ -217,6 +217,32 @@ async fn load_nodes(
         loaded.records.push(records);
     }
     Ok(loaded)
+}
+
+/// Sorts records by primary key ([`compare_keys`]). Primary keys are unique within a
+/// projection, so an unstable sort gives the one order. Single integer keys (the common case)
+/// are read once instead of at every comparison (each read follows two pointers into the
+/// store's memory), and records already in order are left as they are.
+fn sort_by_key(records: &mut Vec<Arc<Record>>) {
+    let ints: Option<Vec<i64>> = records
+        .iter()
+        .map(|r| match r.key.as_slice() {
+            [Value::Int(i)] => Some(*i),
+            _ => None,
+        })
+        .collect();
+    match ints {
+        Some(ints) => {
+            if ints.is_sorted() {
+                return;
+            }
+            let mut order: Vec<(i64, Arc<Record>)> =
+                ints.into_iter().zip(records.drain(..)).collect();
+            order.sort_unstable_by_key(|(i, _)| *i);
+            records.extend(order.into_iter().map(|(_, r)| r));
+        }
+        None => records.sort_unstable_by(|a, b| compare_keys(&a.key, &b.key)),
+    }
 }
 
 /// Lexicographic order of key tuples by [`Value::total_cmp`].
