@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 
 use fdc_plan::{AggregateFn, BinaryOp, Expr, Plan, SingleView, Type, UnaryOp};
 
-use super::{compare_keys, ops, Loaded, NO_GROUP};
+use super::{ops, Loaded, NO_GROUP};
 use crate::functions::FnImpl;
 use crate::store::Record;
 use crate::value::{Map, Value};
@@ -212,6 +212,15 @@ impl<'a> Evaluator<'a> {
         let Some(((_, start), chain)) = self.anchor(node, scope) else {
             return Elements::default();
         };
+        if let [n] = chain {
+            // One hop (the common case): the children themselves.
+            let flat: Vec<Binding> = self.children(*n, start).iter().map(|&c| (*n, c)).collect();
+            return Elements {
+                stride: 1,
+                count: flat.len(),
+                flat,
+            };
+        }
         // Chains grow one node at a time; all have the same length, so they are stored flat.
         let mut flat: Vec<Binding> = Vec::new();
         let mut ends: Vec<usize> = vec![start];
@@ -279,14 +288,10 @@ impl<'a> Evaluator<'a> {
         }
         // One-hop children are loaded in primary-key order already: nothing to sort.
         if sorted && !(sort.is_empty() && elements.stride <= 1) {
-            let pk = |i: usize| -> &'a [Value] {
-                elements
-                    .get(i)
-                    .last()
-                    .and_then(|(n, r)| self.record(*n, *r))
-                    .map(|r| r.key.as_slice())
-                    .unwrap_or(&[])
-            };
+            // The primary-key order of the elements' records is the order of their indexes:
+            // a child node's records are loaded sorted by primary key (unique), and the last
+            // record of a chain is never the root's.
+            let pk = |i: usize| elements.get(i).last().map(|(_, r)| *r);
             let n = sort.len();
             items.sort_by(|(ea, ka), (eb, kb)| {
                 for ((a, b), (_, descending)) in
@@ -298,7 +303,7 @@ impl<'a> Evaluator<'a> {
                         return o;
                     }
                 }
-                compare_keys(pk(*ea), pk(*eb))
+                pk(*ea).cmp(&pk(*eb))
             });
         }
         let order = items.into_iter().map(|(i, _)| i).collect();
