@@ -101,22 +101,6 @@ pub(crate) struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     pub fn new(plan: &'a Plan, view: &'a SingleView, loaded: &'a Loaded) -> Evaluator<'a> {
         let compiler = Compiler { plan, view };
-        let exact = view
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let Some(p) = plan.projection(&n.projection) else {
-                    return false;
-                };
-                loaded.records.get(i).is_some_and(|records| {
-                    records.iter().all(|r| {
-                        r.fields.len() == p.fields.len()
-                            && r.fields.keys().zip(&p.fields).all(|(k, f)| *k == f.name)
-                    })
-                })
-            })
-            .collect();
         Evaluator {
             loaded,
             ancestors: (0..view.nodes.len())
@@ -133,7 +117,7 @@ impl<'a> Evaluator<'a> {
                     up
                 })
                 .collect(),
-            exact,
+            exact: loaded.exact.clone(),
             mapping: view
                 .mapping
                 .iter()

@@ -57,6 +57,40 @@ pub(crate) struct Loaded {
     /// `group_of[node][parent_index]`: the group of that parent's children (parents with equal
     /// join tuples share one), [`NO_GROUP`] when it has none.
     pub group_of: Vec<Vec<u32>>,
+    /// `exact[node]`: every record of the node holds exactly its projection's declared fields
+    /// in declaration order, so a field is read at its slot without checking its name. Checked
+    /// while the records are loaded (one pass over their field names, which live in memory of
+    /// their own: each look costs a cache miss).
+    pub exact: Vec<bool>,
+}
+
+/// Whether `fields` are exactly `declared`, in order (see [`Loaded::exact`]).
+fn holds_declared(fields: &crate::value::Map, declared: &[fdc_plan::Field]) -> bool {
+    fields.len() == declared.len() && fields.keys().zip(declared).all(|(k, f)| *k == f.name)
+}
+
+/// The declared fields of the projection of `node`.
+fn declared<'p>(plan: &'p Plan, view: &SingleView, node: usize) -> &'p [fdc_plan::Field] {
+    view.nodes
+        .get(node)
+        .and_then(|n| plan.projection(&n.projection))
+        .map_or(&[], |p| p.fields.as_slice())
+}
+
+/// Encodes the join tuple of `fields` into `out`: by slot alone when the record is `exact`
+/// and every field has a slot, else by slot checked by name (see [`key::encode_slots_into`]).
+fn encode_join(
+    fields: &crate::value::Map,
+    names: &[String],
+    slots: &[Option<usize>],
+    exact: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    if exact && slots.iter().all(Option::is_some) {
+        key::encode_at_into(fields, slots.iter().flatten().copied(), out)
+    } else {
+        key::encode_slots_into(fields, names, slots, out)
+    }
 }
 
 /// A parent without children (no join tuple, or one holding a null).
@@ -150,12 +184,18 @@ async fn load_nodes(
         records: Vec::with_capacity(n),
         groups: vec![Vec::new(); n],
         group_of: vec![Vec::new(); n],
+        exact: vec![false; n],
     };
+    let root_declared = declared(plan, view, 0);
+    loaded.exact[0] = roots
+        .iter()
+        .all(|r| holds_declared(&r.fields, root_declared));
     loaded.records.push(roots);
     let mut encoded = Vec::new();
     for node in view.nodes.iter().skip(1) {
         let parent = node.parent.unwrap_or(0);
         let parents = &loaded.records[parent];
+        let parents_exact = loaded.exact[parent];
         let parent_projection = view.nodes.get(parent).map_or("", |n| n.projection.as_str());
         let parent_slots = slots(plan, parent_projection, &node.parent_fields);
         let child_slots = slots(plan, &node.projection, &node.fields);
@@ -167,10 +207,11 @@ async fn load_nodes(
         for p in parents {
             encoded.clear();
             let group = if crate::store::condition::all_hold(&p.fields, &node.parent_conditions)
-                && key::encode_slots_into(
+                && encode_join(
                     &p.fields,
                     &node.parent_fields,
                     &parent_slots,
+                    parents_exact,
                     &mut encoded,
                 ) {
                 match by_tuple.get(encoded.as_slice()) {
@@ -204,9 +245,13 @@ async fn load_nodes(
         };
         sort_by_key(&mut records);
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); values.len()];
+        let child_declared = declared(plan, view, node.id);
+        let mut exact = true;
         for (i, r) in records.iter().enumerate() {
+            let holds = holds_declared(&r.fields, child_declared);
+            exact &= holds;
             encoded.clear();
-            if key::encode_slots_into(&r.fields, &node.fields, &child_slots, &mut encoded) {
+            if encode_join(&r.fields, &node.fields, &child_slots, holds, &mut encoded) {
                 if let Some(g) = by_tuple.get(encoded.as_slice()) {
                     groups[*g as usize].push(i);
                 }
@@ -214,6 +259,7 @@ async fn load_nodes(
         }
         loaded.groups[node.id] = groups;
         loaded.group_of[node.id] = group_of;
+        loaded.exact[node.id] = exact;
         loaded.records.push(records);
     }
     Ok(loaded)

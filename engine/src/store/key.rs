@@ -73,6 +73,20 @@ pub fn encode_slots_into(
     true
 }
 
+/// Appends the encoding of the values at `slots` of `record` to `out` (a missing slot is
+/// null); `false` when a value is null. For records known to hold their declared fields in
+/// declaration order (no name to check).
+pub fn encode_at_into(
+    record: &crate::value::Map,
+    slots: impl IntoIterator<Item = usize>,
+    out: &mut Vec<u8>,
+) -> bool {
+    slots.into_iter().all(|s| {
+        let v = record.get_index(s).map_or(&Value::Null, |(_, v)| v);
+        encode_one(v, out)
+    })
+}
+
 /// The values of `fields` in `record` (missing fields are null).
 pub fn tuple(record: &crate::value::Map, fields: &[String]) -> Vec<Value> {
     fields
