@@ -77,6 +77,25 @@ fn declared<'p>(plan: &'p Plan, view: &SingleView, node: usize) -> &'p [fdc_plan
         .map_or(&[], |p| p.fields.as_slice())
 }
 
+/// The values of the join tuple of `fields` (by slot alone when the record is `exact`, as
+/// for [`encode_join`]).
+fn join_values(
+    fields: &crate::value::Map,
+    names: &[String],
+    slots: &[Option<usize>],
+    exact: bool,
+) -> Vec<Value> {
+    if exact && slots.iter().all(Option::is_some) {
+        slots
+            .iter()
+            .flatten()
+            .map(|s| fields.get_index(*s).map_or(Value::Null, |(_, v)| v.clone()))
+            .collect()
+    } else {
+        key::tuple(fields, names)
+    }
+}
+
 /// Encodes the join tuple of `fields` into `out`: by slot alone when the record is `exact`
 /// and every field has a slot, else by slot checked by name (see [`key::encode_slots_into`]).
 fn encode_join(
@@ -219,7 +238,12 @@ async fn load_nodes(
                     None => {
                         let g = values.len() as u32;
                         by_tuple.insert(encoded.clone(), g);
-                        values.push(key::tuple(&p.fields, &node.parent_fields));
+                        values.push(join_values(
+                            &p.fields,
+                            &node.parent_fields,
+                            &parent_slots,
+                            parents_exact,
+                        ));
                         g
                     }
                 }
