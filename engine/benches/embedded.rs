@@ -481,9 +481,11 @@ async fn main() {
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
     let n = (1000 + customers * 14) as f64;
     println!(
-        "data set: {customers} customers, {} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}; MIMALLOC_PURGE_DELAY={}",
-        data.len(),
-        if std::env::var("FDC_BENCH_DIR").is_ok() { "redb on disk" } else { "in memory" },
+        "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}; MIMALLOC_PURGE_DELAY={}",
+        match std::env::var("FDC_BENCH_DIR") {
+            Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
+            Err(_) => "in memory".into(),
+        },
         std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_default()
     );
 
@@ -567,8 +569,10 @@ async fn main() {
     println!("4. view `customer_orders`: three relations, two hops (customer -> orders -> items, customer -> billing address), no events, no schema");
     let store = open_store("three");
     let loader = engine(&light, store.clone(), false).await;
-    let (_, _, dead) = through_engine(&loader, &light_router, &data).await;
-    assert_eq!(dead, 0);
+    for chunk in dataset(customers) {
+        let (_, _, dead) = through_engine(&loader, &light_router, &chunk).await;
+        assert_eq!(dead, 0);
+    }
     let eng = engine(&light, store.clone(), true).await;
     refresh_twice(&eng, "customer_orders", t_read).await;
     steady(
@@ -593,6 +597,7 @@ async fn heavy(
     let rate = env("FDC_BENCH_RATE", 1000) as f64;
     let latency_secs = env("FDC_BENCH_LATENCY_SECS", 5);
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
+    let eng_store = store.clone();
     let eng = engine(plan, store, true).await;
     refresh_twice(&eng, "customer_360", t_read).await;
     let order_options = RefreshOptions {
@@ -605,6 +610,7 @@ async fn heavy(
         .expect("refresh order_view");
 
     // 3. Steady state.
+    LARGEST_EVENT_BATCH.store(0, std::sync::atomic::Ordering::Relaxed);
     steady(
         &eng,
         plan,
@@ -624,6 +630,16 @@ async fn heavy(
         percentile(&lat, 1.0),
         peak_rss_mib()
     );
+    println!(
+        "   largest event batch (steady state and latency): {} events",
+        LARGEST_EVENT_BATCH.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    if let Ok(Some((bytes, entries))) = eng_store.cache_usage() {
+        println!(
+            "   disk-resident store cache: {:.0} MiB estimated in {entries} records and documents",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
 }
 
 /// Two full refreshes of `view` (every document inserted, then every one unchanged), each
