@@ -14,7 +14,11 @@
 //! `FDC_STORE_CACHE_MB` sets its cache, default 64). The data set is generated one batch at
 //! a time, so peak memory is the engine's and the store's, not the input's.
 //!
-//! Phases, each timed on its own (wall time and CPU time of this single-threaded process, so
+//! Runtime: `FDC_BENCH_THREADS` tokio worker threads (default 1: a current-thread runtime).
+//! With more than one, the engine spreads a batch's single-view rebuilds over as many tasks
+//! (`rebuild_parallelism`); the raw baselines stay single-threaded.
+//!
+//! Phases, each timed on its own (wall time and the process's CPU time over all threads, so
 //! that rates per CPU-second stay comparable on a shared machine), peak RSS reset before each:
 //! 1. raw baseline: the messages decoded and cast (router) and bulk-written as records, no
 //!    version read, no strategies, no single views; then the initial load through the engine
@@ -53,7 +57,7 @@ const BATCH: usize = 5000;
 
 // Under glibc malloc, perf showed ~40 % of this workload in the allocator (`_int_malloc`,
 // `unlink_chunk`, `malloc_consolidate`): the engine allocates many small values. mimalloc
-// keeps the measurement about the engine. (The `fdc` binary still uses the system allocator.)
+// keeps the measurement about the engine; the `fdc` binary uses it too (src/main.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -93,17 +97,21 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// CPU time of this (single-threaded) process so far, in seconds: rates per CPU-second stay
-/// meaningful when the machine is shared.
+/// CPU time of this process so far (user + system, every thread), in seconds: rates per
+/// CPU-second stay meaningful when the machine is shared. From `/proc/self/stat`, in clock
+/// ticks of 10 ms.
 fn cpu_secs() -> f64 {
-    std::fs::read_to_string("/proc/self/schedstat")
+    const TICKS_PER_SECOND: f64 = 100.0;
+    std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
-            s.split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<f64>().ok())
+            // Fields after the command name (which may hold spaces) start at the state.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS_PER_SECOND)
         })
-        .map(|ns| ns / 1e9)
         .unwrap_or(f64::NAN)
 }
 
@@ -358,6 +366,7 @@ async fn engine(plan: &Plan, store: Arc<EmbeddedStore>, strategies: bool) -> Eng
     let config = RuntimeConfig {
         batch_size: BATCH,
         strategies,
+        rebuild_parallelism: threads(),
         ..RuntimeConfig::default()
     };
     Engine::build(plan.clone(), stores, config)
@@ -458,8 +467,25 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+/// Worker threads of the bench's runtime (`FDC_BENCH_THREADS`, default 1).
+fn threads() -> usize {
+    env("FDC_BENCH_THREADS", 1).max(1) as usize
+}
+
+fn main() {
+    let runtime = match threads() {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    runtime.expect("tokio runtime").block_on(bench());
+}
+
+async fn bench() {
     // mimalloc returns freed memory to the OS 10 ms after it is freed; with transparent huge
     // pages every re-fault then zeroes 2 MiB in the kernel (`clear_page_erms`: 11-13 % of a
     // refresh, up to a third under perf). The option can only be set before the allocator
@@ -481,7 +507,8 @@ async fn main() {
     let product_renames = env("FDC_BENCH_PRODUCT_RENAMES", 1);
     let n = (1000 + customers * 14) as f64;
     println!(
-        "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; store {}; MIMALLOC_PURGE_DELAY={}",
+        "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; {} runtime thread(s); store {}; MIMALLOC_PURGE_DELAY={}",
+        threads(),
         match std::env::var("FDC_BENCH_DIR") {
             Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
             Err(_) => "in memory".into(),

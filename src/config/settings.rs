@@ -75,7 +75,7 @@ pub struct BatchSettings {
     pub max_messages: usize,
     pub linger: Duration,
     pub read_ahead: usize,
-    /// Tasks rebuilding one batch's single views at once (`None`: the machine's cores).
+    /// Tasks rebuilding one batch's single views at once (`None`: the engine's default, 1).
     pub rebuild_parallelism: Option<usize>,
 }
 

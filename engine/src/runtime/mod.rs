@@ -76,7 +76,9 @@ pub struct RuntimeConfig {
     /// Single-view keys rebuilt per aggregation call.
     pub rebuild_chunk: usize,
     /// Tasks that rebuild the single views of one batch at once, on a multi-thread runtime
-    /// (default: the machine's cores); a task gets [`MIN_PARALLEL_KEYS`] keys at least.
+    /// (default 1); a task gets [`MIN_PARALLEL_KEYS`] keys at least. For stores whose
+    /// rebuilds wait on the network (MongoDB): on the embedded store the tasks contend for
+    /// the store and the shared records, and measured slower (BENCHMARKS.md).
     pub rebuild_parallelism: usize,
     /// Routed batches read ahead of the one being written (bounded channel capacity).
     pub read_ahead: usize,
@@ -95,7 +97,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             batch_size: 5000,
             rebuild_chunk: 5000,
-            rebuild_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            rebuild_parallelism: 1,
             read_ahead: 2,
             max_attempts: 0,
             retry_backoff: Duration::from_millis(200),
