@@ -97,22 +97,21 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// CPU time of this process so far (user + system, every thread), in seconds: rates per
-/// CPU-second stay meaningful when the machine is shared. From `/proc/self/stat`, in clock
-/// ticks of 10 ms.
+/// CPU time of this process's threads so far, in seconds: rates per CPU-second stay
+/// meaningful when the machine is shared. The sum of `/proc/self/task/*/schedstat` (run time
+/// in nanoseconds per thread; the runtime's threads live as long as the bench).
 fn cpu_secs() -> f64 {
-    const TICKS_PER_SECOND: f64 = 100.0;
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) start at the state.
-            let rest = &s[s.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / TICKS_PER_SECOND)
-        })
-        .unwrap_or(f64::NAN)
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let mut ns = 0.0;
+    for task in tasks.flatten() {
+        let run = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+        ns += run.unwrap_or(0.0);
+    }
+    ns / 1e9
 }
 
 fn message(projection: &str, id: u64, value: serde_json::Value, ts: i64) -> Message {
