@@ -10,8 +10,9 @@
 //! is kept in memory (hash indexes, shared records). On a directory, records, documents and
 //! the secondary indexes live in redb and memory is bounded whatever the data size (a cache of
 //! [`DiskOptions::cache_mib`]); a call's effects are committed (one redb transaction) before
-//! they become visible and before the call returns, and a reopened store holds exactly what
-//! was committed.
+//! they become visible and before the call returns, durable at the next `sync` (which the
+//! engine calls at the end of every batch) or checkpoint, and a reopened store holds exactly
+//! what was durable.
 
 mod disk;
 mod memory;
@@ -90,6 +91,14 @@ macro_rules! on_backend {
 }
 
 impl EmbeddedStore {
+    /// Makes the disk-resident store's writes so far durable (in memory: nothing to do).
+    pub fn sync_to_disk(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Disk(d) => d.sync(),
+        }
+    }
+
     /// A store that lives in memory only.
     pub fn in_memory() -> EmbeddedStore {
         EmbeddedStore {
@@ -159,6 +168,10 @@ impl ProjectionStore for EmbeddedStore {
         on_backend!(self, s => s.ensure_projection(layout))
     }
 
+    async fn sync(&self) -> Result<(), StoreError> {
+        self.sync_to_disk()
+    }
+
     async fn get_many(
         &self,
         projection: &str,
@@ -221,6 +234,10 @@ impl ProjectionStore for EmbeddedStore {
 impl SingleViewStore for EmbeddedStore {
     async fn ensure_view(&self, view: &str, _key_fields: &[String]) -> Result<(), StoreError> {
         on_backend!(self, s => s.ensure_view(view))
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        self.sync_to_disk()
     }
 
     async fn get_many(

@@ -596,3 +596,41 @@ fn the_cache_size_comes_from_the_environment_value() {
     assert_eq!(DiskOptions::from_var(Some(" 32 ")).cache_mib, 32);
     assert_eq!(DiskOptions::from_var(Some("lots")), DiskOptions::default());
 }
+
+/// A copy of the store's file taken while it is open is what a crash leaves behind.
+fn crash_copy(from: &Scratch) -> Scratch {
+    let to = Scratch::new();
+    std::fs::create_dir_all(&to.0).unwrap();
+    std::fs::copy(from.0.join("fdc.redb"), to.0.join("fdc.redb")).unwrap();
+    to
+}
+
+async fn holds(s: &EmbeddedStore, id: i64) -> bool {
+    ProjectionStore::get_many(s, "orders", &[vec![Value::Int(id)]])
+        .await
+        .unwrap()[0]
+        .is_some()
+}
+
+#[tokio::test]
+async fn writes_are_durable_from_the_next_sync_or_checkpoint() {
+    let dir = Scratch::new();
+    let s = EmbeddedStore::open_with(&dir.0, DiskOptions::default()).unwrap();
+    s.ensure_projection(&layout()).await.unwrap();
+    let put = |id| vec![RecordWrite::Put(rec(id, 10, 1, RecordState::Public))];
+    ProjectionStore::write(&s, "orders", put(1)).await.unwrap();
+    // Visible at once, not yet durable: a crash now loses it.
+    assert!(holds(&s, 1).await);
+    let crashed = crash_copy(&dir);
+    assert!(!holds(&EmbeddedStore::open(&crashed.0).unwrap(), 1).await);
+    ProjectionStore::sync(&s).await.unwrap();
+    let crashed = crash_copy(&dir);
+    assert!(holds(&EmbeddedStore::open(&crashed.0).unwrap(), 1).await);
+    // A checkpoint makes the writes before it durable too.
+    ProjectionStore::write(&s, "orders", put(2)).await.unwrap();
+    s.save_checkpoints(&[("file:x".into(), 7)]).await.unwrap();
+    let crashed = crash_copy(&dir);
+    let reopened = EmbeddedStore::open(&crashed.0).unwrap();
+    assert_eq!(reopened.load_checkpoint("file:x").await.unwrap(), Some(7));
+    assert!(holds(&reopened, 2).await);
+}

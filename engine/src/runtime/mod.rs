@@ -508,8 +508,8 @@ impl Engine {
         events.extend(r.events);
     }
 
-    /// The last effects of a batch: its events and dead letters are published, then `out`
-    /// (with the event count) is returned.
+    /// The last effects of a batch: its events and dead letters are published and the stores
+    /// synced (durable), then `out` (with the event count) is returned.
     pub(super) async fn finish(
         &self,
         mut out: BatchOutcome,
@@ -525,6 +525,10 @@ impl Engine {
                 .dead_letter(out.dead_letters.clone())
                 .await?;
         }
+        // Stores that defer durability make the batch's writes durable now, before its
+        // positions can be committed.
+        self.stores.projections.sync().await?;
+        self.stores.views.sync().await?;
         Ok(out)
     }
 

@@ -11,8 +11,9 @@
 //! - a projection write is guarded by version: it applies only when nothing is stored for the
 //!   key or the stored version is lower than or equal to the written one, and the outcome of
 //!   each item says which;
-//! - a successful call is durable when it returns (the runtime commits input positions only
-//!   behind it);
+//! - a successful call is durable when it returns, or at the latest when `sync` returns
+//!   (the runtime syncs both stores at the end of every batch and commits input positions
+//!   only behind it);
 //! - errors carry no record contents or key values.
 
 pub mod condition;
@@ -120,6 +121,12 @@ pub trait ProjectionStore: Send + Sync {
     /// Creates the collection and its indexes if needed (idempotent).
     async fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError>;
 
+    /// Makes every write so far durable, for a store that defers durability (the embedded
+    /// store on disk: one fsync per batch). Default: writes are durable when they return.
+    async fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The records with these primary keys, in the order of `keys` (`None`: not stored).
     async fn get_many(
         &self,
@@ -212,6 +219,11 @@ pub struct ViewFailure {
 pub trait SingleViewStore: Send + Sync {
     /// Creates the collection and its unique key index if needed (idempotent).
     async fn ensure_view(&self, view: &str, key_fields: &[String]) -> Result<(), StoreError>;
+
+    /// Makes every write so far durable (see [`ProjectionStore::sync`]).
+    async fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// The documents with these keys, in the order of `keys`.
     async fn get_many(

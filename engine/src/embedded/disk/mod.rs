@@ -7,9 +7,12 @@
 //!
 //! Guarantees: every call is atomic with respect to the others (one lock: reads share it,
 //! writes hold it alone); a call's effects are committed in one redb write transaction
-//! (immediate durability) before the cache learns of them and before the call returns, so a
-//! reader never sees an uncommitted effect and a reopened store holds exactly what was
-//! committed. The cache holds only committed values; a record or document handed out is never
+//! before the cache learns of them and before the call returns, so a reader never sees an
+//! uncommitted effect. Data writes commit without an fsync (`Durability::None`); they become
+//! durable together at the next [`DiskStore::sync`] or checkpoint save (immediate
+//! durability), which the engine calls before a batch's positions are committed (one fsync
+//! per batch instead of one per call). A reopened store holds exactly what was durable: a
+//! prefix of the calls, ending at a sync or a checkpoint. The cache holds only committed values; a record or document handed out is never
 //! mutated (a write caches a new `Arc`). Memory does not grow with the data set: the decoded
 //! cache and redb's page cache are bounded by [`super::DiskOptions`].
 
@@ -48,6 +51,8 @@ pub struct DiskStore {
     db: Database,
     state: RwLock<State>,
     cache: Mutex<Cache>,
+    /// Commits made since the last immediate one (not durable yet).
+    pending: std::sync::atomic::AtomicBool,
 }
 
 /// The cache key of `pk` in the table with cache prefix `prefix`.
@@ -113,7 +118,34 @@ impl DiskStore {
             db,
             state: RwLock::new(state),
             cache: Mutex::new(Cache::new(cache_bytes)),
+            pending: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// A write transaction for data (records, documents, letters): committed without an
+    /// fsync, durable at the next [`DiskStore::sync`] (see the module docs).
+    fn data_txn(&self, op: &str) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| err(op, e))?;
+        self.pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(txn)
+    }
+
+    /// Makes every commit so far durable (one fsync; nothing when none is pending).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let op = "sync the store to disk";
+        // Writers hold the state lock: holding it here orders the sync after them.
+        let _state = self.write_state(op)?;
+        if !self
+            .pending
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        txn.commit().map_err(|e| err(op, e))
     }
 
     fn read_state(&self, op: &str) -> Result<RwLockReadGuard<'_, State>, StoreError> {
@@ -286,6 +318,7 @@ impl DiskStore {
         rows: &[serde_json::Value],
         op: &str,
     ) -> Result<(), StoreError> {
+        // Immediate: letters and failures are durable when the call returns (rare writes).
         let txn = self.db.begin_write().map_err(|e| err(op, e))?;
         {
             let mut t = txn.open_table(def).map_err(|e| err(op, e))?;
@@ -329,6 +362,7 @@ impl DiskStore {
     pub fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
         let op = "save checkpoints";
         let mut state = self.write_state(op)?;
+        // Immediate: the checkpoint and every data commit before it become durable together.
         let txn = self.db.begin_write().map_err(|e| err(op, e))?;
         {
             let mut t = txn
@@ -339,6 +373,8 @@ impl DiskStore {
             }
         }
         txn.commit().map_err(|e| err(op, e))?;
+        self.pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         for (s, p) in positions {
             state.checkpoints.insert(s.clone(), *p);
         }

@@ -237,7 +237,7 @@ impl DiskStore {
         let prefix = cache_prefix(&name);
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut effects: Vec<Effect> = Vec::with_capacity(writes.len());
-        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        let txn = self.data_txn(op)?;
         {
             let mut table = txn
                 .open_table(BytesDef::new(&name))

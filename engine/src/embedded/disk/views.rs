@@ -73,7 +73,7 @@ impl DiskStore {
         let name = tables::view_table(view);
         let prefix = cache_prefix(&name);
         let mut effects: Vec<(Vec<u8>, Option<KeyedDoc>)> = Vec::new();
-        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        let txn = self.data_txn(op)?;
         {
             let mut table = txn
                 .open_table(BytesDef::new(&name))
