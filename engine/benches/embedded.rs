@@ -39,9 +39,15 @@
 //! Allocator: mimalloc, with its purge delay disabled (`MIMALLOC_PURGE_DELAY=-1`: the bench
 //! re-runs itself with it unless the variable is set; see `main`).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::{
+    cpu_secs, customer_rows, env, message, peak_rss_mib, product_rows, reset_peak_rss, shop_plan,
+    through_engine, timed_refresh,
+};
 use fdc_engine::change::{Ingested, Message};
 use fdc_engine::embedded::{DiskOptions, EmbeddedStore};
 use fdc_engine::ingest::Router;
@@ -72,117 +78,15 @@ impl Rng {
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Resets the peak RSS (`VmHWM`) to the current RSS, so each phase reports its own peak.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-/// CPU time of this process's threads so far, in seconds: rates per CPU-second stay
-/// meaningful when the machine is shared. The sum of `/proc/self/task/*/schedstat` (run time
-/// in nanoseconds per thread; the runtime's threads live as long as the bench).
-fn cpu_secs() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    let mut ns = 0.0;
-    for task in tasks.flatten() {
-        let run = std::fs::read_to_string(task.path().join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
-        ns += run.unwrap_or(0.0);
-    }
-    ns / 1e9
-}
-
-fn message(projection: &str, id: u64, value: serde_json::Value, ts: i64) -> Message {
-    Message {
-        topic: format!("shop.{projection}"),
-        partition: 0,
-        offset: ts,
-        key: Some(json!({ "id": id }).to_string().into_bytes()),
-        value: Some(value.to_string().into_bytes()),
-        headers: vec![],
-        timestamp: Some(ts),
-    }
-}
-
 /// The data set in chunks of about one batch, generated as they are consumed, so that the
 /// bench holds one chunk at a time whatever the size (the products first, then customers).
 fn dataset(customers: u64) -> impl Iterator<Item = Vec<Message>> {
     let per = BATCH as u64 / 14;
-    std::iter::once(products()).chain(
+    std::iter::once(product_rows(1000, 1)).chain(
         (1..=customers)
             .step_by(per as usize)
-            .map(move |c| customer_rows(c..(c + per).min(customers + 1))),
+            .map(move |c| customer_rows(c..(c + per).min(customers + 1), 1000, 1)),
     )
-}
-
-fn products() -> Vec<Message> {
-    (1..=1000)
-        .map(|p| {
-            message(
-                "products",
-                p,
-                json!({"id": p, "name": format!("product {p}"), "category": "c"}),
-                1,
-            )
-        })
-        .collect()
-}
-
-fn customer_rows(customers: std::ops::Range<u64>) -> Vec<Message> {
-    let mut out = Vec::new();
-    let products = 1000;
-    for c in customers {
-        let ts = 1 + c as i64;
-        out.push(message(
-            "customers",
-            c,
-            json!({"id": c, "name": format!("name {c}"), "country": "IT"}),
-            ts,
-        ));
-        out.push(message(
-            "addresses",
-            c,
-            json!({"id": c, "customer_id": c, "kind": "billing", "city": "Rome"}),
-            ts,
-        ));
-        for o in 0..3 {
-            let order = c * 3 + o;
-            out.push(message(
-                "orders",
-                order,
-                json!({"id": order, "customer_id": c, "status": "PAID", "total": "10.50"}),
-                ts,
-            ));
-            for i in 0..3 {
-                let item = order * 3 + i;
-                let product = 1 + (item * 7919) % products;
-                out.push(message("items", item, json!({"id": item, "order_id": order, "product_id": product, "qty": 1 + i, "price": "3.50"}), ts));
-            }
-        }
-    }
-    out
 }
 
 /// Random updates; `product_renames` of every 100 messages rename a product (each reaches
@@ -373,21 +277,6 @@ async fn engine(plan: &Plan, store: Arc<EmbeddedStore>, strategies: bool) -> Eng
         .expect("build")
 }
 
-async fn through_engine(engine: &Engine, router: &Router, messages: &[Message]) -> (f64, u64, u64) {
-    let start = Instant::now();
-    let mut views = 0;
-    let mut dead = 0;
-    for chunk in messages.chunks(BATCH) {
-        let items = chunk.iter().cloned().map(SourceItem::Message).collect();
-        let batch = RoutedBatch::route(items, router as &dyn Route);
-        let out = engine.process(&batch).await.expect("process");
-        engine.commit(&out, 0);
-        views += out.counts.views_inserted + out.counts.views_updated + out.counts.views_deleted;
-        dead += out.dead_letters.len() as u64;
-    }
-    (start.elapsed().as_secs_f64(), views, dead)
-}
-
 async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Message]) -> f64 {
     for l in layouts(plan) {
         store.ensure_projection(&l).await.expect("ensure");
@@ -498,8 +387,7 @@ async fn bench() {
             .expect("re-run with MIMALLOC_PURGE_DELAY=-1");
         std::process::exit(status.code().unwrap_or(1));
     }
-    let plan: Plan =
-        serde_json::from_str(include_str!("../tests/fixtures/shop.plan.json")).expect("plan");
+    let plan = shop_plan();
     let router = Router::new(&plan).expect("router");
     let customers = env("FDC_BENCH_CUSTOMERS", 20_000);
     let n_updates = env("FDC_BENCH_UPDATES", 100_000);
@@ -544,7 +432,7 @@ async fn bench() {
     let (mut t_load, mut c_load) = (0.0, 0.0);
     for chunk in dataset(customers) {
         let c0 = cpu_secs();
-        let (t, _, dead) = through_engine(&loader, &router, &chunk).await;
+        let (t, _, dead) = through_engine(&loader, &router, &chunk, BATCH).await;
         c_load += cpu_secs() - c0;
         t_load += t;
         assert_eq!(dead, 0);
@@ -596,7 +484,7 @@ async fn bench() {
     let store = open_store("three");
     let loader = engine(&light, store.clone(), false).await;
     for chunk in dataset(customers) {
-        let (_, _, dead) = through_engine(&loader, &light_router, &chunk).await;
+        let (_, _, dead) = through_engine(&loader, &light_router, &chunk, BATCH).await;
         assert_eq!(dead, 0);
     }
     let eng = engine(&light, store.clone(), true).await;
@@ -677,14 +565,7 @@ async fn refresh_twice(eng: &Engine, view: &str, t_read: f64) {
         page: BATCH,
     };
     for label in ["inserted", "unchanged"] {
-        reset_peak_rss();
-        let t0 = Instant::now();
-        let c0 = cpu_secs();
-        let out = refresh(eng, &options, None, |_| Flow::Continue)
-            .await
-            .expect("refresh");
-        let t = t0.elapsed().as_secs_f64();
-        let c = cpu_secs() - c0;
+        let (out, t, c) = timed_refresh(eng, &options).await;
         let views = out.totals.rebuilt as f64;
         println!(
             "   full refresh of {view} ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
@@ -706,7 +587,7 @@ async fn steady(eng: &Engine, plan: &Plan, router: &Router, ups: &[Message], lab
     let n = ups.len() as f64;
     let before = eng.counters().summary().triggered;
     let c0 = cpu_secs();
-    let (t_steady, views, dead) = through_engine(eng, router, ups).await;
+    let (t_steady, views, dead) = through_engine(eng, router, ups, BATCH).await;
     let c_steady = cpu_secs() - c0;
     assert_eq!(dead, 0);
     let triggered = eng.counters().summary().triggered - before;

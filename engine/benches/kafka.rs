@@ -22,9 +22,12 @@
 //!    watermark; timed until every message is durable (ratio to 1), or reported unfinished
 //!    after `FDC_BENCH_DEADLINE_S` (default 120 s).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{dataset, env_or, shop_plan, unique_name};
 use fdc_engine::change::Message;
 use fdc_engine::file::MemoryEvents;
 use fdc_engine::ingest::Router;
@@ -39,59 +42,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::json;
 
 const BATCH: usize = 5000;
 const PARTITIONS: i32 = 3;
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
-fn message(projection: &str, id: u64, value: serde_json::Value, ts: i64) -> Message {
-    Message {
-        topic: format!("shop.{projection}"),
-        partition: 0,
-        offset: 0,
-        key: Some(json!({ "id": id }).to_string().into_bytes()),
-        value: Some(value.to_string().into_bytes()),
-        headers: vec![],
-        timestamp: Some(ts),
-    }
-}
-
-/// `products` products, then per customer: the customer, an address, 3 orders with 3 items each.
-fn dataset(customers: u64, products: u64) -> Vec<Message> {
-    let mut out = Vec::new();
-    let ts = 1_700_000_000_000;
-    for p in 1..=products {
-        let v = json!({"id": p, "name": format!("product {p}"), "category": "c"});
-        out.push(message("products", p, v, ts));
-    }
-    for c in 1..=customers {
-        let t = ts + c as i64;
-        let v = json!({"id": c, "name": format!("name {c}"), "country": "IT"});
-        out.push(message("customers", c, v, t));
-        let v = json!({"id": c, "customer_id": c, "kind": "billing", "city": "Rome"});
-        out.push(message("addresses", c, v, t));
-        for o in 0..3 {
-            let order = c * 3 + o;
-            let v = json!({"id": order, "customer_id": c, "status": "PAID", "total": "10.50"});
-            out.push(message("orders", order, v, t));
-            for i in 0..3 {
-                let item = order * 3 + i;
-                let product = 1 + (item * 7919) % products;
-                let v = json!({"id": item, "order_id": order, "product_id": product,
-                    "qty": 1 + i, "price": "3.50"});
-                out.push(message("items", item, v, t));
-            }
-        }
-    }
-    out
-}
 
 async fn prefill(brokers: &str, map: &TopicMap, messages: &[Message]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -300,21 +253,13 @@ async fn main() {
     let products = if bench { (customers * 2).min(1000) } else { 50 };
     let brokers = env_or("FDC_KAFKA_BROKERS", "127.0.0.1:9092");
     let uri = env_or("FDC_MONGO_URI", "mongodb://127.0.0.1:27017");
-    let plan: Plan =
-        serde_json::from_str(include_str!("../tests/fixtures/shop.plan.json")).expect("plan");
-    let tag = format!(
-        "fdc_bench_kafka_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
+    let plan = shop_plan();
+    let tag = unique_name("fdc_bench_kafka");
     let mut map = TopicMap::default();
     for t in plan.topics() {
         map.renames.insert(t.to_string(), format!("{tag}.{t}"));
     }
-    let data = dataset(customers, products);
+    let data = dataset(customers, products, 1_700_000_000_000);
     let n = data.len();
     println!(
         "data set: {customers} customers, {products} products, {n} messages on {} topics x {PARTITIONS} partitions; batch {BATCH}",

@@ -624,17 +624,22 @@ async fn case_views<S: SingleViewStore>(s: &S) {
             .expect("get")[0],
         Some(r)
     );
-    // Scan pages through every document with its key.
+    // Scan pages through every document with its key (a decimal key keeps its type).
     let mut keys = Vec::new();
     let mut after: Option<Vec<Value>> = None;
-    for i in 10..20 {
+    let decimal = Value::Decimal("12.50".parse().expect("decimal"));
+    for k in (10..20).map(Value::Int).chain([decimal.clone()]) {
         let mut d = Map::new();
-        d.insert("customer_id".into(), Value::Int(i));
+        d.insert("customer_id".into(), k.clone());
+        d.insert(
+            "orders".into(),
+            Value::Array(vec![Value::Int(1), Value::Int(2)]),
+        );
         s.write(
             "sv",
             WriteMode::Replace,
             vec![ViewWrite::Upsert {
-                key: vec![Value::Int(i)],
+                key: vec![k],
                 document: d,
             }],
         )
@@ -654,7 +659,23 @@ async fn case_views<S: SingleViewStore>(s: &S) {
             None => break,
         }
     }
-    assert_eq!(keys.len(), 11);
+    assert_eq!(keys.len(), 12);
+    assert!(keys.contains(&vec![decimal]));
+    // `scan_keys` gives the same keys in the same order, without the documents.
+    let mut only_keys = Vec::new();
+    let mut after: Option<Vec<Value>> = None;
+    loop {
+        let page = s
+            .scan_keys("sv", after.as_deref(), 5)
+            .await
+            .expect("scan keys");
+        only_keys.extend(page.items);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(only_keys, keys);
     // A failure is recorded.
     s.record_failures(vec![ViewFailure {
         view: "sv".into(),

@@ -238,16 +238,22 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Finds documents of `collection` matching `filter` (every batch of the cursor).
+    /// Finds documents of `collection` matching `filter` (every batch of the cursor), only
+    /// the fields of `projection` when given, the first `sort_limit` in `_id` order when given.
     async fn find_all(
         &self,
         operation: &str,
         collection: &str,
         filter: Document,
+        projection: Option<Document>,
         sort_limit: Option<i64>,
     ) -> Result<Vec<Document>, StoreError> {
         let coll: Collection<Document> = self.db.collection(collection);
         let find = coll.find(filter);
+        let find = match projection {
+            Some(p) => find.projection(p),
+            None => find,
+        };
         let find = match sort_limit {
             Some(limit) => find.sort(doc! { "_id": 1 }).limit(limit),
             None => find,

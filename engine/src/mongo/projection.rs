@@ -76,13 +76,9 @@ impl MongoStore {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(self.config.max_batch.max(1)) {
             let filter = doc! { "_id": { "$in": chunk.to_vec() } };
-            let docs = match &projection {
-                None => self.find_all(operation, collection, filter, None).await?,
-                Some(p) => {
-                    self.find_projected(operation, collection, filter, p.clone())
-                        .await?
-                }
-            };
+            let docs = self
+                .find_all(operation, collection, filter, projection.clone(), None)
+                .await?;
             for d in docs {
                 if let Ok(id) = d.get_str("_id") {
                     out.insert(id.to_owned(), d);
@@ -90,29 +86,6 @@ impl MongoStore {
             }
         }
         Ok(out)
-    }
-
-    async fn find_projected(
-        &self,
-        operation: &str,
-        collection: &str,
-        filter: Document,
-        projection: Document,
-    ) -> Result<Vec<Document>, StoreError> {
-        use futures_util::TryStreamExt;
-        let coll: mongodb::Collection<Document> = self.db.collection(collection);
-        let started = std::time::Instant::now();
-        let cursor = coll
-            .find(filter)
-            .projection(projection)
-            .await
-            .map_err(|e| super::error::from_driver(operation, &e))?;
-        let docs: Vec<Document> = cursor
-            .try_collect()
-            .await
-            .map_err(|e| super::error::from_driver(operation, &e))?;
-        super::trace_find(collection, docs.len(), started);
-        Ok(docs)
     }
 
     fn decode(
@@ -219,7 +192,7 @@ impl ProjectionStore for MongoStore {
                 let mut f = base.clone();
                 f.insert("_id", doc! { "$in": ids.to_vec() });
                 push_conditions(q.conditions, &mut f);
-                docs.extend(self.find_all(&op, projection, f, None).await?);
+                docs.extend(self.find_all(&op, projection, f, None, None).await?);
             }
         } else if let [field] = q.fields {
             for part in tuples.chunks(chunk) {
@@ -230,7 +203,7 @@ impl ProjectionStore for MongoStore {
                 let mut f = base.clone();
                 f.insert(field.clone(), doc! { "$in": values });
                 push_conditions(q.conditions, &mut f);
-                docs.extend(self.find_all(&op, projection, f, None).await?);
+                docs.extend(self.find_all(&op, projection, f, None, None).await?);
             }
         } else {
             // Composite tuples: `$or` of conjunctions, fewer per query (each is a sub-filter).
@@ -250,7 +223,7 @@ impl ProjectionStore for MongoStore {
                 let mut f = base.clone();
                 f.insert("$or", branches);
                 push_conditions(q.conditions, &mut f);
-                docs.extend(self.find_all(&op, projection, f, None).await?);
+                docs.extend(self.find_all(&op, projection, f, None, None).await?);
             }
         }
         let mut seen = HashSet::new();
@@ -340,7 +313,7 @@ impl ProjectionStore for MongoStore {
             None => doc! {},
         };
         let docs = self
-            .find_all(&op, projection, filter, Some(limit as i64))
+            .find_all(&op, projection, filter, None, Some(limit as i64))
             .await?;
         let items = docs
             .iter()

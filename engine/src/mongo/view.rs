@@ -31,12 +31,30 @@ use crate::value::{Map, Value};
 
 use super::codec::value_to_bson;
 use super::command::{self, Kind};
-use super::documents::{view_from_document, view_merge_update, view_to_document};
+use super::documents::{view_from_document, view_merge_update, view_to_document, VIEW_TYPES};
 use super::guard::DUPLICATE_KEY;
 use super::ids::id_of;
 use super::{index_name, MongoStore};
 
 impl MongoStore {
+    /// Up to `limit` documents of `view` after the key `after`, in `_id` order (the order of
+    /// [`SingleViewStore::scan`]).
+    async fn scan_view(
+        &self,
+        operation: &str,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+        fields: Option<Document>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let filter = match after.and_then(id_of) {
+            Some(id) => doc! { "_id": { "$gt": id } },
+            None => doc! {},
+        };
+        self.find_all(operation, view, filter, fields, Some(limit as i64))
+            .await
+    }
+
     fn view_keys_of(&self, operation: &str, view: &str) -> Result<Vec<String>, StoreError> {
         Self::keys_of(&self.view_keys, view).ok_or_else(|| {
             StoreError::fatal(
@@ -204,17 +222,43 @@ impl SingleViewStore for MongoStore {
     ) -> Result<Page<(Vec<Value>, Map)>, StoreError> {
         let op = format!("scan single view {view}");
         let limit = limit.max(1);
-        let filter = match after.and_then(id_of) {
-            Some(id) => doc! { "_id": { "$gt": id } },
-            None => doc! {},
-        };
-        let docs = self.find_all(&op, view, filter, Some(limit as i64)).await?;
+        let docs = self.scan_view(&op, view, after, limit, None).await?;
         let items = docs
             .iter()
             .map(|d| self.decode_view(&op, view, d))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next = if items.len() == limit {
             items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Reads `_id`, the key fields and their type tags only: a single-view document holds
+    /// every related record of its root, many times the size of its key.
+    async fn scan_keys(
+        &self,
+        view: &str,
+        after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Page<Vec<Value>>, StoreError> {
+        let op = format!("scan single-view keys {view}");
+        let limit = limit.max(1);
+        let mut fields = doc! { "_id": 1 };
+        for k in self.view_keys_of(&op, view)? {
+            fields.insert(format!("{VIEW_TYPES}.{k}"), 1);
+            fields.insert(k, 1);
+        }
+        let docs = self
+            .scan_view(&op, view, after, limit, Some(fields))
+            .await?;
+        let items = docs
+            .iter()
+            .map(|d| Ok(self.decode_view(&op, view, d)?.0))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = if items.len() == limit {
+            items.last().cloned()
         } else {
             None
         };
