@@ -56,8 +56,9 @@ pub struct MongoStoreConfig {
     pub server_selection_timeout_ms: u64,
     /// Write concern of every write command: `"majority"` (default) or a number of nodes.
     pub write_concern: String,
-    /// Most statements in one `insert` / `update` / `delete` command and values in one `$in`
-    /// (on FerretDB v1, `update` commands hold at most 16 statements whatever this says).
+    /// Most statements in one `insert` / `update` / `delete` command, values in one `$in` and
+    /// documents per reply of a `find` (on FerretDB v1, `update` commands hold at most 16
+    /// statements whatever this says).
     pub max_batch: usize,
 }
 

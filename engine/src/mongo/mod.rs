@@ -249,7 +249,10 @@ impl MongoStore {
         sort_limit: Option<i64>,
     ) -> Result<Vec<Document>, StoreError> {
         let coll: Collection<Document> = self.db.collection(collection);
-        let find = coll.find(filter);
+        // Without a batch size the server picks one: on FerretDB v1 about 250 documents per
+        // `getMore`, 36 round trips for 9000 records where this makes 2.
+        let batch = u32::try_from(self.config.max_batch.max(1)).unwrap_or(u32::MAX);
+        let find = coll.find(filter).batch_size(batch);
         let find = match projection {
             Some(p) => find.projection(p),
             None => find,
