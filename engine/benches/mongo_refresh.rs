@@ -8,7 +8,8 @@
 //! `FDC_BENCH_CUSTOMERS` (default 1000; 14 records per customer: the customer, a billing
 //! address, 3 orders, 9 items; plus 2 products per customer, at most 1000) and
 //! `FDC_BENCH_PAGE` (default 5000, `fdc refresh`'s `--page`: root records read and single
-//! views rebuilt per batch).
+//! views rebuilt per batch); `FDC_BENCH_REBUILD_TASKS` (default the cores, as `fdc refresh`:
+//! the tasks each chunk of keys is spread over).
 //!
 //! Phases, on a database of its own (dropped at the end), with the shop plan of
 //! `tests/fixtures/shop.plan.json` (`customer_360` joins four relations over three hops):
@@ -24,7 +25,8 @@
 //!    at least 70 %); with the server's CPU time known, the same ratio of CPU seconds (server
 //!    and this process), steadier than wall time on a shared machine.
 //!
-//! Each phase prints its wall time, this process's CPU time (the server's work is not in it),
+//! Each phase prints its wall time, this process's CPU time (all threads; the server's work is
+//! not in it),
 //! its peak RSS, the server's CPU time when `FDC_BENCH_SERVER_PID` names the server process on
 //! this machine (`FDC_BENCH_SERVER_PID=$(pgrep -x ferretdb)`), and the store's round trips by
 //! command and collection with their documents and time (counted from the adapter's debug
@@ -37,8 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use common::{
-    cpu_secs, env, env_or, peak_rss_mib, reset_peak_rss, shop_plan, through_engine, timed_refresh,
-    unique_name, NoEvents,
+    env, env_or, peak_rss_mib, process_cpu_secs, reset_peak_rss, shop_plan, through_engine,
+    timed_refresh, unique_name, NoEvents,
 };
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
@@ -174,14 +176,12 @@ async fn raw_read(
 /// CPU seconds used so far by the server process `FDC_BENCH_SERVER_PID` (when given, on the
 /// same machine): how much of a phase's wall time the server computed.
 fn server_cpu_secs() -> Option<f64> {
-    let pid = std::env::var("FDC_BENCH_SERVER_PID").ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
-    // Fields after the command name (which ends with `)`): utime and stime are the 12th and
-    // 13th, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    process_cpu_secs(&std::env::var("FDC_BENCH_SERVER_PID").ok()?)
+}
+
+/// CPU seconds of every thread of this process (the runtime has worker threads).
+fn here_cpu_secs() -> f64 {
+    process_cpu_secs("self").unwrap_or(f64::NAN)
 }
 
 /// What a phase cost: wall seconds, CPU seconds of this process and of the server (when known).
@@ -224,7 +224,9 @@ async fn engine(plan: &Plan, store: Arc<MongoStore>, config: RuntimeConfig) -> E
         .expect("build")
 }
 
-#[tokio::main(flavor = "current_thread")]
+// Multi-thread, as `fdc refresh` runs (a refresh spreads each chunk over `rebuild_parallelism`
+// tasks there).
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // The workload takes minutes on FerretDB v1: it only runs under `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {
@@ -303,12 +305,12 @@ async fn main() {
         let round_trips = round_trips.clone();
         async move {
             reset_peak_rss();
-            let c0 = cpu_secs();
+            let c0 = here_cpu_secs();
             let s0 = server_cpu_secs();
             let t0 = Instant::now();
             let per = raw_read(&db, &collections, page).await;
             let t = t0.elapsed().as_secs_f64();
-            let cost = Cost::new(t, cpu_secs() - c0, s0);
+            let cost = Cost::new(t, here_cpu_secs() - c0, s0);
             let n: usize = per.iter().map(|(_, n, _)| n).sum();
             assert_eq!(n, records, "raw read count");
             let parts: Vec<String> = per
@@ -330,15 +332,24 @@ async fn main() {
     let raw_before = raw_phase("").await;
 
     // 2. Refresh.
+    let defaults = RuntimeConfig::default();
     let refresher = engine(
         &plan,
         store.clone(),
         RuntimeConfig {
             rebuild_chunk: page,
-            ..RuntimeConfig::default()
+            rebuild_parallelism: env(
+                "FDC_BENCH_REBUILD_TASKS",
+                defaults.rebuild_parallelism as u64,
+            ) as usize,
+            ..defaults
         },
     )
     .await;
+    println!(
+        "   refresh: page {page}, rebuild tasks per chunk: {}",
+        refresher.config().rebuild_parallelism
+    );
     let options = RefreshOptions {
         view: VIEW.into(),
         filter: vec![],
@@ -348,7 +359,9 @@ async fn main() {
     for label in ["inserted", "unchanged"] {
         round_trips.take();
         let s0 = server_cpu_secs();
-        let (out, t, c) = timed_refresh(&refresher, &options).await;
+        let c0 = here_cpu_secs();
+        let (out, t, _) = timed_refresh(&refresher, &options).await;
+        let c = here_cpu_secs() - c0;
         assert!(out.complete);
         assert_eq!(out.totals.rebuilt, customers);
         let views = out.totals.rebuilt as f64;

@@ -142,6 +142,18 @@ pub fn cpu_secs() -> f64 {
     ns / 1e9
 }
 
+/// CPU seconds used so far by every thread of process `pid` (`"self"`: this one), from
+/// `/proc/<pid>/stat` (clock ticks of 10 ms); `None` when it cannot be read.
+pub fn process_cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
+    // The fields after the command name (which ends with `)`): utime and stime are the 12th
+    // and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// An event sink that drops every event.
 pub struct NoEvents;
 
