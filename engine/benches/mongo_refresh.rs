@@ -228,7 +228,7 @@ async fn engine(plan: &Plan, store: Arc<MongoStore>, config: RuntimeConfig) -> E
 // tasks there).
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // The workload takes minutes on FerretDB v1: it only runs under `cargo bench`.
+    // The workload takes tens of seconds on FerretDB v1: it only runs under `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {
         println!("mongo_refresh bench: run with `cargo bench -p fdc-engine --features mongo --bench mongo_refresh`");
         return;
