@@ -8,8 +8,8 @@
 //! `FDC_BENCH_CUSTOMERS` (default 1000; 14 records per customer: the customer, a billing
 //! address, 3 orders, 9 items; plus 2 products per customer, at most 1000) and
 //! `FDC_BENCH_PAGE` (default 5000, `fdc refresh`'s `--page`: root records read and single
-//! views rebuilt per batch); `FDC_BENCH_REBUILD_TASKS` (default the cores, as `fdc refresh`:
-//! the tasks each chunk of keys is spread over).
+//! views rebuilt per batch); `FDC_BENCH_REBUILD_TASKS` (default `RuntimeConfig`'s, which
+//! `fdc refresh` uses: the tasks each chunk of keys is spread over).
 //!
 //! Phases, on a database of its own (dropped at the end), with the shop plan of
 //! `tests/fixtures/shop.plan.json` (`customer_360` joins four relations over three hops):
@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use common::{
-    env, env_or, peak_rss_mib, process_cpu_secs, reset_peak_rss, shop_plan, through_engine,
-    timed_refresh, unique_name, NoEvents,
+    cpu_secs, env, env_or, peak_rss_mib, process_cpu_secs, reset_peak_rss, shop_plan,
+    through_engine, timed_refresh, unique_name, NoEvents,
 };
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
@@ -179,11 +179,6 @@ fn server_cpu_secs() -> Option<f64> {
     process_cpu_secs(&std::env::var("FDC_BENCH_SERVER_PID").ok()?)
 }
 
-/// CPU seconds of every thread of this process (the runtime has worker threads).
-fn here_cpu_secs() -> f64 {
-    process_cpu_secs("self").unwrap_or(f64::NAN)
-}
-
 /// What a phase cost: wall seconds, CPU seconds of this process and of the server (when known).
 #[derive(Debug, Clone, Copy)]
 struct Cost {
@@ -224,8 +219,8 @@ async fn engine(plan: &Plan, store: Arc<MongoStore>, config: RuntimeConfig) -> E
         .expect("build")
 }
 
-// Multi-thread, as `fdc refresh` runs (a refresh spreads each chunk over `rebuild_parallelism`
-// tasks there).
+// Multi-thread, as `fdc refresh` runs (there a chunk is spread over `rebuild_parallelism`
+// tasks).
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // The workload takes tens of seconds on FerretDB v1: it only runs under `cargo bench`.
@@ -305,12 +300,12 @@ async fn main() {
         let round_trips = round_trips.clone();
         async move {
             reset_peak_rss();
-            let c0 = here_cpu_secs();
+            let c0 = cpu_secs();
             let s0 = server_cpu_secs();
             let t0 = Instant::now();
             let per = raw_read(&db, &collections, page).await;
             let t = t0.elapsed().as_secs_f64();
-            let cost = Cost::new(t, here_cpu_secs() - c0, s0);
+            let cost = Cost::new(t, cpu_secs() - c0, s0);
             let n: usize = per.iter().map(|(_, n, _)| n).sum();
             assert_eq!(n, records, "raw read count");
             let parts: Vec<String> = per
@@ -359,9 +354,9 @@ async fn main() {
     for label in ["inserted", "unchanged"] {
         round_trips.take();
         let s0 = server_cpu_secs();
-        let c0 = here_cpu_secs();
+        let c0 = cpu_secs();
         let (out, t, _) = timed_refresh(&refresher, &options).await;
-        let c = here_cpu_secs() - c0;
+        let c = cpu_secs() - c0;
         assert!(out.complete);
         assert_eq!(out.totals.rebuilt, customers);
         let views = out.totals.rebuilt as f64;

@@ -142,8 +142,8 @@ pub fn cpu_secs() -> f64 {
     ns / 1e9
 }
 
-/// CPU seconds used so far by every thread of process `pid` (`"self"`: this one), from
-/// `/proc/<pid>/stat` (clock ticks of 10 ms); `None` when it cannot be read.
+/// CPU seconds used so far by every thread of another process `pid` (a server on this
+/// machine), from `/proc/<pid>/stat` (clock ticks of 10 ms); `None` when it cannot be read.
 pub fn process_cpu_secs(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
     // The fields after the command name (which ends with `)`): utime and stime are the 12th
