@@ -202,9 +202,13 @@ fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
         .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
 }
 
+/// What a refresh runs on: the stores and sinks, the Kafka producer of the events (to flush),
+/// and the configured `batch.rebuild_parallelism`.
+type Target = (Stores, Option<Arc<KafkaProducer>>, Option<usize>);
+
 /// The stores and sinks to refresh on: the embedded store of `--store` (whatever the
 /// environment says: the flag is explicit), or MongoDB from `--config` / the environment.
-async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>>), (u8, String)> {
+async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
     let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(NoDeadLetters);
     if let Some(dir) = &args.store {
         if !dir.is_dir() {
@@ -217,7 +221,7 @@ async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>
             events: Arc::new(NoEvents),
             dead_letters,
         };
-        return Ok((stores, None));
+        return Ok((stores, None, None));
     }
     let config =
         crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
@@ -252,7 +256,7 @@ async fn stores(args: &RefreshArgs) -> Result<(Stores, Option<Arc<KafkaProducer>
         events,
         dead_letters,
     };
-    Ok((stores, producer))
+    Ok((stores, producer, config.batch.rebuild_parallelism))
 }
 
 /// Runs `fdc refresh`.
@@ -292,16 +296,18 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        let (stores, producer) = match stores(args).await {
+        let (stores, producer, parallelism) = match stores(args).await {
             Ok(s) => s,
             Err((code, message)) => {
                 eprintln!("error: {message}");
                 return code;
             }
         };
+        let defaults = RuntimeConfig::default();
         let config = RuntimeConfig {
             rebuild_chunk: options.page,
-            ..RuntimeConfig::default()
+            rebuild_parallelism: parallelism.unwrap_or(defaults.rebuild_parallelism),
+            ..defaults
         };
         let engine = match Engine::build(compiled.plan, stores, config).await {
             Ok(e) => e,

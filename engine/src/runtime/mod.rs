@@ -76,9 +76,12 @@ pub struct RuntimeConfig {
     /// Single-view keys rebuilt per aggregation call.
     pub rebuild_chunk: usize,
     /// Tasks that rebuild the single views of one batch at once, on a multi-thread runtime
-    /// (default 1); a task gets [`MIN_PARALLEL_KEYS`] keys at least. For stores whose
-    /// rebuilds wait on the network (MongoDB): on the embedded store the tasks contend for
-    /// the store and the shared records, and measured slower (BENCHMARKS.md).
+    /// (default 1); a task gets [`MIN_PARALLEL_KEYS`] keys at least. Each task reads the
+    /// records its keys need, so the reads of a batch are split, not shared: worth it only on
+    /// a server that answers indexed `$in` reads concurrently (MongoDB). It measured slower
+    /// on the embedded store (the tasks contend for the store and the shared records) and on
+    /// FerretDB v1 (every read scans the collection: two tasks, twice the scans);
+    /// BENCHMARKS.md.
     pub rebuild_parallelism: usize,
     /// Routed batches read ahead of the one being written (bounded channel capacity).
     pub read_ahead: usize,
