@@ -131,7 +131,7 @@ async fn split_roles_over_the_projection_changes_collection_build_the_same_views
         config,
     } = Customer360::new(&brokers, support::unique_name("it_ops_changes"), PARTITIONS).await;
     let text = config_text(&brokers, &group, &uri, &prefix, &map.renames, "dlq")
-        + "triggers:\n  transport: mongodb\n  collection: changes\n";
+        + "triggers:\n  transport: mongodb\n  collection: changes\n  claim_timeout_ms: 5000\n";
     std::fs::write(&config, text).expect("config");
 
     let golden =
@@ -259,8 +259,14 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
     let none = b.next_batch(10).await.expect("read").expect("batch");
     assert!(none.items.is_empty(), "claimed twice");
 
-    // Triggered again while claimed: done of the old version leaves it pending.
+    // Triggered again while claimed: it stays with its owner (no second aggregate rebuilds
+    // the key meanwhile), and done of the old version hands it back as pending.
     sink.publish(vec![trigger.clone()]).await.expect("publish");
+    let blocked = b.next_batch(10).await.expect("read").expect("batch");
+    assert!(
+        blocked.items.is_empty(),
+        "claimed while its owner rebuilds it"
+    );
     a.commit(&first.ack).await.expect("done");
     let again = b.next_batch(10).await.expect("read").expect("batch");
     assert_eq!(items(&again), vec![trigger.clone()]);

@@ -38,8 +38,8 @@ use crate::observe::http::{self, Endpoint};
 /// How often the database is pinged for readiness (also the ping's timeout).
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// A claim of the projection-changes collection older than this is taken over (its owner
-/// died).
+/// By default, a claim of the projection-changes collection older than this is taken over
+/// (its owner died); `triggers.claim_timeout_ms` sets it.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Flags of a production run.
@@ -188,7 +188,13 @@ pub fn run_production(
         let transport = match (&config.trigger_transport, options.role) {
             (TriggerTransportSetting::Kafka, _) => None,
             (_, Role::All) if in_process => None,
-            (TriggerTransportSetting::Mongodb { collection }, _) => {
+            (
+                TriggerTransportSetting::Mongodb {
+                    collection,
+                    claim_timeout,
+                },
+                _,
+            ) => {
                 let Some(store) = mongo.clone() else {
                     return Err(failure(
                         2,
@@ -204,7 +210,7 @@ pub fn run_production(
                     &store,
                     collection,
                     &owner,
-                    CLAIM_TIMEOUT,
+                    *claim_timeout,
                     config.batch.linger.max(Duration::from_millis(50)),
                 );
                 let sink = MongoChanges::open(store, collection)

@@ -56,7 +56,11 @@ pub enum TriggerTransportSetting {
     #[default]
     Kafka,
     /// The MongoDB projection-changes collection.
-    Mongodb { collection: String },
+    Mongodb {
+        collection: String,
+        /// A claim older than this is taken over (its owner died).
+        claim_timeout: Duration,
+    },
 }
 
 /// Kafka settings.
@@ -112,6 +116,7 @@ struct RawTriggers {
     transport: Option<String>,
     collection: Option<String>,
     in_process: Option<bool>,
+    claim_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -345,6 +350,11 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
                     .triggers
                     .collection
                     .unwrap_or_else(|| fdc_engine::mongo::changes::DEFAULT_COLLECTION.into()),
+                claim_timeout: raw
+                    .triggers
+                    .claim_timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(super::launch::CLAIM_TIMEOUT),
             },
             // The schema admits only `kafka` and `mongodb`.
             _ => TriggerTransportSetting::Kafka,

@@ -7,15 +7,20 @@
 //! `{_id, trigger, state: pending|claimed|done, version, updated_at, claimed_at, owner}`.
 //!
 //! Lifecycle: publishing upserts the document as `pending` and increments its `version` (a
-//! key triggered again while pending stays one document); an aggregate claims a pending
-//! document (or a claim older than the claim timeout: its owner died) with a conditional
-//! update on `state` and `version`, so one claimant wins; after the single view is written and
-//! the batch is durable, the claim is marked `done` on the claimed `version` only: a key
-//! triggered again meanwhile has a newer version, stays `pending` and is rebuilt again.
+//! key triggered again while pending stays one document); a document that is `claimed` stays
+//! claimed and only gets the newer `version`, so no second aggregate can claim the key while
+//! its owner rebuilds it. An aggregate claims a pending document (or a claim older than the
+//! claim timeout: its owner died) with a conditional update on `state` and `version`, so one
+//! claimant wins; after the single view is written and the batch is durable, the claim is
+//! marked `done` on the claimed `version` only. A key triggered again meanwhile has a newer
+//! version: its owner hands it back as `pending`, and it is rebuilt again, after this rebuild.
 //!
-//! Guarantees: nothing triggered is lost (a document leaves `pending`/`claimed` only through a
-//! `done` of the version that was rebuilt); the same key is not rebuilt by two aggregates at
-//! once, except after a claim timed out; every call is retryable when the database is down.
+//! Guarantees (on a server whose single-document updates are atomic, as MongoDB's are): nothing
+//! triggered is lost (a document leaves `pending`/`claimed` only through a `done` of the
+//! version that was rebuilt); the same key is not rebuilt by two aggregates at once, except
+//! after a claim timed out; every call is retryable when the database is down. FerretDB v1
+//! applies an update as a read then a write, so two racing updates of one document can undo
+//! one another; the claim timeout then recovers a claim left behind.
 
 use std::time::Duration;
 
@@ -24,7 +29,6 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::{Collection, IndexModel};
 
-use super::command::{self, Kind};
 use super::error::from_driver;
 use super::MongoStore;
 use crate::change::Message;
@@ -63,36 +67,88 @@ impl TriggerSink for MongoChanges {
     async fn publish(&self, triggers: Vec<TriggerRecord>) -> Result<(), StoreError> {
         let op = "publish single-view triggers to the projection-changes collection";
         let now = DateTime::now();
-        let mut statements = Vec::with_capacity(triggers.len());
+        // One key per trigger: the same key twice in a batch is one document.
+        let mut seen = std::collections::HashSet::new();
         for t in &triggers {
             let id = String::from_utf8_lossy(&t.partition_key()?).to_string();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
             let trigger = serde_json::to_string(t).map_err(|e| StoreError::fatal(op, e))?;
-            statements.push(doc! {
-                "q": { "_id": id },
-                "u": {
-                    "$set": { "trigger": trigger, "state": "pending", "updated_at": now },
-                    "$inc": { "version": 1_i64 },
-                },
-                "upsert": true,
-            });
+            self.publish_one(&id, &trigger, now).await?;
         }
-        let config = self.store.config();
-        let outcomes = command::run(
-            self.store.database(),
+        Ok(())
+    }
+}
+
+/// The server's code of a duplicate key.
+const DUPLICATE_KEY: i32 = 11000;
+
+impl MongoChanges {
+    /// Publishes one trigger, whatever state its document is in, with conditional updates
+    /// whose match counts say which state it was (no upsert: FerretDB and MongoDB answer an
+    /// upsert whose filter excludes an existing `_id` differently):
+    /// - claimed: it gets the newer version and stays with its owner, who hands it back as
+    ///   pending when its rebuild is done;
+    /// - pending or done: it becomes pending with the newer version;
+    /// - absent: it is inserted as pending (a concurrent insert of the same key makes this one
+    ///   a duplicate, and the loop starts over).
+    async fn publish_one(&self, id: &str, trigger: &str, now: DateTime) -> Result<(), StoreError> {
+        let op = "publish a single-view trigger to the projection-changes collection";
+        let collection = self
+            .store
+            .database()
+            .collection::<Document>(&self.collection);
+        for _ in 0..10 {
+            let claimed = collection
+                .update_one(
+                    doc! { "_id": id, "state": "claimed" },
+                    doc! {
+                        "$set": { "trigger": trigger, "updated_at": now },
+                        "$inc": { "version": 1_i64 },
+                    },
+                )
+                .await
+                .map_err(|e| from_driver(op, &e))?;
+            if claimed.matched_count == 1 {
+                return Ok(());
+            }
+            let other = collection
+                .update_one(
+                    doc! { "_id": id, "state": { "$in": ["pending", "done"] } },
+                    doc! {
+                        "$set": { "trigger": trigger, "state": "pending", "updated_at": now },
+                        "$inc": { "version": 1_i64 },
+                    },
+                )
+                .await
+                .map_err(|e| from_driver(op, &e))?;
+            if other.matched_count == 1 {
+                return Ok(());
+            }
+            let fresh = doc! {
+                "_id": id, "trigger": trigger, "state": "pending", "version": 1_i64,
+                "updated_at": now,
+            };
+            match collection.insert_one(fresh).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => continue,
+                Err(e) => return Err(from_driver(op, &e)),
+            }
+        }
+        Err(StoreError::retryable(
             op,
-            Kind::Update,
-            &self.collection,
-            statements,
-            config.max_batch,
-            &config.write_concern_document(),
-        )
-        .await?;
-        let codes: Vec<i32> = outcomes.codes().collect();
-        if codes.is_empty() {
-            Ok(())
-        } else {
-            Err(command::refused(op, &codes))
-        }
+            "the document kept changing state while being published",
+        ))
+    }
+}
+
+/// Whether a driver error is a duplicate key (code 11000).
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        _ => e.to_string().contains("E11000") || e.to_string().contains("11000"),
     }
 }
 
@@ -207,14 +263,26 @@ impl Source for MongoChangesSource {
     async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
         let op = "mark projection changes done";
         for (id, version) in &ack.positions {
-            // Only the version that was rebuilt: a newer trigger stays pending.
-            self.collection
+            // Only the version that was rebuilt.
+            let r = self
+                .collection
                 .update_one(
-                    doc! { "_id": id, "version": version, "state": "claimed" },
+                    doc! { "_id": id, "version": version, "state": "claimed", "owner": &self.owner },
                     doc! { "$set": { "state": "done", "done_at": DateTime::now() } },
                 )
                 .await
                 .map_err(|e| from_driver(op, &e))?;
+            if r.matched_count == 0 {
+                // Triggered again while claimed: hand the newer version back, to be rebuilt
+                // after this rebuild (by whichever aggregate claims it).
+                self.collection
+                    .update_one(
+                        doc! { "_id": id, "state": "claimed", "owner": &self.owner },
+                        doc! { "$set": { "state": "pending" } },
+                    )
+                    .await
+                    .map_err(|e| from_driver(op, &e))?;
+            }
         }
         Ok(())
     }
