@@ -417,6 +417,7 @@ impl Engine {
                 .await?;
         }
         for t in triggers {
+            out.counts.triggered += t.keys.len() as u64;
             self.rebuild_triggered(t.view, &t.keys, &mut out, &mut events)
                 .await?;
         }
@@ -424,8 +425,9 @@ impl Engine {
     }
 
     /// Rebuilds the triggered `keys` of view `vi` in chunks of `rebuild_chunk`, adding the
-    /// outcomes to `out` and the single-view events to `events` (in key order). On a
-    /// multi-thread runtime each chunk is spread over up to `rebuild_parallelism` tasks:
+    /// outcomes to `out` and the single-view events to `events` (in key order; the caller
+    /// counts the keys as triggered when they were). On a multi-thread runtime each chunk is
+    /// spread over up to `rebuild_parallelism` tasks:
     /// distinct keys are distinct documents, so the tasks never write the same one. Once
     /// `events` holds a chunk's worth, they are published (and counted in `out`) before the
     /// next chunk, so a batch that triggers many keys does not hold all their events: they
@@ -437,7 +439,6 @@ impl Engine {
         out: &mut BatchOutcome,
         events: &mut Vec<Event>,
     ) -> Result<(), StoreError> {
-        out.counts.triggered += keys.len() as u64;
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let tasks = if multi_thread {

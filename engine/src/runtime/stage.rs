@@ -144,11 +144,12 @@ impl Engine {
         }
         let mut events = Vec::new();
         for (vi, set) in per_view.into_iter().enumerate() {
-            self.rebuild_triggered(vi, &set.into_keys(), &mut out, &mut events)
+            let keys = set.into_keys();
+            if !self.triggers_counted_elsewhere {
+                out.counts.triggered += keys.len() as u64;
+            }
+            self.rebuild_triggered(vi, &keys, &mut out, &mut events)
                 .await?;
-        }
-        if self.triggers_counted_elsewhere {
-            out.counts.triggered = 0;
         }
         self.finish(out, events).await
     }

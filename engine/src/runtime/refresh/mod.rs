@@ -269,8 +269,6 @@ async fn rebuild(
     engine
         .rebuild_triggered(vi, keys, &mut out, &mut events)
         .await?;
-    // Refreshed keys were not triggered by the strategies.
-    out.counts.triggered = 0;
     let out = engine.finish(out, events).await?;
     let c = &out.counts;
     totals.rebuilt += keys.len() as u64;
