@@ -8,13 +8,15 @@
 #![cfg(feature = "integration")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod mongo_common;
+
 use std::sync::Arc;
 
 use fdc_engine::change::Message;
 use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::file::MemoryEvents;
 use fdc_engine::ingest::Router;
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
+use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::refresh::{refresh, Flow, Pass, RefreshCursor, RefreshOptions};
 use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Stores};
 use fdc_engine::store::source::SourceItem;
@@ -23,28 +25,8 @@ use fdc_engine::value::{Map, Value};
 use fdc_plan::Plan;
 use serde_json::json;
 
-fn uri() -> String {
-    std::env::var("FDC_MONGO_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
-}
-
 async fn mongo() -> Arc<MongoStore> {
-    let config = MongoStoreConfig {
-        uri: uri(),
-        database: format!("fdc_t_refresh_{}", std::process::id()),
-        server_selection_timeout_ms: 5_000,
-        connect_timeout_ms: 5_000,
-        ..MongoStoreConfig::default()
-    };
-    let store = match MongoStore::connect(config).await {
-        Ok(s) => s,
-        Err(e) => panic!(
-            "no MongoDB-wire server at {} ({e}); start one with `scripts/services up` \
-             or set FDC_MONGO_URI",
-            fdc_engine::mongo::redact_uri(&uri())
-        ),
-    };
-    store.drop_database().await.expect("drop the test database");
-    Arc::new(store)
+    Arc::new(mongo_common::fresh_store("refresh").await)
 }
 
 fn plan() -> Plan {

@@ -10,6 +10,8 @@
 //! message, never a skip. Each test uses its own database, so tests run in parallel.
 #![cfg(feature = "integration")]
 
+mod mongo_common;
+
 use std::sync::Arc;
 
 use fdc_engine::change::Version;
@@ -27,29 +29,9 @@ use mongodb::bson::{doc, Document};
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-fn uri() -> String {
-    std::env::var("FDC_MONGO_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
-}
-
 /// A MongoDB store on a fresh database named after the test.
 async fn mongo(test: &str) -> MongoStore {
-    let config = MongoStoreConfig {
-        uri: uri(),
-        database: format!("fdc_t_{test}_{}", std::process::id()),
-        server_selection_timeout_ms: 5_000,
-        connect_timeout_ms: 5_000,
-        ..MongoStoreConfig::default()
-    };
-    let store = match MongoStore::connect(config).await {
-        Ok(s) => s,
-        Err(e) => panic!(
-            "no MongoDB-wire server at {} ({e}); start one with `scripts/services up` \
-             or set FDC_MONGO_URI",
-            fdc_engine::mongo::redact_uri(&uri())
-        ),
-    };
-    store.drop_database().await.expect("drop the test database");
-    store
+    mongo_common::fresh_store(test).await
 }
 
 fn dec(s: &str) -> Value {
