@@ -106,13 +106,8 @@ async fn ingest_and_aggregate_processes_build_the_single_process_views() {
     let status = aggregate.get("/status").expect("status").1;
     assert!(status.contains("\"role\":\"aggregate\""), "{status}");
 
-    for member in [ingest, aggregate] {
-        let status = member.terminate();
-        assert!(status.success(), "{status:?}");
-    }
-    let got = mongo_view_lines(&uri, &prefix, &plan).await;
-    let (expected, _) = reference_run(&plan, &golden).await;
-    assert_same_views(&got, &expected);
+    stop_all([ingest, aggregate]);
+    assert_views_of_reference(&uri, &prefix, &plan, &golden).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -193,15 +188,9 @@ async fn split_roles_over_the_projection_changes_collection_build_the_same_views
         "{rebuilt} rebuilt for {done} changes"
     );
 
-    let status = ingest.terminate();
-    assert!(status.success(), "{status:?}");
-    for a in aggregates {
-        let status = a.terminate();
-        assert!(status.success(), "{status:?}");
-    }
-    let got = mongo_view_lines(&uri, &prefix, &plan).await;
-    let (expected, _) = reference_run(&plan, &golden).await;
-    assert_same_views(&got, &expected);
+    stop_all([ingest]);
+    stop_all(aggregates);
+    assert_views_of_reference(&uri, &prefix, &plan, &golden).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -349,3 +349,25 @@ pub async fn mongo_view_lines(uri: &str, database: &str, plan: &fdc_plan::Plan) 
     lines.sort();
     lines
 }
+
+/// SIGTERM to every member; each must exit successfully.
+pub fn stop_all(members: impl IntoIterator<Item = Fdc>) {
+    for member in members {
+        let status = member.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+/// Asserts that the single views in `database` equal those of the embedded run of the
+/// stream at `stream`; returns that run's views and dead-letter count.
+pub async fn assert_views_of_reference(
+    uri: &str,
+    database: &str,
+    plan: &fdc_plan::Plan,
+    stream: &Path,
+) -> (Vec<String>, u64) {
+    let got = mongo_view_lines(uri, database, plan).await;
+    let (expected, dead) = crate::kafka_common::reference_run(plan, stream).await;
+    crate::kafka_common::assert_same_views(&got, &expected);
+    (expected, dead)
+}
