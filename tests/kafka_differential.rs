@@ -119,7 +119,7 @@ fn essence(r: &Record) -> serde_json::Value {
     let fields: serde_json::Map<String, serde_json::Value> = r
         .fields
         .iter()
-        .map(|(k, v)| (k.clone(), v.to_json()))
+        .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect();
     json!({
         "key": Value::Array(r.key.clone()).to_json(),
@@ -139,7 +139,12 @@ async fn check_views_against_recomputation(seed: u64, plan: &Plan, store: &Mongo
             .map(|r| {
                 view.key
                     .iter()
-                    .map(|k| r.fields.get(&k.field).cloned().unwrap_or(Value::Null))
+                    .map(|k| {
+                        r.fields
+                            .get(k.field.as_str())
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    })
                     .collect()
             })
             .collect();

@@ -156,10 +156,10 @@ fn given_views(plan: &Plan, dir: &Path) -> Vec<(String, Vec<ViewWrite>)> {
                     .as_object()
                     .expect("a document")
                     .iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
                     .collect();
                 document
-                    .entry(STATE_FIELD.to_string())
+                    .entry(STATE_FIELD.into())
                     .or_insert_with(|| Value::String("PUBLIC".into()));
                 ViewWrite::Upsert { key, document }
             })

@@ -291,6 +291,7 @@ async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Me
                         if let Some(after) = c.after {
                             per[c.projection].push(RecordWrite::Put(Record {
                                 key: c.key,
+                                layout: Default::default(),
                                 fields: after,
                                 state: RecordState::Public,
                                 meta: RecordMeta::new(c.version, &c.origin, 0, 0),

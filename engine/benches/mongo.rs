@@ -25,7 +25,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
 fn record(id: i64, version: u128) -> Record {
-    let mut fields = Map::new();
+    let mut fields = Map::default();
     fields.insert("id".into(), Value::Int(id));
     fields.insert("customer_id".into(), Value::Int(id / 10));
     fields.insert("status".into(), Value::String(format!("status-{}", id % 5)));
@@ -36,6 +36,7 @@ fn record(id: i64, version: u128) -> Record {
     fields.insert("note".into(), Value::String("x".repeat(40)));
     Record {
         key: vec![Value::Int(id)],
+        layout: Default::default(),
         fields,
         state: RecordState::Public,
         meta: RecordMeta {

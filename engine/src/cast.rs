@@ -92,7 +92,7 @@ struct Step {
 /// One field, ready to cast.
 #[derive(Debug, Clone)]
 struct CompiledField {
-    name: String,
+    name: crate::value::Name,
     ty: Type,
     type_name: String,
     nullable: bool,
@@ -152,7 +152,7 @@ impl CompiledProjection {
             };
             let metadata = source.first().is_some_and(|s| s.starts_with("__"));
             fields.push(CompiledField {
-                name: f.name.clone(),
+                name: f.name.as_str().into(),
                 type_name: type_display(&f.ty),
                 ty: f.ty.clone(),
                 nullable: f.nullable,
@@ -165,7 +165,7 @@ impl CompiledProjection {
             .key
             .iter()
             .map(|k| {
-                fields.iter().position(|f| &f.name == k).ok_or_else(|| {
+                fields.iter().position(|f| f.name == *k).ok_or_else(|| {
                     PrepareError::UnknownKeyField {
                         projection: projection.name.clone(),
                         field: k.clone(),
@@ -188,7 +188,7 @@ impl CompiledProjection {
                 got: row.type_name(),
             });
         };
-        let mut out = Map::with_capacity(self.fields.len());
+        let mut out = crate::value::map_with_capacity(self.fields.len());
         for f in &self.fields {
             out.insert(f.name.clone(), f.cast(row)?);
         }
@@ -209,7 +209,7 @@ impl CompiledProjection {
                 let f = &self.fields[i];
                 match f.cast(row) {
                     Ok(Value::Null) | Err(CastError::Null { .. }) => Err(CastError::MissingKey {
-                        field: f.name.clone(),
+                        field: f.name.to_string(),
                     }),
                     other => other,
                 }
@@ -226,7 +226,7 @@ impl CompiledProjection {
                 match record.get(name) {
                     Some(v) if !v.is_null() => Ok(v.clone()),
                     _ => Err(CastError::MissingKey {
-                        field: name.clone(),
+                        field: name.to_string(),
                     }),
                 }
             })
@@ -277,13 +277,13 @@ impl CompiledField {
                 Ok(Value::Null)
             } else {
                 Err(CastError::Null {
-                    field: self.name.clone(),
+                    field: self.name.to_string(),
                     expected: self.type_name.clone(),
                 })
             };
         }
         coerce(v, &self.ty).map_err(|(got, detail)| CastError::Coerce {
-            field: self.name.clone(),
+            field: self.name.to_string(),
             expected: self.type_name.clone(),
             got,
             detail: detail.map(|d| format!(" ({d})")).unwrap_or_default(),
@@ -303,7 +303,7 @@ impl CompiledField {
             (step.function)(&args)
         };
         result.map_err(|source| CastError::Function {
-            field: self.name.clone(),
+            field: self.name.to_string(),
             source,
         })
     }

@@ -56,7 +56,7 @@ impl Image {
         let mut out: serde_json::Map<String, serde_json::Value> = self
             .fields()
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
+            .map(|(k, v)| (k.to_string(), v.to_json()))
             .collect();
         out.insert(record::STATE_FIELD.into(), self.state().as_str().into());
         serde_json::Value::Object(out)
@@ -199,6 +199,7 @@ async fn write_projection(
                 out.old = first.before.clone().map(|fields| {
                     Image(Arc::new(Record {
                         key: out.key.clone(),
+                        layout: Default::default(),
                         fields,
                         state: RecordState::Public,
                         meta: RecordMeta::new(first.version, &first.origin, now, now),
@@ -224,6 +225,7 @@ async fn write_projection(
             out.current = match (c.op, projection.delete) {
                 (Op::Upsert, _) => Some(Arc::new(Record {
                     key: out.key.clone(),
+                    layout: Default::default(),
                     fields: c.after.unwrap_or_else(|| key_fields(projection, &out.key)),
                     state: RecordState::Public,
                     meta,
@@ -236,6 +238,7 @@ async fn write_projection(
                     };
                     Some(Arc::new(Record {
                         key: out.key.clone(),
+                        layout: Default::default(),
                         fields,
                         state: RecordState::Deleted,
                         meta,
@@ -341,7 +344,7 @@ fn key_fields(projection: &fdc_plan::Projection, key: &[crate::value::Value]) ->
     projection
         .key
         .iter()
-        .cloned()
+        .map(|k| crate::value::Name::from(k.as_str()))
         .zip(key.iter().cloned())
         .collect()
 }

@@ -105,7 +105,11 @@ pub fn identical(a: &Value, b: &Value) -> bool {
 }
 
 fn to_json(doc: &Map) -> serde_json::Value {
-    serde_json::Value::Object(doc.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    serde_json::Value::Object(
+        doc.iter()
+            .map(|(k, v)| (k.to_string(), v.to_json()))
+            .collect(),
+    )
 }
 
 /// Rebuilds `keys` of view `vi` and writes the result.
@@ -400,10 +404,10 @@ mod tests {
             "equal numbers, different documents"
         );
         assert!(!identical(&Value::Float(0.0), &Value::Float(-0.0)));
-        let mut a = Map::new();
+        let mut a = Map::default();
         a.insert("x".into(), Value::Int(1));
         a.insert("y".into(), Value::Int(2));
-        let mut b = Map::new();
+        let mut b = Map::default();
         b.insert("y".into(), Value::Int(2));
         b.insert("x".into(), Value::Int(1));
         assert!(

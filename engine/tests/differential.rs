@@ -74,7 +74,12 @@ async fn check_stream(seed: u64, plan: &Plan, router: &Router) {
 fn view_key(view: &fdc_plan::SingleView, r: &Record) -> Vec<Value> {
     view.key
         .iter()
-        .map(|k| r.fields.get(&k.field).cloned().unwrap_or(Value::Null))
+        .map(|k| {
+            r.fields
+                .get(k.field.as_str())
+                .cloned()
+                .unwrap_or(Value::Null)
+        })
         .collect()
 }
 

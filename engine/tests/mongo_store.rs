@@ -60,7 +60,7 @@ fn meta(version: u128, offset: i64) -> RecordMeta {
 
 /// An order: key `id`, joined to a customer, with a decimal total and a date.
 fn order(id: i64, customer: i64, version: u128, state: RecordState) -> Record {
-    let mut fields = Map::new();
+    let mut fields = Map::default();
     fields.insert("id".into(), Value::Int(id));
     fields.insert("customer_id".into(), Value::Int(customer));
     fields.insert("status".into(), Value::String(format!("s{}", id % 2)));
@@ -68,6 +68,7 @@ fn order(id: i64, customer: i64, version: u128, state: RecordState) -> Record {
     fields.insert("day".into(), date("2024-03-01"));
     Record {
         key: vec![Value::Int(id)],
+        layout: Default::default(),
         fields,
         state,
         meta: meta(version, id),
@@ -85,12 +86,13 @@ fn orders_layout() -> ProjectionLayout {
 
 /// A record of the composite-key projection `lines` (key `order_id, line`).
 fn line(order_id: &str, line: i64, version: u128) -> Record {
-    let mut fields = Map::new();
+    let mut fields = Map::default();
     fields.insert("order_id".into(), Value::String(order_id.into()));
     fields.insert("line".into(), Value::Int(line));
     fields.insert("price".into(), dec("1.10"));
     Record {
         key: vec![Value::String(order_id.into()), Value::Int(line)],
+        layout: Default::default(),
         fields,
         state: RecordState::Public,
         meta: meta(version, line),
@@ -501,16 +503,16 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     s.ensure_view("sv", &kf).await.expect("ensure view");
     let k1 = vec![Value::Int(1)];
     let k2 = vec![Value::Int(2)];
-    let mut d1 = Map::new();
+    let mut d1 = Map::default();
     d1.insert("customer_id".into(), Value::Int(1));
     d1.insert("name".into(), Value::String("Ann".into()));
     d1.insert("spent".into(), dec("10.50"));
     d1.insert(
         "orders".into(),
         Value::Array(vec![Value::Object(Map::from_iter([
-            ("id".to_owned(), Value::Int(7)),
-            ("total".to_owned(), dec("10.50")),
-            ("day".to_owned(), date("2024-01-02")),
+            ("id".into(), Value::Int(7)),
+            ("total".into(), dec("10.50")),
+            ("day".into(), date("2024-01-02")),
         ]))]),
     );
     d1.insert("other".into(), Value::Int(9));
@@ -540,7 +542,7 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     assert_eq!(got[0].as_ref(), Some(&d1));
     assert_eq!(got[1], None);
     // Merge: only the mapped fields change; `other` (not mapped) stays.
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("customer_id".into(), Value::Int(1));
     m.insert("name".into(), Value::String("Anna".into()));
     m.insert("spent".into(), Value::Int(11));
@@ -587,7 +589,7 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     assert_eq!(got[1], None);
     assert_eq!(got[2], None);
     // Replace drops fields the new document does not have.
-    let mut r = Map::new();
+    let mut r = Map::default();
     r.insert("customer_id".into(), Value::Int(1));
     r.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
     s.write(
@@ -611,7 +613,7 @@ async fn case_views<S: SingleViewStore>(s: &S) {
     let mut after: Option<Vec<Value>> = None;
     let decimal = Value::Decimal("12.50".parse().expect("decimal"));
     for k in (10..20).map(Value::Int).chain([decimal.clone()]) {
-        let mut d = Map::new();
+        let mut d = Map::default();
         d.insert("customer_id".into(), k.clone());
         d.insert(
             "orders".into(),

@@ -20,7 +20,7 @@ use fdc_plan::{AggregateFn, BinaryOp, Expr, Plan, SingleView, Type, UnaryOp};
 use super::{ops, Loaded, NO_GROUP};
 use crate::functions::FnImpl;
 use crate::store::Record;
-use crate::value::{Map, Value};
+use crate::value::{Map, Name, Value};
 
 type Binding = (usize, usize);
 
@@ -44,7 +44,7 @@ enum Compiled {
     /// `None`: a function the engine does not implement (every call is a mapping error).
     Call(Option<FnImpl>, Vec<Compiled>),
     If(Vec<(Compiled, Compiled)>, Box<Compiled>),
-    Object(Vec<(String, Compiled)>),
+    Object(Vec<(Name, Compiled)>),
     Collect {
         node: usize,
         filter: Option<Box<Compiled>>,
@@ -94,7 +94,7 @@ pub(crate) struct Evaluator<'a> {
     /// Per node: every loaded record holds exactly the projection's declared fields in
     /// declaration order (checked once per batch), so a field's slot needs no name check.
     exact: Vec<bool>,
-    mapping: Vec<(String, Compiled)>,
+    mapping: Vec<(Name, Compiled)>,
     errors: Cell<u64>,
 }
 
@@ -121,7 +121,7 @@ impl<'a> Evaluator<'a> {
             mapping: view
                 .mapping
                 .iter()
-                .map(|f| (f.name.clone(), compiler.compile(&f.expr)))
+                .map(|f| (f.name.as_str().into(), compiler.compile(&f.expr)))
                 .collect(),
             errors: Cell::new(0),
         }
@@ -135,7 +135,7 @@ impl<'a> Evaluator<'a> {
     /// The document of the root record `root`.
     pub fn document(&self, root: usize) -> Map {
         let mut scope = vec![(0, root)];
-        let mut doc = Map::with_capacity(self.mapping.len());
+        let mut doc = crate::value::map_with_capacity(self.mapping.len());
         for (name, expr) in &self.mapping {
             let v = self.eval(expr, &mut scope);
             doc.insert(name.clone(), v);
@@ -397,7 +397,7 @@ impl<'a> Evaluator<'a> {
                 self.eval(otherwise, scope)
             }
             Compiled::Object(fields) => {
-                let mut out = Map::with_capacity(fields.len());
+                let mut out = crate::value::map_with_capacity(fields.len());
                 for (name, e) in fields {
                     let v = self.eval(e, scope);
                     out.insert(name.clone(), v);
@@ -520,7 +520,7 @@ impl Compiler<'_> {
             Expr::Object { fields } => Compiled::Object(
                 fields
                     .iter()
-                    .map(|f| (f.name.clone(), self.compile(&f.expr)))
+                    .map(|f| (f.name.as_str().into(), self.compile(&f.expr)))
                     .collect(),
             ),
             Expr::Collect {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use fdc_plan::{Plan, RootDelete, SingleView};
 
+use crate::store::record::Layout;
 use crate::store::{key, FindIn, ProjectionStore, Record, StoreError};
 use crate::value::{Map, Value};
 
@@ -64,9 +65,9 @@ pub(crate) struct Loaded {
     pub exact: Vec<bool>,
 }
 
-/// Whether `fields` are exactly `declared`, in order (see [`Loaded::exact`]).
-fn holds_declared(fields: &crate::value::Map, declared: &[fdc_plan::Field]) -> bool {
-    fields.len() == declared.len() && fields.keys().zip(declared).all(|(k, f)| *k == f.name)
+/// The [`Layout`] of `declared` (for [`Record::holds_exactly`], see [`Loaded::exact`]).
+fn layout_of(declared: &[fdc_plan::Field]) -> Layout {
+    Layout::of(declared.iter().map(|f| f.name.as_str()))
 }
 
 /// The declared fields of the projection of `node`.
@@ -206,9 +207,10 @@ async fn load_nodes(
         exact: vec![false; n],
     };
     let root_declared = declared(plan, view, 0);
+    let root_layout = layout_of(root_declared);
     loaded.exact[0] = roots
         .iter()
-        .all(|r| holds_declared(&r.fields, root_declared));
+        .all(|r| r.holds_exactly(root_layout, root_declared));
     loaded.records.push(roots);
     let mut encoded = Vec::new();
     for node in view.nodes.iter().skip(1) {
@@ -270,9 +272,10 @@ async fn load_nodes(
         sort_by_key(&mut records);
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); values.len()];
         let child_declared = declared(plan, view, node.id);
+        let child_layout = layout_of(child_declared);
         let mut exact = true;
         for (i, r) in records.iter().enumerate() {
-            let holds = holds_declared(&r.fields, child_declared);
+            let holds = r.holds_exactly(child_layout, child_declared);
             exact &= holds;
             encoded.clear();
             if encode_join(&r.fields, &node.fields, &child_slots, holds, &mut encoded) {

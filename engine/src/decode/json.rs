@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::value::{Map, Value};
+use crate::value::{Map, Name, Value};
 
 /// Parses JSON bytes into a [`Value`].
 pub fn parse_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
@@ -93,8 +93,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         // Collect first, then build the map at its final size: the parser gives no size hint,
         // and growing the hash index step by step (rehashing every key) costs more than a Vec.
-        let mut entries: Vec<(String, Value)> = Vec::with_capacity(8);
-        while let Some(key) = access.next_key::<String>()? {
+        let mut entries: Vec<(Name, Value)> = Vec::with_capacity(8);
+        while let Some(key) = access.next_key::<Name>()? {
             let Json(v) = access.next_value::<Json>()?;
             entries.push((key, v));
         }

@@ -18,7 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::json::Json;
-use crate::value::{Map, Value};
+use crate::value::{Map, Name, Value};
 
 /// FNV-1a: object keys are short, and this map is only ever read with trusted keys (the plan's).
 #[derive(Default)]
@@ -193,12 +193,12 @@ impl<'de> Visitor<'de> for OnlyVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(String, Value)> = Vec::with_capacity(self.0 .0.len().min(64));
+        let mut entries: Vec<(Name, Value)> = Vec::with_capacity(self.0 .0.len().min(64));
         while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
             match self.0 .0.get(key.as_ref()) {
                 Some(shape) => {
                     let v = access.next_value_seed(Shaped(shape))?;
-                    entries.push((key.into_owned(), v));
+                    entries.push((Name::from(key.as_ref()), v));
                 }
                 None => {
                     access.next_value::<IgnoredAny>()?;

@@ -62,12 +62,13 @@ macro_rules! on_each_backend {
 }
 
 fn rec(id: i64, customer: i64, version: u128, state: RecordState) -> Record {
-    let mut fields = Map::new();
+    let mut fields = Map::default();
     fields.insert("id".into(), Value::Int(id));
     fields.insert("customer_id".into(), Value::Int(customer));
     fields.insert("status".into(), Value::String(format!("s{}", id % 2)));
     Record {
         key: vec![Value::Int(id)],
+        layout: Default::default(),
         fields,
         state,
         meta: RecordMeta {
@@ -247,7 +248,7 @@ async fn a_reopened_store_holds_what_was_committed() {
         )
         .await
         .unwrap();
-        let mut doc = Map::new();
+        let mut doc = Map::default();
         doc.insert("n".into(), Value::Decimal("1.50".parse().unwrap()));
         SingleViewStore::write(
             &s,
@@ -302,7 +303,7 @@ on_each_backend!(merge_mode:
 
 async fn merge_mode(s: EmbeddedStore) {
     let k = vec![Value::Int(1)];
-    let mut d1 = Map::new();
+    let mut d1 = Map::default();
     d1.insert("a".into(), Value::Int(1));
     d1.insert("other".into(), Value::Int(9));
     SingleViewStore::write(
@@ -316,7 +317,7 @@ async fn merge_mode(s: EmbeddedStore) {
     )
     .await
     .unwrap();
-    let mut d2 = Map::new();
+    let mut d2 = Map::default();
     d2.insert("a".into(), Value::Int(2));
     SingleViewStore::write(
         &s,
@@ -372,7 +373,7 @@ async fn pages_and_counts(s: EmbeddedStore) {
     assert_eq!(seen, (1..=7).map(Value::Int).collect::<Vec<_>>());
     let views: Vec<ViewWrite> = (1..=5)
         .map(|i| {
-            let mut d = Map::new();
+            let mut d = Map::default();
             d.insert("n".into(), Value::Int(i));
             ViewWrite::Upsert {
                 key: vec![Value::Int(i)],

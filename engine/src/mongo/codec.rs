@@ -118,13 +118,13 @@ fn is_null(b: &Bson) -> bool {
 
 /// The fields of `d` (without the `skip` fields) read with their `shapes`.
 pub fn document_to_map(d: &Document, shapes: Option<&Document>, skip: &[&str]) -> Map {
-    let mut m = Map::with_capacity(d.len());
+    let mut m = crate::value::map_with_capacity(d.len());
     for (k, v) in d {
         if skip.contains(&k.as_str()) {
             continue;
         }
         let shape = shapes.and_then(|s| s.get(k));
-        m.insert(k.clone(), value_from_bson(v, shape));
+        m.insert(k.as_str().into(), value_from_bson(v, shape));
     }
     m
 }
@@ -219,7 +219,7 @@ mod tests {
         roundtrip(Value::String("12.50".into()));
         roundtrip(Value::Date(date));
         roundtrip(Value::Datetime(dt));
-        let mut inner = Map::new();
+        let mut inner = Map::default();
         inner.insert("total".into(), Value::Decimal(dec));
         inner.insert("name".into(), Value::String("x".into()));
         inner.insert("when".into(), Value::Date(date));

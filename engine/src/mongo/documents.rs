@@ -124,6 +124,7 @@ pub fn record_from_document(
         .ok_or_else(|| bad("version"))?;
     Ok(Record {
         key,
+        layout: Default::default(),
         fields,
         state,
         meta: RecordMeta {
@@ -152,14 +153,16 @@ pub fn view_to_document(
     d.insert("_id", id);
     let mut shapes = Document::new();
     // The key value wins over a mapped field of the same name: the key index needs it.
-    let fields = key_fields
-        .iter()
-        .zip(key_values)
-        .chain(document.iter().filter(|(k, _)| !key_fields.contains(k)));
+    let fields = key_fields.iter().map(String::as_str).zip(key_values).chain(
+        document
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .filter(|(k, _)| !key_fields.iter().any(|f| f == k)),
+    );
     for (name, v) in fields {
-        d.insert(name.clone(), value_to_bson(v));
+        d.insert(name, value_to_bson(v));
         if let Some(s) = shape_of(v) {
-            shapes.insert(name.clone(), s);
+            shapes.insert(name, s);
         }
     }
     if !shapes.is_empty() {
@@ -178,12 +181,14 @@ pub fn view_merge_update(
     check_names(document)?;
     let mut set = Document::new();
     let mut unset = Document::new();
-    let fields = key_fields
-        .iter()
-        .zip(key_values)
-        .chain(document.iter().filter(|(k, _)| !key_fields.contains(k)));
+    let fields = key_fields.iter().map(String::as_str).zip(key_values).chain(
+        document
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .filter(|(k, _)| !key_fields.iter().any(|f| f == k)),
+    );
     for (name, v) in fields {
-        set.insert(name.clone(), value_to_bson(v));
+        set.insert(name, value_to_bson(v));
         let tag = format!("{VIEW_TYPES}.{name}");
         match shape_of(v) {
             Some(s) => {
@@ -227,12 +232,13 @@ mod tests {
     use crate::mongo::ids::id_of;
 
     fn record() -> Record {
-        let mut fields = Map::new();
+        let mut fields = Map::default();
         fields.insert("id".into(), Value::Int(7));
         fields.insert("total".into(), Value::Decimal("10.50".parse().unwrap()));
         fields.insert("note".into(), Value::Null);
         Record {
             key: vec![Value::Int(7)],
+            layout: Default::default(),
             fields,
             state: RecordState::Deleted,
             meta: RecordMeta {
@@ -267,7 +273,7 @@ mod tests {
 
     #[test]
     fn views_keep_key_fields_and_merge_sets_only_mapped_fields() {
-        let mut doc = Map::new();
+        let mut doc = Map::default();
         doc.insert("total".into(), Value::Decimal("1.0".parse().unwrap()));
         doc.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
         let keys = vec!["cid".to_owned()];

@@ -90,9 +90,9 @@ pub fn view_line(plan: &Plan, view: &str, key: &[Value], doc: &crate::value::Map
         key: record::Ordered<'a>,
         document: record::Ordered<'a>,
     }
-    let names: Vec<String> = plan
+    let names: Vec<crate::value::Name> = plan
         .single_view(view)
-        .map(|v| v.key.iter().map(|k| k.name.clone()).collect())
+        .map(|v| v.key.iter().map(|k| k.name.as_str().into()).collect())
         .unwrap_or_default();
     let key = Value::Object(names.into_iter().zip(key.iter().cloned()).collect());
     let doc = Value::Object(doc.clone());

@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn conditions_follow_the_null_rules_and_typed_constants() {
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert("kind".into(), Value::String("billing".into()));
         m.insert("amount".into(), Value::Decimal("10.50".parse().unwrap()));
         m.insert("gone".into(), Value::Null);

@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn slots_are_hints_checked_by_name() {
-        let mut m = crate::value::Map::new();
+        let mut m = crate::value::Map::default();
         m.insert("a".into(), Value::Int(1));
         m.insert("b".into(), Value::String("x".into()));
         let fields = vec!["b".to_string(), "a".to_string()];

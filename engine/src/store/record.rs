@@ -13,6 +13,10 @@
 //!
 //! `version` is a string because positions (GoldenGate `pos`) can exceed 64 bits.
 
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +87,53 @@ pub struct Record {
     pub fields: Map,
     pub state: RecordState,
     pub meta: RecordMeta,
+    /// The memo of [`Record::holds_exactly`]. Records are not changed once built (stores
+    /// share them as `Arc<Record>`); code that changes `fields` of a record that may have
+    /// been read must reset it (a clone starts with an empty memo).
+    #[serde(skip)]
+    pub layout: LayoutMemo,
+}
+
+/// A list of field names reduced to 64 bits (bit 0 clear), for [`Record::holds_exactly`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout(u64);
+
+impl Layout {
+    /// The layout of `names`, in order.
+    pub fn of<'n>(names: impl IntoIterator<Item = &'n str>) -> Layout {
+        let mut h = foldhash::fast::FixedState::with_seed(0x6664_635f_6c61_796f).build_hasher();
+        for n in names {
+            n.hash(&mut h);
+        }
+        // 0 is the memo's "not yet known".
+        Layout((h.finish() & !1).max(2))
+    }
+}
+
+/// What [`Record::holds_exactly`] found, for which layout (0: nothing yet). Checking field
+/// names costs a cache miss per name (each lives in an allocation of its own), and a record is
+/// read by many batches: the answer is kept with the record.
+#[derive(Default)]
+pub struct LayoutMemo(AtomicU64);
+
+impl Clone for LayoutMemo {
+    /// Empty: the clone's fields may be changed.
+    fn clone(&self) -> LayoutMemo {
+        LayoutMemo::default()
+    }
+}
+
+impl PartialEq for LayoutMemo {
+    /// A memo is not part of a record's value.
+    fn eq(&self, _: &LayoutMemo) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for LayoutMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LayoutMemo")
+    }
 }
 
 impl Record {
@@ -91,11 +142,26 @@ impl Record {
         self.state == RecordState::Public
     }
 
+    /// Whether `fields` are exactly `names` in order, where `layout` is [`Layout::of`]
+    /// `names`; remembered per record for the last layout asked about.
+    pub fn holds_exactly(&self, layout: Layout, names: &[fdc_plan::Field]) -> bool {
+        let memo = self.layout.0.load(Ordering::Relaxed);
+        if memo & !1 == layout.0 {
+            return memo & 1 == 1;
+        }
+        let holds = self.fields.len() == names.len()
+            && self.fields.keys().zip(names).all(|(k, f)| *k == f.name);
+        self.layout
+            .0
+            .store(layout.0 | u64::from(holds), Ordering::Relaxed);
+        holds
+    }
+
     /// The documented JSON form (fields, `__STATE__`, `__meta`).
     pub fn to_json(&self) -> serde_json::Value {
         let mut out = serde_json::Map::with_capacity(self.fields.len() + 2);
         for (k, v) in &self.fields {
-            out.insert(k.clone(), v.to_json());
+            out.insert(k.to_string(), v.to_json());
         }
         out.insert(STATE_FIELD.into(), self.state.as_str().into());
         out.insert(
@@ -177,5 +243,70 @@ impl serde::Serialize for OrderedRecord<'_> {
         let json = r.to_json();
         map.serialize_entry(META_FIELD, &json[META_FIELD])?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Name;
+
+    fn field(name: &str) -> fdc_plan::Field {
+        fdc_plan::Field {
+            name: name.into(),
+            ty: fdc_plan::Type::Int,
+            nullable: true,
+            source: Vec::new(),
+            casts: Vec::new(),
+            default: None,
+        }
+    }
+
+    fn record(names: &[&str]) -> Record {
+        Record {
+            key: vec![Value::Int(1)],
+            fields: names
+                .iter()
+                .map(|n| (Name::from(*n), Value::Int(1)))
+                .collect(),
+            state: RecordState::Public,
+            meta: RecordMeta::new(
+                Version(1),
+                &Origin {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 0,
+                    timestamp: None,
+                },
+                0,
+                0,
+            ),
+            layout: LayoutMemo::default(),
+        }
+    }
+
+    #[test]
+    fn the_layout_memo_answers_per_layout_and_a_clone_starts_empty() {
+        let ab = [field("a"), field("b")];
+        let ba = [field("b"), field("a")];
+        let (lab, lba) = (
+            Layout::of(ab.iter().map(|f| f.name.as_str())),
+            Layout::of(ba.iter().map(|f| f.name.as_str())),
+        );
+        assert_ne!(lab, lba);
+        let r = record(&["a", "b"]);
+        assert!(r.holds_exactly(lab, &ab));
+        // Asked again (from the memo) and for another layout (checked again).
+        assert!(r.holds_exactly(lab, &ab));
+        assert!(!r.holds_exactly(lba, &ba));
+        assert!(!r.holds_exactly(lba, &ba));
+        assert!(r.holds_exactly(lab, &ab));
+        // A clone's fields may change: its memo is empty, and it is still equal.
+        let mut c = r.clone();
+        assert_eq!(c, r);
+        c.fields.shift_remove("b");
+        assert!(!c.holds_exactly(lab, &ab));
+        assert!(!record(&["a"]).holds_exactly(lab, &ab));
+        assert!(!record(&["a", "b", "c"]).holds_exactly(lab, &ab));
     }
 }

@@ -17,7 +17,10 @@ pub fn fields(plan: &Plan, projection: &str, json: serde_json::Value) -> Map {
     obj.iter()
         .map(|(k, v)| {
             let ty = &p.field(k).expect("field").ty;
-            (k.clone(), Value::from_json_typed(v, ty).expect("typed"))
+            (
+                k.as_str().into(),
+                Value::from_json_typed(v, ty).expect("typed"),
+            )
         })
         .collect()
 }

@@ -132,7 +132,7 @@ async fn apply_given(
             let mut document: Map = d
                 .document
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
                 .collect();
             if !document.contains_key(STATE_FIELD) {
                 document.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
@@ -162,7 +162,7 @@ async fn apply_given(
             if let Some(unknown) = obj.keys().find(|k| projection.field(k).is_none()) {
                 return Err(format!("{at}: `{name}` has no field `{unknown}`"));
             }
-            let mut fields = Map::new();
+            let mut fields = Map::default();
             for f in &projection.fields {
                 let json = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
                 let v = Value::from_json_typed(json, &f.ty).ok_or_else(|| {
@@ -178,7 +178,7 @@ async fn apply_given(
                         f.name
                     ));
                 }
-                fields.insert(f.name.clone(), v);
+                fields.insert(f.name.as_str().into(), v);
             }
             let key = crate::store::key::tuple(&fields, &projection.key);
             changes.push(Change {
@@ -401,7 +401,9 @@ fn dead_letter_failure(expected: u64, letters: &[DeadLetter]) -> Failure {
 }
 
 fn map_json(m: &Map) -> serde_json::Map<String, serde_json::Value> {
-    m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+    m.iter()
+        .map(|(k, v)| (k.to_string(), v.to_json()))
+        .collect()
 }
 
 /// Compares one stored document (or record fields + state) with an entry.

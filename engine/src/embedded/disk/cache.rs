@@ -163,11 +163,12 @@ mod tests {
     use crate::store::{RecordMeta, RecordState};
 
     fn record(id: i64) -> Entry {
-        let mut fields = Map::new();
+        let mut fields = Map::default();
         fields.insert("id".into(), Value::Int(id));
         fields.insert("name".into(), Value::String(format!("name {id}")));
         Entry::Record(Arc::new(Record {
             key: vec![Value::Int(id)],
+            layout: Default::default(),
             fields,
             state: RecordState::Public,
             meta: RecordMeta {
