@@ -158,9 +158,9 @@ fn given_views(plan: &Plan, dir: &Path) -> Vec<(String, Vec<ViewWrite>)> {
                     .iter()
                     .map(|(k, v)| (k.as_str().into(), Value::from_json(v)))
                     .collect();
-                document
-                    .entry(STATE_FIELD.into())
-                    .or_insert_with(|| Value::String("PUBLIC".into()));
+                if !document.contains_key(STATE_FIELD) {
+                    document.insert(STATE_FIELD.into(), Value::String("PUBLIC".into()));
+                }
                 ViewWrite::Upsert { key, document }
             })
             .collect();

@@ -15,7 +15,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use crate::store::Record;
-use crate::value::{Map, Value};
+use crate::value::map::INDEXED_FROM;
+use crate::value::{Map, Name, Value};
 
 /// A cached value.
 #[derive(Clone)]
@@ -50,14 +51,29 @@ fn values_weight(values: &[Value]) -> usize {
     std::mem::size_of_val(values) + values.iter().map(value_weight).sum::<usize>()
 }
 
-/// Heap bytes of a map: its entries (hash, key, value), its index table, and what they own.
+/// Heap bytes of a map: its entries (name, value), its index when it has one (name, position
+/// and control byte per field), and what they own (names longer than fit inline).
 fn map_weight(m: &Map) -> usize {
-    let slot = size_of::<u64>() + size_of::<String>() + size_of::<Value>();
-    let index = size_of::<usize>() + 1;
-    m.capacity() * (slot + index)
+    let slot = size_of::<(Name, Value)>();
+    let index = if m.len() >= INDEXED_FROM {
+        m.len() * (size_of::<Name>() + size_of::<usize>() + 1)
+    } else {
+        0
+    };
+    m.capacity() * slot
+        + index
         + m.iter()
-            .map(|(k, v)| k.capacity() + value_weight(v))
+            .map(|(k, v)| name_weight(k) * (1 + usize::from(index > 0)) + value_weight(v))
             .sum::<usize>()
+}
+
+/// Heap bytes of a name (0 when it is stored inline).
+fn name_weight(k: &Name) -> usize {
+    if k.is_heap_allocated() {
+        k.capacity()
+    } else {
+        0
+    }
 }
 
 /// Heap bytes a value owns (beyond its own inline size).

@@ -11,14 +11,12 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// An object's fields, in insertion order (documents keep the mapping's field order).
-/// Hashed with foldhash: SipHash of every field name inserted into a document or record was
-/// a few per cent of the steady state.
-pub type Map = IndexMap<Name, Value, foldhash::fast::RandomState>;
+pub mod map;
+
+pub use map::Map;
 
 /// A field name: inline up to 24 bytes, so that copying a name into a document or record
 /// allocates nothing.
@@ -26,21 +24,12 @@ pub type Name = compact_str::CompactString;
 
 /// An empty [`Map`] with room for `n` fields.
 pub fn map_with_capacity(n: usize) -> Map {
-    Map::with_capacity_and_hasher(n, Default::default())
+    Map::with_capacity(n)
 }
 
-/// Objects up to this many fields are searched by comparing names, not by hashing.
-const SCAN_FIELDS: usize = 16;
-
-/// The field `name` of `map`: what `map.get(name)` returns, faster on the small objects that
-/// records and documents are (hashing a name with SipHash costs more than comparing it with a
-/// dozen others, which mostly differ in length).
+/// The field `name` of `map` (what `map.get(name)` returns).
 pub fn field<'m>(map: &'m Map, name: &str) -> Option<&'m Value> {
-    if map.len() <= SCAN_FIELDS {
-        map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
-    } else {
-        map.get(name)
-    }
+    map.get(name)
 }
 
 /// One value.
