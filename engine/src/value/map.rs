@@ -326,6 +326,67 @@ mod tests {
         }
     }
 
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(usize, i64),
+        Remove(usize),
+        Reverse,
+    }
+
+    fn op(names: usize) -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..names, any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            2 => (0..names).prop_map(Op::Remove),
+            1 => Just(Op::Reverse),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any sequence of inserts, removals and reversals leaves a `Map` with the fields,
+        /// order and lookups of an `IndexMap` given the same sequence, across the indexed
+        /// size in both directions (names from a set of up to 80, so maps cross
+        /// [`INDEXED_FROM`]).
+        #[test]
+        fn random_operations_match_an_index_map(
+            names in 1usize..80,
+            ops in proptest::collection::vec(op(80), 0..400),
+        ) {
+            let mut map = Map::new();
+            let mut reference: indexmap::IndexMap<Name, Value> = indexmap::IndexMap::new();
+            for o in ops {
+                match o {
+                    Op::Insert(k, v) => {
+                        let k = name(k % names);
+                        proptest::prop_assert_eq!(
+                            map.insert(k.clone(), Value::Int(v)),
+                            reference.insert(k, Value::Int(v))
+                        );
+                    }
+                    Op::Remove(k) => {
+                        let k = format!("f{}", k % names);
+                        proptest::prop_assert_eq!(
+                            map.shift_remove(&k),
+                            reference.shift_remove(k.as_str())
+                        );
+                    }
+                    Op::Reverse => {
+                        map.reverse();
+                        reference.reverse();
+                    }
+                }
+                proptest::prop_assert_eq!(map.index.is_some(), map.len() >= INDEXED_FROM);
+            }
+            let got: Vec<_> = map.iter().collect();
+            let want: Vec<_> = reference.iter().collect();
+            proptest::prop_assert_eq!(got, want);
+            for i in 0..names {
+                let k = format!("f{i}");
+                proptest::prop_assert_eq!(map.get_index_of(&k), reference.get_index_of(k.as_str()));
+            }
+        }
+    }
+
     #[test]
     fn equality_ignores_order_and_serde_keeps_it() {
         let a: Map = [(name(1), Value::Int(1)), (name(2), Value::Null)].into();
