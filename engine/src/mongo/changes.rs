@@ -15,12 +15,16 @@
 //! marked `done` on the claimed `version` only. A key triggered again meanwhile has a newer
 //! version: its owner hands it back as `pending`, and it is rebuilt again, after this rebuild.
 //!
-//! Guarantees (on a server whose single-document updates are atomic, as MongoDB's are): nothing
-//! triggered is lost (a document leaves `pending`/`claimed` only through a `done` of the
-//! version that was rebuilt); the same key is not rebuilt by two aggregates at once, except
-//! after a claim timed out; every call is retryable when the database is down. FerretDB v1
-//! applies an update as a read then a write, so two racing updates of one document can undo
-//! one another; the claim timeout then recovers a claim left behind.
+//! Every change of a key's document (publish, claim, done) runs under that key's lock: a
+//! document `{_id: key, owner, at}` in `<collection>_locks`, taken by inserting it (a unique
+//! `_id` makes the insert atomic on every server) and released by deleting it. FerretDB v1
+//! applies an update as a read then a whole-document write, so without the lock a publish
+//! racing with a `done` could be undone by it and its trigger lost (CI saw it). A lock older
+//! than [`LOCK_STALE`] belongs to a dead process and is taken over.
+//!
+//! Guarantees: nothing triggered is lost (a document leaves `pending`/`claimed` only through a
+//! `done` of the version that was rebuilt); the same key is not rebuilt by two aggregates at
+//! once, except after a claim timed out; every call is retryable when the database is down.
 
 use std::time::Duration;
 
@@ -39,10 +43,97 @@ use crate::store::StoreError;
 /// The default collection name.
 pub const DEFAULT_COLLECTION: &str = "fdc_projection_changes";
 
+/// A key lock older than this was left by a dead process (a locked section is one or a few
+/// single-document commands).
+pub const LOCK_STALE: Duration = Duration::from_secs(30);
+
+/// Per-key locks over the documents of a projection-changes collection (see the module docs).
+struct KeyLocks {
+    collection: Collection<Document>,
+    /// Who holds a lock: unique per process and role.
+    owner: String,
+}
+
+impl KeyLocks {
+    fn new(store: &MongoStore, collection: &str, role: &str) -> KeyLocks {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        KeyLocks {
+            collection: store.database().collection(&format!("{collection}_locks")),
+            owner: format!("{role}-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    /// Waits until this process holds the lock of `id` (re-entrant: a lock this owner left
+    /// behind, after a release failed, is its own).
+    async fn acquire(&self, id: &str) -> Result<(), StoreError> {
+        let op = "lock a key of the projection-changes collection";
+        let mut wait = Duration::from_millis(1);
+        loop {
+            let lock = doc! { "_id": id, "owner": &self.owner, "at": DateTime::now() };
+            match self.collection.insert_one(lock).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(from_driver(op, &e)),
+            }
+            let held = self
+                .collection
+                .find_one(doc! { "_id": id })
+                .await
+                .map_err(|e| from_driver(op, &e))?;
+            if let Some(held) = held {
+                if held.get_str("owner") == Ok(self.owner.as_str()) {
+                    return Ok(());
+                }
+                let stale = DateTime::from_millis(
+                    DateTime::now().timestamp_millis() - LOCK_STALE.as_millis() as i64,
+                );
+                if let Ok(at) = held.get_datetime("at") {
+                    if *at < stale {
+                        self.collection
+                            .delete_one(doc! { "_id": id, "at": *at })
+                            .await
+                            .map_err(|e| from_driver(op, &e))?;
+                        continue;
+                    }
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Releases the lock of `id` held by this process.
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        self.collection
+            .delete_one(doc! { "_id": id, "owner": &self.owner })
+            .await
+            .map_err(|e| from_driver("unlock a key of the projection-changes collection", &e))?;
+        Ok(())
+    }
+
+    /// Runs `section` while holding the lock of `id`; the lock is released whatever the
+    /// section returned (a failed release leaves it to this owner's next acquire, or stale).
+    async fn with<T>(
+        &self,
+        id: &str,
+        section: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.acquire(id).await?;
+        let out = section.await;
+        let released = self.release(id).await;
+        let out = out?;
+        released?;
+        Ok(out)
+    }
+}
+
 /// Publishes triggers as pending documents.
 pub struct MongoChanges {
     store: std::sync::Arc<MongoStore>,
     collection: String,
+    locks: KeyLocks,
 }
 
 impl MongoChanges {
@@ -56,6 +147,7 @@ impl MongoChanges {
             .await
             .map_err(|e| from_driver("create the projection-changes index", &e))?;
         Ok(MongoChanges {
+            locks: KeyLocks::new(&store, collection, "publish"),
             store,
             collection: collection.into(),
         })
@@ -75,7 +167,9 @@ impl TriggerSink for MongoChanges {
                 continue;
             }
             let trigger = serde_json::to_string(t).map_err(|e| StoreError::fatal(op, e))?;
-            self.publish_one(&id, &trigger, now).await?;
+            self.locks
+                .with(&id, self.publish_one(&id, &trigger, now))
+                .await?;
         }
         Ok(())
     }
@@ -93,6 +187,8 @@ impl MongoChanges {
     /// - pending or done: it becomes pending with the newer version;
     /// - absent: it is inserted as pending (a concurrent insert of the same key makes this one
     ///   a duplicate, and the loop starts over).
+    ///
+    /// The caller holds the key's lock.
     async fn publish_one(&self, id: &str, trigger: &str, now: DateTime) -> Result<(), StoreError> {
         let op = "publish a single-view trigger to the projection-changes collection";
         let collection = self
@@ -163,6 +259,7 @@ pub struct MongoChangesSource {
     poll: Duration,
     /// The topic name given to trigger messages (the collection's name).
     name: String,
+    locks: KeyLocks,
 }
 
 impl MongoChangesSource {
@@ -180,11 +277,20 @@ impl MongoChangesSource {
             claim_timeout,
             poll,
             name: collection.into(),
+            locks: KeyLocks::new(store, collection, owner),
         }
     }
 
     /// Claims one document read in `state` at `version`: whether this claimant won.
     async fn claim(&self, d: &Document, now: DateTime) -> Result<bool, StoreError> {
+        let Ok(id) = d.get_str("_id") else {
+            return Ok(false);
+        };
+        self.locks.with(id, self.claim_locked(d, now)).await
+    }
+
+    /// [`MongoChangesSource::claim`], the key's lock held.
+    async fn claim_locked(&self, d: &Document, now: DateTime) -> Result<bool, StoreError> {
         let op = "claim a projection change";
         let (Ok(id), Ok(version), Ok(state)) =
             (d.get_str("_id"), d.get_i64("version"), d.get_str("state"))
@@ -261,28 +367,37 @@ impl Source for MongoChangesSource {
     }
 
     async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
-        let op = "mark projection changes done";
         for (id, version) in &ack.positions {
-            // Only the version that was rebuilt.
-            let r = self
-                .collection
+            self.locks.with(id, self.done(id, *version)).await?;
+        }
+        Ok(())
+    }
+}
+
+impl MongoChangesSource {
+    /// Marks the claim of `id` at `version` done, or hands a newer version back as pending;
+    /// the key's lock held.
+    async fn done(&self, id: &str, version: i64) -> Result<(), StoreError> {
+        let op = "mark projection changes done";
+        // Only the version that was rebuilt.
+        let r = self
+            .collection
+            .update_one(
+                doc! { "_id": id, "version": version, "state": "claimed", "owner": &self.owner },
+                doc! { "$set": { "state": "done", "done_at": DateTime::now() } },
+            )
+            .await
+            .map_err(|e| from_driver(op, &e))?;
+        if r.matched_count == 0 {
+            // Triggered again while claimed: hand the newer version back, to be rebuilt
+            // after this rebuild (by whichever aggregate claims it).
+            self.collection
                 .update_one(
-                    doc! { "_id": id, "version": version, "state": "claimed", "owner": &self.owner },
-                    doc! { "$set": { "state": "done", "done_at": DateTime::now() } },
+                    doc! { "_id": id, "state": "claimed", "owner": &self.owner },
+                    doc! { "$set": { "state": "pending" } },
                 )
                 .await
                 .map_err(|e| from_driver(op, &e))?;
-            if r.matched_count == 0 {
-                // Triggered again while claimed: hand the newer version back, to be rebuilt
-                // after this rebuild (by whichever aggregate claims it).
-                self.collection
-                    .update_one(
-                        doc! { "_id": id, "state": "claimed", "owner": &self.owner },
-                        doc! { "$set": { "state": "pending" } },
-                    )
-                    .await
-                    .map_err(|e| from_driver(op, &e))?;
-            }
         }
         Ok(())
     }
