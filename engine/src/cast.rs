@@ -188,7 +188,7 @@ impl CompiledProjection {
                 got: row.type_name(),
             });
         };
-        let mut out = crate::value::map_with_capacity(self.fields.len());
+        let mut out = Map::with_capacity(self.fields.len());
         for f in &self.fields {
             out.insert(f.name.clone(), f.cast(row)?);
         }

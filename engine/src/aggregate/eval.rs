@@ -135,7 +135,7 @@ impl<'a> Evaluator<'a> {
     /// The document of the root record `root`.
     pub fn document(&self, root: usize) -> Map {
         let mut scope = vec![(0, root)];
-        let mut doc = crate::value::map_with_capacity(self.mapping.len());
+        let mut doc = Map::with_capacity(self.mapping.len());
         for (name, expr) in &self.mapping {
             let v = self.eval(expr, &mut scope);
             doc.insert(name.clone(), v);
@@ -397,7 +397,7 @@ impl<'a> Evaluator<'a> {
                 self.eval(otherwise, scope)
             }
             Compiled::Object(fields) => {
-                let mut out = crate::value::map_with_capacity(fields.len());
+                let mut out = Map::with_capacity(fields.len());
                 for (name, e) in fields {
                     let v = self.eval(e, scope);
                     out.insert(name.clone(), v);

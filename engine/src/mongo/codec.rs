@@ -118,7 +118,7 @@ fn is_null(b: &Bson) -> bool {
 
 /// The fields of `d` (without the `skip` fields) read with their `shapes`.
 pub fn document_to_map(d: &Document, shapes: Option<&Document>, skip: &[&str]) -> Map {
-    let mut m = crate::value::map_with_capacity(d.len());
+    let mut m = Map::with_capacity(d.len());
     for (k, v) in d {
         if skip.contains(&k.as_str()) {
             continue;

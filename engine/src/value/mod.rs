@@ -22,11 +22,6 @@ pub use map::Map;
 /// allocates nothing.
 pub type Name = compact_str::CompactString;
 
-/// An empty [`Map`] with room for `n` fields.
-pub fn map_with_capacity(n: usize) -> Map {
-    Map::with_capacity(n)
-}
-
 /// The field `name` of `map` (what `map.get(name)` returns).
 pub fn field<'m>(map: &'m Map, name: &str) -> Option<&'m Value> {
     map.get(name)
