@@ -10,7 +10,7 @@
 //!
 //! Guarantees:
 //! - messages are written in their batch order, each as its own batch (retryable failures are
-//!   retried as usual, an outage still pauses);
+//!   retried as usual, an outage still pauses; shutdown interrupts it as it does any batch);
 //! - a message is dead-lettered only after [`ATTEMPTS`] non-retryable failures in a row, with
 //!   the store's reason (which names operations and codes, never values);
 //! - when every message of a batch of several is refused, or [`STREAK_LIMIT`] messages in a
@@ -20,9 +20,8 @@
 //! - the caller commits the batch only with the outcome returned here, after which every
 //!   message of it is applied, skipped or dead-lettered, as for any batch.
 
-use std::time::Duration;
-
-use super::{raw_json, BatchOutcome, Engine, RoutedBatch};
+use super::retry::{Backoff, Stop};
+use super::{raw_json, BatchOutcome, Engine, Halt, RoutedBatch};
 use crate::store::{DeadLetter, StoreError};
 
 /// Attempts of one message on non-retryable errors before it is dead-lettered.
@@ -52,13 +51,13 @@ pub async fn isolate(
     batch: &RoutedBatch,
     streak: &mut u32,
     error: StoreError,
-) -> Result<BatchOutcome, StoreError> {
+    stop: &mut Stop,
+) -> Result<BatchOutcome, Halt> {
     tracing::warn!(
         error = %error,
         messages = batch.messages.len(),
         "batch refused by the store; writing its messages one by one"
     );
-    let backoff = engine.config().retry_backoff;
     let mut total = BatchOutcome::default();
     let mut refused_letters: Vec<DeadLetter> = Vec::new();
     let mut refused_messages = 0usize;
@@ -73,21 +72,20 @@ pub async fn isolate(
             },
         };
         let mut attempt = 0;
-        let mut delay = backoff;
+        let mut backoff = Backoff::new(engine.config().retry_backoff);
         let refused = loop {
             attempt += 1;
-            match engine.process_with_retry(&single).await {
+            match engine.process_with_retry(&single, stop).await {
                 Ok(outcome) => {
                     merge(&mut total, outcome);
                     *streak = 0;
                     break None;
                 }
-                Err(e) if e.retryable => return Err(e),
-                Err(_) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                Err(Halt::Failed(e)) if !e.retryable && attempt < ATTEMPTS => {
+                    backoff.wait(stop).await?;
                 }
-                Err(e) => break Some(e),
+                Err(Halt::Failed(e)) if !e.retryable => break Some(e),
+                Err(halt) => return Err(halt),
             }
         };
         let Some(e) = refused else { continue };
@@ -100,7 +98,7 @@ pub async fn isolate(
                 error = %e,
                 "the store refuses every message: stopping instead of dead-lettering them"
             );
-            return Err(e);
+            return Err(Halt::Failed(e));
         }
         let m = &routed.message;
         refused_letters.extend(single.malformed);
@@ -121,7 +119,7 @@ pub async fn isolate(
     // Written only now: a batch that stops the run leaves no dead letter behind, so its
     // restart does not dead-letter the same messages twice.
     if !refused_letters.is_empty() {
-        write_letters(engine, &refused_letters).await?;
+        write_letters(engine, &refused_letters, stop).await?;
         total.counts.consumed += refused_letters.len() as u64;
         total.dead_letters.extend(refused_letters);
     }
@@ -129,26 +127,27 @@ pub async fn isolate(
 }
 
 /// Writes dead letters, retrying while the sink is unavailable.
-async fn write_letters(engine: &Engine, letters: &[DeadLetter]) -> Result<(), StoreError> {
-    let mut delay = engine.config().retry_backoff;
+async fn write_letters(
+    engine: &Engine,
+    letters: &[DeadLetter],
+    stop: &mut Stop,
+) -> Result<(), Halt> {
+    let mut backoff = Backoff::new(engine.config().retry_backoff);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match engine
-            .stores()
-            .dead_letters
-            .dead_letter(letters.to_vec())
-            .await
-        {
+        let write = engine.stores().dead_letters.dead_letter(letters.to_vec());
+        match stop.bounded(write).await? {
             Ok(()) => return Ok(()),
             Err(e) if e.retryable => {
-                engine
-                    .counters()
-                    .batch_retrying(attempt, delay.as_millis() as u64, &e.to_string());
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
+                engine.counters().batch_retrying(
+                    attempt,
+                    backoff.delay().as_millis() as u64,
+                    &e.to_string(),
+                );
+                backoff.wait(stop).await?;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Halt::Failed(e)),
         }
     }
 }

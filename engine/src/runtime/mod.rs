@@ -24,6 +24,7 @@ mod histogram;
 mod isolate;
 pub mod local;
 pub mod refresh;
+pub mod retry;
 mod run;
 mod stage;
 
@@ -87,8 +88,12 @@ pub struct RuntimeConfig {
     pub read_ahead: usize,
     /// Attempts per batch on retryable errors (0: retry forever).
     pub max_attempts: u32,
-    /// First retry delay (doubles up to 30 s).
+    /// First retry delay (doubles up to [`retry::MAX_BACKOFF`]).
     pub retry_backoff: Duration,
+    /// How long a batch being written may still take once shutdown is asked for (e.g. a
+    /// write hanging on an unreachable database) before it is abandoned uncommitted, to be
+    /// read again on restart. Waits between retries end at once on shutdown.
+    pub shutdown_grace: Duration,
     /// Run the strategies and rebuild the triggered single views. Off for an initial load:
     /// projections are written at full speed and the single views are built afterwards by a
     /// refresh ([`refresh`]), which reads each record once instead of once per trigger.
@@ -104,10 +109,15 @@ impl Default for RuntimeConfig {
             read_ahead: 2,
             max_attempts: 0,
             retry_backoff: Duration::from_millis(200),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             strategies: true,
         }
     }
 }
+
+/// The default [`RuntimeConfig::shutdown_grace`]: a healthy batch finishes well within it,
+/// and a process stopped during an outage still ends before a typical 30 s kill deadline.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Fewer keys than this per task are rebuilt in one task: spreading them costs more than it
 /// saves.
@@ -125,6 +135,28 @@ pub enum EngineError {
     /// A bug: a task died.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Shutdown was asked for while a batch could not be written (a store outage): the run
+    /// stopped without committing it, so it is read again on restart.
+    #[error(
+        "stopped before {pending} batch(es) could be written (shutdown during a store outage \
+         or a write that outlasted the shutdown grace period); nothing past the last durable \
+         batch was committed, so a restart reads them again"
+    )]
+    Interrupted {
+        /// Batches read but not written (the one in flight and those read ahead).
+        pending: usize,
+    },
+}
+
+/// Why [`Engine::process_with_retry`] gave up on a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    /// The store failed in a way retrying does not mend (or the attempts ran out).
+    #[error(transparent)]
+    Failed(#[from] StoreError),
+    /// Shutdown was asked for before the batch could be written.
+    #[error(transparent)]
+    Interrupted(#[from] retry::Interrupted),
 }
 
 /// A routed message: its origin and what the router made of it.
@@ -553,16 +585,19 @@ impl Engine {
         .await
     }
 
-    /// Processes a batch, retrying retryable failures as configured.
+    /// Processes a batch, retrying retryable failures as configured. Gives up with
+    /// [`Halt::Interrupted`] when `stop` fires: at once while waiting to retry, after
+    /// [`RuntimeConfig::shutdown_grace`] while an attempt is in flight.
     pub async fn process_with_retry(
         &self,
         batch: &RoutedBatch,
-    ) -> Result<BatchOutcome, StoreError> {
+        stop: &mut retry::Stop,
+    ) -> Result<BatchOutcome, Halt> {
         let mut attempt: u32 = 0;
-        let mut delay = self.config.retry_backoff;
+        let mut backoff = retry::Backoff::new(self.config.retry_backoff);
         loop {
             attempt += 1;
-            match self.process(batch).await {
+            match stop.bounded(self.process(batch)).await? {
                 Ok(o) => {
                     self.counters.batch_succeeded();
                     return Ok(o);
@@ -572,12 +607,14 @@ impl Engine {
                         && (self.config.max_attempts == 0
                             || attempt < self.config.max_attempts) =>
                 {
-                    self.counters
-                        .batch_retrying(attempt, delay.as_millis() as u64, &e.to_string());
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    self.counters.batch_retrying(
+                        attempt,
+                        backoff.delay().as_millis() as u64,
+                        &e.to_string(),
+                    );
+                    backoff.wait(stop).await?;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(Halt::Failed(e)),
             }
         }
     }

@@ -8,7 +8,12 @@
 //! batches (up to `read_ahead`) overlap with the writes of the current one; a batch's ack is
 //! handed back to the reader (which owns the source and commits) only after the batch's
 //! effects are durable, and acks are committed in order. On shutdown, reading stops, batches
-//! already read are finished and committed, and the loop returns. A batch the store refuses
+//! already read are finished and committed, and the loop returns. A batch that cannot be
+//! written then (a store outage: waits between retries end at once; an attempt in flight gets
+//! [`RuntimeConfig::shutdown_grace`](super::RuntimeConfig::shutdown_grace)) is abandoned
+//! uncommitted with the batches behind it, and the run ends with
+//! [`EngineError::Interrupted`]: shutdown takes a bounded time and commits nothing past the
+//! durable watermark. A batch the store refuses
 //! is written again message by message (`isolate`): the messages that keep failing are
 //! dead-lettered, and the run stops only when the store refuses everything.
 //!
@@ -22,7 +27,8 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Engine, EngineError, Route, RoutedBatch, Summary};
+use super::retry::Stop;
+use super::{Engine, EngineError, Halt, Route, RoutedBatch, Summary};
 use crate::store::source::{Ack, InFlight, Source, KEEP_ALIVE};
 use crate::store::StoreError;
 
@@ -65,6 +71,7 @@ pub async fn run<S: Source + 'static>(
         mpsc::channel::<(RoutedBatch, Ack)>(engine.config().read_ahead.max(1));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Ack>();
 
+    let mut stop = Stop::new(shutdown.clone(), engine.config().shutdown_grace);
     let counters = engine.counters().clone();
     counters.health().started();
     let reader_counters = counters.clone();
@@ -125,9 +132,9 @@ pub async fn run<S: Source + 'static>(
     let mut refused_streak = 0u32;
     while let Some((batch, ack)) = batch_rx.recv().await {
         let start = Instant::now();
-        let result = match engine.process_with_retry(&batch).await {
-            Err(e) if !e.retryable && !batch.messages.is_empty() => {
-                super::isolate::isolate(&engine, &batch, &mut refused_streak, e).await
+        let result = match engine.process_with_retry(&batch, &mut stop).await {
+            Err(Halt::Failed(e)) if !e.retryable && !batch.messages.is_empty() => {
+                super::isolate::isolate(&engine, &batch, &mut refused_streak, e, &mut stop).await
             }
             Ok(outcome) => {
                 refused_streak = 0;
@@ -152,8 +159,19 @@ pub async fn run<S: Source + 'static>(
                     break;
                 }
             }
-            Err(e) => {
+            Err(Halt::Failed(e)) => {
                 failure = Some(e.into());
+                break;
+            }
+            Err(Halt::Interrupted(_)) => {
+                // This batch and those read ahead of it stay uncommitted.
+                let pending = 1 + batch_rx.len();
+                tracing::warn!(
+                    pending,
+                    "shutdown: abandoning batches that could not be written; they are read \
+                     again on restart"
+                );
+                failure = Some(EngineError::Interrupted { pending });
                 break;
             }
         }

@@ -197,12 +197,14 @@ async fn a_persisted_run_resumes_after_its_last_committed_batch() {
 }
 
 /// Delegates to an embedded store; fails the first `failures` projection writes, and
-/// (non-retryably) every write to the projection `poison` when one is named.
+/// (non-retryably) every write to the projection `poison` when one is named. With `hang`,
+/// every projection write hangs instead (a database that stopped answering).
 struct Flaky {
     inner: Arc<EmbeddedStore>,
     failures: std::sync::atomic::AtomicU32,
     retryable: bool,
     poison: Option<&'static str>,
+    hang: bool,
 }
 
 #[async_trait::async_trait]
@@ -230,6 +232,9 @@ impl ProjectionStore for Flaky {
         w: Vec<crate::store::RecordWrite>,
     ) -> Result<Vec<crate::store::WriteOutcome>, StoreError> {
         use std::sync::atomic::Ordering;
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
         if self.poison == Some(p) {
             return Err(StoreError::fatal(
                 "write projection",
@@ -271,13 +276,40 @@ async fn run_faulty(
     poison: Option<&'static str>,
     dir: &std::path::Path,
 ) -> (Result<Summary, EngineError>, Arc<EmbeddedStore>) {
+    let fault = Fault {
+        retryable,
+        failures,
+        poison,
+        ..Fault::default()
+    };
+    run_with_fault(fault, RuntimeConfig::default(), &Shutdown::new(), dir).await
+}
+
+/// What the projection store of [`run_with_fault`] does wrong.
+#[derive(Default)]
+struct Fault {
+    retryable: bool,
+    failures: u32,
+    poison: Option<&'static str>,
+    hang: bool,
+}
+
+/// Runs the shop input in batches of 4 over a [`Flaky`] projection store; `config` gives the
+/// retry and shutdown settings.
+async fn run_with_fault(
+    fault: Fault,
+    config: RuntimeConfig,
+    shutdown: &Shutdown,
+    dir: &std::path::Path,
+) -> (Result<Summary, EngineError>, Arc<EmbeddedStore>) {
     let path = write_input(dir, &input());
     let store = Arc::new(EmbeddedStore::open(&dir.join("store")).unwrap());
     let flaky = Arc::new(Flaky {
         inner: store.clone(),
-        failures: std::sync::atomic::AtomicU32::new(failures),
-        retryable,
-        poison,
+        failures: std::sync::atomic::AtomicU32::new(fault.failures),
+        retryable: fault.retryable,
+        poison: fault.poison,
+        hang: fault.hang,
     });
     let stores = Stores {
         projections: flaky,
@@ -287,17 +319,121 @@ async fn run_faulty(
     };
     let config = RuntimeConfig {
         batch_size: 4,
-        retry_backoff: std::time::Duration::from_millis(1),
-        ..RuntimeConfig::default()
+        retry_backoff: if config.retry_backoff == RuntimeConfig::default().retry_backoff {
+            std::time::Duration::from_millis(1)
+        } else {
+            config.retry_backoff
+        },
+        ..config
     };
     let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
     let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
     let source = FileSource::open(FileInput::File(path), Some(store.clone())).unwrap();
-    let shutdown = Shutdown::new();
     (
         run(engine, source, router, shutdown.subscribe()).await,
         store,
     )
+}
+
+/// The committed position of the shop input in `dir` (none: nothing was committed).
+async fn committed(dir: &std::path::Path, store: &EmbeddedStore) -> Option<String> {
+    use crate::store::CheckpointStore;
+    let stream = format!(
+        "file:{}",
+        std::fs::canonicalize(dir.join("events.jsonl"))
+            .unwrap()
+            .display()
+    );
+    store
+        .load_checkpoint(&stream)
+        .await
+        .unwrap()
+        .map(|c| format!("{c:?}"))
+}
+
+/// Runs a faulty store for 300 ms, then asks for shutdown. The run must end by itself within
+/// 20 s (a test failure, not a hang, when it does not), interrupted, with nothing committed;
+/// returns how long it took after shutdown was asked for.
+async fn shut_down_during(
+    fault: Fault,
+    config: RuntimeConfig,
+    dir: &std::path::Path,
+) -> std::time::Duration {
+    let limit = std::time::Duration::from_secs(20);
+    let _ = std::fs::remove_dir_all(dir);
+    let shutdown = Shutdown::new();
+    let run = run_with_fault(fault, config, &shutdown, dir);
+    tokio::pin!(run);
+    let early = tokio::select! {
+        r = &mut run => Some(r),
+        () = tokio::time::sleep(std::time::Duration::from_millis(300)) => None,
+    };
+    assert!(
+        early.is_none(),
+        "the run ended before shutdown was asked for"
+    );
+    shutdown.trigger();
+    let asked = std::time::Instant::now();
+    let (result, store) = tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or_else(|_| panic!("the run did not stop within {limit:?} of shutdown"));
+    let took = asked.elapsed();
+    assert!(
+        matches!(result, Err(EngineError::Interrupted { pending }) if pending >= 1),
+        "{result:?}"
+    );
+    assert_eq!(committed(dir, &store).await, None);
+    let _ = std::fs::remove_dir_all(dir);
+    took
+}
+
+#[tokio::test]
+async fn shutdown_during_an_outage_ends_the_retry_wait_and_commits_nothing() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-stop-outage-{}", std::process::id()));
+    // An outage that never ends, and retry waits (30 s) and a grace period (60 s) longer than
+    // the 20 s limit: only a wait that ends on shutdown lets the run stop in time.
+    let fault = Fault {
+        retryable: true,
+        failures: u32::MAX,
+        ..Fault::default()
+    };
+    let config = RuntimeConfig {
+        retry_backoff: std::time::Duration::from_secs(60),
+        shutdown_grace: std::time::Duration::from_secs(60),
+        ..RuntimeConfig::default()
+    };
+    shut_down_during(fault, config, &dir).await;
+}
+
+#[tokio::test]
+async fn shutdown_abandons_a_hanging_write_after_the_grace_period_and_commits_nothing() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-stop-hang-{}", std::process::id()));
+    let fault = Fault {
+        hang: true,
+        ..Fault::default()
+    };
+    let config = RuntimeConfig {
+        shutdown_grace: std::time::Duration::from_millis(500),
+        ..RuntimeConfig::default()
+    };
+    let took = shut_down_during(fault, config, &dir).await;
+    // Not before the grace period: work in flight is given its chance.
+    assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
+}
+
+#[tokio::test]
+async fn shutdown_of_a_healthy_run_finishes_the_batches_read() {
+    let dir = std::env::temp_dir().join(format!("fdc-rt-stop-ok-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shutdown = Shutdown::new();
+    shutdown.trigger();
+    let (result, store) =
+        run_with_fault(Fault::default(), RuntimeConfig::default(), &shutdown, &dir).await;
+    // Asked before the first read: nothing read, nothing abandoned, a clean end.
+    let s = result.unwrap();
+    assert_eq!(s.consumed, 0);
+    assert_eq!(committed(&dir, &store).await, None);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
