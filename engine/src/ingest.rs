@@ -92,7 +92,10 @@ impl Router {
         let Some(topic) = self.topics.get(&message.topic) else {
             return vec![Ingested::DeadLetter {
                 projection: None,
-                reason: format!("no projection reads topic `{}`", message.topic),
+                reason: format!(
+                    "no projection reads topic `{}`",
+                    crate::bounded::name(&message.topic)
+                ),
             }];
         };
         let parsed = ParsedMessage::with_shapes(message, &topic.value_shape, &topic.key_shape);
