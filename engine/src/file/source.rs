@@ -9,7 +9,8 @@
 //! partition defaults to 0 and offset to the 1-based line number.
 //!
 //! Guarantees: a malformed line becomes a dead letter (with the raw line and the reason), never
-//! an error; blank lines are ignored. With a [`CheckpointStore`], the number of lines consumed
+//! an error; a line that is not UTF-8 too (its bytes kept as base64: [`not_utf8`]); blank lines
+//! are ignored. With a [`CheckpointStore`], the number of lines consumed
 //! per file is stored on commit and skipped on the next open, so a restarted run continues
 //! where it stopped (stdin cannot resume).
 
@@ -92,11 +93,13 @@ impl FileSource {
         if path.is_some() {
             if let Some(c) = &self.checkpoints {
                 let skip = c.load_checkpoint(&stream).await?.unwrap_or(0);
-                let mut buf = String::new();
+                let mut buf = Vec::new();
                 while line < skip {
                     buf.clear();
+                    // Bytes, not text: a skipped line that is not UTF-8 was dead-lettered
+                    // already and must not stop the resume.
                     let n = reader
-                        .read_line(&mut buf)
+                        .read_until(b'\n', &mut buf)
                         .map_err(|e| StoreError::fatal("read input file", e))?;
                     if n == 0 {
                         break;
@@ -123,7 +126,7 @@ fn stream_name(p: &std::path::Path) -> String {
 impl Source for FileSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
         let mut batch = SourceBatch::default();
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         while batch.items.len() < max.max(1) {
             if self.current.is_none() && !self.next_open().await? {
                 break;
@@ -132,9 +135,11 @@ impl Source for FileSource {
                 break;
             };
             buf.clear();
+            // Bytes, not text: one line that is not UTF-8 must become a dead letter, not an
+            // error of the whole read (which would stop every rerun at the same line).
             let n = open
                 .reader
-                .read_line(&mut buf)
+                .read_until(b'\n', &mut buf)
                 .map_err(|e| StoreError::fatal("read input", e))?;
             if n == 0 {
                 let done = self.current.take();
@@ -145,7 +150,13 @@ impl Source for FileSource {
             }
             open.line += 1;
             set_position(&mut batch.ack, &open.stream, open.line);
-            let text = buf.trim();
+            let text = match std::str::from_utf8(&buf) {
+                Ok(text) => text.trim(),
+                Err(e) => {
+                    batch.items.push(not_utf8(&buf, e.valid_up_to(), open.line));
+                    continue;
+                }
+            };
             if text.is_empty() {
                 continue;
             }
@@ -183,6 +194,32 @@ fn set_position(ack: &mut Ack, stream: &str, line: i64) {
         Some(p) => p.1 = line,
         None => ack.positions.push((stream.to_owned(), line)),
     }
+}
+
+/// The dead letter of a line that is not UTF-8 (so not JSON either). Its value keeps the
+/// line's bytes losslessly as `{"base64": "<standard base64 of the bytes>"}` (the line
+/// terminator excluded): a string could not hold them, and an object is never the value of
+/// another malformed line (those are strings).
+fn not_utf8(bytes: &[u8], valid_up_to: usize, line: i64) -> SourceItem {
+    use base64::Engine as _;
+    let bytes = bytes
+        .strip_suffix(b"\n")
+        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
+        .unwrap_or(bytes);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    SourceItem::Malformed(DeadLetter {
+        topic: String::new(),
+        partition: 0,
+        offset: line,
+        key: serde_json::Value::Null,
+        value: serde_json::json!({ "base64": encoded }),
+        reason: format!(
+            "input line {line}: not UTF-8 (byte {} is invalid)",
+            valid_up_to + 1
+        ),
+        projection: None,
+        original: None,
+    })
 }
 
 /// Parses one line into a message, or a dead letter saying why it is not one.
@@ -304,6 +341,44 @@ mod tests {
                 SourceItem::Message(_) => panic!("{bad} parsed"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_is_a_dead_letter_and_the_lines_around_it_are_read() {
+        let dir = std::env::temp_dir().join(format!("fdc-file-utf8-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad: &[u8] = b"{\"topic\":\"t\",\"value\":\"caf\xe9\"}";
+        let mut text = b"{\"topic\":\"a\"}\n".to_vec();
+        text.extend_from_slice(bad);
+        text.extend_from_slice(b"\r\n{\"topic\":\"b\"}\n");
+        let file = dir.join("in.jsonl");
+        std::fs::write(&file, &text).unwrap();
+        let store: Arc<dyn CheckpointStore> =
+            Arc::new(EmbeddedStore::open(&dir.join("s")).unwrap());
+        let mut s = FileSource::open(FileInput::File(file.clone()), Some(store.clone())).unwrap();
+        let b = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(b.items.len(), 3);
+        assert!(matches!(&b.items[0], SourceItem::Message(m) if m.topic == "a"));
+        assert!(matches!(&b.items[2], SourceItem::Message(m) if m.topic == "b"));
+        let SourceItem::Malformed(d) = &b.items[1] else {
+            panic!("not a dead letter")
+        };
+        assert_eq!(d.offset, 2);
+        assert_eq!(d.reason, "input line 2: not UTF-8 (byte 26 is invalid)");
+        use base64::Engine as _;
+        let kept = base64::engine::general_purpose::STANDARD
+            .decode(d.value["base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(kept, bad, "the line's bytes are kept, without the line end");
+        s.commit(&b.ack).await.unwrap();
+        // A rerun skips over the bad line (already dead-lettered) instead of failing on it.
+        std::fs::write(&file, [text.as_slice(), b"{\"topic\":\"c\"}\n"].concat()).unwrap();
+        let mut s = FileSource::open(FileInput::File(file), Some(store)).unwrap();
+        let b = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(b.items.len(), 1);
+        assert!(matches!(&b.items[0], SourceItem::Message(m) if m.topic == "c"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
