@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use fdc_engine::bounded;
 use fdc_engine::file::FileInput;
 use fdc_engine::runtime::local::{projection_line, run_local, view_line, LocalOptions};
 use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
@@ -230,17 +231,33 @@ fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
     const SHOWN: usize = 10;
     let letters = store.dead_letters().unwrap_or_default();
     for d in letters.iter().take(SHOWN) {
-        eprintln!(
-            "dead letter in the store: {}[{}]@{}: {}",
-            d["topic"].as_str().unwrap_or(""),
-            d["partition"],
-            d["offset"],
-            d["reason"].as_str().unwrap_or("")
-        );
+        let topic = d["topic"].as_str().unwrap_or("");
+        let reason = d["reason"].as_str().unwrap_or("");
+        if is_input_name(topic) {
+            // A line that was not a message: the file source named its input instead of a
+            // topic, and the reason starts with the line number.
+            eprintln!(
+                "dead letter in the store: {}: {reason}",
+                bounded::name(topic)
+            );
+        } else {
+            eprintln!(
+                "dead letter in the store: {}[{}]@{}: {reason}",
+                bounded::name(topic),
+                d["partition"],
+                d["offset"],
+            );
+        }
     }
     if letters.len() > SHOWN {
         eprintln!("... and {} more (see --export)", letters.len() - SHOWN);
     }
+}
+
+/// Whether a dead letter's topic is the name the file source gives an input (`file:<path>`,
+/// `stdin`) for a line that was not a message. Kafka topic names never hold `:`.
+fn is_input_name(topic: &str) -> bool {
+    topic == "stdin" || topic.starts_with("file:")
 }
 
 fn print_summary(s: &Summary) {

@@ -6,7 +6,9 @@
 //! `schemas/events/input-line.schema.json`). Out: [`Message`]s in file order: key and value are
 //! encoded as JSON text (a JSON `null` or missing value is a Kafka null value, i.e. a
 //! tombstone); a header that is a JSON string is passed as its raw text, others as JSON text;
-//! partition defaults to 0 and offset to the 1-based line number.
+//! partition defaults to 0 and offset to the 1-based line number. A line that is not a message
+//! (not JSON, not an object, no string `topic`, not UTF-8) is a dead letter whose topic names
+//! the input instead, `file:<absolute path>` or `stdin`, and whose offset is the line number.
 //!
 //! Guarantees: a malformed line becomes a dead letter (with the raw line and the reason), never
 //! an error; a line that is not UTF-8 too (its bytes kept as base64: [`not_utf8`]); blank lines
@@ -150,17 +152,19 @@ impl Source for FileSource {
             }
             open.line += 1;
             set_position(&mut batch.ack, &open.stream, open.line);
-            let text = match std::str::from_utf8(&buf) {
-                Ok(text) => text.trim(),
-                Err(e) => {
-                    batch.items.push(not_utf8(&buf, e.valid_up_to(), open.line));
-                    continue;
-                }
+            let mut item = match std::str::from_utf8(&buf) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => parse_line(text.trim(), open.line),
+                Err(e) => not_utf8(&buf, e.valid_up_to(), open.line),
             };
-            if text.is_empty() {
-                continue;
+            // A line that is not a message has no topic: the dead letter names the input it
+            // came from instead (its offset is the line number), so it says where to look.
+            if let SourceItem::Malformed(d) = &mut item {
+                if d.topic.is_empty() {
+                    d.topic.clone_from(&open.stream);
+                }
             }
-            batch.items.push(parse_line(text, open.line));
+            batch.items.push(item);
         }
         if batch.items.is_empty() && self.current.is_none() && self.pending.is_empty() {
             // Only blank lines were left: nothing to apply (re-reading them is harmless).
@@ -366,6 +370,8 @@ mod tests {
         };
         assert_eq!(d.offset, 2);
         assert_eq!(d.reason, "input line 2: not UTF-8 (byte 26 is invalid)");
+        let file_name = format!("file:{}", std::fs::canonicalize(&file).unwrap().display());
+        assert_eq!(d.topic, file_name, "names the file; the offset is the line");
         use base64::Engine as _;
         let kept = base64::engine::general_purpose::STANDARD
             .decode(d.value["base64"].as_str().unwrap())
@@ -413,6 +419,15 @@ mod tests {
             FileSource::open(FileInput::Directory(dir.join("in")), Some(store.clone())).unwrap();
         let b2 = s.next_batch(10).await.unwrap().unwrap();
         assert_eq!(topics(&b2), vec!["!", "b"]);
+        // The line that is not a message names its file and line.
+        let SourceItem::Malformed(d) = &b2.items[0] else {
+            panic!("not a dead letter")
+        };
+        let a = std::fs::canonicalize(dir.join("in/a.jsonl")).unwrap();
+        assert_eq!(
+            (d.topic.as_str(), d.offset),
+            (format!("file:{}", a.display()).as_str(), 4)
+        );
         s.commit(&b2.ack).await.unwrap();
         assert!(s.next_batch(10).await.unwrap().is_none());
         let mut s = FileSource::open(FileInput::Directory(dir.join("in")), Some(store)).unwrap();

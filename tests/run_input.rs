@@ -1,0 +1,81 @@
+//! `fdc run --input` end to end through the binary: what the embedded run does with input
+//! that is not what it expects (lines that are not messages, bytes that are not UTF-8, pipes
+//! and devices, a rerun on a store that already holds the input) and what it prints about it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PIPELINE: &str = "system crm {\n  projection customers from \"crm.customers\" as basic {\n    key id\n    id int\n    name string? <- NAME\n  }\n}\n";
+
+/// A fresh directory under the target dir holding the pipeline `crm.fdl`.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run_input_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("crm.fdl"), PIPELINE).unwrap();
+    dir
+}
+
+fn fdc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("FDC_KAFKA_BROKERS")
+        .arg("run")
+        .arg("crm.fdl")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A `basic` line for customer `id`.
+fn customer(id: i64, name: &str) -> String {
+    format!(
+        "{{\"topic\":\"crm.customers\",\"key\":{{\"id\":{id}}},\"value\":{{\"id\":{id},\"NAME\":\"{name}\"}},\"timestamp\":{id}}}\n"
+    )
+}
+
+#[test]
+fn a_line_that_is_not_a_message_is_reported_with_its_file_and_line() {
+    let dir = scratch("not_a_message");
+    let text = [customer(1, "a"), "not json\n".into(), customer(2, "b")].concat();
+    std::fs::write(dir.join("in.jsonl"), text).unwrap();
+    let out = fdc(&dir, &["--input", "in.jsonl", "--print", "projections"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let file = std::fs::canonicalize(dir.join("in.jsonl")).unwrap();
+    let want = format!(
+        "dead letter in the store: file:{}: input line 2: not JSON",
+        file.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn a_huge_topic_name_is_printed_cut() {
+    let dir = scratch("huge_topic");
+    let topic = "t".repeat(1024 * 1024);
+    let line = format!("{{\"topic\":\"{topic}\",\"key\":{{\"id\":1}},\"value\":{{\"id\":1}}}}\n");
+    std::fs::write(dir.join("in.jsonl"), line).unwrap();
+    let out = fdc(&dir, &["--input", "in.jsonl"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains("no projection reads topic"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(
+        err.contains("more bytes]"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(err.len() < 8 * 1024, "{} bytes on stderr", err.len());
+}
