@@ -79,3 +79,87 @@ fn a_huge_topic_name_is_printed_cut() {
     );
     assert!(err.len() < 8 * 1024, "{} bytes on stderr", err.len());
 }
+
+#[test]
+fn dev_null_and_a_process_substitution_are_read_and_a_store_says_they_cannot_resume() {
+    let dir = scratch("pipes");
+    let out = fdc(&dir, &["--input", "/dev/null"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("consumed 0 message(s)"), "{err}");
+    std::fs::write(
+        dir.join("in.jsonl"),
+        [customer(1, "a"), customer(2, "b")].concat(),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_fdc");
+    for _ in 0..2 {
+        let out = Command::new("bash")
+            .current_dir(&dir)
+            .env_remove("FDC_KAFKA_BROKERS")
+            .arg("-c")
+            .arg(format!(
+                "'{bin}' run crm.fdl --input <(cat in.jsonl) --store store --print projections"
+            ))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("(a pipe or a device) has no position to resume from"),
+            "{err}"
+        );
+        // Read whole each time: a pipe's lines are not skipped by a position stored for it.
+        assert!(err.contains("consumed 2 message(s)"), "{err}");
+        assert!(!err.contains("resumed `"), "{err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    }
+    let out = fdc(&dir, &["--input", "missing.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read input `missing.jsonl`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_rerun_on_the_same_store_says_where_it_resumed() {
+    let dir = scratch("resume");
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, [customer(1, "a"), customer(2, "b")].concat()).unwrap();
+    let first = fdc(&dir, &["--input", "in.jsonl", "--store", "store"]);
+    let err = stderr(&first);
+    assert!(first.status.success(), "{err}");
+    assert!(err.contains("consumed 2 message(s)"), "{err}");
+    assert!(!err.contains("resumed `"), "{err}");
+    let file = std::fs::canonicalize(&input).unwrap();
+    let again = fdc(&dir, &["--input", "in.jsonl", "--store", "store"]);
+    let err = stderr(&again);
+    assert!(again.status.success(), "{err}");
+    let want = format!(
+        "resumed `{}` at line 3: 2 line(s) already processed by an earlier run with this --store were skipped",
+        file.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains("consumed 0 message(s)"), "{err}");
+    // A line appended since is the only one read.
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str(&customer(3, "c"));
+    std::fs::write(&input, text).unwrap();
+    let third = fdc(&dir, &["--input", "in.jsonl", "--store", "store"]);
+    let err = stderr(&third);
+    assert!(
+        err.contains("at line 3: 2 line(s) already processed"),
+        "{err}"
+    );
+    assert!(err.contains("consumed 1 message(s)"), "{err}");
+    // A file now shorter than the stored position is said so.
+    std::fs::write(&input, customer(4, "d")).unwrap();
+    let shorter = fdc(&dir, &["--input", "in.jsonl", "--store", "store"]);
+    let err = stderr(&shorter);
+    assert!(
+        err.contains("the store's position is line 3 but the file has only 1 line(s)"),
+        "{err}"
+    );
+}

@@ -25,8 +25,10 @@ use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
 pub struct RunArgs {
     /// The pipeline: a `.fdl` file or a directory of them.
     pub pipeline: PathBuf,
-    /// Input messages: a `.jsonl` file, a directory of them (name order), or `-` for stdin
-    /// (required unless `--config` or `FDC_KAFKA_BROKERS` selects production mode).
+    /// Input messages: a `.jsonl` file (or any readable file: a pipe, `<(...)`, `/dev/null`),
+    /// a directory of them (name order), or `-` for stdin (required unless `--config` or
+    /// `FDC_KAFKA_BROKERS` selects production mode). With `--store`, a rerun resumes each
+    /// regular file after the lines already processed.
     #[arg(long, short)]
     pub input: Option<PathBuf>,
     /// Production mode: Kafka in, MongoDB out, from this `fdc.yaml` (docs/configuration.md).
@@ -139,12 +141,33 @@ pub fn run(args: &RunArgs) -> ExitCode {
         FileInput::Stdin
     } else if input.is_dir() {
         FileInput::Directory(input.clone())
-    } else if input.is_file() {
-        FileInput::File(input.clone())
-    } else {
-        eprintln!("error: input `{}` does not exist", input.display());
+    } else if let Err(e) = std::fs::metadata(input) {
+        // Anything else that exists is read as a file: a regular file, a FIFO, `<(...)`,
+        // `/dev/null`. (Not opened here: opening a FIFO to test it would unblock its writer
+        // and then close on it.)
+        let shown = input.display().to_string();
+        eprintln!("error: cannot read input `{}`: {e}", bounded::name(&shown));
         return ExitCode::from(2);
+    } else {
+        FileInput::File(input.clone())
     };
+    if args.store.is_some() {
+        let once = match &input {
+            FileInput::Stdin => Some("standard input".to_owned()),
+            FileInput::File(p) if fdc_engine::file::read_once(p) => Some(format!(
+                "`{}` (a pipe or a device)",
+                bounded::name(&p.display().to_string())
+            )),
+            _ => None,
+        };
+        if let Some(what) = once {
+            eprintln!(
+                "note: {what} has no position to resume from: it is read from its start, \
+                 and a rerun with this --store does not skip what this run processed \
+                 (only regular files are resumed)"
+            );
+        }
+    }
     let options = LocalOptions {
         input,
         store: args.store.clone(),
@@ -186,6 +209,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    print_resumed(&done.resumed);
     print_summary(&done.summary);
     print_initial_load_hint(args.initial_load);
     print_dead_letters(&done.store);
@@ -255,9 +279,32 @@ fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
 }
 
 /// Whether a dead letter's topic is the name the file source gives an input (`file:<path>`,
-/// `stdin`) for a line that was not a message. Kafka topic names never hold `:`.
+/// `stream:<path>`, `stdin`) for a line that was not a message. Kafka topic names never hold
+/// `:`.
 fn is_input_name(topic: &str) -> bool {
-    topic == "stdin" || topic.starts_with("file:")
+    topic == "stdin" || topic.starts_with("file:") || topic.starts_with("stream:")
+}
+
+/// Says which files the run resumed from the store's positions, so that "consumed 0
+/// message(s)" on a rerun reads as "already done", not as "nothing there".
+fn print_resumed(resumed: &[fdc_engine::file::Resumed]) {
+    for r in resumed {
+        let file = bounded::name(r.stream.strip_prefix("file:").unwrap_or(&r.stream));
+        if r.skipped < r.stored {
+            eprintln!(
+                "resumed `{file}`: the store's position is line {} but the file has only {} \
+                 line(s) (was it replaced?): nothing of it was read",
+                r.stored, r.skipped
+            );
+        } else {
+            eprintln!(
+                "resumed `{file}` at line {}: {} line(s) already processed by an earlier run \
+                 with this --store were skipped",
+                r.skipped + 1,
+                r.skipped
+            );
+        }
+    }
 }
 
 fn print_summary(s: &Summary) {

@@ -14,15 +14,18 @@
 //! an error; a line that is not UTF-8 too (its bytes kept as base64: [`not_utf8`]); blank lines
 //! are ignored. With a [`CheckpointStore`], the number of lines consumed
 //! per file is stored on commit and skipped on the next open, so a restarted run continues
-//! where it stopped (stdin cannot resume).
+//! where it stopped; the files resumed so are listed ([`FileSource::resumed`]). Only regular
+//! files resume: stdin, a pipe (a FIFO, `<(...)`) or a device (`/dev/null`) is read from its
+//! start every time and its position is never stored ([`read_once`]).
 
 use std::collections::VecDeque;
 use std::io::BufRead;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::bounded;
 use crate::change::Message;
 use crate::store::source::{Ack, Source, SourceBatch, SourceItem};
 use crate::store::{CheckpointStore, DeadLetter, StoreError};
@@ -45,11 +48,35 @@ struct Open {
     line: i64,
 }
 
+/// A file whose stored position was found when it was opened: the lines before it were
+/// processed by an earlier run and are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    /// The input's name: `file:<absolute path>`.
+    pub stream: String,
+    /// The position stored by the earlier run: lines already processed.
+    pub stored: i64,
+    /// Lines skipped: `stored`, or fewer when the file is now shorter (it was replaced).
+    pub skipped: i64,
+}
+
 /// Reads [`FileInput`] as a [`Source`].
 pub struct FileSource {
     pending: VecDeque<(String, Option<PathBuf>)>,
     current: Option<Open>,
     checkpoints: Option<Arc<dyn CheckpointStore>>,
+    resumed: Arc<Mutex<Vec<Resumed>>>,
+}
+
+/// The name of a stream read only once: stdin, a pipe (`<(...)`, a FIFO) or a device
+/// (`/dev/null`). Its position is never stored (only `file:` streams are), since the same name
+/// gives other lines on the next run.
+const ONCE: &str = "stream:";
+
+/// Whether `path` is read from its start on every run: not a regular file (a FIFO, a process
+/// substitution, a character device).
+pub fn read_once(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file())
 }
 
 impl FileSource {
@@ -78,7 +105,14 @@ impl FileSource {
             pending,
             current: None,
             checkpoints,
+            resumed: Arc::default(),
         })
+    }
+
+    /// The files resumed from a stored position so far (filled as the files are opened, so
+    /// read it after the run): shared with the source.
+    pub fn resumed(&self) -> Arc<Mutex<Vec<Resumed>>> {
+        self.resumed.clone()
     }
 
     async fn next_open(&mut self) -> Result<bool, StoreError> {
@@ -92,7 +126,7 @@ impl FileSource {
             None => Box::new(std::io::BufReader::new(std::io::stdin())),
         };
         let mut line = 0;
-        if path.is_some() {
+        if stream.starts_with("file:") {
             if let Some(c) = &self.checkpoints {
                 let skip = c.load_checkpoint(&stream).await?.unwrap_or(0);
                 let mut buf = Vec::new();
@@ -108,6 +142,21 @@ impl FileSource {
                     }
                     line += 1;
                 }
+                if skip > 0 {
+                    tracing::info!(
+                        input = %bounded::name(&stream),
+                        stored = skip,
+                        skipped = line,
+                        "input resumed after its stored position"
+                    );
+                    if let Ok(mut r) = self.resumed.lock() {
+                        r.push(Resumed {
+                            stream: stream.clone(),
+                            stored: skip,
+                            skipped: line,
+                        });
+                    }
+                }
             }
         }
         self.current = Some(Open {
@@ -119,7 +168,12 @@ impl FileSource {
     }
 }
 
-fn stream_name(p: &std::path::Path) -> String {
+/// `file:<absolute path>` for a regular file (the name its position is stored under);
+/// `stream:<path>` for what can be read only once ([`read_once`]).
+fn stream_name(p: &Path) -> String {
+    if read_once(p) {
+        return format!("{ONCE}{}", p.display());
+    }
     let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     format!("file:{}", abs.display())
 }

@@ -15,7 +15,7 @@ use fdc_plan::Plan;
 
 use super::{run, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary};
 use crate::embedded::EmbeddedStore;
-use crate::file::{FileInput, FileSource, JsonlEvents};
+use crate::file::{FileInput, FileSource, JsonlEvents, Resumed};
 use crate::store::{record, EventSink, StoreError};
 use crate::value::Value;
 
@@ -35,6 +35,8 @@ pub struct LocalOptions {
 pub struct LocalRun {
     pub summary: Summary,
     pub store: Arc<EmbeddedStore>,
+    /// The input files resumed from the store's positions (lines already processed skipped).
+    pub resumed: Vec<Resumed>,
 }
 
 /// Drops events (counted by the runtime) when nobody asked for them.
@@ -75,11 +77,17 @@ pub async fn run_local(
         .as_ref()
         .map(|_| store.clone() as Arc<dyn crate::store::CheckpointStore>);
     let source = FileSource::open(options.input.clone(), checkpoints)?;
+    let resumed = source.resumed();
     let summary = run(engine.clone(), source, router, shutdown.subscribe()).await?;
     if let Some(dir) = &options.export {
         export(engine.plan(), &store, dir)?;
     }
-    Ok(LocalRun { summary, store })
+    let resumed = resumed.lock().map(|r| r.clone()).unwrap_or_default();
+    Ok(LocalRun {
+        summary,
+        store,
+        resumed,
+    })
 }
 
 /// One single view as a JSON line: `{"view", "key", "document"}`, fields in mapping order.
