@@ -163,3 +163,52 @@ fn a_rerun_on_the_same_store_says_where_it_resumed() {
         "{err}"
     );
 }
+
+#[test]
+fn a_timestamp_far_in_the_future_is_dead_lettered_and_does_not_freeze_the_record() {
+    let dir = scratch("future");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let line = |name: &str, timestamp: i64| {
+        format!(
+            "{{\"topic\":\"crm.customers\",\"key\":{{\"id\":1}},\"value\":{{\"id\":1,\"NAME\":\"{name}\"}},\"timestamp\":{timestamp}}}\n"
+        )
+    };
+    // Year 2500, then an ordinary update a minute ago.
+    let text = [
+        line("future", 16_725_225_600_000),
+        line("now", now - 60_000),
+    ]
+    .concat();
+    std::fs::write(dir.join("in.jsonl"), text).unwrap();
+    let out = fdc(&dir, &["--input", "in.jsonl", "--print", "projections"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("basic: the version (a timestamp) is more than 3600000 ms ahead of the clock"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 change(s) applied, 0 stale, 0 skipped, 1 dead-lettered"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"name\":\"now\""));
+    // Turned off, the year-2500 version wins and the later update is stale: what the bound
+    // prevents.
+    let out = fdc(
+        &dir,
+        &[
+            "--input",
+            "in.jsonl",
+            "--print",
+            "projections",
+            "--max-clock-skew-ms",
+            "0",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(err.contains("1 change(s) applied, 1 stale"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"name\":\"future\""));
+}

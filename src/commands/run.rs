@@ -47,6 +47,16 @@ pub struct RunArgs {
     /// Messages per batch.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
+    /// Dead-letter a message whose version is a time (`basic` Kafka timestamp, Debezium
+    /// `ts_ms`) more than this many milliseconds ahead of the clock; 0 turns the check off.
+    /// Production mode reads `ingest.max_clock_skew_ms` from fdc.yaml instead.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 3_600_000,
+        conflicts_with = "config"
+    )]
+    pub max_clock_skew_ms: u64,
     /// Production mode: serve /metrics, /healthz, /readyz and /status on this address
     /// (`host:port`; overrides `http.listen` and FDC_HTTP_LISTEN; off when none is set).
     #[arg(long, value_name = "ADDR")]
@@ -175,6 +185,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config: RuntimeConfig {
             batch_size: args.batch_size.max(1),
             strategies: !args.initial_load,
+            max_clock_skew: (args.max_clock_skew_ms > 0)
+                .then(|| std::time::Duration::from_millis(args.max_clock_skew_ms)),
             ..RuntimeConfig::default()
         },
     };

@@ -4,8 +4,9 @@
 //! Kafka null value (or JSON `null`) for a delete. Out: an upsert with the value as the after
 //! image, or a delete carrying the key object. No before image.
 //!
-//! Version: the Kafka message timestamp; a message without a timestamp gets version 0, so it is
-//! never skipped as stale (it is applied as a replay of whatever is stored).
+//! Version: the Kafka message timestamp (a time: checked against the clock, see
+//! [`crate::ingest::Router::with_max_clock_skew`]); a message without a timestamp gets version
+//! 0, so it is never skipped as stale (it is applied as a replay of whatever is stored).
 
 use super::{image, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 use crate::value::Value;
@@ -25,6 +26,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
                 before: None,
                 after: None,
                 version,
+                timed: true,
             })),
             Value::Null => Err(DecodeError::Missing {
                 format: FORMAT.into(),
@@ -45,6 +47,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
         before: None,
         after,
         version,
+        timed: true,
     }))
 }
 

@@ -6,7 +6,8 @@
 //! (before image, or the key object when `before` is null), or a skip for a tombstone (null
 //! value) and a truncate.
 //!
-//! Version: `ts_ms`, else `source.ts_ms`, else the Kafka timestamp, else 0.
+//! Version: `ts_ms`, else `source.ts_ms`, else the Kafka timestamp, else 0 (all times: checked
+//! against the clock).
 
 use super::{image, position, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 use crate::value::Value;
@@ -108,6 +109,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             after
         },
         version,
+        timed: true,
     }))
 }
 

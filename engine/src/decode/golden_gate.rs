@@ -93,6 +93,8 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             before,
             after,
             version,
+            // `pos` is a position in the trail, not a time.
+            timed: false,
         })),
         Operation::Delete => Ok(Decode::Change(Decoded {
             operation,
@@ -100,6 +102,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             before,
             after: None,
             version,
+            timed: false,
         })),
     }
 }

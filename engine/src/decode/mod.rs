@@ -44,6 +44,10 @@ pub struct Decoded<'a> {
     /// The row image after the change (an object); always present for upserts.
     pub after: Option<&'a Value>,
     pub version: Version,
+    /// Whether `version` is a time (epoch milliseconds: the Kafka timestamp, Debezium
+    /// `ts_ms`), which the router may check against the clock; false for a log position
+    /// (GoldenGate `pos`, a custom format's declared position), which has no relation to it.
+    pub timed: bool,
 }
 
 /// The result of decoding a message that is not an error.

@@ -492,7 +492,7 @@ fn the_shaped_parse_routes_exactly_like_a_full_parse() {
     }
     for m in &messages {
         let topic = &r.topics[&m.topic];
-        let full = r.route_parsed(topic, &ParsedMessage::new(m));
+        let full = r.route_parsed(topic, &ParsedMessage::new(m), 0);
         assert_eq!(
             r.route(m),
             full,
@@ -518,4 +518,71 @@ fn shapes_keep_only_what_the_topic_reads() {
         parsed.value("debezium").expect("value").to_json(),
         json!({"schema": {}, "payload": {"op": "c", "source": {"ts_ms": 1}, "after": {"id": 1, "email": "e", "ts": 1}}})
     );
+}
+
+#[test]
+fn a_timestamp_version_too_far_ahead_of_the_clock_is_dead_lettered() {
+    const HOUR: u128 = 3_600_000;
+    let now: u128 = 1_765_000_000_000;
+    let r = router().with_max_clock_skew(Some(std::time::Duration::from_secs(3600)));
+    let at = |topic: &str, value: &str, timestamp: i64| {
+        let mut m = msg(topic, Some(r#"{"id": 1}"#), Some(value));
+        m.timestamp = Some(timestamp);
+        m
+    };
+    let account = r#"{"ACCOUNT_ID": 1, "BRANCH": "b", "BALANCE": "1.00"}"#;
+    let within = (now + HOUR) as i64;
+    let beyond = (now + HOUR + 1) as i64;
+    // `basic`: the Kafka timestamp is the version.
+    assert!(matches!(
+        r.route_at(&at("bank.accounts", account, within), now)[0],
+        Ingested::Changes(_)
+    ));
+    let out = r.route_at(&at("bank.accounts", account, beyond), now);
+    let reason = dead_letter(&out[0]);
+    assert!(
+        reason.starts_with(
+            "basic: the version (a timestamp) is more than 3600000 ms ahead of the clock"
+        ),
+        "{reason}"
+    );
+    // Year 2500 as well, and the same message passes when the check is off.
+    let far = at("bank.accounts", account, 16_725_225_600_000);
+    assert!(matches!(
+        r.route_at(&far, now)[0],
+        Ingested::DeadLetter { .. }
+    ));
+    assert!(matches!(
+        router().route_at(&far, now)[0],
+        Ingested::Changes(_)
+    ));
+    // Debezium: `ts_ms`.
+    let dbz = |ts: u128| format!(r#"{{"op": "c", "after": {{"id": 1, "ts": 0}}, "ts_ms": {ts}}}"#);
+    let out = r.route_at(&at("crm.customers", &dbz(now + 2 * HOUR), 0), now);
+    assert!(
+        out.iter().all(|o| matches!(o, Ingested::DeadLetter { .. })),
+        "{out:?}"
+    );
+    let out = r.route_at(&at("crm.customers", &dbz(now - HOUR), 0), now);
+    assert!(matches!(out[0], Ingested::Changes(_)), "{out:?}");
+    // GoldenGate `pos` is a trail position, not a time: never compared with the clock.
+    let gg = r#"{"op_type": "I", "pos": "99999999999999999999", "after": {"ACCOUNT_ID": 1, "BALANCE": "2"}}"#;
+    assert!(matches!(
+        r.route_at(&at("gg.accounts", gg, beyond), now)[0],
+        Ingested::Changes(_)
+    ));
+    // A custom format's declared position is not a time either.
+    let mut thing = at(
+        "custom.things",
+        r#"{"op": "I", "new": {"id": "x"}}"#,
+        beyond,
+    );
+    thing.headers = vec![("seq".into(), b"99999999999999999".to_vec())];
+    assert!(matches!(r.route_at(&thing, now)[0], Ingested::Changes(_)));
+    // Without the declared position it falls back to the Kafka timestamp, a time.
+    thing.headers.clear();
+    assert!(matches!(
+        r.route_at(&thing, now)[0],
+        Ingested::DeadLetter { .. }
+    ));
 }

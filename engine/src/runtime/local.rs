@@ -69,8 +69,11 @@ pub async fn run_local(
         events,
         dead_letters: store.clone(),
     };
-    let router: Arc<dyn Route> =
-        Arc::new(crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?);
+    let router: Arc<dyn Route> = Arc::new(
+        crate::ingest::Router::new(&plan)
+            .map_err(|e| EngineError::Plan(e.to_string()))?
+            .with_max_clock_skew(options.config.max_clock_skew),
+    );
     let engine = Arc::new(Engine::build(plan, stores, options.config.clone()).await?);
     let checkpoints = options
         .store
