@@ -13,6 +13,9 @@
 //!   are copied;
 //! - a primary-key change (before and after keys differ) becomes a delete of the old key then
 //!   an upsert of the new key;
+//! - an upsert whose message key names its record (`basic`, Debezium: [`Decoded::named_key`])
+//!   is applied only when each primary-key field the key holds, cast like the row's field,
+//!   equals the after image's; otherwise it is dead-lettered naming the key fields that differ;
 //! - a before image that does not cast is dropped, not fatal (the projection writer then reads
 //!   the stored record as the old image); everything else that fails dead-letters the message;
 //! - reasons name the format, the image, fields and types, never values;
@@ -28,7 +31,7 @@ use crate::cast::{CastError, CompiledProjection, PrepareError};
 use crate::change::{Change, Ingested, Message, Op, Origin};
 use crate::decode::shape::Shape;
 use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
-use crate::value::Map;
+use crate::value::{Map, Value};
 
 /// One projection as the router sees it.
 #[derive(Debug, Clone)]
@@ -227,6 +230,32 @@ fn changes(route: &Route, d: Decoded<'_>, message: &Message) -> Result<Vec<Chang
                 (None, Some(b)) => cast.cast_key(b).ok(),
                 (None, None) => None,
             };
+            if let Some(named) = d.named_key {
+                // The message key names the record (basic, Debezium): cast like the row's key
+                // fields, it must be the row's key, or the row would overwrite another record.
+                // Only the key fields the message key holds are compared (see
+                // `cast_key_fields_held`).
+                let held = cast
+                    .cast_key_fields_held(named)
+                    .map_err(|e| fail("message key", e))?;
+                let names: Vec<&str> = cast.key_fields().collect();
+                let names_key = |k: &[Value]| held.iter().all(|(p, v)| k.get(*p) == Some(v));
+                let differ: Vec<String> = held
+                    .iter()
+                    .filter(|(position, v)| key.get(*position) != Some(v))
+                    .filter_map(|(position, _)| names.get(*position))
+                    .map(|f| format!("`{f}`"))
+                    .collect();
+                // A key change keyed by the old key (the before image's) names the record too.
+                let names_old = old_key.as_deref().is_some_and(names_key);
+                if !differ.is_empty() && !names_old {
+                    return Err(format!(
+                        "{format}: the message key names another record than the after image \
+                         (key field {} differs)",
+                        differ.join(", ")
+                    ));
+                }
+            }
             match old_key {
                 Some(old) if old != key => Ok(vec![
                     change(Op::Delete, old, before, None),

@@ -161,6 +161,7 @@ pub fn decode<'a>(
                 after,
                 version,
                 timed,
+                named_key: None,
             }))
         }
         Operation::Delete => {
@@ -181,6 +182,7 @@ pub fn decode<'a>(
                 after: None,
                 version,
                 timed,
+                named_key: None,
             }))
         }
     }

@@ -95,6 +95,8 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             version,
             // `pos` is a position in the trail, not a time.
             timed: false,
+            // The key may be any string (often the key values joined by `_`): not compared.
+            named_key: None,
         })),
         Operation::Delete => Ok(Decode::Change(Decoded {
             operation,
@@ -103,6 +105,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             after: None,
             version,
             timed: false,
+            named_key: None,
         })),
     }
 }
