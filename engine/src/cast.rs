@@ -217,6 +217,35 @@ impl CompiledProjection {
             .collect()
     }
 
+    /// The primary-key fields whose source column `object` (a message key object) holds, not
+    /// null, each cast like the row's field: `(position in the key, value)`, in key order. A
+    /// key field the object does not hold is left out: a message key holds the source table's
+    /// primary key, which need not cover the key of every projection reading the topic.
+    pub fn cast_key_fields_held(&self, object: &Value) -> Result<Vec<(usize, Value)>, CastError> {
+        let Value::Object(_) = object else {
+            return Err(CastError::NotAnObject {
+                got: object.type_name(),
+            });
+        };
+        let mut held = Vec::with_capacity(self.key.len());
+        for (position, &i) in self.key.iter().enumerate() {
+            let f = &self.fields[i];
+            if f.source.is_empty() || object.get_path(&f.source).is_null() {
+                continue;
+            }
+            match f.cast(object) {
+                Ok(Value::Null) | Err(CastError::Null { .. }) => {
+                    return Err(CastError::MissingKey {
+                        field: f.name.to_string(),
+                    })
+                }
+                Ok(v) => held.push((position, v)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(held)
+    }
+
     /// The primary key of a cast record, in key order. A null key value is an error.
     pub fn key_of(&self, record: &Map) -> Result<Vec<Value>, CastError> {
         self.key

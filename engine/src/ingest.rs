@@ -13,11 +13,17 @@
 //!   are copied;
 //! - a primary-key change (before and after keys differ) becomes a delete of the old key then
 //!   an upsert of the new key;
+//! - an upsert whose message key names its record (`basic`, Debezium: [`Decoded::named_key`])
+//!   is applied only when each primary-key field the key holds, cast like the row's field,
+//!   equals the after image's; otherwise it is dead-lettered naming the key fields that differ;
 //! - a before image that does not cast is dropped, not fatal (the projection writer then reads
 //!   the stored record as the old image); everything else that fails dead-letters the message;
-//! - reasons name the format, the image, fields and types, never values.
+//! - reasons name the format, the image, fields and types, never values;
+//! - with a clock skew ([`Router::with_max_clock_skew`]), a change whose version is a time
+//!   (not a log position) further ahead of the clock than the skew is dead-lettered.
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fdc_plan::{Format, Plan};
 
@@ -25,7 +31,7 @@ use crate::cast::{CastError, CompiledProjection, PrepareError};
 use crate::change::{Change, Ingested, Message, Op, Origin};
 use crate::decode::shape::Shape;
 use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
-use crate::value::Map;
+use crate::value::{Map, Value};
 
 /// One projection as the router sees it.
 #[derive(Debug, Clone)]
@@ -49,6 +55,16 @@ struct Topic {
 pub struct Router {
     topics: HashMap<String, Topic>,
     routes: Vec<Route>,
+    /// How far ahead of the clock a version that is a time may be, in milliseconds (`None`:
+    /// not checked).
+    max_clock_skew_ms: Option<u64>,
+}
+
+/// The bound a timed version must not pass, with the skew it came from (for the reason).
+#[derive(Debug, Clone, Copy)]
+struct Horizon {
+    limit_ms: u128,
+    skew_ms: u64,
 }
 
 impl Router {
@@ -74,7 +90,20 @@ impl Router {
                 format: projection.format.clone(),
             });
         }
-        Ok(Router { topics, routes })
+        Ok(Router {
+            topics,
+            routes,
+            max_clock_skew_ms: None,
+        })
+    }
+
+    /// Dead-letters a change whose version is a time (the `basic` Kafka timestamp, Debezium
+    /// `ts_ms`; not a log position) more than `skew` ahead of this process's clock: applied,
+    /// such a version would make every later change of its record stale. `None` (the default
+    /// of [`Router::new`], for deterministic tests) checks nothing.
+    pub fn with_max_clock_skew(mut self, skew: Option<Duration>) -> Router {
+        self.max_clock_skew_ms = skew.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self
     }
 
     /// Whether some projection reads `topic`.
@@ -89,26 +118,48 @@ impl Router {
 
     /// Decodes and casts `message` for every projection bound to its topic.
     pub fn route(&self, message: &Message) -> Vec<Ingested> {
+        let now_ms = self.max_clock_skew_ms.map(|_| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        });
+        self.route_at(message, now_ms.unwrap_or(0))
+    }
+
+    /// [`Router::route`] with the clock reading `now_ms` (epoch milliseconds).
+    pub fn route_at(&self, message: &Message, now_ms: u128) -> Vec<Ingested> {
         let Some(topic) = self.topics.get(&message.topic) else {
             return vec![Ingested::DeadLetter {
                 projection: None,
-                reason: format!("no projection reads topic `{}`", message.topic),
+                reason: format!(
+                    "no projection reads topic `{}`",
+                    crate::bounded::name(&message.topic)
+                ),
             }];
         };
         let parsed = ParsedMessage::with_shapes(message, &topic.value_shape, &topic.key_shape);
-        self.route_parsed(topic, &parsed)
+        self.route_parsed(topic, &parsed, now_ms)
     }
 
-    fn route_parsed(&self, topic: &Topic, parsed: &ParsedMessage<'_>) -> Vec<Ingested> {
+    fn route_parsed(
+        &self,
+        topic: &Topic,
+        parsed: &ParsedMessage<'_>,
+        now_ms: u128,
+    ) -> Vec<Ingested> {
+        let horizon = self.max_clock_skew_ms.map(|skew_ms| Horizon {
+            limit_ms: now_ms.saturating_add(u128::from(skew_ms)),
+            skew_ms,
+        });
         topic
             .projections
             .iter()
-            .map(|&i| ingest_one(&self.routes[i], parsed))
+            .map(|&i| ingest_one(&self.routes[i], parsed, horizon))
             .collect()
     }
 }
 
-fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>) -> Ingested {
+fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon>) -> Ingested {
     let projection = route.cast.index;
     match decode::decode(&route.format, parsed) {
         Err(e) => Ingested::DeadLetter {
@@ -116,6 +167,18 @@ fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>) -> Ingested {
             reason: e.to_string(),
         },
         Ok(Decode::Skip(reason)) => Ingested::Skipped { projection, reason },
+        Ok(Decode::Change(d)) if d.timed && horizon.is_some_and(|h| d.version.0 > h.limit_ms) => {
+            let skew = horizon.map_or(0, |h| h.skew_ms);
+            Ingested::DeadLetter {
+                projection: Some(projection),
+                reason: format!(
+                    "{}: the version (a timestamp) is more than {skew} ms ahead of the clock \
+                     (ingest.max_clock_skew_ms); applied, it would make every later change \
+                     of the record stale",
+                    decode::format_name(&route.format)
+                ),
+            }
+        }
         Ok(Decode::Change(d)) => match changes(route, d, parsed.message) {
             Ok(changes) => Ingested::Changes(changes),
             Err(reason) => Ingested::DeadLetter {
@@ -167,6 +230,32 @@ fn changes(route: &Route, d: Decoded<'_>, message: &Message) -> Result<Vec<Chang
                 (None, Some(b)) => cast.cast_key(b).ok(),
                 (None, None) => None,
             };
+            if let Some(named) = d.named_key {
+                // The message key names the record (basic, Debezium): cast like the row's key
+                // fields, it must be the row's key, or the row would overwrite another record.
+                // Only the key fields the message key holds are compared (see
+                // `cast_key_fields_held`).
+                let held = cast
+                    .cast_key_fields_held(named)
+                    .map_err(|e| fail("message key", e))?;
+                let names: Vec<&str> = cast.key_fields().collect();
+                let names_key = |k: &[Value]| held.iter().all(|(p, v)| k.get(*p) == Some(v));
+                let differ: Vec<String> = held
+                    .iter()
+                    .filter(|(position, v)| key.get(*position) != Some(v))
+                    .filter_map(|(position, _)| names.get(*position))
+                    .map(|f| format!("`{f}`"))
+                    .collect();
+                // A key change keyed by the old key (the before image's) names the record too.
+                let names_old = old_key.as_deref().is_some_and(names_key);
+                if !differ.is_empty() && !names_old {
+                    return Err(format!(
+                        "{format}: the message key names another record than the after image \
+                         (key field {} differs)",
+                        differ.join(", ")
+                    ));
+                }
+            }
             match old_key {
                 Some(old) if old != key => Ok(vec![
                     change(Op::Delete, old, before, None),

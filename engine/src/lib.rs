@@ -5,6 +5,7 @@
 //! The engine never sees the `.fdl` syntax; adapters talk to the core only through traits.
 
 pub mod aggregate;
+pub mod bounded;
 pub mod cast;
 pub mod change;
 pub mod decode;

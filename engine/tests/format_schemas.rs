@@ -78,7 +78,12 @@ fn basic_schema_agrees_with_the_decoder() {
                 json!({"topic": "basic", "key": {"id": 7}, "value": {"id": 7, "x": "a"}, "timestamp": 5}),
                 true,
             ),
-            (json!({"topic": "basic", "value": {"id": 7}}), true),
+            // An upsert's key names its record: required.
+            (json!({"topic": "basic", "value": {"id": 7}}), false),
+            (
+                json!({"topic": "basic", "key": null, "value": {"id": 7}}),
+                false,
+            ),
             (
                 json!({"topic": "basic", "key": {"id": 7}, "value": null}),
                 true,

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use fdc_engine::bounded;
 use fdc_engine::file::FileInput;
 use fdc_engine::runtime::local::{projection_line, run_local, view_line, LocalOptions};
 use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
@@ -24,8 +25,10 @@ use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
 pub struct RunArgs {
     /// The pipeline: a `.fdl` file or a directory of them.
     pub pipeline: PathBuf,
-    /// Input messages: a `.jsonl` file, a directory of them (name order), or `-` for stdin
-    /// (required unless `--config` or `FDC_KAFKA_BROKERS` selects production mode).
+    /// Input messages: a `.jsonl` file (or any readable file: a pipe, `<(...)`, `/dev/null`),
+    /// a directory of them (name order), or `-` for stdin (required unless `--config` or
+    /// `FDC_KAFKA_BROKERS` selects production mode). With `--store`, a rerun resumes each
+    /// regular file after the lines already processed.
     #[arg(long, short)]
     pub input: Option<PathBuf>,
     /// Production mode: Kafka in, MongoDB out, from this `fdc.yaml` (docs/configuration.md).
@@ -44,6 +47,16 @@ pub struct RunArgs {
     /// Messages per batch.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
+    /// Dead-letter a message whose version is a time (`basic` Kafka timestamp, Debezium
+    /// `ts_ms`) more than this many milliseconds ahead of the clock; 0 turns the check off.
+    /// Production mode reads `ingest.max_clock_skew_ms` from fdc.yaml instead.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 3_600_000,
+        conflicts_with = "config"
+    )]
+    pub max_clock_skew_ms: u64,
     /// Production mode: serve /metrics, /healthz, /readyz and /status on this address
     /// (`host:port`; overrides `http.listen` and FDC_HTTP_LISTEN; off when none is set).
     #[arg(long, value_name = "ADDR")]
@@ -138,12 +151,33 @@ pub fn run(args: &RunArgs) -> ExitCode {
         FileInput::Stdin
     } else if input.is_dir() {
         FileInput::Directory(input.clone())
-    } else if input.is_file() {
-        FileInput::File(input.clone())
-    } else {
-        eprintln!("error: input `{}` does not exist", input.display());
+    } else if let Err(e) = std::fs::metadata(input) {
+        // Anything else that exists is read as a file: a regular file, a FIFO, `<(...)`,
+        // `/dev/null`. (Not opened here: opening a FIFO to test it would unblock its writer
+        // and then close on it.)
+        let shown = input.display().to_string();
+        eprintln!("error: cannot read input `{}`: {e}", bounded::name(&shown));
         return ExitCode::from(2);
+    } else {
+        FileInput::File(input.clone())
     };
+    if args.store.is_some() {
+        let once = match &input {
+            FileInput::Stdin => Some("standard input".to_owned()),
+            FileInput::File(p) if fdc_engine::file::read_once(p) => Some(format!(
+                "`{}` (a pipe or a device)",
+                bounded::name(&p.display().to_string())
+            )),
+            _ => None,
+        };
+        if let Some(what) = once {
+            eprintln!(
+                "note: {what} has no position to resume from: it is read from its start, \
+                 and a rerun with this --store does not skip what this run processed \
+                 (only regular files are resumed)"
+            );
+        }
+    }
     let options = LocalOptions {
         input,
         store: args.store.clone(),
@@ -151,6 +185,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config: RuntimeConfig {
             batch_size: args.batch_size.max(1),
             strategies: !args.initial_load,
+            max_clock_skew: (args.max_clock_skew_ms > 0)
+                .then(|| std::time::Duration::from_millis(args.max_clock_skew_ms)),
             ..RuntimeConfig::default()
         },
     };
@@ -185,6 +221,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    print_resumed(&done.resumed);
     print_summary(&done.summary);
     print_initial_load_hint(args.initial_load);
     print_dead_letters(&done.store);
@@ -230,16 +267,55 @@ fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
     const SHOWN: usize = 10;
     let letters = store.dead_letters().unwrap_or_default();
     for d in letters.iter().take(SHOWN) {
-        eprintln!(
-            "dead letter in the store: {}[{}]@{}: {}",
-            d["topic"].as_str().unwrap_or(""),
-            d["partition"],
-            d["offset"],
-            d["reason"].as_str().unwrap_or("")
-        );
+        let topic = d["topic"].as_str().unwrap_or("");
+        let reason = d["reason"].as_str().unwrap_or("");
+        if is_input_name(topic) {
+            // A line that was not a message: the file source named its input instead of a
+            // topic, and the reason starts with the line number.
+            eprintln!(
+                "dead letter in the store: {}: {reason}",
+                bounded::name(topic)
+            );
+        } else {
+            eprintln!(
+                "dead letter in the store: {}[{}]@{}: {reason}",
+                bounded::name(topic),
+                d["partition"],
+                d["offset"],
+            );
+        }
     }
     if letters.len() > SHOWN {
         eprintln!("... and {} more (see --export)", letters.len() - SHOWN);
+    }
+}
+
+/// Whether a dead letter's topic is the name the file source gives an input (`file:<path>`,
+/// `stream:<path>`, `stdin`) for a line that was not a message. Kafka topic names never hold
+/// `:`.
+fn is_input_name(topic: &str) -> bool {
+    topic == "stdin" || topic.starts_with("file:") || topic.starts_with("stream:")
+}
+
+/// Says which files the run resumed from the store's positions, so that "consumed 0
+/// message(s)" on a rerun reads as "already done", not as "nothing there".
+fn print_resumed(resumed: &[fdc_engine::file::Resumed]) {
+    for r in resumed {
+        let file = bounded::name(r.stream.strip_prefix("file:").unwrap_or(&r.stream));
+        if r.skipped < r.stored {
+            eprintln!(
+                "resumed `{file}`: the store's position is line {} but the file has only {} \
+                 line(s) (was it replaced?): nothing of it was read",
+                r.stored, r.skipped
+            );
+        } else {
+            eprintln!(
+                "resumed `{file}` at line {}: {} line(s) already processed by an earlier run \
+                 with this --store were skipped",
+                r.skipped + 1,
+                r.skipped
+            );
+        }
     }
 }
 

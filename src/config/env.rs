@@ -88,6 +88,11 @@ pub const OVERRIDES: &[(&str, &str, Kind)] = &[
         "/triggers/in_process",
         Kind::Boolean,
     ),
+    (
+        "FDC_INGEST_MAX_CLOCK_SKEW_MS",
+        "/ingest/max_clock_skew_ms",
+        Kind::Integer,
+    ),
 ];
 
 /// Applies the overrides; returns `(pointer, variable)` of every setting written.

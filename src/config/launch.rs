@@ -139,6 +139,7 @@ pub fn run_production(
             .rebuild_parallelism
             .unwrap_or(RuntimeConfig::default().rebuild_parallelism),
         strategies: !options.initial_load,
+        max_clock_skew: config.max_clock_skew,
         ..RuntimeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

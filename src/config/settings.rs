@@ -47,6 +47,9 @@ pub struct Config {
     /// Whether a `--role all` process hands its triggers to its own aggregate stage in memory
     /// (one replica) instead of through the transport (several replicas).
     pub triggers_in_process: bool,
+    /// How far ahead of the clock a timestamp version may be (`ingest.max_clock_skew_ms`;
+    /// `None`: not checked, set by 0).
+    pub max_clock_skew: Option<Duration>,
 }
 
 /// How triggers travel between `--role ingest` and `--role aggregate` processes.
@@ -108,6 +111,13 @@ struct Raw {
     http: RawHttp,
     #[serde(default)]
     triggers: RawTriggers,
+    #[serde(default)]
+    ingest: RawIngest,
+}
+
+#[derive(Deserialize, Default)]
+struct RawIngest {
+    max_clock_skew_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -360,5 +370,10 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             _ => TriggerTransportSetting::Kafka,
         },
         triggers_in_process: raw.triggers.in_process.unwrap_or(true),
+        max_clock_skew: match raw.ingest.max_clock_skew_ms {
+            None => Some(fdc_engine::runtime::DEFAULT_MAX_CLOCK_SKEW),
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        },
     })
 }

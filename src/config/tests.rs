@@ -86,6 +86,20 @@ fn an_empty_configuration_has_the_defaults_and_no_services() {
     assert_eq!(c.dead_letter_topic, "fdc.dead-letters");
     assert!(c.events);
     assert!(c.triggers_in_process);
+    assert_eq!(
+        c.max_clock_skew,
+        Some(fdc_engine::runtime::DEFAULT_MAX_CLOCK_SKEW)
+    );
+}
+
+#[test]
+fn the_clock_skew_bound_is_set_by_the_file_or_the_environment_and_0_turns_it_off() {
+    let c = parse("ingest: {max_clock_skew_ms: 5000}", &env(&[])).unwrap();
+    assert_eq!(c.max_clock_skew, Some(Duration::from_secs(5)));
+    let c = parse("", &env(&[("FDC_INGEST_MAX_CLOCK_SKEW_MS", "0")])).unwrap();
+    assert_eq!(c.max_clock_skew, None);
+    let err = parse("ingest: {max_clock_skew_ms: -1}", &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("max_clock_skew_ms"), "{err}");
 }
 
 #[test]

@@ -408,3 +408,38 @@ fn preparing_rejects_unknown_functions_keys_and_bad_defaults() {
         Err(PrepareError::BadDefault { .. })
     ));
 }
+
+#[test]
+fn json_integers_outside_the_int_range_fail_at_both_ends() {
+    // Read from JSON text, as a message is: integers beyond i64 arrive as floats.
+    let p = projection(&[], json!([field("n", json!({"kind": "int"}), false, "N")]));
+    let c = compile(&p);
+    let cast = |number: &str| {
+        c.cast_row(&row(&format!(r#"{{"N": {number}}}"#)))
+            .map(|m| m["n"].clone())
+    };
+    for (text, want) in [
+        ("-9223372036854775808", i64::MIN),
+        ("-9223372036854775807", i64::MIN + 1),
+        ("9223372036854775807", i64::MAX),
+        ("9223372036854775806", i64::MAX - 1),
+        ("-9223372036854774784.0", -9_223_372_036_854_774_784),
+    ] {
+        assert_eq!(cast(text), Ok(Value::Int(want)), "{text}");
+    }
+    for text in [
+        "-9223372036854775809",
+        "-9223372036854775810",
+        "-9223372036854777856",
+        "-9223372036854775808.0",
+        "-1e19",
+        "9223372036854775808",
+        "9223372036854775809",
+        "1e19",
+    ] {
+        match cast(text) {
+            Err(CastError::Coerce { field, .. }) => assert_eq!(field, "n", "{text}"),
+            other => panic!("{text}: should fail, got {other:?}"),
+        }
+    }
+}

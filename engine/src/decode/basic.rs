@@ -2,10 +2,13 @@
 //!
 //! In: key = a JSON object of the primary key's source columns; value = the full row, or a
 //! Kafka null value (or JSON `null`) for a delete. Out: an upsert with the value as the after
-//! image, or a delete carrying the key object. No before image.
+//! image and the key object as the key that names the record (the router checks that the row
+//! has that key; a null or non-object key is an error), or a delete carrying the key object.
+//! No before image.
 //!
-//! Version: the Kafka message timestamp; a message without a timestamp gets version 0, so it is
-//! never skipped as stale (it is applied as a replay of whatever is stored).
+//! Version: the Kafka message timestamp (a time: checked against the clock, see
+//! [`crate::ingest::Router::with_max_clock_skew`]); a message without a timestamp gets version
+//! 0, so it is never skipped as stale (it is applied as a replay of whatever is stored).
 
 use super::{image, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 use crate::value::Value;
@@ -25,6 +28,8 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
                 before: None,
                 after: None,
                 version,
+                timed: true,
+                named_key: None,
             })),
             Value::Null => Err(DecodeError::Missing {
                 format: FORMAT.into(),
@@ -39,12 +44,35 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
         };
     }
     let after = image(FORMAT, "the message value", value)?;
+    // The key routes the message (the incumbent's rule): an upsert whose key is missing, of
+    // another shape, or names another record than its row is not applied.
+    let named_key = match parsed.key_json(FORMAT)? {
+        key @ Value::Object(_) => key,
+        Value::Null => {
+            return Err(DecodeError::Missing {
+                format: FORMAT.into(),
+                what: "the message key (an upsert's key names its record: an object of the \
+                       primary-key columns)"
+                    .into(),
+            })
+        }
+        other => {
+            return Err(DecodeError::WrongType {
+                format: FORMAT.into(),
+                what: "the message key".into(),
+                expected: "an object of the primary-key columns",
+                got: other.type_name(),
+            })
+        }
+    };
     Ok(Decode::Change(Decoded {
         operation: Operation::Upsert,
         key: None,
         before: None,
         after,
         version,
+        timed: true,
+        named_key: Some(named_key),
     }))
 }
 

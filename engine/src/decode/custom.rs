@@ -11,7 +11,8 @@
 //!   the message key when that is a JSON object of the key columns;
 //! - version: the position path's value, a non-negative integer or a string of digits; when the
 //!   format declares no position path, or the value there is null or absent, the Kafka
-//!   timestamp (0 without one). A position of any other shape dead-letters the message.
+//!   timestamp (0 without one). A position of any other shape dead-letters the message. The
+//!   version is a time (checked against the clock) only when it is the Kafka timestamp.
 
 use fdc_plan::{CustomFormat, MessagePart, MessagePath};
 
@@ -129,16 +130,20 @@ pub fn decode<'a>(
     } else {
         Operation::Delete
     });
-    let version = match &format.position {
-        None => parsed.timestamp_version(),
+    // The Kafka timestamp is a time; a declared position is one only when it is the timestamp.
+    let (version, timed) = match &format.position {
+        None => (parsed.timestamp_version(), true),
         Some(path) => match resolve(parsed, path, name)? {
-            Value::Null => parsed.timestamp_version(),
-            v => position(v).ok_or_else(|| DecodeError::WrongType {
-                format: name.into(),
-                what: format!("the position at {}", describe(path)),
-                expected: "a non-negative integer or a string of digits",
-                got: v.type_name(),
-            })?,
+            Value::Null => (parsed.timestamp_version(), true),
+            v => (
+                position(v).ok_or_else(|| DecodeError::WrongType {
+                    format: name.into(),
+                    what: format!("the position at {}", describe(path)),
+                    expected: "a non-negative integer or a string of digits",
+                    got: v.type_name(),
+                })?,
+                matches!(path.part, MessagePart::Timestamp),
+            ),
         },
     };
     match operation {
@@ -155,6 +160,8 @@ pub fn decode<'a>(
                 before,
                 after,
                 version,
+                timed,
+                named_key: None,
             }))
         }
         Operation::Delete => {
@@ -174,6 +181,8 @@ pub fn decode<'a>(
                 before,
                 after: None,
                 version,
+                timed,
+                named_key: None,
             }))
         }
     }

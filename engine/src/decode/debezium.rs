@@ -4,9 +4,12 @@
 //! `after`, `source`, `ts_ms`; key = an object of the primary-key columns (possibly itself in
 //! an envelope). Out: an upsert (after image, and the before image of an update), a delete
 //! (before image, or the key object when `before` is null), or a skip for a tombstone (null
-//! value) and a truncate.
+//! value) and a truncate. An upsert's key object, when the key is not null, is the key that
+//! names the record (compared with the after image by the router); a key that is neither null
+//! nor an object is an error.
 //!
-//! Version: `ts_ms`, else `source.ts_ms`, else the Kafka timestamp, else 0.
+//! Version: `ts_ms`, else `source.ts_ms`, else the Kafka timestamp, else 0 (all times: checked
+//! against the clock).
 
 use super::{image, position, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 use crate::value::Value;
@@ -69,6 +72,7 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
     let version = position(payload.get("ts_ms"))
         .or_else(|| position(payload.get("source").get("ts_ms")))
         .unwrap_or_else(|| parsed.timestamp_version());
+    let mut named_key = None;
     let key = match operation {
         Operation::Upsert => {
             if after.is_none() {
@@ -77,6 +81,20 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
                     what: "`after` (an insert or update needs the after image)".into(),
                 });
             }
+            // The key names the record: compared with the after image by the router. A table
+            // without a primary key has a null key: nothing to compare.
+            named_key = match unwrap_envelope(parsed.key_json(FORMAT)?) {
+                Value::Null => None,
+                k @ Value::Object(_) => Some(k),
+                other => {
+                    return Err(DecodeError::WrongType {
+                        format: FORMAT.into(),
+                        what: "the message key".into(),
+                        expected: "an object of the primary-key columns",
+                        got: other.type_name(),
+                    })
+                }
+            };
             None
         }
         Operation::Delete if before.is_some() => None,
@@ -108,6 +126,8 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             after
         },
         version,
+        timed: true,
+        named_key,
     }))
 }
 

@@ -93,6 +93,10 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             before,
             after,
             version,
+            // `pos` is a position in the trail, not a time.
+            timed: false,
+            // The key may be any string (often the key values joined by `_`): not compared.
+            named_key: None,
         })),
         Operation::Delete => Ok(Decode::Change(Decoded {
             operation,
@@ -100,6 +104,8 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             before,
             after: None,
             version,
+            timed: false,
+            named_key: None,
         })),
     }
 }

@@ -44,6 +44,15 @@ pub struct Decoded<'a> {
     /// The row image after the change (an object); always present for upserts.
     pub after: Option<&'a Value>,
     pub version: Version,
+    /// Whether `version` is a time (epoch milliseconds: the Kafka timestamp, Debezium
+    /// `ts_ms`), which the router may check against the clock; false for a log position
+    /// (GoldenGate `pos`, a custom format's declared position), which has no relation to it.
+    pub timed: bool,
+    /// On an upsert, the message key when it names the record (`basic`, Debezium): an object
+    /// of the primary key's source columns, which the router casts and compares with the key
+    /// of the after image. `None` when the format's key is not compared (GoldenGate: any
+    /// string; custom formats; a Debezium table without a primary key has a null key).
+    pub named_key: Option<&'a Value>,
 }
 
 /// The result of decoding a message that is not an error.

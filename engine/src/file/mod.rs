@@ -7,4 +7,4 @@ mod sink;
 mod source;
 
 pub use sink::{JsonlDeadLetters, JsonlEvents, MemoryEvents};
-pub use source::{parse_line, FileInput, FileSource};
+pub use source::{parse_line, read_once, FileInput, FileSource, Resumed};

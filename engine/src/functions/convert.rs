@@ -66,11 +66,17 @@ pub(crate) fn to_string(args: &[Value]) -> Result<Value, FunctionError> {
     })
 }
 
+/// A float truncated to an int, or `None` when it is NaN, infinite or of magnitude 2^63 or more.
+///
+/// Both ends are open: `2^63` is past `i64::MAX`, and `-2^63`, although it is `i64::MIN`
+/// exactly, is also the float nearest to every integer from `-2^63 - 1024` to `-2^63`. A JSON
+/// integer below `i64::MIN` (`-9223372036854775809`) is parsed as that float, so accepting it
+/// would silently clamp the number to `i64::MIN`. `i64::MIN` written as a JSON integer is an
+/// int already and never comes here.
 fn float_to_int(f: f64) -> Option<i64> {
-    // i64::MIN is exactly representable; i64::MAX + 1 is the first float above the range.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     let t = f.trunc();
-    (-LIMIT..LIMIT).contains(&t).then_some(t as i64)
+    (t > -LIMIT && t < LIMIT).then_some(t as i64)
 }
 
 pub(crate) fn to_int(args: &[Value]) -> Result<Value, FunctionError> {
@@ -249,6 +255,20 @@ mod tests {
             err("to_int", &[Value::Float(1e19)]),
             FunctionError::Invalid { .. }
         ));
+        // -2^63 as a float is also the nearest float to integers below i64::MIN: refused.
+        for edge in [-9_223_372_036_854_775_808.0, 9_223_372_036_854_775_808.0] {
+            assert!(
+                matches!(
+                    err("to_int", &[Value::Float(edge)]),
+                    FunctionError::Invalid { .. }
+                ),
+                "{edge}"
+            );
+        }
+        assert_eq!(
+            ok("to_int", &[Value::Float(-9_223_372_036_854_774_784.0)]),
+            Value::Int(-9_223_372_036_854_774_784)
+        );
         assert!(matches!(
             err("to_int", &[date()]),
             FunctionError::Type { .. }

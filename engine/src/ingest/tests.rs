@@ -172,27 +172,27 @@ fn basic_bad_input_is_dead_lettered_with_a_precise_reason() {
             "basic: message key: key field `branch` is null or missing",
         ),
         (
-            None,
+            Some("{}"),
             Some(r#"{"ACCOUNT_ID": 7, "BALANCE": "1"}"#),
             "basic: after image: field `branch`: null or missing",
         ),
         (
-            None,
+            Some("{}"),
             Some(r#"{"ACCOUNT_ID": "x7", "BRANCH": "B", "BALANCE": "1"}"#),
             "basic: after image: field `id`: `to_int` argument 1 (string)",
         ),
         (
-            None,
+            Some("{}"),
             Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "B", "BALANCE": "1.2.3"}"#),
             "field `balance`: expected decimal, got string",
         ),
         (
-            None,
+            Some("{}"),
             Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "B", "BALANCE": "1", "TAGS": [1, {}]}"#),
             "field `tags`: expected array of string, got array (element 1 is object)",
         ),
         (
-            None,
+            Some("{}"),
             Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "#),
             "basic: the message value is not valid JSON",
         ),
@@ -492,7 +492,7 @@ fn the_shaped_parse_routes_exactly_like_a_full_parse() {
     }
     for m in &messages {
         let topic = &r.topics[&m.topic];
-        let full = r.route_parsed(topic, &ParsedMessage::new(m));
+        let full = r.route_parsed(topic, &ParsedMessage::new(m), 0);
         assert_eq!(
             r.route(m),
             full,
@@ -518,4 +518,152 @@ fn shapes_keep_only_what_the_topic_reads() {
         parsed.value("debezium").expect("value").to_json(),
         json!({"schema": {}, "payload": {"op": "c", "source": {"ts_ms": 1}, "after": {"id": 1, "email": "e", "ts": 1}}})
     );
+}
+
+#[test]
+fn a_timestamp_version_too_far_ahead_of_the_clock_is_dead_lettered() {
+    const HOUR: u128 = 3_600_000;
+    let now: u128 = 1_765_000_000_000;
+    let r = router().with_max_clock_skew(Some(std::time::Duration::from_secs(3600)));
+    let at = |topic: &str, value: &str, timestamp: i64| {
+        let mut m = msg(topic, Some(r#"{"id": 1}"#), Some(value));
+        m.timestamp = Some(timestamp);
+        m
+    };
+    let account = r#"{"ACCOUNT_ID": 1, "BRANCH": "b", "BALANCE": "1.00"}"#;
+    let within = (now + HOUR) as i64;
+    let beyond = (now + HOUR + 1) as i64;
+    // `basic`: the Kafka timestamp is the version.
+    assert!(matches!(
+        r.route_at(&at("bank.accounts", account, within), now)[0],
+        Ingested::Changes(_)
+    ));
+    let out = r.route_at(&at("bank.accounts", account, beyond), now);
+    let reason = dead_letter(&out[0]);
+    assert!(
+        reason.starts_with(
+            "basic: the version (a timestamp) is more than 3600000 ms ahead of the clock"
+        ),
+        "{reason}"
+    );
+    // Year 2500 as well, and the same message passes when the check is off.
+    let far = at("bank.accounts", account, 16_725_225_600_000);
+    assert!(matches!(
+        r.route_at(&far, now)[0],
+        Ingested::DeadLetter { .. }
+    ));
+    assert!(matches!(
+        router().route_at(&far, now)[0],
+        Ingested::Changes(_)
+    ));
+    // Debezium: `ts_ms`.
+    let dbz = |ts: u128| format!(r#"{{"op": "c", "after": {{"id": 1, "ts": 0}}, "ts_ms": {ts}}}"#);
+    let out = r.route_at(&at("crm.customers", &dbz(now + 2 * HOUR), 0), now);
+    assert!(
+        out.iter().all(|o| matches!(o, Ingested::DeadLetter { .. })),
+        "{out:?}"
+    );
+    let out = r.route_at(&at("crm.customers", &dbz(now - HOUR), 0), now);
+    assert!(matches!(out[0], Ingested::Changes(_)), "{out:?}");
+    // GoldenGate `pos` is a trail position, not a time: never compared with the clock.
+    let gg = r#"{"op_type": "I", "pos": "99999999999999999999", "after": {"ACCOUNT_ID": 1, "BALANCE": "2"}}"#;
+    assert!(matches!(
+        r.route_at(&at("gg.accounts", gg, beyond), now)[0],
+        Ingested::Changes(_)
+    ));
+    // A custom format's declared position is not a time either.
+    let mut thing = at(
+        "custom.things",
+        r#"{"op": "I", "new": {"id": "x"}}"#,
+        beyond,
+    );
+    thing.headers = vec![("seq".into(), b"99999999999999999".to_vec())];
+    assert!(matches!(r.route_at(&thing, now)[0], Ingested::Changes(_)));
+    // Without the declared position it falls back to the Kafka timestamp, a time.
+    thing.headers.clear();
+    assert!(matches!(
+        r.route_at(&thing, now)[0],
+        Ingested::DeadLetter { .. }
+    ));
+}
+
+#[test]
+fn an_upsert_whose_message_key_names_another_record_is_dead_lettered() {
+    let r = router();
+    let row = r#"{"ACCOUNT_ID": 7, "BRANCH": "TO01", "BALANCE": "1.00"}"#;
+    let route = |key: Option<&str>, value: &str| r.route(&msg("bank.accounts", key, Some(value)));
+    // The key is cast like the row's key fields before it is compared.
+    for key in [
+        r#"{"ACCOUNT_ID": 7, "BRANCH": "TO01"}"#,
+        r#"{"ACCOUNT_ID": "7", "BRANCH": " TO01 ", "EXTRA": 1}"#,
+    ] {
+        assert!(
+            matches!(route(Some(key), row)[0], Ingested::Changes(_)),
+            "{key}"
+        );
+    }
+    let other = route(Some(r#"{"ACCOUNT_ID": 8, "BRANCH": "TO01"}"#), row);
+    assert_eq!(
+        dead_letter(&other[0]),
+        "basic: the message key names another record than the after image (key field `id` differs)"
+    );
+    // A row whose key field casts to another record's key (true is 1 as an int).
+    let flipped = route(
+        Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "TO02"}"#),
+        r#"{"ACCOUNT_ID": true, "BRANCH": "TO01", "BALANCE": "1.00"}"#,
+    );
+    assert_eq!(
+        dead_letter(&flipped[0]),
+        "basic: the message key names another record than the after image (key field `branch`, `id` differs)"
+    );
+    let cases = [
+        (None, "basic: missing the message key"),
+        (
+            Some("\"7_TO01\""),
+            "basic: the message key should be an object",
+        ),
+        (
+            Some("{\"ACCOUNT_ID\": \"x\", \"BRANCH\": \"TO01\"}"),
+            "basic: message key: field `id`",
+        ),
+        (
+            Some("{\"ACCOUNT_ID\": 8}"),
+            "basic: the message key names another record than the after image (key field `id` differs)",
+        ),
+    ];
+    for (key, want) in cases {
+        let out = route(key, row);
+        let reason = dead_letter(&out[0]);
+        assert!(reason.starts_with(want), "{key:?}: {reason}");
+        assert!(!reason.contains("TO01"), "no values in reasons: {reason}");
+    }
+    // Debezium: the key (plain or in its envelope) is compared; a null key (a table without a
+    // primary key) is not.
+    let dbz = r#"{"op": "u", "after": {"id": 1, "email": "A@x", "ts": 0}, "ts_ms": 5}"#;
+    let customers = |key: Option<&str>| r.route(&msg("crm.customers", key, Some(dbz)));
+    for key in [
+        None,
+        Some(r#"{"id": 1}"#),
+        Some(r#"{"schema": {}, "payload": {"id": 1}}"#),
+    ] {
+        assert!(matches!(customers(key)[0], Ingested::Changes(_)), "{key:?}");
+    }
+    let out = customers(Some(r#"{"schema": {}, "payload": {"id": 2}}"#));
+    assert_eq!(
+        dead_letter(&out[0]),
+        "debezium: the message key names another record than the after image (key field `id` differs)"
+    );
+    // A key change keyed by the old key names the record too (delete old, upsert new).
+    let moved = r#"{"op": "u", "before": {"id": 2, "email": "a@x", "ts": 0}, "after": {"id": 1, "email": "a@x", "ts": 0}, "ts_ms": 5}"#;
+    let out = r.route(&msg("crm.customers", Some(r#"{"id": 2}"#), Some(moved)));
+    assert_eq!(changes(&out[0]).len(), 2, "{out:?}");
+    // customer_emails is keyed by email, which the message key does not hold: not compared.
+    assert!(matches!(out[1], Ingested::Changes(_)), "{out:?}");
+    // A key holding only some of the key fields is compared on those.
+    let part = route(Some(r#"{"ACCOUNT_ID": 7}"#), row);
+    assert!(matches!(part[0], Ingested::Changes(_)), "{part:?}");
+    // GoldenGate: the key may be any string; it is not compared.
+    let gg = r#"{"op_type": "I", "pos": "1", "after": {"ACCOUNT_ID": 1, "BALANCE": "2"}}"#;
+    let out = r.route(&msg("gg.accounts", Some("\"2_anything\""), Some(gg)));
+    assert!(matches!(out[0], Ingested::Changes(_)));
 }

@@ -274,7 +274,9 @@ impl Stage {
         let router: Arc<dyn Route> = match role {
             Role::Aggregate => Arc::new(TriggerRoute),
             Role::All | Role::Ingest => Arc::new(
-                crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?,
+                crate::ingest::Router::new(&plan)
+                    .map_err(|e| EngineError::Plan(e.to_string()))?
+                    .with_max_clock_skew(config.max_clock_skew),
             ),
         };
         let mut engine = Engine::build(plan, stores, config)

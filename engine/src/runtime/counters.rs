@@ -21,6 +21,7 @@ use super::histogram::{
     Histogram, HistogramSnapshot, BATCH_SIZE_BUCKETS, FANOUT_BUCKETS, SECONDS_BUCKETS,
 };
 use super::RoutedBatch;
+use crate::bounded;
 use crate::store::DeadLetter;
 
 static LOG_KEYS: AtomicBool = AtomicBool::new(false);
@@ -182,6 +183,10 @@ fn add(c: &AtomicU64, n: u64) {
 
 impl Counters {
     fn per_topic(&self, topic: &str, f: impl FnOnce(&mut TopicCounts)) {
+        // The topic is a name from input (a file line may name any topic): bounded, so a
+        // hostile name cannot grow the map or the `/metrics` labels without limit.
+        let topic = bounded::name(topic);
+        let topic = topic.as_ref();
         if let Ok(mut topics) = self.topics.lock() {
             match topics.get_mut(topic) {
                 Some(c) => f(c),
@@ -194,9 +199,10 @@ impl Counters {
     pub fn dead_lettered(&self, letter: &DeadLetter) {
         add(&self.dead_lettered, 1);
         self.per_topic(&letter.topic, |c| c.dead_lettered += 1);
+        let topic = bounded::name(&letter.topic);
         if log_keys() {
             tracing::debug!(
-                topic = %letter.topic,
+                topic = %topic,
                 partition = letter.partition,
                 offset = letter.offset,
                 key = %letter.key,
@@ -204,7 +210,7 @@ impl Counters {
             );
         }
         tracing::warn!(
-            topic = %letter.topic,
+            topic = %topic,
             partition = letter.partition,
             offset = letter.offset,
             projection = letter.projection.as_deref().unwrap_or("-"),
@@ -218,7 +224,7 @@ impl Counters {
         add(&self.skipped, 1);
         self.per_topic(topic, |c| c.skipped += 1);
         tracing::debug!(
-            topic,
+            topic = %bounded::name(topic),
             partition,
             offset,
             reason,
@@ -360,5 +366,60 @@ impl Counters {
             events: g(&self.events),
             batches: g(&self.batches),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_huge_topic_name_is_cut_in_logs_and_in_the_per_topic_counts() {
+        let topic = "t".repeat(10 * 1024 * 1024);
+        let letter = DeadLetter {
+            topic: topic.clone(),
+            partition: 0,
+            offset: 1,
+            key: serde_json::Value::Null,
+            value: serde_json::Value::Null,
+            reason: "why".into(),
+            projection: None,
+            original: None,
+        };
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let counters = Counters::default();
+        tracing::subscriber::with_default(subscriber, || {
+            counters.dead_lettered(&letter);
+            counters.skipped(&topic, 0, 2, "tombstone");
+        });
+        let logged = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("message dead-lettered"), "{logged}");
+        assert!(logged.contains("more bytes]"), "{logged}");
+        assert!(logged.len() < 4096, "{} bytes logged", logged.len());
+        let topics = counters.topics();
+        let (name, counts) = topics.iter().next().unwrap();
+        assert!(name.len() < 1024, "{}", name.len());
+        assert_eq!((counts.dead_lettered, counts.skipped), (1, 1));
     }
 }

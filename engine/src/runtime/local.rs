@@ -15,7 +15,7 @@ use fdc_plan::Plan;
 
 use super::{run, Engine, EngineError, Route, RuntimeConfig, Shutdown, Stores, Summary};
 use crate::embedded::EmbeddedStore;
-use crate::file::{FileInput, FileSource, JsonlEvents};
+use crate::file::{FileInput, FileSource, JsonlEvents, Resumed};
 use crate::store::{record, EventSink, StoreError};
 use crate::value::Value;
 
@@ -35,6 +35,8 @@ pub struct LocalOptions {
 pub struct LocalRun {
     pub summary: Summary,
     pub store: Arc<EmbeddedStore>,
+    /// The input files resumed from the store's positions (lines already processed skipped).
+    pub resumed: Vec<Resumed>,
 }
 
 /// Drops events (counted by the runtime) when nobody asked for them.
@@ -67,19 +69,28 @@ pub async fn run_local(
         events,
         dead_letters: store.clone(),
     };
-    let router: Arc<dyn Route> =
-        Arc::new(crate::ingest::Router::new(&plan).map_err(|e| EngineError::Plan(e.to_string()))?);
+    let router: Arc<dyn Route> = Arc::new(
+        crate::ingest::Router::new(&plan)
+            .map_err(|e| EngineError::Plan(e.to_string()))?
+            .with_max_clock_skew(options.config.max_clock_skew),
+    );
     let engine = Arc::new(Engine::build(plan, stores, options.config.clone()).await?);
     let checkpoints = options
         .store
         .as_ref()
         .map(|_| store.clone() as Arc<dyn crate::store::CheckpointStore>);
     let source = FileSource::open(options.input.clone(), checkpoints)?;
+    let resumed = source.resumed();
     let summary = run(engine.clone(), source, router, shutdown.subscribe()).await?;
     if let Some(dir) = &options.export {
         export(engine.plan(), &store, dir)?;
     }
-    Ok(LocalRun { summary, store })
+    let resumed = resumed.lock().map(|r| r.clone()).unwrap_or_default();
+    Ok(LocalRun {
+        summary,
+        store,
+        resumed,
+    })
 }
 
 /// One single view as a JSON line: `{"view", "key", "document"}`, fields in mapping order.

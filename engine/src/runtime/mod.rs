@@ -98,7 +98,19 @@ pub struct RuntimeConfig {
     /// projections are written at full speed and the single views are built afterwards by a
     /// refresh ([`refresh`]), which reads each record once instead of once per trigger.
     pub strategies: bool,
+    /// How far ahead of the clock a version that is a time (the `basic` Kafka timestamp,
+    /// Debezium `ts_ms`) may be before its message is dead-lettered (`None`: not checked):
+    /// see [`crate::ingest::Router::with_max_clock_skew`]. Default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`].
+    pub max_clock_skew: Option<Duration>,
 }
+
+/// The default bound on how far a timestamp version may be ahead of the clock: one hour, the
+/// bound a Kafka 4 broker puts on producer timestamps by default
+/// (`message.timestamp.after.max.ms`). Clocks of producers and database servers disagree by
+/// seconds, not hours; a version further ahead is a wrong clock, and applied it would make
+/// every later change of its record stale until that time.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -111,6 +123,7 @@ impl Default for RuntimeConfig {
             retry_backoff: Duration::from_millis(200),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             strategies: true,
+            max_clock_skew: Some(DEFAULT_MAX_CLOCK_SKEW),
         }
     }
 }
