@@ -14,6 +14,7 @@
 mod aggregate;
 mod errors;
 mod expr;
+pub mod facts;
 mod literal;
 mod projection;
 mod relation;
@@ -128,7 +129,39 @@ pub fn check(
     sources: &Sources,
     loader: &dyn Loader,
 ) -> (Option<Program>, Vec<Diagnostic>) {
+    let (program, diagnostics, _) = run(files, sources, loader, false);
+    (program, diagnostics)
+}
+
+/// Checks the files of one program like [`check`] (same diagnostics, same program), and also
+/// returns what the checker resolved and typed ([`facts::Facts`], for editors) and the checked
+/// program even when it has errors (partial: what resolved).
+pub fn check_recorded(
+    files: &[ast::File],
+    sources: &Sources,
+    loader: &dyn Loader,
+) -> (Option<Program>, Vec<Diagnostic>, facts::Facts, Program) {
+    let (program, diagnostics, c) = run(files, sources, loader, true);
+    let (partial, facts) = c
+        .map(|(p, f)| (p, f.unwrap_or_default()))
+        .unwrap_or_default();
+    (program, diagnostics, facts, partial)
+}
+
+/// The passes; with `record`, also the facts and the (possibly partial) program.
+#[allow(clippy::type_complexity)]
+fn run(
+    files: &[ast::File],
+    sources: &Sources,
+    loader: &dyn Loader,
+    record: bool,
+) -> (
+    Option<Program>,
+    Vec<Diagnostic>,
+    Option<(Program, Option<facts::Facts>)>,
+) {
     let mut c = Checker {
+        facts: record.then(facts::Facts::default),
         sources,
         loader,
         diagnostics: Vec::new(),
@@ -186,8 +219,12 @@ pub fn check(
         .diagnostics
         .iter()
         .any(|d| d.severity() == crate::diagnostics::Severity::Error);
+    if record {
+        let program = (!failed).then(|| c.program.clone());
+        return (program, c.diagnostics, Some((c.program, c.facts)));
+    }
     let program = if failed { None } else { Some(c.program) };
-    (program, c.diagnostics)
+    (program, c.diagnostics, None)
 }
 
 /// Shared state of the passes.
@@ -202,6 +239,8 @@ pub(crate) struct Checker<'a> {
     pub formats: HashMap<String, (fdc_plan::CustomFormat, Span)>,
     pub used_projections: HashSet<usize>,
     pub used_relations: HashSet<usize>,
+    /// What resolved names and typed expressions stand for (only when recording).
+    pub facts: Option<facts::Facts>,
 }
 
 impl Checker<'_> {
@@ -232,8 +271,9 @@ impl Checker<'_> {
 
     /// The projection named `name`, reporting it when unknown.
     pub fn lookup_projection(&mut self, name: &ast::Ident) -> Option<usize> {
-        if let Some(i) = self.projection_index.get(&name.name) {
-            return Some(*i);
+        if let Some(&i) = self.projection_index.get(&name.name) {
+            self.note(name.span, facts::Symbol::Projection(name.name.clone()));
+            return Some(i);
         }
         let candidates = suggest(
             &name.name,
@@ -256,8 +296,9 @@ impl Checker<'_> {
 
     /// The relation named `name`, reporting it when unknown.
     pub fn lookup_relation(&mut self, name: &ast::Ident) -> Option<usize> {
-        if let Some(i) = self.relation_index.get(&name.name) {
-            return Some(*i);
+        if let Some(&i) = self.relation_index.get(&name.name) {
+            self.note(name.span, facts::Symbol::Relation(name.name.clone()));
+            return Some(i);
         }
         let candidates = suggest(
             &name.name,
