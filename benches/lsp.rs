@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed unwrap is a failed run
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ fn main() {
     let edited = &paths[0];
     let text = std::fs::read_to_string(edited).unwrap();
     let u = uri(edited);
-    let mut wait_for = |out: &mut BufReader<_>, version: i64| loop {
+    let wait_for = |out: &mut BufReader<_>, version: i64| loop {
         let v = read_frame(out).expect("fdc lsp exited");
         if v["method"] == "textDocument/publishDiagnostics"
             && v["params"]["uri"] == u.as_str()

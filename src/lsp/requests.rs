@@ -153,19 +153,7 @@ fn rename(s: &mut Server, p: RenameParams) -> Result<Value, Failure> {
     let edits = a
         .rename(id, offset, &p.new_name)
         .map_err(|e| (ErrorCode::InvalidParams, e))?;
-    let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
-    for (span, new_text) in edits {
-        if let Some(loc) = convert::location(&a, span, s.encoding) {
-            changes.entry(loc.uri).or_default().push(TextEdit {
-                range: loc.range,
-                new_text,
-            });
-        }
-    }
-    json(WorkspaceEdit {
-        changes: Some(changes),
-        ..Default::default()
-    })
+    json(workspace_edit(&a, edits, s))
 }
 
 fn completion(s: &mut Server, p: CompletionParams) -> Result<Value, Failure> {
@@ -242,26 +230,34 @@ fn code_actions(s: &mut Server, p: CodeActionParams) -> Result<Value, Failure> {
             continue;
         }
         for fix in ide::fix::fixes(&a, d) {
-            let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
-            for (span, new_text) in fix.edits {
-                if let Some(loc) = convert::location(&a, span, s.encoding) {
-                    changes.entry(loc.uri).or_default().push(TextEdit {
-                        range: loc.range,
-                        new_text,
-                    });
-                }
-            }
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: fix.title,
                 kind: Some(CodeActionKind::QUICKFIX),
                 diagnostics: Some(vec![lsp.clone()]),
-                edit: Some(WorkspaceEdit {
-                    changes: Some(changes),
-                    ..Default::default()
-                }),
+                edit: Some(workspace_edit(&a, fix.edits, s)),
                 ..Default::default()
             }));
         }
     }
     json(actions)
+}
+
+/// Edits (spans in `a`'s files) as a workspace edit.
+// `lsp_types::Uri` hashes and compares by its text (its own impls); the `Cell` clippy sees
+// is internal to fluent-uri and not part of that.
+#[allow(clippy::mutable_key_type)]
+fn workspace_edit(a: &Analysis, edits: Vec<(Span, String)>, s: &Server) -> WorkspaceEdit {
+    let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+    for (span, new_text) in edits {
+        if let Some(loc) = convert::location(a, span, s.encoding) {
+            changes.entry(loc.uri).or_default().push(TextEdit {
+                range: loc.range,
+                new_text,
+            });
+        }
+    }
+    WorkspaceEdit {
+        changes: Some(changes),
+        ..Default::default()
+    }
 }

@@ -131,7 +131,7 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
         return functions::CATALOGUE
             .iter()
             .filter(|f| f.cast)
-            .map(|f| function_item(f))
+            .map(function_item)
             .collect();
     }
     if trimmed.ends_with("<-") {
