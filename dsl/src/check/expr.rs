@@ -34,13 +34,11 @@ impl Checker<'_> {
     pub(super) fn value(&mut self, cx: &mut ViewCx, scope: &[usize], e: &ast::Expr) -> Checked {
         let checked = self.value_of(cx, scope, e);
         if let Some(facts) = self.facts.as_mut() {
-            let names = scope
+            let projections = scope
                 .iter()
-                .filter_map(|n| cx.node_projection.get(*n))
-                .filter_map(|p| self.program.projections.get(*p))
-                .map(|p| p.plan.name.clone())
+                .filter_map(|n| cx.node_projection.get(*n).copied())
                 .collect();
-            facts.scopes.push((e.span, names));
+            facts.scopes.push((e.span, projections));
             if let Some((_, t)) = &checked {
                 facts.types.push((e.span, t.clone()));
             }

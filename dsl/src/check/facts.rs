@@ -39,14 +39,14 @@ pub struct Facts {
     pub references: Vec<(Span, Symbol)>,
     /// The type of each expression the checker typed successfully.
     pub types: Vec<(Span, Typed)>,
-    /// For each expression, the projections of the records in scope (root first, current
-    /// element last).
-    pub scopes: Vec<(Span, Vec<String>)>,
+    /// For each expression, the projections of the records in scope (indexes into the
+    /// checked program's projections; root first, current element last).
+    pub scopes: Vec<(Span, Vec<usize>)>,
 }
 
 impl Facts {
     /// The innermost recorded scope around byte `offset` of the file of `at`.
-    pub fn scope_at(&self, at: Span) -> Option<&[String]> {
+    pub fn scope_at(&self, at: Span) -> Option<&[usize]> {
         self.scopes
             .iter()
             .filter(|(s, _)| s.contains(&at))

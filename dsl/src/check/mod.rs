@@ -129,37 +129,35 @@ pub fn check(
     sources: &Sources,
     loader: &dyn Loader,
 ) -> (Option<Program>, Vec<Diagnostic>) {
-    let (program, diagnostics, _) = run(files, sources, loader, false);
-    (program, diagnostics)
+    let c = run(files, sources, loader, false);
+    let failed = c
+        .diagnostics
+        .iter()
+        .any(|d| d.severity() == crate::diagnostics::Severity::Error);
+    let program = if failed { None } else { Some(c.program) };
+    (program, c.diagnostics)
 }
 
-/// Checks the files of one program like [`check`] (same diagnostics, same program), and also
-/// returns what the checker resolved and typed ([`facts::Facts`], for editors) and the checked
-/// program even when it has errors (partial: what resolved).
+/// Checks the files of one program like [`check`] (the same diagnostics), and also returns
+/// what the checker resolved and typed ([`facts::Facts`], for editors) and the checked
+/// program even when there are errors (then partial: what resolved). The program is complete
+/// exactly when no diagnostic is an error.
 pub fn check_recorded(
     files: &[ast::File],
     sources: &Sources,
     loader: &dyn Loader,
-) -> (Option<Program>, Vec<Diagnostic>, facts::Facts, Program) {
-    let (program, diagnostics, c) = run(files, sources, loader, true);
-    let (partial, facts) = c
-        .map(|(p, f)| (p, f.unwrap_or_default()))
-        .unwrap_or_default();
-    (program, diagnostics, facts, partial)
+) -> (Program, Vec<Diagnostic>, facts::Facts) {
+    let c = run(files, sources, loader, true);
+    (c.program, c.diagnostics, c.facts.unwrap_or_default())
 }
 
-/// The passes; with `record`, also the facts and the (possibly partial) program.
-#[allow(clippy::type_complexity)]
-fn run(
+/// The passes; with `record`, the checker also records [`facts::Facts`].
+fn run<'a>(
     files: &[ast::File],
-    sources: &Sources,
-    loader: &dyn Loader,
+    sources: &'a Sources,
+    loader: &'a dyn Loader,
     record: bool,
-) -> (
-    Option<Program>,
-    Vec<Diagnostic>,
-    Option<(Program, Option<facts::Facts>)>,
-) {
+) -> Checker<'a> {
     let mut c = Checker {
         facts: record.then(facts::Facts::default),
         sources,
@@ -214,17 +212,7 @@ fn run(
         }
     }
     c.unused();
-
-    let failed = c
-        .diagnostics
-        .iter()
-        .any(|d| d.severity() == crate::diagnostics::Severity::Error);
-    if record {
-        let program = (!failed).then(|| c.program.clone());
-        return (program, c.diagnostics, Some((c.program, c.facts)));
-    }
-    let program = if failed { None } else { Some(c.program) };
-    (program, c.diagnostics, None)
+    c
 }
 
 /// Shared state of the passes.

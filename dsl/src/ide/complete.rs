@@ -322,7 +322,11 @@ fn scope_at(a: &Analysis, file: Option<FileId>, offset: usize) -> Vec<String> {
         return Vec::new();
     };
     if let Some(s) = a.facts.scope_at(Span::new(file, offset, offset)) {
-        return s.to_vec();
+        return s
+            .iter()
+            .filter_map(|p| a.program.projections.get(*p))
+            .map(|p| p.plan.name.clone())
+            .collect();
     }
     let Some(f) = a.file(file) else {
         return Vec::new();

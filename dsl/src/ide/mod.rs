@@ -66,15 +66,13 @@ pub fn analyze(loader: &dyn Loader, roots: &[PathBuf]) -> Analysis {
         items: loaded.diagnostics,
     };
     let load_failed = diagnostics.has_errors();
-    let (program, found, facts, partial) =
+    let (program, found, facts) =
         check::check_recorded(&loaded.files, &diagnostics.sources, loader);
     if !load_failed {
         diagnostics.items.extend(found);
     }
-    let plan = match program {
-        Some(p) if !load_failed && !diagnostics.has_errors() => Some(crate::compile::compile(&p)),
-        _ => None,
-    };
+    // As in `compile_with`: compiled only when nothing is an error.
+    let plan = (!diagnostics.has_errors()).then(|| crate::compile::compile(&program));
     let mut definitions = Vec::new();
     let mut shorthands = Vec::new();
     for f in &loaded.files {
@@ -102,7 +100,7 @@ pub fn analyze(loader: &dyn Loader, roots: &[PathBuf]) -> Analysis {
         diagnostics,
         files: loaded.files,
         facts,
-        program: partial,
+        program,
         plan,
         definitions,
         shorthands,
