@@ -290,6 +290,12 @@ fn examples_answer_hover_definition_references_rename_completion_format_symbols(
     let (l, ch) = pos(&view, "format_datetime", 0, 1);
     let text = hover_text(&c.request("textDocument/hover", Client::at(&v, l, ch)));
     assert!(text.starts_with("```fdl\nformat_datetime("), "{text}");
+    let (l, ch) = pos(&view, "sum(customer_orders.total", 0, 1);
+    let text = hover_text(&c.request("textDocument/hover", Client::at(&v, l, ch)));
+    assert!(
+        text.contains("aggregate: the sum of the numbers; 0 of the value's type on no records"),
+        "{text}"
+    );
     let (l, ch) = pos(&view, "customers.email", 0, 11);
     let text = hover_text(&c.request("textDocument/hover", Client::at(&v, l, ch)));
     assert!(text.starts_with("`customers.email`: `string?`\n\n```fdl\nemail string? <- EMAIL | trim | lowercase\n```"), "{text}");
@@ -518,6 +524,13 @@ fn did_you_mean_and_missing_index_become_code_actions_and_siblings_recheck() {
     );
     c.change(&s, 4, &shop);
     assert!(c.diagnostics_of(&v, Some(3)).is_empty());
+
+    // A program first analysed to answer a request (its files not open) publishes too.
+    let fleet = uri(&example("fleet/views.fdl"));
+    assert!(c.diagnostics_of(&fleet, None).is_empty());
+    assert!(c
+        .diagnostics
+        .contains_key(&uri(&example("fleet/formats.fdl"))));
     c.stop();
 }
 

@@ -65,6 +65,8 @@ pub struct Workspace {
     last_parsed: HashMap<PathBuf, Rc<Analysis>>,
     /// The files each program last published diagnostics for (to clear them when fixed).
     published: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+    /// Programs analysed since their diagnostics were last published.
+    unpublished: BTreeSet<PathBuf>,
 }
 
 impl Workspace {
@@ -93,8 +95,8 @@ impl Workspace {
         self.dirty.extend(roots);
     }
 
-    /// Re-analyses the dirty programs; returns their roots.
-    pub fn refresh(&mut self) -> Vec<PathBuf> {
+    /// Re-analyses the dirty programs.
+    fn refresh(&mut self) {
         let roots: Vec<PathBuf> = std::mem::take(&mut self.dirty).into_iter().collect();
         for root in &roots {
             let a = Rc::new(analyze(
@@ -107,8 +109,16 @@ impl Workspace {
                 }
             }
             self.programs.insert(root.clone(), a);
+            self.unpublished.insert(root.clone());
         }
-        roots
+    }
+
+    /// Re-analyses the dirty programs; returns the roots of every program analysed since the
+    /// last call (also those analysed to answer a request), whose diagnostics are to be
+    /// published.
+    pub fn to_publish(&mut self) -> Vec<PathBuf> {
+        self.refresh();
+        std::mem::take(&mut self.unpublished).into_iter().collect()
     }
 
     /// The current analysis of the program holding `path` (analysed now if needed).

@@ -30,6 +30,9 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<Hover> {
             span,
         });
     }
+    if let Some((span, markdown)) = aggregate_at(a, file, offset) {
+        return Some(Hover { markdown, span });
+    }
     if let Some(o) = a.symbol_at(file, offset) {
         let mut md = symbol_doc(a, &o.symbol)?;
         if !o.declaration {
@@ -102,6 +105,46 @@ fn function_at(
         }
     }
     found
+}
+
+/// The aggregate (`count`, `sum`...) whose name is at `offset`, with its documentation (the
+/// rules of the language reference, "Aggregates").
+fn aggregate_at(a: &Analysis, file: FileId, offset: usize) -> Option<(Span, String)> {
+    let f = a.file(file)?;
+    let mut found = None;
+    for item in &f.items {
+        let ast::Item::SingleView(v) = item else {
+            continue;
+        };
+        for i in &v.items {
+            if let ast::ViewItem::Mapping(m) = i {
+                super::visit_exprs(&m.value, &mut |e| {
+                    if let ast::ExprKind::Aggregate { function, .. } = &e.kind {
+                        if touches(function.span, file, offset) {
+                            found = Some((function.span, aggregate_doc(function.value)));
+                        }
+                    }
+                });
+            }
+        }
+    }
+    found
+}
+
+fn aggregate_doc(f: fdc_plan::AggregateFn) -> String {
+    use fdc_plan::AggregateFn as A;
+    let (name, what) = match f {
+        A::Count => ("count", "the number of records (`count(PATH)`) or of non-null values (`count(PATH.field)`); 0 on no records"),
+        A::Sum => ("sum", "the sum of the numbers; 0 of the value's type on no records"),
+        A::Min => ("min", "the smallest of the ordered values; null on no records"),
+        A::Max => ("max", "the largest of the ordered values; null on no records"),
+        A::Avg => ("avg", "the mean of the numbers (a float for ints); null on no records"),
+        A::First => ("first", "the first value (or record, without a field) in `sort by` order; null on no records"),
+        A::Last => ("last", "the last value (or record, without a field) in `sort by` order; null on no records"),
+    };
+    format!(
+        "```fdl\n{name}(PATH.field | EXPRESSION of PATH [where CONDITION] [sort by KEY [asc|desc], ...])\n```\naggregate: {what}. The path must cross a `many` hop; nulls are skipped."
+    )
 }
 
 /// The catalogue's documentation of a function.
