@@ -525,6 +525,30 @@ fn did_you_mean_and_missing_index_become_code_actions_and_siblings_recheck() {
     c.change(&s, 4, &shop);
     assert!(c.diagnostics_of(&v, Some(3)).is_empty());
 
+    // An imported file: definition opens it, references list its imports.
+    let fleet_path = example("fleet/fleet.fdl");
+    let fleet_text = std::fs::read_to_string(&fleet_path).unwrap();
+    let (l, ch) = pos(&fleet_text, "\"formats.fdl\"", 0, 3);
+    let d = c.request(
+        "textDocument/definition",
+        Client::at(&uri(&fleet_path), l, ch),
+    );
+    assert_eq!(d["uri"], uri(&example("fleet/formats.fdl")));
+    assert_eq!(d["range"]["start"], json!({ "line": 0, "character": 0 }));
+    let r = c.request(
+        "textDocument/references",
+        json!({
+            "textDocument": { "uri": uri(&fleet_path) }, "position": { "line": l, "character": ch },
+            "context": { "includeDeclaration": true },
+        }),
+    );
+    assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r[0]["uri"], uri(&fleet_path));
+    assert_eq!(
+        r[0]["range"]["start"],
+        json!({ "line": l, "character": ch - 3 })
+    );
+
     // A program first analysed to answer a request (its files not open) publishes too.
     let fleet = uri(&example("fleet/views.fdl"));
     assert!(c.diagnostics_of(&fleet, None).is_empty());

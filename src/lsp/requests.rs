@@ -122,6 +122,15 @@ fn references(s: &mut Server, p: ReferenceParams) -> Result<Value, Failure> {
     let Some((a, id, offset)) = at(s, &tp.text_document.uri, tp.position)? else {
         return Ok(Value::Null);
     };
+    // On an `import`: every import of that file.
+    if let Some((_, target)) = a.import_at(id, offset) {
+        let locations: Vec<_> = a
+            .imports_of(target)
+            .into_iter()
+            .filter_map(|span| convert::location(&a, span, s.encoding))
+            .collect();
+        return json(locations);
+    }
     let Some(o) = a.symbol_at(id, offset) else {
         return Ok(Value::Null);
     };

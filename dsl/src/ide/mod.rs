@@ -324,6 +324,29 @@ impl Analysis {
         })
     }
 
+    /// Every `import` (its path string) that names file `target`, in file order.
+    pub fn imports_of(&self, target: FileId) -> Vec<Span> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let Some(from) = self.diagnostics.sources.get(f.id) else {
+                continue;
+            };
+            let dir = from
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            for i in &f.items {
+                if let ast::Item::Import(imp) = i {
+                    if self.file_id(&dir.join(&imp.path.value)) == Some(target) {
+                        out.push(imp.path.span);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The edits that rename the symbol at `offset` of `file` to `new_name`: every
     /// declaration and use, across the program's files. `Err` says why it cannot.
     pub fn rename(
