@@ -232,7 +232,7 @@ impl Server<'_> {
     /// every file of each program gets its list (empty when clean), and files that had
     /// diagnostics and left the program are cleared.
     fn publish(&mut self) {
-        for root in self.ws.to_publish() {
+        for root in self.ws.take_unpublished() {
             let Some(a) = self.ws.program(&root) else {
                 continue;
             };

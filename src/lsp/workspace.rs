@@ -116,7 +116,7 @@ impl Workspace {
     /// Re-analyses the dirty programs; returns the roots of every program analysed since the
     /// last call (also those analysed to answer a request), whose diagnostics are to be
     /// published.
-    pub fn to_publish(&mut self) -> Vec<PathBuf> {
+    pub fn take_unpublished(&mut self) -> Vec<PathBuf> {
         self.refresh();
         std::mem::take(&mut self.unpublished).into_iter().collect()
     }
