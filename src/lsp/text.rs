@@ -143,6 +143,10 @@ mod tests {
         for enc in [Encoding::Utf8, Encoding::Utf16] {
             let ix = LineIndex::new(text, enc);
             for (off, _) in text.char_indices() {
+                // Between the `\r` and the `\n` of a CRLF is no position of the line.
+                if text[..off].ends_with('\r') {
+                    continue;
+                }
                 assert_eq!(ix.offset(ix.position(off)), off, "{enc:?} {off}");
             }
             assert_eq!(ix.offset(ix.position(text.len())), text.len());
