@@ -9,6 +9,7 @@
 
 mod commands;
 mod config;
+mod lsp;
 mod observe;
 mod output;
 
@@ -56,6 +57,8 @@ enum Command {
     Test(commands::test::TestArgs),
     /// Show what a running `fdc run` is doing and how far behind it is (its HTTP endpoint).
     Status(commands::status::StatusArgs),
+    /// Serve the Language Server Protocol on stdin/stdout (editors: docs/editors.md).
+    Lsp(commands::lsp::LspArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,5 +83,6 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::explain::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
+        Command::Lsp(args) => commands::lsp::run(&args),
     }
 }

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod ide;
 pub mod load;
 pub mod render;
 pub mod syntax;

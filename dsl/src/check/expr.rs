@@ -30,8 +30,23 @@ pub(super) fn path_text(segs: &[ast::Ident]) -> String {
 }
 
 impl Checker<'_> {
-    /// Checks an expression used as one value.
+    /// Checks an expression used as one value (and records its type and scope for editors).
     pub(super) fn value(&mut self, cx: &mut ViewCx, scope: &[usize], e: &ast::Expr) -> Checked {
+        let checked = self.value_of(cx, scope, e);
+        if let Some(facts) = self.facts.as_mut() {
+            let projections = scope
+                .iter()
+                .filter_map(|n| cx.node_projection.get(*n).copied())
+                .collect();
+            facts.scopes.push((e.span, projections));
+            if let Some((_, t)) = &checked {
+                facts.types.push((e.span, t.clone()));
+            }
+        }
+        checked
+    }
+
+    fn value_of(&mut self, cx: &mut ViewCx, scope: &[usize], e: &ast::Expr) -> Checked {
         match &e.kind {
             ast::ExprKind::Literal(v) => {
                 let (value, t) = self.lit_value(v, e.span)?;

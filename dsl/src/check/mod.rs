@@ -14,6 +14,7 @@
 mod aggregate;
 mod errors;
 mod expr;
+pub mod facts;
 mod literal;
 mod projection;
 mod relation;
@@ -128,7 +129,37 @@ pub fn check(
     sources: &Sources,
     loader: &dyn Loader,
 ) -> (Option<Program>, Vec<Diagnostic>) {
+    let c = run(files, sources, loader, false);
+    let failed = c
+        .diagnostics
+        .iter()
+        .any(|d| d.severity() == crate::diagnostics::Severity::Error);
+    let program = if failed { None } else { Some(c.program) };
+    (program, c.diagnostics)
+}
+
+/// Checks the files of one program like [`check`] (the same diagnostics), and also returns
+/// what the checker resolved and typed ([`facts::Facts`], for editors) and the checked
+/// program even when there are errors (then partial: what resolved). The program is complete
+/// exactly when no diagnostic is an error.
+pub fn check_recorded(
+    files: &[ast::File],
+    sources: &Sources,
+    loader: &dyn Loader,
+) -> (Program, Vec<Diagnostic>, facts::Facts) {
+    let c = run(files, sources, loader, true);
+    (c.program, c.diagnostics, c.facts.unwrap_or_default())
+}
+
+/// The passes; with `record`, the checker also records [`facts::Facts`].
+fn run<'a>(
+    files: &[ast::File],
+    sources: &'a Sources,
+    loader: &'a dyn Loader,
+    record: bool,
+) -> Checker<'a> {
     let mut c = Checker {
+        facts: record.then(facts::Facts::default),
         sources,
         loader,
         diagnostics: Vec::new(),
@@ -181,13 +212,7 @@ pub fn check(
         }
     }
     c.unused();
-
-    let failed = c
-        .diagnostics
-        .iter()
-        .any(|d| d.severity() == crate::diagnostics::Severity::Error);
-    let program = if failed { None } else { Some(c.program) };
-    (program, c.diagnostics)
+    c
 }
 
 /// Shared state of the passes.
@@ -202,6 +227,8 @@ pub(crate) struct Checker<'a> {
     pub formats: HashMap<String, (fdc_plan::CustomFormat, Span)>,
     pub used_projections: HashSet<usize>,
     pub used_relations: HashSet<usize>,
+    /// What resolved names and typed expressions stand for (only when recording).
+    pub facts: Option<facts::Facts>,
 }
 
 impl Checker<'_> {
@@ -232,8 +259,9 @@ impl Checker<'_> {
 
     /// The projection named `name`, reporting it when unknown.
     pub fn lookup_projection(&mut self, name: &ast::Ident) -> Option<usize> {
-        if let Some(i) = self.projection_index.get(&name.name) {
-            return Some(*i);
+        if let Some(&i) = self.projection_index.get(&name.name) {
+            self.note(name.span, facts::Symbol::Projection(name.name.clone()));
+            return Some(i);
         }
         let candidates = suggest(
             &name.name,
@@ -256,8 +284,9 @@ impl Checker<'_> {
 
     /// The relation named `name`, reporting it when unknown.
     pub fn lookup_relation(&mut self, name: &ast::Ident) -> Option<usize> {
-        if let Some(i) = self.relation_index.get(&name.name) {
-            return Some(*i);
+        if let Some(&i) = self.relation_index.get(&name.name) {
+            self.note(name.span, facts::Symbol::Relation(name.name.clone()));
+            return Some(i);
         }
         let candidates = suggest(
             &name.name,

@@ -342,6 +342,13 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for n in &names.names {
             if fields.contains_key(&n.name) {
+                self.note(
+                    n.span,
+                    super::facts::Symbol::Field {
+                        projection: plan.name.clone(),
+                        field: n.name.clone(),
+                    },
+                );
                 out.push(n.name.clone());
             } else {
                 let candidates = suggest(&n.name, plan.fields.iter().map(|f| f.name.as_str()));
@@ -368,7 +375,9 @@ impl Checker<'_> {
             _ => {}
         }
         if let Some((f, _)) = self.formats.get(&name.name) {
-            return Some(Format::Custom(Box::new(f.clone())));
+            let format = Format::Custom(Box::new(f.clone()));
+            self.note(name.span, super::facts::Symbol::Format(name.name.clone()));
+            return Some(format);
         }
         let candidates = suggest(
             &name.name,

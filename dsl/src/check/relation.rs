@@ -103,10 +103,15 @@ impl Checker<'_> {
                 continue;
             };
             let p = side.projection;
+            self.note(
+                c.target.projection.span,
+                super::facts::Symbol::Projection(c.target.projection.name.clone()),
+            );
             let Some(ft) = self.program.projections[p].field_type(&c.target.field.name) else {
                 self.unknown_field(p, &c.target.field, &[]);
                 continue;
             };
+            self.note_field(c.target.field.span, p, &c.target.field.name);
             let Some((value, vt)) = self.literal(&c.value) else {
                 continue;
             };
@@ -182,6 +187,7 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             }
+            self.note_field(q.field.span, p, &q.field.name);
             fields.push(q.field.name.clone());
         }
         let (p, _) = projection?;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use fdc_plan::{JoinNode, KeyField, RootDelete, SingleView, WriteMode};
 
+use super::facts::Symbol;
 use super::projection::event_output;
 use super::{did_you_mean, suggest, CheckError, CheckedView, Checker};
 use crate::syntax::ast::{self, Span};
@@ -217,6 +218,17 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             }
+            self.note(
+                part.value.projection.span,
+                Symbol::Projection(root_name.clone()),
+            );
+            if self.program.projections[root]
+                .plan
+                .field(&part.value.field.name)
+                .is_some()
+            {
+                self.note_field(part.value.field.span, root, &part.value.field.name);
+            }
             let Some(f) = self.program.projections[root]
                 .plan
                 .field(&part.value.field.name)
@@ -389,6 +401,7 @@ impl Checker<'_> {
                 .is_some()
         };
         if inner != 0 && has_field(self, inner, &first.name) {
+            self.note_field(first.span, cx.node_projection[inner], &first.name);
             return Some(Resolved {
                 node: inner,
                 many: false,
@@ -396,6 +409,7 @@ impl Checker<'_> {
             });
         }
         if first.name == self.program.projections[root].plan.name {
+            self.note(first.span, Symbol::Projection(first.name.clone()));
             return self.walk(cx, 0, &segs[1..], false);
         }
         if let Some(&rel) = self.relation_index.get(&first.name) {
@@ -405,6 +419,7 @@ impl Checker<'_> {
                 .find(|n| self.direction(cx, rel, **n).is_some())
             {
                 let node = self.navigate(cx, from, rel, first.span)?;
+                self.note(first.span, Symbol::Relation(first.name.clone()));
                 let many = cx.nodes[node].many;
                 return self.walk(cx, node, &segs[1..], many);
             }
@@ -414,6 +429,7 @@ impl Checker<'_> {
             }
         }
         if has_field(self, 0, &first.name) {
+            self.note_field(first.span, root, &first.name);
             return Some(Resolved {
                 node: 0,
                 many: false,
@@ -451,6 +467,7 @@ impl Checker<'_> {
         for (i, seg) in rest.iter().enumerate() {
             let p = cx.node_projection[node];
             if self.program.projections[p].plan.field(&seg.name).is_some() {
+                self.note_field(seg.span, p, &seg.name);
                 return Some(Resolved {
                     node,
                     many,
@@ -462,6 +479,7 @@ impl Checker<'_> {
                     self.not_navigable(cx, rel, node, seg);
                     return None;
                 };
+                self.note(seg.span, Symbol::Relation(seg.name.clone()));
                 many |= cx.nodes[next].many;
                 node = next;
                 continue;
