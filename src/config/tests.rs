@@ -227,3 +227,40 @@ fn every_override_points_at_a_setting_of_the_schema() {
         assert!(docs.contains(var), "{var} is not documented");
     }
 }
+
+#[test]
+fn a_missing_credential_file_is_one_error_for_kafka_and_mongodb() {
+    let missing = std::env::temp_dir().join(format!("fdc-no-such-password-{}", std::process::id()));
+    let p = missing.display();
+    let cases = [
+        (
+            "kafka.security.sasl.password",
+            format!("kafka:\n  brokers: b:1\n  security:\n    sasl: {{mechanism: PLAIN, password_file: {p}}}\n"),
+        ),
+        (
+            "kafka.security.tls.key_password",
+            format!("kafka:\n  brokers: b:1\n  security:\n    tls: {{key_password_file: {p}}}\n"),
+        ),
+        (
+            "mongodb.password",
+            format!("mongodb: {{uri: 'mongodb://x', password_file: {p}}}\n"),
+        ),
+    ];
+    let reason = std::fs::read_to_string(&missing).unwrap_err().to_string();
+    for (setting, text) in cases {
+        let err = parse(&text, &env(&[])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Secret { .. }),
+            "{setting}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("setting `{setting}`: cannot read `{p}`: {reason}")
+        );
+    }
+    let unset = "mongodb: {uri: 'mongodb://x', password_env: NOPE}\n";
+    assert_eq!(
+        parse(unset, &env(&[])).unwrap_err().to_string(),
+        "setting `mongodb.password`: the environment variable `NOPE` is not set"
+    );
+}
