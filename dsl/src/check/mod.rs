@@ -138,6 +138,8 @@ pub fn check(
         formats: HashMap::new(),
         used_projections: HashSet::new(),
         used_relations: HashSet::new(),
+        broken: HashSet::new(),
+        unknown_names: HashSet::new(),
     };
     let items: Vec<&ast::Item> = files.iter().flat_map(|f| f.items.iter()).collect();
 
@@ -202,6 +204,12 @@ pub(crate) struct Checker<'a> {
     pub formats: HashMap<String, (fdc_plan::CustomFormat, Span)>,
     pub used_projections: HashSet<usize>,
     pub used_relations: HashSet<usize>,
+    /// Relations declared with an error (already reported) and so not registered: a use of
+    /// one is not reported again as an unknown name, which would only repeat the root cause.
+    pub broken: HashSet<String>,
+    /// (single view, name) of the unknown names reported: a name is reported once per view,
+    /// at its first use.
+    pub unknown_names: HashSet<(String, String)>,
 }
 
 impl Checker<'_> {
@@ -258,6 +266,9 @@ impl Checker<'_> {
     pub fn lookup_relation(&mut self, name: &ast::Ident) -> Option<usize> {
         if let Some(i) = self.relation_index.get(&name.name) {
             return Some(*i);
+        }
+        if self.broken.contains(&name.name) {
+            return None;
         }
         let candidates = suggest(
             &name.name,
