@@ -149,7 +149,7 @@ impl KafkaProducer {
     }
 
     fn error(&self, op: &str, e: &KafkaError) -> StoreError {
-        StoreError::retryable(op, self.config.client.describe(&e))
+        StoreError::retryable(op, self.config.client.describe(e))
     }
 
     /// Waits until every queued record is delivered (at shutdown).
