@@ -161,3 +161,32 @@ fn fmt_neither_reads_nor_rewrites_links_out_of_the_directory() {
         SECRET
     );
 }
+
+#[test]
+fn a_test_file_may_name_a_pipeline_elsewhere_but_never_quotes_a_non_fdl_file() {
+    let dir = scratch("test_pipeline");
+    std::fs::create_dir_all(dir.join("repo/t")).unwrap();
+    // Elsewhere, a `.fdl` pipeline is compiled as usual (the golden tests rely on it)...
+    std::fs::write(
+        dir.join("repo/t/elsewhere.test.yaml"),
+        "pipeline: ../../outside/shared.fdl\ncases:\n  - name: nothing\n    expect: {}\n",
+    )
+    .unwrap();
+    let out = fdc(&dir, &["test", "repo/t"]);
+    let all = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // ...but another file is refused without a word of it.
+    std::fs::write(
+        dir.join("repo/t/elsewhere.test.yaml"),
+        "pipeline: ../../outside/secret.txt\ncases:\n  - name: nothing\n    expect: {}\n",
+    )
+    .unwrap();
+    let out = fdc(&dir, &["test", "repo/t"]);
+    let all = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("fdl::load::not_fdl"), "{all}");
+    assert!(
+        !all.contains("TOPSECRET") && !all.contains("root:x"),
+        "{all}"
+    );
+}

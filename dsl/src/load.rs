@@ -97,7 +97,8 @@ pub struct LoadOptions {
     /// inside one of them or inside [`LoadOptions::allowed`]. Empty: the paths being compiled
     /// are the roots.
     pub roots: Vec<PathBuf>,
-    /// Further directories imports may read from (the CLI's `--allow-imports-from`).
+    /// Further directories imports may read from (the CLI's `--allow-imports-from`); a file
+    /// stands for its directory.
     pub allowed: Vec<PathBuf>,
 }
 
@@ -344,7 +345,7 @@ impl Confinement {
             allowed: options
                 .allowed
                 .iter()
-                .filter_map(|d| loader.canonicalize(&normalize(d)).ok())
+                .flat_map(|d| root_dirs(loader, d))
                 .collect(),
         }
     }

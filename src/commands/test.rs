@@ -71,11 +71,11 @@ pub fn run(args: &TestArgs) -> ExitCode {
     let mut plans: HashMap<PathBuf, Result<fdc_plan::Plan, String>> = HashMap::new();
     let mut results = Vec::new();
     for (path, root) in files {
-        let options = args.imports.options(std::slice::from_ref(&root));
         let result = run_file(
             &runtime,
             &path,
-            &options,
+            &root,
+            &args.imports,
             args.filter.as_deref(),
             &mut plans,
         );
@@ -115,7 +115,8 @@ pub fn run(args: &TestArgs) -> ExitCode {
 fn run_file(
     runtime: &tokio::runtime::Runtime,
     path: &Path,
-    options: &fdc_dsl::LoadOptions,
+    root: &Path,
+    imports: &super::imports::ImportArgs,
     filter: Option<&str>,
     plans: &mut HashMap<PathBuf, Result<fdc_plan::Plan, String>>,
 ) -> FileResult {
@@ -132,9 +133,14 @@ fn run_file(
         }
     };
     let pipeline = testing::pipeline_of(path, &file);
+    // The path given is the root; the pipeline a test file names (`pipeline:`) may lie
+    // elsewhere and is read like an allowed directory: its `.fdl` files normally, any other
+    // file without being quoted (a test file under review must not exfiltrate files).
+    let mut options = imports.options(&[root.to_path_buf()]);
+    options.allowed.push(pipeline.clone());
     let plan = plans
         .entry(pipeline.clone())
-        .or_insert_with(|| compile(&pipeline, options));
+        .or_insert_with(|| compile(&pipeline, &options));
     match plan {
         Ok(plan) => {
             result.cases = runtime.block_on(testing::run_file(plan, &file, filter));
