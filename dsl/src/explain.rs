@@ -24,13 +24,19 @@ use crate::graph::format_name;
 /// A name that is not a single view (or a field that is not in it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExplainError {
-    #[error("no single view named `{name}` (single views: {known})")]
-    UnknownView { name: String, known: String },
-    #[error("single view `{view}` has no field `{field}` (fields: {known})")]
+    /// `hint` is `; did you mean ...?` when close names exist, else empty.
+    #[error("no single view named `{name}`{hint} (single views: {known})")]
+    UnknownView {
+        name: String,
+        known: String,
+        hint: String,
+    },
+    #[error("single view `{view}` has no field `{field}`{hint} (fields: {known})")]
     UnknownField {
         view: String,
         field: String,
         known: String,
+        hint: String,
     },
 }
 
@@ -116,11 +122,20 @@ pub struct SourceField {
     pub default: Option<serde_json::Value>,
 }
 
+/// `; did you mean ...?` naming the options close to `name` (the checker's similarity), or
+/// nothing.
+pub(crate) fn hint<'a>(name: &str, options: impl Iterator<Item = &'a str>) -> String {
+    crate::check::did_you_mean(&crate::check::suggest(name, options))
+        .map(|d| format!("; {d}"))
+        .unwrap_or_default()
+}
+
 /// Explains `view` of `plan`, or only `field` (and the fields below it) when given.
 pub fn explain(plan: &Plan, view: &str, field: Option<&str>) -> Result<Explanation, ExplainError> {
     let Some(v) = plan.single_view(view) else {
         let known: Vec<&str> = plan.single_views.iter().map(|v| v.name.as_str()).collect();
         return Err(ExplainError::UnknownView {
+            hint: hint(view, known.iter().copied()),
             name: view.to_string(),
             known: if known.is_empty() {
                 "none".into()
@@ -169,6 +184,7 @@ pub fn explain(plan: &Plan, view: &str, field: Option<&str>) -> Result<Explanati
         });
         if fields.is_empty() {
             return Err(ExplainError::UnknownField {
+                hint: hint(wanted, all.iter().map(String::as_str)),
                 view: view.to_string(),
                 field: wanted.to_string(),
                 known: all.join(", "),

@@ -22,10 +22,12 @@ pub enum GraphFormat {
 
 /// A `--view` that names no single view of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no single view named `{name}` (single views: {known})")]
+#[error("no single view named `{name}`{hint} (single views: {known})")]
 pub struct UnknownView {
     pub name: String,
     pub known: String,
+    /// `; did you mean ...?` when close names exist, else empty.
+    pub hint: String,
 }
 
 /// The kind of a graph node, which decides its shape.
@@ -100,6 +102,7 @@ fn build(plan: &Plan, view: Option<&str>) -> Result<Graph, UnknownView> {
             None => {
                 let known: Vec<&str> = plan.single_views.iter().map(|v| v.name.as_str()).collect();
                 return Err(UnknownView {
+                    hint: crate::explain::hint(name, known.iter().copied()),
                     name: name.to_string(),
                     known: if known.is_empty() {
                         "none".into()

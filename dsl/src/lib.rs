@@ -22,7 +22,7 @@ pub mod syntax;
 use std::path::{Path, PathBuf};
 
 pub use diagnostics::{Diagnostic, Diagnostics, Problem, Severity, SourceFile, Sources};
-pub use load::{FsLoader, Loader, MemoryLoader};
+pub use load::{FsLoader, LoadOptions, Loader, MemoryLoader};
 
 /// A pipeline that compiled: its plan, the checked program, the parsed files, and any
 /// warnings.
@@ -36,10 +36,20 @@ pub struct Compiled {
 }
 
 /// Loads, parses, checks and compiles the program made of `roots` (files or directories of
-/// `.fdl` files, plus everything they import). `Err` holds every diagnostic when any is an
-/// error.
+/// `.fdl` files, plus everything they import, which must lie inside the roots). `Err` holds
+/// every diagnostic when any is an error.
 pub fn compile_with(loader: &dyn Loader, roots: &[PathBuf]) -> Result<Compiled, Diagnostics> {
-    let loaded = load::load(loader, roots);
+    compile_with_options(loader, roots, &LoadOptions::default())
+}
+
+/// [`compile_with`], with the directories files may be read from set by `options`.
+pub fn compile_with_options(
+    loader: &dyn Loader,
+    roots: &[PathBuf],
+    options: &LoadOptions,
+) -> Result<Compiled, Diagnostics> {
+    let confinement = load::Confinement::new(loader, roots, options);
+    let loaded = load::load_confined(loader, roots, &confinement);
     let mut diagnostics = Diagnostics {
         sources: loaded.sources,
         items: loaded.diagnostics,
@@ -47,7 +57,11 @@ pub fn compile_with(loader: &dyn Loader, roots: &[PathBuf]) -> Result<Compiled, 
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
-    let (program, found) = check::check(&loaded.files, &diagnostics.sources, loader);
+    let confined = load::Confined {
+        loader,
+        confinement: &confinement,
+    };
+    let (program, found) = check::check(&loaded.files, &diagnostics.sources, &confined);
     diagnostics.items.extend(found);
     match program {
         Some(program) if !diagnostics.has_errors() => Ok(Compiled {

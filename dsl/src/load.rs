@@ -7,7 +7,11 @@
 //!
 //! Guarantees: the compiler reads nothing except through a [`Loader`]; [`FsLoader`] is the one
 //! place that touches the file system, and [`MemoryLoader`] serves tests. Import cycles are
-//! reported, never followed forever.
+//! reported, never followed forever. Every file read lies inside the pipeline's root
+//! directories or a directory the caller allowed ([`LoadOptions`]), checked on the resolved
+//! path (`..` and symbolic links followed) before the file is read, so a pipeline under review
+//! cannot make `fdc check` read and quote files elsewhere on the machine; a file outside the
+//! roots that is not a `.fdl` file and does not parse is reported without quoting it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -25,6 +29,12 @@ pub trait Loader {
     fn read(&self, path: &Path) -> Result<String, String>;
     /// The entries of `path` if it is a directory, `None` if it is not one.
     fn list(&self, path: &Path) -> Result<Option<Vec<PathBuf>>, String>;
+    /// The path `path` really designates, for the root check: `..` and symbolic links
+    /// resolved (a path that does not exist yet resolves as far as it exists). The default
+    /// resolves `.` and `..` only, for loaders without links.
+    fn canonicalize(&self, path: &Path) -> Result<PathBuf, String> {
+        Ok(normalize(path))
+    }
 }
 
 /// The file-system loader used by the CLI.
@@ -47,6 +57,49 @@ impl Loader for FsLoader {
         }
         Ok(Some(out))
     }
+
+    fn canonicalize(&self, path: &Path) -> Result<PathBuf, String> {
+        // The longest prefix that exists is resolved by the OS; the rest does not exist, so it
+        // holds no link to follow and is appended as written (it is already normalized).
+        let mut rest = Vec::new();
+        let mut at = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        loop {
+            match std::fs::canonicalize(at) {
+                Ok(mut resolved) => {
+                    resolved.extend(rest.iter().rev());
+                    return Ok(resolved);
+                }
+                Err(e) => match (at.parent(), at.file_name()) {
+                    (Some(parent), Some(name)) => {
+                        rest.push(name.to_os_string());
+                        at = if parent.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            parent
+                        };
+                    }
+                    _ => return Err(e.to_string()),
+                },
+            }
+        }
+    }
+}
+
+/// Where the files of a program may be read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The pipeline's roots: the paths named by the user (a directory, or a file standing for
+    /// its directory). Every file read, the pipeline's own and the ones it imports, must lie
+    /// inside one of them or inside [`LoadOptions::allowed`]. Empty: the paths being compiled
+    /// are the roots.
+    pub roots: Vec<PathBuf>,
+    /// Further directories imports may read from (the CLI's `--allow-imports-from`); a file
+    /// stands for its directory.
+    pub allowed: Vec<PathBuf>,
 }
 
 /// An in-memory set of files (tests, tools). Directories are implied by the paths.
@@ -148,6 +201,41 @@ pub enum LoadError {
         span: SourceSpan,
     },
 
+    /// An `import` (or a file of a pipeline's directory, through a symbolic link) resolves to a
+    /// file outside the pipeline's root directories. It is not read: a pipeline under review
+    /// must not make `fdc` read, and quote in its errors, files elsewhere on the machine.
+    #[error("`{path}` is outside the pipeline's root (`{roots}`)")]
+    #[diagnostic(
+        code(fdl::load::outside_root),
+        help(
+            "imports must stay inside the pipeline's directory (`..` and symbolic links are \
+             followed); the `fdc` commands allow another directory with \
+             `--allow-imports-from DIR`"
+        )
+    )]
+    OutsideRoot {
+        path: String,
+        roots: String,
+        #[label(primary, "this file is outside the root")]
+        span: Option<SourceSpan>,
+    },
+
+    /// A file outside the pipeline's roots (in an allowed directory), not named `.fdl`, does
+    /// not parse. Its syntax errors are not shown: they would quote the file's lines.
+    #[error("`{path}` is not a pipeline file: it does not parse as `.fdl`")]
+    #[diagnostic(
+        code(fdl::load::not_fdl),
+        help(
+            "the file is outside the pipeline's root and its name does not end in `.fdl`, so \
+             its contents are not quoted; import `.fdl` files"
+        )
+    )]
+    NotFdl {
+        path: String,
+        #[label(primary, "imported here")]
+        span: Option<SourceSpan>,
+    },
+
     /// A directory given as a pipeline holds no `.fdl` file.
     #[error("no `.fdl` files in `{path}`")]
     #[diagnostic(
@@ -165,10 +253,27 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads and parses every file of the program made of `roots`.
+/// Loads and parses every file of the program made of `roots`, confined to `roots` (see
+/// [`load_with`]).
 pub fn load(loader: &dyn Loader, roots: &[PathBuf]) -> Loaded {
+    load_with(loader, roots, &LoadOptions::default())
+}
+
+/// Loads and parses every file of the program made of `roots`; files are read only inside the
+/// roots and directories of `options`.
+pub fn load_with(loader: &dyn Loader, roots: &[PathBuf], options: &LoadOptions) -> Loaded {
+    load_confined(loader, roots, &Confinement::new(loader, roots, options))
+}
+
+/// [`load_with`] with the confinement already resolved.
+pub(crate) fn load_confined(
+    loader: &dyn Loader,
+    roots: &[PathBuf],
+    confinement: &Confinement,
+) -> Loaded {
     let mut state = State {
         loader,
+        confinement,
         out: Loaded::default(),
         seen: HashSet::new(),
         stack: Vec::new(),
@@ -206,8 +311,138 @@ pub fn load(loader: &dyn Loader, roots: &[PathBuf]) -> Loaded {
     state.out
 }
 
+/// Where a file lies relative to the directories a program may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Inside one of the pipeline's roots.
+    Own,
+    /// Outside the roots, inside a directory the caller allowed.
+    Allowed,
+    /// Anywhere else: not read.
+    Outside,
+}
+
+/// The resolved directories a program may read files from.
+#[derive(Debug, Clone)]
+pub(crate) struct Confinement {
+    /// The pipeline's root directories.
+    own: Vec<PathBuf>,
+    /// The further directories the caller allowed.
+    allowed: Vec<PathBuf>,
+}
+
+impl Confinement {
+    /// Resolves the roots of `options` (or `roots` when it names none) and its allowed
+    /// directories.
+    pub(crate) fn new(loader: &dyn Loader, roots: &[PathBuf], options: &LoadOptions) -> Self {
+        let own = if options.roots.is_empty() {
+            roots
+        } else {
+            &options.roots[..]
+        };
+        Confinement {
+            own: own.iter().flat_map(|r| root_dirs(loader, r)).collect(),
+            allowed: options
+                .allowed
+                .iter()
+                .flat_map(|d| root_dirs(loader, d))
+                .collect(),
+        }
+    }
+
+    /// Where `path` really lies (resolved through `loader`).
+    pub(crate) fn place(&self, loader: &dyn Loader, path: &Path) -> Result<Place, String> {
+        let resolved = loader.canonicalize(&normalize(path))?;
+        Ok(if self.own.iter().any(|d| inside(&resolved, d)) {
+            Place::Own
+        } else if self.allowed.iter().any(|d| inside(&resolved, d)) {
+            Place::Allowed
+        } else {
+            Place::Outside
+        })
+    }
+
+    /// The roots as shown in a diagnostic.
+    fn shown(&self) -> String {
+        let shown: Vec<String> = self
+            .own
+            .iter()
+            .map(|d| match d.display().to_string() {
+                s if s.is_empty() => ".".to_string(),
+                s => s,
+            })
+            .collect();
+        shown.join("`, `")
+    }
+}
+
+/// A loader that reads only inside a [`Confinement`]: what the checker reads (a view's
+/// `validate` schema) obeys the same rule as the pipeline's files.
+pub(crate) struct Confined<'a> {
+    pub(crate) loader: &'a dyn Loader,
+    pub(crate) confinement: &'a Confinement,
+}
+
+impl Loader for Confined<'_> {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        match self.confinement.place(self.loader, path)? {
+            Place::Outside => Err(format!(
+                "it is outside the pipeline's root (`{}`)",
+                self.confinement.shown()
+            )),
+            Place::Own | Place::Allowed => self.loader.read(path),
+        }
+    }
+
+    fn list(&self, path: &Path) -> Result<Option<Vec<PathBuf>>, String> {
+        self.loader.list(path)
+    }
+
+    fn canonicalize(&self, path: &Path) -> Result<PathBuf, String> {
+        self.loader.canonicalize(path)
+    }
+}
+
+/// The resolved directories a root stands for: a directory itself; for a file, its directory
+/// both as written and as resolved (a root file that is a link to elsewhere keeps both its
+/// neighbours and the target's importable).
+fn root_dirs(loader: &dyn Loader, root: &Path) -> Vec<PathBuf> {
+    let root = normalize(root);
+    if let Ok(Some(_)) = loader.list(&root) {
+        return loader.canonicalize(&root).into_iter().collect();
+    }
+    let mut out = Vec::new();
+    if let Ok(parent) = loader.canonicalize(root.parent().unwrap_or(Path::new(""))) {
+        out.push(parent);
+    }
+    if let Some(parent) = loader
+        .canonicalize(&root)
+        .ok()
+        .and_then(|r| r.parent().map(Path::to_path_buf))
+    {
+        if !out.contains(&parent) {
+            out.push(parent);
+        }
+    }
+    out
+}
+
+/// Whether the resolved `path` lies inside the resolved directory `dir`.
+fn inside(path: &Path, dir: &Path) -> bool {
+    path.strip_prefix(dir)
+        .is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
+}
+
+/// The import that names a file: the whole item, and its path string.
+#[derive(Debug, Clone, Copy)]
+struct ImportedBy {
+    import: Span,
+    string: Span,
+}
+
 struct State<'a> {
     loader: &'a dyn Loader,
+    confinement: &'a Confinement,
     out: Loaded,
     seen: HashSet<PathBuf>,
     stack: Vec<PathBuf>,
@@ -221,8 +456,26 @@ impl State<'_> {
         });
     }
 
+    /// Reports that `key` cannot be read: at the import that named it, or on its own for a
+    /// file of a root.
+    fn unreadable(&mut self, key: &Path, from: Option<ImportedBy>, reason: String) {
+        let from = from.map(|f| f.import);
+        let path = key.display().to_string();
+        match from {
+            Some(span) => self.problem(
+                Some(span.file),
+                LoadError::ImportUnreadable {
+                    path,
+                    reason,
+                    span: span.into(),
+                },
+            ),
+            None => self.problem(None, LoadError::Unreadable { path, reason }),
+        }
+    }
+
     /// Reads, parses and follows the imports of `path`; `from` is the import that named it.
-    fn visit(&mut self, path: &Path, from: Option<Span>) {
+    fn visit(&mut self, path: &Path, from: Option<ImportedBy>) {
         let key = normalize(path);
         if let Some(pos) = self.stack.iter().position(|p| *p == key) {
             let mut chain: Vec<String> = self.stack[pos..]
@@ -230,7 +483,7 @@ impl State<'_> {
                 .map(|p| p.display().to_string())
                 .collect();
             chain.push(key.display().to_string());
-            let span = from.unwrap_or_default();
+            let span = from.map(|f| f.import).unwrap_or_default();
             self.problem(
                 Some(span.file),
                 LoadError::ImportCycle {
@@ -243,38 +496,38 @@ impl State<'_> {
         if !self.seen.insert(key.clone()) {
             return;
         }
+        // Checked before reading, so that nothing outside is read (nor its absence revealed).
+        let place = match self.confinement.place(self.loader, &key) {
+            Ok(p) => p,
+            Err(reason) => return self.unreadable(&key, from, reason),
+        };
+        if place == Place::Outside {
+            let e = LoadError::OutsideRoot {
+                path: key.display().to_string(),
+                roots: self.confinement.shown(),
+                span: from.map(|f| f.string.into()),
+            };
+            return self.problem(from.map(|f| f.string.file), e);
+        }
         let text = match self.loader.read(&key) {
             Ok(t) => t,
-            Err(reason) => {
-                let e = match from {
-                    Some(span) => {
-                        self.problem(
-                            Some(span.file),
-                            LoadError::ImportUnreadable {
-                                path: key.display().to_string(),
-                                reason,
-                                span: span.into(),
-                            },
-                        );
-                        return;
-                    }
-                    None => LoadError::Unreadable {
-                        path: key.display().to_string(),
-                        reason,
-                    },
-                };
-                self.problem(None, e);
-                return;
-            }
+            Err(reason) => return self.unreadable(&key, from, reason),
         };
-        let id = self.out.sources.add(key.clone(), text);
-        let text = self
-            .out
-            .sources
-            .get(id)
-            .map(|f| f.text.clone())
-            .unwrap_or_default();
-        match syntax::parse(id, &text) {
+        let quotable = place == Place::Own || key.extension().is_some_and(|e| e == "fdl");
+        let id = FileId(u32::try_from(self.out.sources.files.len()).unwrap_or(u32::MAX));
+        let parsed = syntax::parse(id, &text);
+        if parsed.is_err() && !quotable {
+            // The file's name was never a promise that it is a pipeline file: report it
+            // without its text, which the syntax errors would quote.
+            let e = LoadError::NotFdl {
+                path: key.display().to_string(),
+                span: from.map(|f| f.string.into()),
+            };
+            return self.problem(from.map(|f| f.string.file), e);
+        }
+        let added = self.out.sources.add(key.clone(), text);
+        debug_assert_eq!(added, id);
+        match parsed {
             Ok(file) => {
                 let imports: Vec<ast::Import> = file
                     .items
@@ -288,7 +541,11 @@ impl State<'_> {
                 self.stack.push(key.clone());
                 let dir = key.parent().map(Path::to_path_buf).unwrap_or_default();
                 for imp in imports {
-                    self.visit(&dir.join(&imp.path.value), Some(imp.span));
+                    let from = ImportedBy {
+                        import: imp.span,
+                        string: imp.path.span,
+                    };
+                    self.visit(&dir.join(&imp.path.value), Some(from));
                 }
                 self.stack.pop();
             }

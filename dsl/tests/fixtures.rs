@@ -3,7 +3,9 @@
 //! Each fixture is compiled from an in-memory loader holding only that file (named by its file
 //! name, so reports do not depend on the machine). Directives in leading comments:
 //! `// roots: a, b` compiles those paths instead of the fixture, `// file: path` adds an empty
-//! extra file, `// with: name` adds the file `name` next to the fixture with its content. `ok` fixtures must give no diagnostic; `err` fixtures must give at least one,
+//! extra file, `// with: name` adds the file `name` next to the fixture with its content,
+//! `// text: path = text` adds a one-line file, `// allow: dir` lets imports read `dir`
+//! (`--allow-imports-from`). `ok` fixtures must give no diagnostic; `err` fixtures must give at least one,
 //! and their snapshot holds the source and the rendered report. Every diagnostic code declared
 //! in the crate must appear in some fixture, and every AST's spans must nest.
 
@@ -15,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use fdc_dsl::syntax::{self, FileId};
-use fdc_dsl::{compile_with, Diagnostics, MemoryLoader};
+use fdc_dsl::{compile_with_options, Diagnostics, LoadOptions, MemoryLoader};
 
 fn render(d: &Diagnostics) -> String {
     let handler =
@@ -35,6 +37,7 @@ fn run_fixture(path: &Path) -> Diagnostics {
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     let mut loader = MemoryLoader::new().with(&name, text.clone());
     let mut roots = vec![PathBuf::from(&name)];
+    let mut options = LoadOptions::default();
     for line in text.lines().take_while(|l| l.starts_with("//")) {
         if let Some(r) = line.strip_prefix("// roots:") {
             roots = r.split(',').map(|s| PathBuf::from(s.trim())).collect();
@@ -46,8 +49,17 @@ fn run_fixture(path: &Path) -> Diagnostics {
             let beside = path.with_file_name(f.trim());
             loader = loader.with(f.trim(), std::fs::read_to_string(beside).unwrap());
         }
+        if let Some((f, t)) = line
+            .strip_prefix("// text:")
+            .and_then(|l| l.split_once('='))
+        {
+            loader = loader.with(f.trim(), t.trim());
+        }
+        if let Some(d) = line.strip_prefix("// allow:") {
+            options.allowed.push(PathBuf::from(d.trim()));
+        }
     }
-    match compile_with(&loader, &roots) {
+    match compile_with_options(&loader, &roots, &options) {
         Ok(c) => c.diagnostics,
         Err(d) => d,
     }

@@ -117,3 +117,25 @@ fn examples_are_canonical() {
     }
     assert!(changed.is_empty(), "not formatted: {changed:?}");
 }
+
+/// Alignment widths come from the file's names and patterns, which have no length limit:
+/// `std::fmt` panics on a width above `u16::MAX` ("Formatting argument out of range"), so a
+/// 70,000-character name or match pattern must still format, keep its tree and be idempotent.
+#[test]
+fn names_and_patterns_longer_than_any_format_width_are_aligned() {
+    let long = format!("n{}", "x".repeat(70_000));
+    let text = format!(
+        "system s {{\n  projection p from \"t\" as basic {{\n    key id\n    id int\n    {long} string <- A\n    b int\n  }}\n}}\n\
+         single view v {{\n  root p\n  key id = p.id\n  {long} = 1\n  short = match p.id {{ \"{long}\" => 1, 2 => 2 else => 3 }}\n  obj = {{ {long} = 1, b = match {{ p.b > 1 => 1 else => 2 }} }}\n}}\n"
+    );
+    let once = check_invariants("long names", &text).unwrap();
+    // The short names are padded to the long one's width, so the columns line up.
+    let pad = " ".repeat(long.len() - 2);
+    assert!(
+        once.contains(&format!("    id{pad} int\n")),
+        "{}",
+        &once[..200]
+    );
+    assert!(once.contains(&format!("  short{} = match", " ".repeat(long.len() - 5))));
+    assert!(once.contains(&format!("\"{long}\" => 1,")));
+}

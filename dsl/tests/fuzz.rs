@@ -4,8 +4,10 @@
 //! formatter's invariants must hold on it too: its output parses to the same tree (spans
 //! aside), keeps every comment and formats to itself.
 //!
-//! Inputs are bounded in size (a few KiB), so every case is fast; nesting beyond the parser's
-//! depth limit must come back as a diagnostic, which the deep cases check on a 2 MiB stack.
+//! Inputs are bounded in size (a few KiB, or one name lengthened past 65,535 characters:
+//! alignment widths come from names, and `std::fmt` widths stop there), so every
+//! case is fast; nesting beyond the parser's depth limit must come back as a diagnostic, which
+//! the deep cases check on a 2 MiB stack.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -233,6 +235,8 @@ enum Mutation {
     Insert(usize, usize),
     Replace(usize, u8),
     Duplicate(usize, usize),
+    /// Lengthens one name or string literal (picked among all) past 65,535 characters.
+    Lengthen(usize, usize),
 }
 
 fn mutate(text: &str, m: &Mutation) -> String {
@@ -273,7 +277,55 @@ fn mutate(text: &str, m: &Mutation) -> String {
             let b = floor(text, a + len % 200);
             format!("{}{}{}", &text[..b], &text[a..b], &text[b..])
         }
+        Mutation::Lengthen(pick, extra) => {
+            let points = growth_points(text);
+            if points.is_empty() {
+                return text.to_string();
+            }
+            let i = points[pick % points.len()];
+            let long = "x".repeat(usize::from(u16::MAX) + extra % 100);
+            format!("{}{long}{}", &text[..i], &text[i..])
+        }
     }
+}
+
+/// Where a name or a string literal of `text` can grow and still parse: the end of every
+/// identifier, and the place before the closing quote of every string.
+fn growth_points(text: &str) -> Vec<usize> {
+    fn walk(v: &Value, text: &str, out: &mut Vec<usize>) {
+        match v {
+            Value::Object(map) => {
+                let span = map.get("span").and_then(|s| {
+                    Some((
+                        s.get("start")?.as_u64()? as usize,
+                        s.get("end")?.as_u64()? as usize,
+                    ))
+                });
+                if let Some((start, end)) = span {
+                    let written = &text[start..end];
+                    if map.get("name").is_some_and(Value::is_string) {
+                        out.push(end);
+                    } else if written.len() >= 2
+                        && written.starts_with('"')
+                        && written.ends_with('"')
+                    {
+                        out.push(end - 1);
+                    }
+                }
+                map.values().for_each(|c| walk(c, text, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| walk(c, text, out)),
+            _ => {}
+        }
+    }
+    let Ok(file) = syntax::parse(FileId(0), text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    walk(&serde_json::to_value(&file).unwrap(), text, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -308,6 +360,17 @@ proptest! {
             text = mutate(&text, m);
         }
         exercise(&text);
+    }
+}
+
+proptest! {
+    // Few cases: each input is over 64 KiB.
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_long_name_anywhere_in_an_example_or_fixture_never_panics(file in any::<usize>(), at in any::<usize>(), extra in any::<usize>()) {
+        let corpus = corpus();
+        exercise(&mutate(&corpus[file % corpus.len()], &Mutation::Lengthen(at, extra)));
     }
 }
 

@@ -163,4 +163,27 @@ fn multi_hop_strategy_and_field_lineage_of_customer_360() {
         explain(&plan, "nope", None),
         Err(ExplainError::UnknownView { .. })
     ));
+    // A near miss is answered with the close names, from the checker's similarity.
+    let e = explain(&plan, "customer_360", Some("billing.zp")).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "single view `customer_360` has no field `billing.zp`; did you mean `billing.zip`"
+        ),
+        "{e}"
+    );
+    let e = explain(&plan, "customer_36", None).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "no single view named `customer_36`; did you mean `customer_360`? (single views: "
+        ),
+        "{e}"
+    );
+    let far = explain(&plan, "customer_360", Some("nope")).unwrap_err();
+    assert!(!far.to_string().contains("did you mean"), "{far}");
+    let e = fdc_dsl::graph::render(&plan, fdc_dsl::graph::GraphFormat::Dot, Some("custmer_360"))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("did you mean `customer_360`?"),
+        "{e}"
+    );
 }

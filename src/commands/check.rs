@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use fdc_dsl::{compile_with, pipelines, Diagnostics, FsLoader};
+use fdc_dsl::{compile_with_options, pipelines, Diagnostics, FsLoader};
 use serde_json::json;
 
 /// Arguments of `fdc check`.
@@ -28,6 +28,8 @@ pub struct CheckArgs {
     /// Exit with status 1 when there are warnings.
     #[arg(long)]
     pub deny_warnings: bool,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// Output formats of `fdc check`.
@@ -72,12 +74,16 @@ impl CheckReport {
     }
 }
 
-/// Checks `paths`, the library half of the command (no printing).
-pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
+/// Checks `paths`, the library half of the command (no printing). Each path is the root of
+/// the pipelines found under it: their files and imports must lie inside it.
+pub fn check_paths(paths: &[PathBuf], imports: &super::imports::ImportArgs) -> CheckReport {
     let mut out = Vec::new();
     for path in paths {
+        let options = imports.options(std::slice::from_ref(path));
         for pipeline in pipelines(&FsLoader, path) {
-            let diagnostics = match compile_with(&FsLoader, std::slice::from_ref(&pipeline)) {
+            let compiled =
+                compile_with_options(&FsLoader, std::slice::from_ref(&pipeline), &options);
+            let diagnostics = match compiled {
                 Ok(compiled) => compiled.diagnostics,
                 Err(d) => d,
             };
@@ -108,7 +114,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let report = check_paths(&paths);
+    let report = check_paths(&paths, &args.imports);
     let written = match args.format {
         OutputFormat::Human => render_human(&report, &mut std::io::stderr()),
         OutputFormat::Json => render_json(&report, &mut std::io::stdout()),

@@ -24,6 +24,8 @@ pub struct ExplainArgs {
     /// Output: text for people, json for tools.
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// Output formats of `fdc explain`.
@@ -34,14 +36,14 @@ pub enum ExplainFormat {
 }
 
 /// Compiles the pipeline made of `paths` (default `.`), printing its diagnostics on failure.
-pub fn compile_or_report(paths: &[PathBuf]) -> Option<Plan> {
+pub fn compile_or_report(paths: &[PathBuf], imports: &super::imports::ImportArgs) -> Option<Plan> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         paths.to_vec()
     };
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    match fdc_dsl::compile_with(&fdc_dsl::FsLoader, &paths) {
+    match fdc_dsl::compile_with_options(&fdc_dsl::FsLoader, &paths, &imports.options(&paths)) {
         Ok(c) => Some(c.plan),
         Err(d) => {
             for r in d.reports() {
@@ -68,7 +70,7 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         eprintln!("error: `{}`: no such file or directory", missing.display());
         return ExitCode::from(2);
     }
-    let Some(plan) = compile_or_report(&paths) else {
+    let Some(plan) = compile_or_report(&paths, &args.imports) else {
         return ExitCode::from(1);
     };
     let (view, field) = match target.split_once('.') {

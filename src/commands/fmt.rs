@@ -8,6 +8,11 @@
 //! Exit code: 0 all formatted (or rewritten), 1 `--check` found files to change or a file has
 //! syntax errors (such a file is reported and never touched), 2 usage errors (a path that does
 //! not exist).
+//!
+//! A directory's files (and subdirectories) whose resolved path lies outside that directory
+//! (symbolic links to elsewhere) are reported and neither read nor written: `fmt --check` on
+//! a pull request must not quote, and `fmt` must not rewrite, files elsewhere on the machine.
+//! `fmt` does not follow imports.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,14 +51,15 @@ pub fn run(args: &FmtArgs) -> ExitCode {
         };
     }
     let mut files = Vec::new();
+    let mut failed = false;
     for p in &paths {
         if !p.exists() {
             eprintln!("error: `{}`: no such file or directory", p.display());
             return ExitCode::from(2);
         }
-        collect(p, &mut files);
+        let root = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        failed |= !collect(p, &root, &mut files);
     }
-    let mut failed = false;
     let mut changed = 0;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -127,28 +133,55 @@ fn report_syntax(path: &Path, text: &str, errors: Vec<fdc_dsl::syntax::ParseErro
     eprintln!("{}: not formatted (syntax errors)", path.display());
 }
 
-/// `.fdl` files under `path`, sorted; `path` itself when it is a file.
-fn collect(path: &Path, out: &mut Vec<PathBuf>) {
+/// `.fdl` files under `path`, sorted; `path` itself when it is a file. Entries that resolve
+/// outside `root` (the resolved path named on the command line) are reported and left out;
+/// `false` when there was one.
+fn collect(path: &Path, root: &Path, out: &mut Vec<PathBuf>) -> bool {
     if !path.is_dir() {
         out.push(path.to_path_buf());
-        return;
+        return true;
     }
     let Ok(entries) = std::fs::read_dir(path) else {
         out.push(path.to_path_buf());
-        return;
+        return true;
     };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
+    let mut clean = true;
     for e in entries {
         let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if e.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                collect(&e, out);
+        let wanted = if e.is_dir() {
+            !name.starts_with('.') && name != "target"
+        } else {
+            e.extension().is_some_and(|x| x == "fdl")
+        };
+        if !wanted {
+            continue;
+        }
+        match std::fs::canonicalize(&e) {
+            Err(err) => {
+                eprintln!("error: cannot read `{}`: {err}", e.display());
+                clean = false;
+                continue;
             }
-        } else if e.extension().is_some_and(|x| x == "fdl") {
+            Ok(resolved) if !resolved.starts_with(root) => {
+                eprintln!(
+                    "error: `{}` is a link to outside `{}`: not read nor formatted",
+                    e.display(),
+                    root.display()
+                );
+                clean = false;
+                continue;
+            }
+            Ok(_) => {}
+        }
+        if e.is_dir() {
+            clean &= collect(&e, root, out);
+        } else {
             out.push(e);
         }
     }
+    clean
 }
 
 /// A unified diff (3 lines of context) from `old` to `new`.

@@ -22,6 +22,8 @@ pub struct GraphArgs {
     /// Only this single view and what feeds it.
     #[arg(long)]
     pub view: Option<String>,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// Output syntax of `fdc graph`.
@@ -39,7 +41,7 @@ pub fn run(args: &GraphArgs) -> ExitCode {
         eprintln!("error: `{}`: no such file or directory", missing.display());
         return ExitCode::from(2);
     }
-    let Some(plan) = super::explain::compile_or_report(&args.paths) else {
+    let Some(plan) = super::explain::compile_or_report(&args.paths, &args.imports) else {
         return ExitCode::from(1);
     };
     let format = match args.format {

@@ -24,6 +24,8 @@ pub struct InspectArgs {
     /// The store directory given to `fdc run --store`.
     #[arg(long)]
     pub store: PathBuf,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
     #[command(subcommand)]
     pub what: Target,
 }
@@ -39,7 +41,7 @@ pub enum Target {
 
 /// Runs `fdc inspect`.
 pub fn run(args: &InspectArgs) -> ExitCode {
-    let plan = match fdc_dsl::load(&args.pipeline) {
+    let plan = match args.imports.compile(&args.pipeline) {
         Ok(c) => c.plan,
         Err(diagnostics) => {
             for report in diagnostics.reports() {

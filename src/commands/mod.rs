@@ -5,6 +5,7 @@ pub mod check;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod imports;
 pub mod inspect;
 pub mod lsp;
 pub mod refresh;

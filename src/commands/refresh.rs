@@ -64,6 +64,8 @@ pub struct RefreshArgs {
     /// Ignore a saved cursor and start over.
     #[arg(long)]
     pub restart: bool,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// Parses `FIELD OP VALUE` (see [`RefreshArgs::filters`]).
@@ -261,7 +263,7 @@ async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
 
 /// Runs `fdc refresh`.
 pub fn run(args: &RefreshArgs) -> ExitCode {
-    let compiled = match fdc_dsl::load(&args.pipeline) {
+    let compiled = match args.imports.compile(&args.pipeline) {
         Ok(c) => c,
         Err(diagnostics) => {
             for report in diagnostics.reports() {

@@ -70,6 +70,8 @@ pub struct RunArgs {
     /// `<group_id>.aggregate`) and rebuilds the single views.
     #[arg(long, value_enum, default_value_t = RoleArg::All)]
     pub role: RoleArg,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// What `--role` selects.
@@ -102,7 +104,7 @@ pub enum Print {
 
 /// Runs `fdc run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let compiled = match fdc_dsl::load(&args.pipeline) {
+    let compiled = match args.imports.compile(&args.pipeline) {
         Ok(c) => c,
         Err(diagnostics) => {
             for report in diagnostics.reports() {

@@ -28,6 +28,8 @@ pub struct TestArgs {
     /// Run only the cases whose name contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
 }
 
 /// How the report is printed.
@@ -43,14 +45,15 @@ pub fn run(args: &TestArgs) -> ExitCode {
     let mut files = Vec::new();
     for p in &args.paths {
         match testing::discover(p) {
-            Ok(found) => files.extend(found),
+            // The path named is the root of the pipelines its test files name.
+            Ok(found) => files.extend(found.into_iter().map(|f| (f, p.clone()))),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         }
     }
-    files.dedup();
+    files.dedup_by(|a, b| a.0 == b.0);
     if files.is_empty() {
         eprintln!("error: no test files (`*{}`) found", testing::SUFFIX);
         return ExitCode::from(2);
@@ -67,8 +70,15 @@ pub fn run(args: &TestArgs) -> ExitCode {
     };
     let mut plans: HashMap<PathBuf, Result<fdc_plan::Plan, String>> = HashMap::new();
     let mut results = Vec::new();
-    for path in files {
-        let result = run_file(&runtime, &path, args.filter.as_deref(), &mut plans);
+    for (path, root) in files {
+        let result = run_file(
+            &runtime,
+            &path,
+            &root,
+            &args.imports,
+            args.filter.as_deref(),
+            &mut plans,
+        );
         if args.filter.is_some() && result.error.is_none() && result.cases.is_empty() {
             continue;
         }
@@ -105,6 +115,8 @@ pub fn run(args: &TestArgs) -> ExitCode {
 fn run_file(
     runtime: &tokio::runtime::Runtime,
     path: &Path,
+    root: &Path,
+    imports: &super::imports::ImportArgs,
     filter: Option<&str>,
     plans: &mut HashMap<PathBuf, Result<fdc_plan::Plan, String>>,
 ) -> FileResult {
@@ -121,9 +133,14 @@ fn run_file(
         }
     };
     let pipeline = testing::pipeline_of(path, &file);
+    // The path given is the root; the pipeline a test file names (`pipeline:`) may lie
+    // elsewhere and is read like an allowed directory: its `.fdl` files normally, any other
+    // file without being quoted (a test file under review must not exfiltrate files).
+    let mut options = imports.options(&[root.to_path_buf()]);
+    options.allowed.push(pipeline.clone());
     let plan = plans
         .entry(pipeline.clone())
-        .or_insert_with(|| compile(&pipeline));
+        .or_insert_with(|| compile(&pipeline, &options));
     match plan {
         Ok(plan) => {
             result.cases = runtime.block_on(testing::run_file(plan, &file, filter));
@@ -134,8 +151,9 @@ fn run_file(
 }
 
 /// Compiles the pipeline; the error holds the rendered diagnostics.
-fn compile(pipeline: &Path) -> Result<fdc_plan::Plan, String> {
-    fdc_dsl::load(pipeline)
+fn compile(pipeline: &Path, options: &fdc_dsl::LoadOptions) -> Result<fdc_plan::Plan, String> {
+    let roots = [pipeline.to_path_buf()];
+    fdc_dsl::compile_with_options(&fdc_dsl::FsLoader, &roots, options)
         .map(|c| c.plan)
         .map_err(|diagnostics| {
             let rendered: Vec<String> = diagnostics

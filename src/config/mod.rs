@@ -4,7 +4,7 @@
 //! source and producer settings, MongoDB store settings, batching, the dead-letter topic and
 //! whether events are published; credentials resolved from the environment or files.
 //!
-//! Order: YAML -> JSON value -> environment overrides ([`env::OVERRIDES`]) -> validation against
+//! Order: YAML (bounded in size and nesting, duplicate keys refused: [`yaml`]) -> JSON value -> environment overrides ([`env::OVERRIDES`]) -> validation against
 //! `schemas/fdc-config.schema.json` -> typed settings -> credentials read. Every problem of the
 //! validation is reported with the JSON pointer of the bad setting (and the variable that set
 //! it); no message shows a setting's value, so a credential put in the wrong place is not
@@ -13,6 +13,7 @@
 pub mod env;
 pub mod launch;
 mod settings;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -29,9 +30,20 @@ pub enum ConfigError {
     /// The file cannot be read.
     #[error("cannot read the configuration `{path}`: {message}")]
     Read { path: PathBuf, message: String },
-    /// The file is not YAML.
+    /// The file is not YAML, or gives a key twice.
     #[error("the configuration is not valid YAML: {0}")]
     Yaml(String),
+    /// A mapping gives a key twice (a later value would silently replace the earlier one).
+    #[error("the setting `{path}` is given twice (line {line}); give each setting once")]
+    DuplicateKey { path: String, line: usize },
+    /// The file is larger than [`yaml::MAX_BYTES`].
+    #[error(
+        "the configuration is too large: more than {limit} bytes (a configuration is a few KiB)"
+    )]
+    TooLarge { limit: usize },
+    /// The file nests deeper than [`yaml::MAX_DEPTH`].
+    #[error("the configuration nests more than {limit} levels deep (at line {line})")]
+    TooDeep { line: usize, limit: usize },
     /// Settings break the schema; one line per problem, `at <pointer>: <problem>`.
     #[error("invalid configuration:\n{}", problems.join("\n"))]
     Invalid { problems: Vec<String> },
@@ -64,13 +76,35 @@ impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<String
 /// Loads `path` (when given) with the overrides of `environment`.
 pub fn load(path: Option<&Path>, environment: &dyn Environment) -> Result<Config, ConfigError> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
-            path: p.to_path_buf(),
-            message: e.to_string(),
-        })?,
+        Some(p) => read_bounded(p)?,
         None => String::new(),
     };
     parse(&text, environment)
+}
+
+/// Reads at most one byte more than [`yaml::MAX_BYTES`] of `path` (enough to refuse it).
+fn read_bounded(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let problem = |e: std::io::Error| ConfigError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(problem)?;
+    let mut bytes = Vec::new();
+    file.take(yaml::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(problem)?;
+    if bytes.len() > yaml::MAX_BYTES {
+        return Err(ConfigError::TooLarge {
+            limit: yaml::MAX_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        problem(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 /// Parses the text of `fdc.yaml` (empty: every setting from the environment or defaults).
@@ -78,7 +112,7 @@ pub fn parse(text: &str, environment: &dyn Environment) -> Result<Config, Config
     let mut value: Value = if text.trim().is_empty() {
         Value::Object(Default::default())
     } else {
-        serde_yaml::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?
+        yaml::parse(text)?
     };
     if value.is_null() {
         value = Value::Object(Default::default());

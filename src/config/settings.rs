@@ -5,8 +5,9 @@
 //!
 //! Guarantees: a Kafka password is read from the named environment variable or file here
 //! (trailing newline dropped) and kept in a [`Secret`]; the MongoDB password stays a reference
-//! (`password_env` / `password_file`) that the MongoDB adapter reads itself; defaults are the
-//! ones `docs/configuration.md` lists.
+//! (`password_env` / `password_file`) that the MongoDB adapter reads itself, but it is read
+//! here once too, so that every credential that cannot be read is the same
+//! [`ConfigError::Secret`]; defaults are the ones `docs/configuration.md` lists.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -321,14 +322,15 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
         }
     });
     if let Some(m) = &mongodb {
-        if let Some(var) = &m.password_env {
-            if environment.var(var).is_none() {
-                return Err(ConfigError::Secret {
-                    setting: "mongodb.password".into(),
-                    message: format!("the environment variable `{var}` is not set"),
-                });
-            }
-        }
+        // The MongoDB adapter reads the password itself when it connects; it is read here too
+        // (and dropped) so that a missing variable or file is the same configuration error,
+        // with the same wording and exit code, as a Kafka credential's.
+        secret(
+            "mongodb.password",
+            m.password_env.as_ref(),
+            m.password_file.as_ref(),
+            environment,
+        )?;
     }
     let defaults = BatchSettings::default();
     Ok(Config {

@@ -241,3 +241,113 @@ fn every_override_points_at_a_setting_of_the_schema() {
         assert!(docs.contains(var), "{var} is not documented");
     }
 }
+
+#[test]
+fn a_missing_credential_file_is_one_error_for_kafka_and_mongodb() {
+    let missing = std::env::temp_dir().join(format!("fdc-no-such-password-{}", std::process::id()));
+    let p = missing.display();
+    let cases = [
+        (
+            "kafka.security.sasl.password",
+            format!("kafka:\n  brokers: b:1\n  security:\n    sasl: {{mechanism: PLAIN, password_file: {p}}}\n"),
+        ),
+        (
+            "kafka.security.tls.key_password",
+            format!("kafka:\n  brokers: b:1\n  security:\n    tls: {{key_password_file: {p}}}\n"),
+        ),
+        (
+            "mongodb.password",
+            format!("mongodb: {{uri: 'mongodb://x', password_file: {p}}}\n"),
+        ),
+    ];
+    let reason = std::fs::read_to_string(&missing).unwrap_err().to_string();
+    for (setting, text) in cases {
+        let err = parse(&text, &env(&[])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Secret { .. }),
+            "{setting}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("setting `{setting}`: cannot read `{p}`: {reason}")
+        );
+    }
+    let unset = "mongodb: {uri: 'mongodb://x', password_env: NOPE}\n";
+    assert_eq!(
+        parse(unset, &env(&[])).unwrap_err().to_string(),
+        "setting `mongodb.password`: the environment variable `NOPE` is not set"
+    );
+}
+
+#[test]
+fn a_key_given_twice_is_refused_with_its_path_and_line() {
+    let text = "kafka:\n  brokers: a:1\n  security:\n    sasl:\n      mechanism: PLAIN\n      password_env: A\n      password_env: B\nmongodb: {uri: 'mongodb://x'}\n";
+    let err = parse(text, &env(&[("A", "a"), ("B", "b")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the setting `kafka.security.sasl.password_env` is given twice"),
+        "{err}"
+    );
+    assert!(err.contains("line 7"), "{err}");
+    let top = "events: {enabled: true}\nbatch: {max_messages: 1}\nevents: {enabled: false}\n";
+    let err = parse(top, &env(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("`events` is given twice") && err.contains("line 3"),
+        "{err}"
+    );
+    // In a list too, and never quoting a value.
+    let listed =
+        "kafka:\n  brokers: a:1\n  properties: {sasl.password: hunter2, sasl.password: hunter3}\n";
+    let err = parse(listed, &env(&[])).unwrap_err().to_string();
+    assert!(err.contains("`kafka.properties.sasl.password`"), "{err}");
+    assert!(!err.contains("hunter"), "{err}");
+    // Distinct keys in distinct mappings are fine.
+    assert!(parse(
+        "batch: {max_messages: 1}\nevents: {enabled: true}\n",
+        &env(&[])
+    )
+    .is_ok());
+}
+
+#[test]
+fn oversized_or_deeply_nested_configurations_are_refused_before_parsing() {
+    // ~200 KB of nested brackets: the YAML parser alone took about a minute on this.
+    let deep = format!("kafka: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let err = parse(&deep, &env(&[])).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::TooDeep { line: 1, limit } if limit == yaml::MAX_DEPTH),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .contains("nests more than 32 levels deep (at line 1)"));
+    let mut blocks = String::new();
+    for i in 0..200 {
+        blocks.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+    }
+    assert!(matches!(
+        parse(&blocks, &env(&[])),
+        Err(ConfigError::TooDeep { line: 33, .. })
+    ));
+    let dashes = format!("{}1\n", "- ".repeat(100_000));
+    assert!(matches!(
+        parse(&dashes, &env(&[])),
+        Err(ConfigError::TooDeep { .. })
+    ));
+    let big = format!("# {}\n", "x".repeat(yaml::MAX_BYTES));
+    let err = parse(&big, &env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::TooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("more than 1048576 bytes"), "{err}");
+    // Brackets in quoted text and comments do not count; real nesting within the limit passes.
+    let fine = format!(
+        "# {}\nkafka:\n  brokers: a:1\n  client_id: \"{}\"\n  properties: {{a: '[[[[', b: \"{{{{\"}}\n",
+        "[".repeat(100),
+        "[".repeat(100)
+    );
+    assert!(
+        parse(&fine, &env(&[])).is_ok(),
+        "{:?}",
+        parse(&fine, &env(&[]))
+    );
+}

@@ -169,6 +169,8 @@ fn run<'a>(
         formats: HashMap::new(),
         used_projections: HashSet::new(),
         used_relations: HashSet::new(),
+        broken: HashSet::new(),
+        unknown_names: HashSet::new(),
     };
     let items: Vec<&ast::Item> = files.iter().flat_map(|f| f.items.iter()).collect();
 
@@ -229,6 +231,12 @@ pub(crate) struct Checker<'a> {
     pub used_relations: HashSet<usize>,
     /// What resolved names and typed expressions stand for (only when recording).
     pub facts: Option<facts::Facts>,
+    /// Relations declared with an error (already reported) and so not registered: a use of
+    /// one is not reported again as an unknown name, which would only repeat the root cause.
+    pub broken: HashSet<String>,
+    /// (single view, name) of the unknown names reported: a name is reported once per view,
+    /// at its first use.
+    pub unknown_names: HashSet<(String, String)>,
 }
 
 impl Checker<'_> {
@@ -287,6 +295,9 @@ impl Checker<'_> {
         if let Some(&i) = self.relation_index.get(&name.name) {
             self.note(name.span, facts::Symbol::Relation(name.name.clone()));
             return Some(i);
+        }
+        if self.broken.contains(&name.name) {
+            return None;
         }
         let candidates = suggest(
             &name.name,

@@ -33,6 +33,7 @@ impl Checker<'_> {
         let left = self.endpoint(&r.name.name, &r.left);
         let right = self.endpoint(&r.name.name, &r.right);
         let (Some(mut left), Some(mut right)) = (left, right) else {
+            self.broken.insert(r.name.name.clone());
             return;
         };
         if left.fields.len() != right.fields.len() {
@@ -49,6 +50,7 @@ impl Checker<'_> {
                     help: Some("both endpoints list the join fields pairwise".into()),
                 },
             );
+            self.broken.insert(r.name.name.clone());
             return;
         }
         let mut types_ok = true;

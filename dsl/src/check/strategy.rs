@@ -66,6 +66,11 @@ impl Checker<'_> {
             };
             let name = self.program.projections[p].plan.name.clone();
             let Some(node) = cx.nodes.iter().position(|n| n.projection == name) else {
+                // With a relation in error, the view's dependencies are incomplete: this would
+                // only repeat that error.
+                if !self.broken.is_empty() {
+                    continue;
+                }
                 self.report(
                     projection.span,
                     CheckError::StrategyNotADependency {

@@ -436,6 +436,13 @@ impl Checker<'_> {
                 fields: segs.to_vec(),
             });
         }
+        if self.broken.contains(&first.name)
+            || !self
+                .unknown_names
+                .insert((cx.name.clone(), first.name.clone()))
+        {
+            return None;
+        }
         let mut options: Vec<String> = Vec::new();
         for n in [inner, 0] {
             let p = &self.program.projections[cx.node_projection[n]].plan;
@@ -483,6 +490,9 @@ impl Checker<'_> {
                 many |= cx.nodes[next].many;
                 node = next;
                 continue;
+            }
+            if self.broken.contains(&seg.name) {
+                return None;
             }
             let rels: Vec<String> = (0..self.program.relations.len())
                 .filter(|r| self.direction(cx, *r, node).is_some())

@@ -607,7 +607,7 @@ fn object_broken(p: &mut Printer, span: Span, entries: &[ObjectEntry], indent: u
                 en.name.name.clone()
             }
             Some(v) => {
-                let name = format!("{:<pad$} = ", en.name.name);
+                let name = format!("{} = ", super::pad(&en.name.name, pad));
                 let col = inner + width(&name);
                 format!("{name}{}", layout_in(p, v, ctx, inner, col))
             }
@@ -683,7 +683,7 @@ fn match_broken(
                     parts.join(", ")
                 }
             };
-            let head = format!("{pats:<pad$} => ");
+            let head = format!("{} => ", super::pad(&pats, pad));
             let c = end_col(inner, &head);
             format!("{head}{}", layout_in(p, &arm.value, Ctx::Comma, inner, c))
         }));
@@ -699,7 +699,7 @@ fn match_broken(
         force_blank: false,
     };
     s.push_str(&p.node(at, "", |p| {
-        let head = format!("{:<pad$} => ", "else");
+        let head = format!("{} => ", super::pad("else", pad));
         let c = inner + width(&head);
         format!("{head}{}", layout_in(p, otherwise, Ctx::Closed, inner, c))
     }));

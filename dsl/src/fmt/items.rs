@@ -102,10 +102,9 @@ fn format_decl(p: &mut Printer, f: &FormatDecl) -> String {
                 p.hoist(span.end);
                 match item {
                     FormatItem::Path { slot, path, .. } => format!(
-                        "{:<w$} = {}",
-                        slot_name(slot.value),
-                        message_path(path),
-                        w = pads[i]
+                        "{} = {}",
+                        super::pad(slot_name(slot.value), pads[i]),
+                        message_path(path)
                     ),
                     FormatItem::Codes { kind, codes, .. } => {
                         let codes: Vec<String> = codes.iter().map(|c| quote(&c.value)).collect();
@@ -280,9 +279,13 @@ fn projection_item(item: &ProjectionItem, (name_w, ty_w): (usize, usize)) -> Str
                 rest.push_str(&format!(" = {}", literal(&d.value)));
             }
             if rest.is_empty() {
-                format!("{:<name_w$} {}", f.name.name, type_ref(&f.ty))
+                format!("{} {}", super::pad(&f.name.name, name_w), type_ref(&f.ty))
             } else {
-                format!("{:<name_w$} {:<ty_w$}{rest}", f.name.name, type_ref(&f.ty))
+                format!(
+                    "{} {}{rest}",
+                    super::pad(&f.name.name, name_w),
+                    super::pad(&type_ref(&f.ty), ty_w)
+                )
             }
         }
         ProjectionItem::Key(k) => format!("key {}", name_list(k)),
@@ -443,7 +446,7 @@ fn view_item_span(item: &ViewItem) -> Span {
 
 fn view_item(p: &mut Printer, item: &ViewItem, pad: usize) -> String {
     if let ViewItem::Mapping(m) = item {
-        let name = format!("{:<pad$} = ", m.name.name);
+        let name = format!("{} = ", super::pad(&m.name.name, pad));
         let col = 2 + name.chars().count();
         return format!("{name}{}", expr::layout(p, &m.value, 2, col));
     }

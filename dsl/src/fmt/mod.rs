@@ -43,6 +43,17 @@ pub fn format_file(file: &File, text: &str) -> String {
     out
 }
 
+/// `s` followed by spaces up to `width` characters (as `{:<width$}` would, but without its
+/// limit: `std::fmt` panics on a width above `u16::MAX`, and alignment widths come from the
+/// names and patterns of the file, which have no length limit).
+pub(crate) fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    let mut out = String::with_capacity(s.len() + width.saturating_sub(n));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    out
+}
+
 /// Where a line-level node is and how it sits among its siblings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Line {

@@ -60,7 +60,18 @@ pub(super) fn syntax_error(
                 .iter()
                 .find_map(|r| rule_help(*r))
                 .map(String::from);
-            (join_or(&phrases), help)
+            // After `|` only a cast function can come: say so, and name the close ones.
+            if positives.contains(&Rule::ident)
+                && text[..pos.min(text.len())].trim_end().ends_with('|')
+            {
+                let word: String = text[pos.min(text.len())..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                ("a cast function".to_string(), Some(cast_help(&word)))
+            } else {
+                (join_or(&phrases), help)
+            }
         }
         ErrorVariant::CustomError { message } => (message.clone(), None),
     };
@@ -100,6 +111,32 @@ pub(super) fn syntax_error(
         span: Span::new(file, pos, pos + len).into(),
         found,
         help,
+    }
+}
+
+/// The cast functions close to `word` (what was typed after `|`), or all of them.
+fn cast_help(word: &str) -> String {
+    let casts = || {
+        fdc_plan::functions::CATALOGUE
+            .iter()
+            .filter(|f| f.cast)
+            .map(|f| f.name)
+    };
+    let lower = word.to_lowercase();
+    let mut close = crate::check::suggest(&lower, casts());
+    if !lower.is_empty() {
+        for name in casts().filter(|n| n.starts_with(lower.as_str())) {
+            if close.len() < 5 && !close.iter().any(|c| c == name) {
+                close.push(name.to_string());
+            }
+        }
+    }
+    match crate::check::did_you_mean(&close) {
+        Some(d) => format!("{d} (`|` is followed by a cast function, such as `| trim`)"),
+        None => {
+            let all: Vec<&str> = casts().collect();
+            format!("`|` is followed by a cast function: {}", all.join(", "))
+        }
     }
 }
 

@@ -5,14 +5,19 @@
 //!
 //! Guarantees: a password (SASL, TLS key) is held in a [`Secret`], whose `Debug` and
 //! `Display` print `***`; free-form properties whose name looks secret (`password`, `secret`,
-//! `token`, `jaas`) are redacted the same way; error messages of librdkafka are scrubbed of
-//! every secret value before they are shown.
+//! `token`, `jaas`) are redacted the same way; error messages of librdkafka never show a
+//! configured value ([`KafkaClientConfig::describe`]): a configuration error is rebuilt from
+//! the property's name and what is wrong (librdkafka's text repeats the value, so a secret
+//! under a misspelled name would be printed), and any other message is scrubbed of every
+//! password and every property value.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
 
 /// A credential. Prints as `***`; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
@@ -166,7 +171,26 @@ impl KafkaClientConfig {
         c
     }
 
-    /// `message` with every secret of this configuration replaced by `***`.
+    /// A librdkafka error as a message that shows no configured value.
+    pub fn describe(&self, e: &KafkaError) -> String {
+        match e {
+            // librdkafka's description repeats the value: say only which property and why.
+            KafkaError::ClientConfig(result, _, name, _) => {
+                let why = match result {
+                    RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN => "no such property (misspelled?)",
+                    RDKafkaConfRes::RD_KAFKA_CONF_INVALID => "invalid value (not shown)",
+                    _ => "rejected (value not shown)",
+                };
+                format!("Kafka client configuration error: property `{name}`: {why}")
+            }
+            other => self.scrub(&other.to_string()),
+        }
+    }
+
+    /// `message` with every password and every free-form property value of this configuration
+    /// replaced by `***` (whatever the property's name: a secret may be under a misspelled
+    /// one). Values that cannot be secrets and would garble any message (`true`, `false`,
+    /// fewer than 3 characters) are left.
     pub fn scrub(&self, message: &str) -> String {
         let mut secrets: Vec<&str> = Vec::new();
         if let Some(p) = self.sasl.as_ref().and_then(|s| s.password.as_ref()) {
@@ -176,10 +200,13 @@ impl KafkaClientConfig {
             secrets.push(p.expose());
         }
         for (k, v) in &self.properties {
-            if is_secret_property(k) {
+            let trivial = v.chars().count() < 3 || v == "true" || v == "false";
+            if is_secret_property(k) || !trivial {
                 secrets.push(v);
             }
         }
+        // Longest first, so that a value holding another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let mut out = message.to_string();
         for s in secrets.into_iter().filter(|s| !s.is_empty()) {
             out = out.replace(s, "***");
@@ -269,6 +296,40 @@ mod tests {
             "bad value *** and *** and ***"
         );
         assert_eq!(Secret::new("x").to_string(), "***");
+    }
+
+    #[test]
+    fn a_property_value_never_shows_in_a_librdkafka_error_whatever_its_name() {
+        use rdkafka::consumer::BaseConsumer;
+        // A misspelled secret property: librdkafka refuses it before any connection, and its
+        // own message quotes the value.
+        let mut c = KafkaClientConfig::new("127.0.0.1:1");
+        c.properties
+            .insert("sasl.passwd".into(), "hunter2-misplaced".into());
+        let Err(e) = c.client_config().create::<BaseConsumer>() else {
+            panic!("librdkafka accepted the property");
+        };
+        assert!(
+            e.to_string().contains("hunter2-misplaced"),
+            "librdkafka no longer quotes the value: {e}"
+        );
+        let shown = c.describe(&e);
+        assert_eq!(
+            shown,
+            "Kafka client configuration error: property `sasl.passwd`: no such property (misspelled?)"
+        );
+        assert!(!c.scrub(&e.to_string()).contains("hunter2-misplaced"));
+        // A known property with a bad value.
+        let mut c = KafkaClientConfig::new("127.0.0.1:1");
+        c.properties
+            .insert("fetch.min.bytes".into(), "s3cret-not-a-number".into());
+        let Err(e) = c.client_config().create::<BaseConsumer>() else {
+            panic!("librdkafka accepted the property");
+        };
+        let shown = c.describe(&e);
+        assert!(shown.contains("`fetch.min.bytes`"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!c.scrub(&e.to_string()).contains("s3cret"));
     }
 
     #[test]

@@ -89,9 +89,9 @@ impl KafkaProducer {
         .set("linger.ms", config.linger.as_millis().to_string())
         .set("enable.idempotence", "true")
         .set("acks", "all");
-        let producer: FutureProducer = c.create().map_err(|e| {
-            StoreError::fatal("create kafka producer", config.client.scrub(&e.to_string()))
-        })?;
+        let producer: FutureProducer = c
+            .create()
+            .map_err(|e| StoreError::fatal("create kafka producer", config.client.describe(&e)))?;
         Ok(KafkaProducer { producer, config })
     }
 
@@ -149,7 +149,7 @@ impl KafkaProducer {
     }
 
     fn error(&self, op: &str, e: &KafkaError) -> StoreError {
-        StoreError::retryable(op, self.config.client.scrub(&e.to_string()))
+        StoreError::retryable(op, self.config.client.describe(e))
     }
 
     /// Waits until every queued record is delivered (at shutdown).

@@ -406,7 +406,7 @@ impl KafkaSource {
                 state: state.clone(),
                 in_flight: in_flight.clone(),
             })
-            .map_err(|e| StoreError::fatal(op, config.client.scrub(&e.to_string())))?;
+            .map_err(|e| StoreError::fatal(op, config.client.describe(&e)))?;
         let topics: Vec<&str> = config
             .topics
             .iter()
@@ -483,7 +483,7 @@ impl KafkaSource {
                 Ok(ends) => ends,
                 Err(e) => {
                     // Asked again on the next read.
-                    tracing::warn!(error = %self.config.client.scrub(&e.to_string()), "{op}");
+                    tracing::warn!(error = %self.config.client.describe(&e), "{op}");
                     return Ok(false);
                 }
             };
@@ -626,12 +626,12 @@ impl Source for KafkaSource {
                 Err(e) if is_fatal(&e) => {
                     return Err(StoreError::fatal(
                         "consume from kafka",
-                        self.config.client.scrub(&e.to_string()),
+                        self.config.client.describe(&e),
                     ))
                 }
                 Err(e) => {
                     // librdkafka recovers from transport and leader errors by itself.
-                    tracing::warn!(error = %self.config.client.scrub(&e.to_string()), "kafka consumer error");
+                    tracing::warn!(error = %self.config.client.describe(&e), "kafka consumer error");
                     break;
                 }
             }
@@ -697,7 +697,7 @@ impl Source for KafkaSource {
             Ok(Err(e)) if is_fatal(&e) => {
                 return Err(StoreError::fatal(
                     "consume from kafka",
-                    self.config.client.scrub(&e.to_string()),
+                    self.config.client.describe(&e),
                 ))
             }
             Ok(Err(_)) | Err(_) => {}
@@ -762,11 +762,11 @@ impl Source for KafkaSource {
             }
             Err(e) if is_fatal(&e) => Err(StoreError::fatal(
                 "commit kafka offsets",
-                self.config.client.scrub(&e.to_string()),
+                self.config.client.describe(&e),
             )),
             Err(e) => {
                 tracing::warn!(
-                    error = %self.config.client.scrub(&e.to_string()),
+                    error = %self.config.client.describe(&e),
                     "kafka offset commit failed; retried with the next commit"
                 );
                 Ok(())
