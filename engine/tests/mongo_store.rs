@@ -241,6 +241,35 @@ async fn case_version_guard<S: ProjectionStore>(s: &S) {
     );
     let got = s.get_many("orders", &ints(&[4])).await.expect("get");
     assert_eq!(got[0], Some(order(4, 43, 1, RecordState::Public)));
+    // A put after a hard delete of its batch is guarded by the version deleted, not its own:
+    // it replaces what the delete was newer than, never a record newer than the delete.
+    let after_delete = |id, customer, version, deleted| RecordWrite::PutAfterDelete {
+        record: order(id, customer, version, RecordState::Public),
+        deleted: Version(deleted),
+    };
+    let out = s
+        .write(
+            "orders",
+            vec![
+                after_delete(4, 44, 0, 5),
+                after_delete(3, 33, 2, 5),
+                after_delete(7, 70, 1, 2),
+            ],
+        )
+        .await
+        .expect("write");
+    assert_eq!(
+        out,
+        vec![
+            WriteOutcome::Applied,
+            WriteOutcome::Stale,
+            WriteOutcome::Applied,
+        ]
+    );
+    let got = s.get_many("orders", &ints(&[4, 3, 7])).await.expect("get");
+    assert_eq!(got[0], Some(order(4, 44, 0, RecordState::Public)));
+    assert_eq!(got[1], Some(order(3, 32, u128::MAX, RecordState::Public)));
+    assert_eq!(got[2], Some(order(7, 70, 1, RecordState::Public)));
     // A null key is refused before anything is written.
     let mut bad = order(5, 50, 1, RecordState::Public);
     bad.key = vec![Value::Null];

@@ -353,14 +353,13 @@ fn first_page<T: Keyed>(items: Vec<T>, limit: usize) -> Page<T> {
     Page { items, next }
 }
 
-/// A projection write as (encoded primary key, version, record to store or `None`: remove).
+/// A projection write as (encoded primary key, guard version, record to store or `None`:
+/// remove).
 fn guarded(w: RecordWrite, op: &str) -> Result<(Vec<u8>, u128, Option<Record>), StoreError> {
-    let (k, version, new) = match w {
-        RecordWrite::Put(r) => (key::encode(&r.key), r.meta.version, Some(r)),
-        RecordWrite::Remove { key: kv, version } => (key::encode(&kv), version.0, None),
-    };
+    let k = key::encode(w.key());
+    let guard = w.guard().0;
     match k {
-        Some(k) => Ok((k, version, new)),
+        Some(k) => Ok((k, guard, w.into_record())),
         None => Err(StoreError::fatal(op, "a primary-key field is null")),
     }
 }

@@ -143,6 +143,77 @@ async fn version_guard(s: EmbeddedStore) {
     assert!(got[1].is_none());
 }
 
+on_each_backend!(put_after_delete:
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_memory => Memory,
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_disk => Disk,
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_disk_uncached => DiskUncached);
+
+async fn put_after_delete(s: EmbeddedStore) {
+    s.ensure_projection(&layout()).await.unwrap();
+    let stored = vec![
+        RecordWrite::Put(rec(1, 10, 20, RecordState::Public)),
+        RecordWrite::Put(rec(2, 20, 40, RecordState::Public)),
+    ];
+    ProjectionStore::write(&s, "orders", stored).await.unwrap();
+    let after_delete = |id, customer, version, deleted| RecordWrite::PutAfterDelete {
+        record: rec(id, customer, version, RecordState::Public),
+        deleted: Version(deleted),
+    };
+    let out = ProjectionStore::write(
+        &s,
+        "orders",
+        vec![
+            // A batch deleted version 30 of record 1, then put version 10 back: it replaces
+            // the stored 20, which the delete was newer than.
+            after_delete(1, 11, 10, 30),
+            // Record 2 is stored at 40, newer than the batch's delete: it stays.
+            after_delete(2, 21, 10, 30),
+            // Nothing stored.
+            after_delete(3, 31, 1, 2),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            WriteOutcome::Applied,
+            WriteOutcome::Stale,
+            WriteOutcome::Applied
+        ]
+    );
+    let keys: Vec<Vec<Value>> = (1..=3).map(|i| vec![Value::Int(i)]).collect();
+    let got: Vec<(Value, u128)> = ProjectionStore::get_many(&s, "orders", &keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.fields["customer_id"].clone(), r.meta.version)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Value::Int(11), 10),
+            (Value::Int(20), 40),
+            (Value::Int(31), 1)
+        ]
+    );
+    // The index follows the put: record 1 moved from customer 10 to 11.
+    let f = fields(&["customer_id"]);
+    for (customer, found) in [(10, 0), (11, 1)] {
+        let values = vec![vec![Value::Int(customer)]];
+        let q = FindIn {
+            fields: &f,
+            values: &values,
+            conditions: &[],
+            public_only: true,
+        };
+        assert_eq!(s.find_in("orders", q).await.unwrap().len(), found);
+    }
+}
+
 on_each_backend!(find_in:
     find_in_uses_indexes_conditions_and_state_and_follows_moves_memory => Memory,
     find_in_uses_indexes_conditions_and_state_and_follows_moves_disk => Disk,

@@ -606,4 +606,6 @@ impl Engine {
 }
 
 #[cfg(test)]
+mod batching_tests;
+#[cfg(test)]
 mod tests;
