@@ -3,8 +3,9 @@
 //! ([`EmbeddedStore::open`]).
 //!
 //! In: the store-trait calls of the engine. Out: the same answers a MongoDB deployment gives
-//! (same version guard, same `$in` semantics, same condition rules), so `fdc run` and `fdc test`
-//! behave on a bare machine as in production.
+//! (same version guard, same `$in` semantics, same condition rules, declared unique indexes
+//! enforced with the same rules and errors: `unique`), so `fdc run` and `fdc test` behave on a
+//! bare machine as in production.
 //!
 //! Guarantees: every call is atomic with respect to the others. In memory, the whole data set
 //! is kept in memory (hash indexes, shared records). On a directory, records, documents and
@@ -17,6 +18,7 @@
 mod disk;
 mod memory;
 mod table;
+mod unique;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -582,6 +582,28 @@ impl Engine {
         }
     }
 
+    /// [`Engine::process_with_retry`], then, when the store refuses the batch (a non-retryable
+    /// error, such as a unique-index violation), the batch written again message by message
+    /// with the messages it keeps refusing dead-lettered (`isolate`): what the run loop does
+    /// with every batch, and `fdc test` too. `refused_streak` counts the messages refused in a
+    /// row across batches (reset by any batch that goes through).
+    pub async fn process_or_isolate(
+        &self,
+        batch: &RoutedBatch,
+        refused_streak: &mut u32,
+    ) -> Result<BatchOutcome, StoreError> {
+        match self.process_with_retry(batch).await {
+            Err(e) if !e.retryable && !batch.messages.is_empty() => {
+                isolate::isolate(self, batch, refused_streak, e).await
+            }
+            Ok(outcome) => {
+                *refused_streak = 0;
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Counts and logs a durable batch (called once per batch, after its effects are durable).
     pub fn commit(&self, outcome: &BatchOutcome, millis: u128) {
         for d in &outcome.dead_letters {
