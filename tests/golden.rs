@@ -117,6 +117,8 @@ golden!(
     poison_mid_stream,
     merge_write_mode,
     view_events_and_unchanged_documents,
+    unique_value_taken,
+    hard_delete_and_late_redelivery,
 );
 
 #[test]

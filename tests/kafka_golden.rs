@@ -370,7 +370,14 @@ golden_through_kafka!(
     root_mark_deleted,
     root_mark_deleted_and_reinserted,
     view_events_and_unchanged_documents,
+    hard_delete_and_late_redelivery,
 );
+
+/// Cases not run through Kafka, and why.
+/// - `unique_value_taken`: which of two keys takes a unique value first depends on the order
+///   of their messages, which topic partitions do not keep across keys; and FerretDB v1's
+///   unique index accepts the second null the case shows refused (docs/services.md).
+const NOT_THROUGH_KAFKA: &[&str] = &["unique_value_taken"];
 
 #[test]
 fn every_case_folder_runs_through_kafka() {
@@ -378,6 +385,7 @@ fn every_case_folder_runs_through_kafka() {
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases"))
             .expect("tests/cases")
             .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .filter(|name| !NOT_THROUGH_KAFKA.contains(&name.as_str()))
             .collect();
     folders.sort();
     let mut listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();

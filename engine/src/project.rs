@@ -6,16 +6,23 @@
 //!
 //! Guarantees:
 //! - one `get_many` and one bulk `write` per projection per batch;
-//! - changes of one key are coalesced in arrival order: the old image is the stored record
-//!   before the batch (or, when nothing is stored, the first change's `before` image), the new
-//!   image is the state after the last applied change;
+//! - changes of one key are coalesced in arrival order, each checked against the state the
+//!   changes before it left (not against the record stored before the batch), so the record
+//!   written and every change's outcome (applied or stale) are what one change per batch
+//!   gives: batching does not change the result. The old image is the stored record before
+//!   the batch (or, when nothing is stored, the first change's `before` image), the new image
+//!   is the state after the last applied change;
 //! - version guard: a change older than the record's current version is skipped and counted as
 //!   stale; an equal version is re-applied (a replay), so its strategies run again;
 //! - a delete is soft by default (the record stays, `__STATE__ = "DELETED"`, keeping its
 //!   version, so a late older insert cannot resurrect it) and hard when declared (the version
-//!   goes with the record); a primary-key change arrives as delete + upsert of two keys;
-//! - the store re-checks the guard; a write it reports stale counts as stale and triggers
-//!   nothing;
+//!   goes with the record, so a late older insert resurrects it, in the delete's batch as in a
+//!   later one); a primary-key change arrives as delete + upsert of two keys;
+//! - the store re-checks the guard: one write per key, guarded by the newest version the batch
+//!   applied to the key (a record put back after a hard delete of the batch is guarded by the
+//!   deleted version, not by its own: [`RecordWrite::PutAfterDelete`]), so it applies while
+//!   the store holds what was read; a write the store reports stale (another writer stored a
+//!   newer version meanwhile) counts all of its key's changes as stale and triggers nothing;
 //! - projection-update events: one per changed key (insert, update or delete, from the images
 //!   before and after the batch), except a record not live before nor after the batch but live
 //!   in between (inserted then deleted within it): an insert then a delete, as one message per
@@ -144,8 +151,12 @@ struct KeyOutcome {
     key: Vec<crate::value::Value>,
     old: Option<Image>,
     current: Option<Arc<Record>>,
-    /// Version of the last applied change.
-    version: Option<Version>,
+    /// The newest version of the applied changes: the guard of the write (the last applied
+    /// version, unless a hard delete let an older change apply after it).
+    newest: Version,
+    /// Whether a hard delete applied in the batch: the record and its version went, so what
+    /// follows was applied against nothing stored.
+    hard_deleted: bool,
     applied: u64,
     /// The last `PUBLIC` state an applied change of the batch left the record in.
     last_public: Option<Arc<Record>>,
@@ -190,7 +201,8 @@ async fn write_projection(
             key: key_values,
             old: stored.clone().map(Image),
             current: stored,
-            version: None,
+            newest: Version(0),
+            hard_deleted: false,
             applied: 0,
             last_public: None,
         };
@@ -249,7 +261,8 @@ async fn write_projection(
             if let Some(r) = out.current.as_ref().filter(|r| r.is_public()) {
                 out.last_public = Some(r.clone());
             }
-            out.version = Some(c.version);
+            out.hard_deleted |= out.current.is_none();
+            out.newest = out.newest.max(c.version);
             out.applied += 1;
         }
         outcomes.push(out);
@@ -258,22 +271,40 @@ async fn write_projection(
     let mut applied: Vec<KeyOutcome> = outcomes.into_iter().filter(|o| o.applied > 0).collect();
     // Without images and events nothing reads a record after the write: move it there.
     let move_out = !images && projection.events.is_none();
+    // The store re-checks each key's write against what it holds. The guard is the newest
+    // version the batch applied to the key: the record read before the batch was not newer
+    // than the first applied change, so the write applies while the store holds what was
+    // read, and is stale only when another writer stored something newer than all of it.
+    // Without a hard delete that is the record's own version; after one, the record put back
+    // may be older than the version deleted (see `RecordWrite::PutAfterDelete`).
     let writes: Vec<RecordWrite> = applied
         .iter_mut()
-        .map(|o| match o.current.take() {
-            Some(r) if move_out => {
-                o.last_public = None;
-                RecordWrite::Put(Arc::unwrap_or_clone(r))
+        .map(|o| {
+            let record = match o.current.take() {
+                Some(r) if move_out => {
+                    o.last_public = None;
+                    Arc::unwrap_or_clone(r)
+                }
+                Some(r) => {
+                    let record = Record::clone(&r);
+                    o.current = Some(r);
+                    record
+                }
+                None => {
+                    return RecordWrite::Remove {
+                        key: o.key.clone(),
+                        version: o.newest,
+                    }
+                }
+            };
+            if o.hard_deleted {
+                RecordWrite::PutAfterDelete {
+                    record,
+                    deleted: o.newest,
+                }
+            } else {
+                RecordWrite::Put(record)
             }
-            Some(r) => {
-                let write = RecordWrite::Put(Record::clone(&r));
-                o.current = Some(r);
-                write
-            }
-            None => RecordWrite::Remove {
-                key: o.key.clone(),
-                version: o.version.unwrap_or(Version(0)),
-            },
         })
         .collect();
     let results = if writes.is_empty() {

@@ -241,6 +241,35 @@ async fn case_version_guard<S: ProjectionStore>(s: &S) {
     );
     let got = s.get_many("orders", &ints(&[4])).await.expect("get");
     assert_eq!(got[0], Some(order(4, 43, 1, RecordState::Public)));
+    // A put after a hard delete of its batch is guarded by the version deleted, not its own:
+    // it replaces what the delete was newer than, never a record newer than the delete.
+    let after_delete = |id, customer, version, deleted| RecordWrite::PutAfterDelete {
+        record: order(id, customer, version, RecordState::Public),
+        deleted: Version(deleted),
+    };
+    let out = s
+        .write(
+            "orders",
+            vec![
+                after_delete(4, 44, 0, 5),
+                after_delete(3, 33, 2, 5),
+                after_delete(7, 70, 1, 2),
+            ],
+        )
+        .await
+        .expect("write");
+    assert_eq!(
+        out,
+        vec![
+            WriteOutcome::Applied,
+            WriteOutcome::Stale,
+            WriteOutcome::Applied,
+        ]
+    );
+    let got = s.get_many("orders", &ints(&[4, 3, 7])).await.expect("get");
+    assert_eq!(got[0], Some(order(4, 44, 0, RecordState::Public)));
+    assert_eq!(got[1], Some(order(3, 32, u128::MAX, RecordState::Public)));
+    assert_eq!(got[2], Some(order(7, 70, 1, RecordState::Public)));
     // A null key is refused before anything is written.
     let mut bad = order(5, 50, 1, RecordState::Public);
     bad.key = vec![Value::Null];
@@ -874,9 +903,28 @@ async fn records_are_stored_in_the_documented_shape() {
     assert_eq!(meta.get_i32("partition").expect("partition"), 1);
 }
 
-#[tokio::test]
-async fn a_unique_secondary_index_violation_is_an_error_not_a_stale_write() {
-    let s = mongo("unique").await;
+/// Order `id` whose unique `customer_id` is `customer` (`None`: the field is missing).
+fn holding(id: i64, customer: Option<Value>, version: u128, state: RecordState) -> Record {
+    let mut r = order(id, 0, version, state);
+    match customer {
+        Some(v) => {
+            r.fields.insert("customer_id".into(), v);
+        }
+        None => {
+            r.fields.shift_remove("customer_id");
+        }
+    }
+    r
+}
+
+/// A declared unique index: the second holder of a value is refused with a non-retryable
+/// error that names no value, never counted stale; in one call records not stored are written
+/// first; a value freed in the call is taken; soft-deleted records keep their value, hard
+/// deletes free it; null and missing are one value.
+///
+/// `nulls_collide` is false on FerretDB v1 only: its unique index (SQLite) accepts a missing
+/// value next to a null, where MongoDB (and so the embedded store) refuses the second.
+async fn case_unique_index<S: ProjectionStore>(s: &S, nulls_collide: bool) {
     let layout = ProjectionLayout {
         name: "orders".into(),
         key: strings(&["id"]),
@@ -884,14 +932,116 @@ async fn a_unique_secondary_index_violation_is_an_error_not_a_stale_write() {
         queried: vec![],
     };
     s.ensure_projection(&layout).await.expect("ensure");
-    put(&s, "orders", vec![order(1, 4242, 1, RecordState::Public)]).await;
-    let e = ProjectionStore::write(
-        &s,
-        "orders",
-        vec![RecordWrite::Put(order(2, 4242, 1, RecordState::Public))],
-    )
-    .await
-    .expect_err("unique violation");
+    let c = |v: i64| Some(Value::Int(v));
+    let put = |id, customer, version| {
+        RecordWrite::Put(holding(id, customer, version, RecordState::Public))
+    };
+    let customer_of = |id: i64| async move {
+        s.get_many("orders", &ints(&[id]))
+            .await
+            .expect("get")
+            .remove(0)
+            .map(|r| r.fields.get("customer_id").cloned())
+    };
+    let refused = |e: fdc_engine::store::StoreError| {
+        assert!(!e.retryable, "{e}");
+        assert!(e.to_string().contains("refused by a unique index"), "{e}");
+        assert!(!e.to_string().contains("4242"), "no value in {e}");
+    };
+    let w = |writes: Vec<RecordWrite>| s.write("orders", writes);
+    assert_eq!(
+        w(vec![put(1, c(4242), 1)]).await.expect("write"),
+        vec![WriteOutcome::Applied]
+    );
+    refused(w(vec![put(2, c(4242), 1)]).await.expect_err("taken"));
+    assert_eq!(customer_of(2).await, None);
+    refused(
+        w(vec![put(3, c(30), 1), put(4, c(30), 1)])
+            .await
+            .expect_err("taken in the call"),
+    );
+    assert_eq!(customer_of(3).await, Some(c(30)));
+    assert_eq!(customer_of(4).await, None);
+    // Record 1's replacement is refused: FerretDB v1 reports an `update` that a unique index
+    // refuses as `InternalError (code 1)`, not 11000, so only the kind of error is compared.
+    let e = w(vec![put(1, c(50), 2), put(5, c(50), 1)])
+        .await
+        .expect_err("taken by the insert");
+    assert!(!e.retryable && !e.to_string().contains("4242"), "{e}");
+    assert_eq!(customer_of(5).await, Some(c(50)));
+    assert_eq!(customer_of(1).await, Some(c(4242)));
+    let out = w(vec![put(6, c(4242), 1), put(1, c(60), 3)])
+        .await
+        .expect("freed in the call");
+    assert_eq!(out, vec![WriteOutcome::Applied; 2]);
+    assert_eq!(customer_of(6).await, Some(c(4242)));
+    assert_eq!(customer_of(1).await, Some(c(60)));
+    let soft = RecordWrite::Put(holding(1, c(60), 4, RecordState::Deleted));
+    w(vec![soft]).await.expect("soft delete");
+    refused(
+        w(vec![put(7, c(60), 1)])
+            .await
+            .expect_err("held while soft-deleted"),
+    );
+    let hard = RecordWrite::Remove {
+        key: vec![Value::Int(1)],
+        version: Version(5),
+    };
+    assert_eq!(
+        w(vec![hard, put(7, c(60), 1)]).await.expect("freed"),
+        vec![WriteOutcome::Applied; 2]
+    );
+    assert_eq!(customer_of(7).await, Some(c(60)));
+    w(vec![put(8, Some(Value::Null), 1)]).await.expect("null");
+    if nulls_collide {
+        refused(w(vec![put(9, None, 1)]).await.expect_err("missing is null"));
+        assert_eq!(customer_of(9).await, None);
+    } else {
+        w(vec![put(9, None, 1)])
+            .await
+            .expect("FerretDB v1 takes a second null");
+    }
+}
+
+#[tokio::test]
+async fn a_unique_secondary_index_conforms() {
+    case_unique_index(&EmbeddedStore::in_memory(), true).await;
+    let dir = std::env::temp_dir().join(format!("fdc-mongo-unique-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    case_unique_index(&EmbeddedStore::open(&dir).expect("open"), true).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let m = mongo("unique_conform").await;
+    // FerretDB v1 is what picks the `{_id}` write guard at connect.
+    let mongodb = m.write_guard() == WriteGuard::VersionInFilter;
+    case_unique_index(&m, mongodb).await;
+}
+
+#[tokio::test]
+async fn a_unique_secondary_index_violation_is_an_error_not_a_stale_write() {
+    let dir = std::env::temp_dir().join(format!("fdc-mongo-unique1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    case_unique_violation(&EmbeddedStore::in_memory()).await;
+    case_unique_violation(&EmbeddedStore::open(&dir).expect("open")).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    case_unique_violation(&mongo("unique").await).await;
+}
+
+async fn case_unique_violation<S: ProjectionStore>(s: &S) {
+    let layout = ProjectionLayout {
+        name: "orders".into(),
+        key: strings(&["id"]),
+        declared: vec![(strings(&["customer_id"]), true)],
+        queried: vec![],
+    };
+    s.ensure_projection(&layout).await.expect("ensure");
+    put(s, "orders", vec![order(1, 4242, 1, RecordState::Public)]).await;
+    let e = s
+        .write(
+            "orders",
+            vec![RecordWrite::Put(order(2, 4242, 1, RecordState::Public))],
+        )
+        .await
+        .expect_err("unique violation");
     assert!(!e.retryable);
     assert!(e.to_string().contains("unique index"), "{e}");
     // The message names no value (customer 4242).

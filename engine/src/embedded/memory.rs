@@ -112,8 +112,7 @@ impl MemoryStore {
     pub fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
         let mut inner = self.write_lock("ensure projection")?;
         let table = inner.projections.entry(layout.name.clone()).or_default();
-        table.set_layout(layout);
-        Ok(())
+        table.set_layout(layout)
     }
 
     pub fn records(
@@ -152,36 +151,30 @@ impl MemoryStore {
         let op = "write projection";
         let mut inner = self.write_lock(op)?;
         let table = inner.projections.entry(projection.to_owned()).or_default();
-        // Decide every outcome first, then apply.
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let mut effects: Vec<(Vec<u8>, Option<Record>)> = Vec::with_capacity(writes.len());
-        let mut pending: HashMap<Vec<u8>, usize> = HashMap::new();
-        for w in writes {
-            let (k, version, new) = super::guarded(w, op)?;
-            let stored_version = match pending.get(&k) {
-                Some(&i) => effects[i].1.as_ref().map(|r| r.meta.version),
-                None => table.get(&k).map(|r| r.meta.version),
-            };
-            if stored_version.is_some_and(|s| s > version) {
-                outcomes.push(WriteOutcome::Stale);
-                continue;
-            }
-            outcomes.push(WriteOutcome::Applied);
-            match pending.get(&k) {
-                Some(&i) => effects[i].1 = new,
-                None => {
-                    pending.insert(k.clone(), effects.len());
-                    effects.push((k, new));
-                }
+        // Decide every outcome first (version guard, unique indexes), then apply.
+        let uniques = table.unique_fields();
+        let planned = {
+            let table = &*table;
+            super::unique::plan(
+                projection,
+                writes,
+                &uniques,
+                op,
+                |pk| Ok(table.get(pk).cloned()),
+                |i, k| Ok(table.unique_holder(i, k).cloned()),
+            )?
+        };
+        for t in planned.touched {
+            match t.new {
+                Some(Some(r)) => table.put(t.pk, r),
+                Some(None) => table.remove(&t.pk),
+                None => {}
             }
         }
-        for (k, r) in effects {
-            match r {
-                Some(r) => table.put(k, r),
-                None => table.remove(&k),
-            }
+        match planned.refused {
+            Some(e) => Err(e),
+            None => Ok(planned.outcomes),
         }
-        Ok(outcomes)
     }
 
     pub fn count(&self, projection: &str) -> Result<u64, StoreError> {

@@ -3,8 +3,9 @@
 //! ([`EmbeddedStore::open`]).
 //!
 //! In: the store-trait calls of the engine. Out: the same answers a MongoDB deployment gives
-//! (same version guard, same `$in` semantics, same condition rules), so `fdc run` and `fdc test`
-//! behave on a bare machine as in production.
+//! (same version guard, same `$in` semantics, same condition rules, declared unique indexes
+//! enforced with the same rules and errors: `unique`), so `fdc run` and `fdc test` behave on a
+//! bare machine as in production.
 //!
 //! Guarantees: every call is atomic with respect to the others. In memory, the whole data set
 //! is kept in memory (hash indexes, shared records). On a directory, records, documents and
@@ -17,6 +18,7 @@
 mod disk;
 mod memory;
 mod table;
+mod unique;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -353,14 +355,13 @@ fn first_page<T: Keyed>(items: Vec<T>, limit: usize) -> Page<T> {
     Page { items, next }
 }
 
-/// A projection write as (encoded primary key, version, record to store or `None`: remove).
+/// A projection write as (encoded primary key, guard version, record to store or `None`:
+/// remove).
 fn guarded(w: RecordWrite, op: &str) -> Result<(Vec<u8>, u128, Option<Record>), StoreError> {
-    let (k, version, new) = match w {
-        RecordWrite::Put(r) => (key::encode(&r.key), r.meta.version, Some(r)),
-        RecordWrite::Remove { key: kv, version } => (key::encode(&kv), version.0, None),
-    };
+    let k = key::encode(w.key());
+    let guard = w.guard().0;
     match k {
-        Some(k) => Ok((k, version, new)),
+        Some(k) => Ok((k, guard, w.into_record())),
         None => Err(StoreError::fatal(op, "a primary-key field is null")),
     }
 }

@@ -4,14 +4,16 @@
 //! In: puts and removes of whole records, `$in` queries. Out: matching records, shared
 //! (`Arc`): a query hands out references to the stored records, never copies.
 //!
-//! Guarantees: indexes always agree with the records (every put/remove maintains them); a
-//! query on a field tuple without an index is answered correctly by a scan. Stored records
+//! Guarantees: indexes always agree with the records (every put/remove maintains them), the
+//! unique ones ([`super::unique`]) included; a query on a field tuple without an index is
+//! answered correctly by a scan. Stored records
 //! are immutable: a put replaces the `Arc`, so a record handed out earlier keeps its image.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::store::{condition, key, FindIn, ProjectionLayout, Record};
+use super::unique;
+use crate::store::{condition, key, FindIn, ProjectionLayout, Record, StoreError};
 
 /// A hash index: encoded field tuple -> the records holding it (the same `Arc`s as the
 /// table's, so a lookup needs no second search by primary key).
@@ -40,6 +42,30 @@ impl Index {
     }
 }
 
+/// A unique index ([`unique`]): each index key -> the primary key of the record holding it.
+struct Unique {
+    fields: Vec<String>,
+    holders: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Unique {
+    fn insert(&mut self, pk: &[u8], record: &Record) {
+        // A record stored passed the write plan, so its keys are computable.
+        for k in unique::index_keys(&record.fields, &self.fields).unwrap_or_default() {
+            self.holders.insert(k, pk.to_vec());
+        }
+    }
+
+    /// Frees the keys `record` holds (a key another record took meanwhile stays its).
+    fn remove(&mut self, pk: &[u8], record: &Record) {
+        for k in unique::index_keys(&record.fields, &self.fields).unwrap_or_default() {
+            if self.holders.get(&k).is_some_and(|h| h.as_slice() == pk) {
+                self.holders.remove(&k);
+            }
+        }
+    }
+}
+
 /// The field tuples of `layout` that need a secondary index (declared or queried, other than
 /// the primary key), each once.
 pub fn secondary_indexes(layout: &ProjectionLayout) -> Vec<&Vec<String>> {
@@ -59,12 +85,33 @@ pub struct Table {
     key_fields: Vec<String>,
     records: BTreeMap<Vec<u8>, Arc<Record>>,
     indexes: Vec<Index>,
+    uniques: Vec<Unique>,
 }
 
 impl Table {
-    /// Sets the key and builds any index of `layout` not built yet.
-    pub fn set_layout(&mut self, layout: &ProjectionLayout) {
+    /// Sets the key and builds any index of `layout` not built yet. A unique index the stored
+    /// records violate is refused (as MongoDB refuses to create it).
+    pub fn set_layout(&mut self, layout: &ProjectionLayout) -> Result<(), StoreError> {
         self.key_fields = layout.key.clone();
+        for fields in unique::unique_indexes(layout) {
+            if self.uniques.iter().any(|u| u.fields == fields) {
+                continue;
+            }
+            let mut built = Unique {
+                fields,
+                holders: HashMap::new(),
+            };
+            for (pk, r) in &self.records {
+                let keys = unique::index_keys(&r.fields, &built.fields)
+                    .map_err(|_| unique::unbuildable(&layout.name, &built.fields))?;
+                for k in keys {
+                    if built.holders.insert(k, pk.clone()).is_some() {
+                        return Err(unique::unbuildable(&layout.name, &built.fields));
+                    }
+                }
+            }
+            self.uniques.push(built);
+        }
         for fields in secondary_indexes(layout) {
             if self.indexes.iter().any(|i| &i.fields == fields) {
                 continue;
@@ -78,6 +125,18 @@ impl Table {
             }
             self.indexes.push(index);
         }
+        Ok(())
+    }
+
+    /// The field tuples of the unique indexes, in the order [`Table::unique_holder`] numbers
+    /// them.
+    pub fn unique_fields(&self) -> Vec<Vec<String>> {
+        self.uniques.iter().map(|u| u.fields.clone()).collect()
+    }
+
+    /// The primary key of the record holding `key` in unique index `index`.
+    pub fn unique_holder(&self, index: usize, key: &[u8]) -> Option<&Vec<u8>> {
+        self.uniques.get(index)?.holders.get(key)
     }
 
     /// The record with encoded primary key `pk`.
@@ -102,9 +161,15 @@ impl Table {
             for i in &mut self.indexes {
                 i.remove(old);
             }
+            for u in &mut self.uniques {
+                u.remove(&pk, old);
+            }
         }
         for i in &mut self.indexes {
             i.insert(&record);
+        }
+        for u in &mut self.uniques {
+            u.insert(&pk, &record);
         }
         self.records.insert(pk, record);
     }
@@ -114,6 +179,9 @@ impl Table {
         if let Some(old) = self.records.remove(pk) {
             for i in &mut self.indexes {
                 i.remove(&old);
+            }
+            for u in &mut self.uniques {
+                u.remove(pk, &old);
             }
         }
     }

@@ -143,6 +143,189 @@ async fn version_guard(s: EmbeddedStore) {
     assert!(got[1].is_none());
 }
 
+on_each_backend!(put_after_delete:
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_memory => Memory,
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_disk => Disk,
+    a_put_after_a_hard_delete_is_guarded_by_the_deleted_version_disk_uncached => DiskUncached);
+
+async fn put_after_delete(s: EmbeddedStore) {
+    s.ensure_projection(&layout()).await.unwrap();
+    let stored = vec![
+        RecordWrite::Put(rec(1, 10, 20, RecordState::Public)),
+        RecordWrite::Put(rec(2, 20, 40, RecordState::Public)),
+    ];
+    ProjectionStore::write(&s, "orders", stored).await.unwrap();
+    let after_delete = |id, customer, version, deleted| RecordWrite::PutAfterDelete {
+        record: rec(id, customer, version, RecordState::Public),
+        deleted: Version(deleted),
+    };
+    let out = ProjectionStore::write(
+        &s,
+        "orders",
+        vec![
+            // A batch deleted version 30 of record 1, then put version 10 back: it replaces
+            // the stored 20, which the delete was newer than.
+            after_delete(1, 11, 10, 30),
+            // Record 2 is stored at 40, newer than the batch's delete: it stays.
+            after_delete(2, 21, 10, 30),
+            // Nothing stored.
+            after_delete(3, 31, 1, 2),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            WriteOutcome::Applied,
+            WriteOutcome::Stale,
+            WriteOutcome::Applied
+        ]
+    );
+    let keys: Vec<Vec<Value>> = (1..=3).map(|i| vec![Value::Int(i)]).collect();
+    let got: Vec<(Value, u128)> = ProjectionStore::get_many(&s, "orders", &keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.fields["customer_id"].clone(), r.meta.version)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Value::Int(11), 10),
+            (Value::Int(20), 40),
+            (Value::Int(31), 1)
+        ]
+    );
+    // The index follows the put: record 1 moved from customer 10 to 11.
+    let f = fields(&["customer_id"]);
+    for (customer, found) in [(10, 0), (11, 1)] {
+        let values = vec![vec![Value::Int(customer)]];
+        let q = FindIn {
+            fields: &f,
+            values: &values,
+            conditions: &[],
+            public_only: true,
+        };
+        assert_eq!(s.find_in("orders", q).await.unwrap().len(), found);
+    }
+}
+
+on_each_backend!(unique_index:
+    a_unique_index_refuses_a_taken_value_as_mongodb_does_memory => Memory,
+    a_unique_index_refuses_a_taken_value_as_mongodb_does_disk => Disk,
+    a_unique_index_refuses_a_taken_value_as_mongodb_does_disk_uncached => DiskUncached);
+
+/// Record `id` whose unique `customer_id` is `customer` (`None`: the field is missing).
+fn holding(id: i64, customer: Option<Value>, version: u128, state: RecordState) -> Record {
+    let mut r = rec(id, 0, version, state);
+    match customer {
+        Some(v) => {
+            r.fields.insert("customer_id".into(), v);
+        }
+        None => {
+            r.fields.shift_remove("customer_id");
+        }
+    }
+    r
+}
+
+async fn unique_index(s: EmbeddedStore) {
+    let layout = ProjectionLayout {
+        declared: vec![(fields(&["customer_id"]), true)],
+        queried: vec![],
+        ..layout()
+    };
+    s.ensure_projection(&layout).await.unwrap();
+    let c = |v: i64| Some(Value::Int(v));
+    let put = |id, customer, version| {
+        RecordWrite::Put(holding(id, customer, version, RecordState::Public))
+    };
+    let customer_of = |id: i64| {
+        let s = &s;
+        async move {
+            ProjectionStore::get_many(s, "orders", &[vec![Value::Int(id)]])
+                .await
+                .unwrap()
+                .remove(0)
+                .map(|r| r.fields.get("customer_id").cloned())
+        }
+    };
+    let refused = |e: StoreError| {
+        assert!(!e.retryable, "{e}");
+        assert!(e.to_string().contains("refused by a unique index"), "{e}");
+        assert!(!e.to_string().contains("4242"), "no value in {e}");
+    };
+    let w = |writes: Vec<RecordWrite>| ProjectionStore::write(&s, "orders", writes);
+    assert_eq!(
+        w(vec![put(1, c(4242), 1)]).await.unwrap(),
+        vec![WriteOutcome::Applied]
+    );
+    // Across batches: the second holder of a value is refused, and nothing of it is stored.
+    refused(w(vec![put(2, c(4242), 1)]).await.unwrap_err());
+    assert_eq!(customer_of(2).await, None);
+    // Within one call: the first in call order wins.
+    refused(
+        w(vec![put(3, c(30), 1), put(4, c(30), 1)])
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(customer_of(3).await, Some(c(30)));
+    assert_eq!(customer_of(4).await, None);
+    // A record not stored is written before the records stored are replaced (MongoDB's
+    // `insert` command goes before its `update`): 5 takes 50, and record 1 cannot.
+    refused(
+        w(vec![put(1, c(50), 2), put(5, c(50), 1)])
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(customer_of(5).await, Some(c(50)));
+    assert_eq!(customer_of(1).await, Some(c(4242)));
+    // A value freed in the same call is taken by the write that waited for it.
+    let out = w(vec![put(6, c(4242), 1), put(1, c(60), 3)]).await.unwrap();
+    assert_eq!(out, vec![WriteOutcome::Applied; 2]);
+    assert_eq!(customer_of(6).await, Some(c(4242)));
+    assert_eq!(customer_of(1).await, Some(c(60)));
+    // A replay of the holder itself is no conflict.
+    assert_eq!(
+        w(vec![put(1, c(60), 3)]).await.unwrap(),
+        vec![WriteOutcome::Applied]
+    );
+    // A soft-deleted record keeps its value; a hard delete frees it.
+    let soft = RecordWrite::Put(holding(1, c(60), 4, RecordState::Deleted));
+    w(vec![soft]).await.unwrap();
+    refused(w(vec![put(7, c(60), 1)]).await.unwrap_err());
+    let hard = RecordWrite::Remove {
+        key: vec![Value::Int(1)],
+        version: Version(5),
+    };
+    assert_eq!(
+        w(vec![hard, put(7, c(60), 1)]).await.unwrap(),
+        vec![WriteOutcome::Applied; 2]
+    );
+    assert_eq!(customer_of(7).await, Some(c(60)));
+    // Null is a value, and a missing field is null: the second is refused.
+    w(vec![put(8, Some(Value::Null), 1)]).await.unwrap();
+    refused(w(vec![put(9, None, 1)]).await.unwrap_err());
+    assert_eq!(customer_of(9).await, None);
+    // The index survives a second ensure, and a store whose records violate a unique index
+    // cannot create it.
+    s.ensure_projection(&layout).await.unwrap();
+    refused(w(vec![put(9, c(50), 1)]).await.unwrap_err());
+    let dup = ProjectionLayout {
+        declared: vec![(fields(&["status"]), true)],
+        ..layout
+    };
+    let e = s.ensure_projection(&dup).await.unwrap_err();
+    assert!(
+        !e.retryable && e.to_string().contains("unique index"),
+        "{e}"
+    );
+}
+
 on_each_backend!(find_in:
     find_in_uses_indexes_conditions_and_state_and_follows_moves_memory => Memory,
     find_in_uses_indexes_conditions_and_state_and_follows_moves_disk => Disk,

@@ -5,10 +5,11 @@
 //!
 //! A round:
 //! 1. one `find` (`_id $in`, only `__meta`) reads the stored version of every key;
-//! 2. a write older than its stored version is stale and not sent; the rest go out as at most
-//!    three unordered commands: `insert` of the records not stored, `update` replacing the
-//!    stored ones (`upsert: false`), `delete` of the hard-deleted ones (a hard delete of a
-//!    record that is not stored is applied: there is nothing to remove);
+//! 2. a write whose guard ([`RecordWrite::guard`]: its version, or the deleted version for a
+//!    put after a hard delete) is older than its stored version is stale and not sent; the
+//!    rest go out as at most three unordered commands: `insert` of the records not stored,
+//!    `update` replacing the stored ones (`upsert: false`), `delete` of the hard-deleted ones
+//!    (a hard delete of a record that is not stored is applied: there is nothing to remove);
 //! 3. the replies are checked: when each command's count `n` says every statement applied,
 //!    the round is done. That is the common path: two round trips plus one per kind of write,
 //!    whatever the number of records, and no error is part of it.
@@ -66,6 +67,7 @@ pub type Pending = (usize, String, RecordWrite);
 struct Prepared {
     position: usize,
     id: String,
+    /// The guard ([`RecordWrite::guard`]): stale when the stored version is newer.
     version: u128,
     document: Option<Document>,
 }
@@ -143,13 +145,14 @@ impl MongoStore {
     ) -> Result<(), StoreError> {
         let mut pending = Vec::with_capacity(round.len());
         for (position, id, w) in round {
-            let (version, document) = match w {
-                RecordWrite::Put(r) => {
-                    let d = record_to_document(&id, &r)
-                        .map_err(|e| StoreError::fatal(operation, e.0))?;
-                    (r.meta.version, Some(d))
-                }
-                RecordWrite::Remove { version, .. } => (version.0, None),
+            // The stored version is compared with the write's guard: a put after a hard delete
+            // of the same batch is guarded by the deleted version, not by its own.
+            let version = w.guard().0;
+            let document = match w.into_record() {
+                Some(r) => Some(
+                    record_to_document(&id, &r).map_err(|e| StoreError::fatal(operation, e.0))?,
+                ),
+                None => None,
             };
             pending.push(Prepared {
                 position,

@@ -255,11 +255,7 @@ impl ProjectionStore for MongoStore {
         let mut occurrences: HashMap<String, usize> = HashMap::new();
         let mut rounds: Vec<Vec<Pending>> = Vec::new();
         for (i, w) in writes.into_iter().enumerate() {
-            let key_values = match &w {
-                RecordWrite::Put(r) => &r.key,
-                RecordWrite::Remove { key, .. } => key,
-            };
-            let Some(id) = id_of(key_values) else {
+            let Some(id) = id_of(w.key()) else {
                 return Err(StoreError::fatal(op, "a primary-key field is null"));
             };
             let n = occurrences.entry(id.clone()).or_insert(0);

@@ -632,6 +632,30 @@ impl Engine {
         }
     }
 
+    /// [`Engine::process_with_retry`], then, when the store refuses the batch (a non-retryable
+    /// error, such as a unique-index violation), the batch written again message by message
+    /// with the messages it keeps refusing dead-lettered (`isolate`): what the run loop does
+    /// with every batch, and `fdc test` too. `refused_streak` counts the messages refused in a
+    /// row across batches (reset by any batch that goes through); `stop` ends retries on
+    /// shutdown ([`retry::Stop::never`] for a tool that runs to completion).
+    pub async fn process_or_isolate(
+        &self,
+        batch: &RoutedBatch,
+        refused_streak: &mut u32,
+        stop: &mut retry::Stop,
+    ) -> Result<BatchOutcome, Halt> {
+        match self.process_with_retry(batch, stop).await {
+            Err(Halt::Failed(e)) if !e.retryable && !batch.messages.is_empty() => {
+                isolate::isolate(self, batch, refused_streak, e, stop).await
+            }
+            Ok(outcome) => {
+                *refused_streak = 0;
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Counts and logs a durable batch (called once per batch, after its effects are durable).
     pub fn commit(&self, outcome: &BatchOutcome, millis: u128) {
         for d in &outcome.dead_letters {
@@ -655,5 +679,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod batching_tests;
 #[cfg(test)]
 mod tests;

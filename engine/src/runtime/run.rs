@@ -132,16 +132,9 @@ pub async fn run<S: Source + 'static>(
     let mut refused_streak = 0u32;
     while let Some((batch, ack)) = batch_rx.recv().await {
         let start = Instant::now();
-        let result = match engine.process_with_retry(&batch, &mut stop).await {
-            Err(Halt::Failed(e)) if !e.retryable && !batch.messages.is_empty() => {
-                super::isolate::isolate(&engine, &batch, &mut refused_streak, e, &mut stop).await
-            }
-            Ok(outcome) => {
-                refused_streak = 0;
-                Ok(outcome)
-            }
-            Err(e) => Err(e),
-        };
+        let result = engine
+            .process_or_isolate(&batch, &mut refused_streak, &mut stop)
+            .await;
         match result {
             Ok(outcome) => {
                 let elapsed = start.elapsed();

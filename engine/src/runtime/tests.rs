@@ -657,3 +657,78 @@ async fn rebuilds_spread_over_tasks_or_chunks_write_and_publish_what_one_task_do
     assert_eq!(results[0], results[2]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A declared unique index on the embedded store refuses a value another record holds, as the
+/// MongoDB adapter does: the batch is written again message by message, the refused message is
+/// dead-lettered with the store's reason and counted, the rest goes through. Once the holder
+/// lets the value go (in the batch of three, in the same batch), it can be taken.
+#[tokio::test]
+async fn a_value_a_unique_index_holds_is_dead_lettered_on_the_embedded_store() {
+    let mut plan = shop_plan();
+    let customers = plan
+        .projections
+        .iter_mut()
+        .find(|p| p.name == "customers")
+        .unwrap();
+    customers.indexes.push(fdc_plan::Index {
+        name: "ix_customers_name".into(),
+        fields: vec!["name".into()],
+        unique: true,
+    });
+    let customer =
+        |id: i64, name: &str, ts: i64| line("customers", id, json!({"id": id, "name": name}), ts);
+    let lines = vec![
+        customer(1, "Ann", 1),
+        customer(2, "Ann", 2),
+        customer(3, "Cy", 3),
+        customer(1, "Bo", 4),
+        customer(2, "Ann", 5),
+    ];
+    for batch in [1, 3] {
+        let dir =
+            std::env::temp_dir().join(format!("fdc-rt-unique-{}-{batch}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = write_input(&dir, &lines);
+        let store = Arc::new(EmbeddedStore::in_memory());
+        let stores = Stores {
+            projections: store.clone(),
+            views: store.clone(),
+            events: Arc::new(MemoryEvents::default()),
+            dead_letters: store.clone(),
+        };
+        let config = RuntimeConfig {
+            batch_size: batch,
+            retry_backoff: std::time::Duration::from_millis(1),
+            ..RuntimeConfig::default()
+        };
+        let engine = Arc::new(Engine::build(plan.clone(), stores, config).await.unwrap());
+        let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
+        let source = FileSource::open(FileInput::File(path), None).unwrap();
+        let s = run(engine, source, router, Shutdown::new().subscribe())
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.consumed, s.applied, s.stale, s.dead_lettered),
+            (5, 4, 0, 1),
+            "batch {batch}"
+        );
+        let dead = store.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0]["offset"], json!(2), "the second Ann");
+        let reason = dead[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("the store refused it 3 times: write projection customers failed: 1 record(s) refused by a unique index of the projection"),
+            "{reason}"
+        );
+        assert!(!reason.contains("Ann"), "{reason}");
+        let names: Vec<(Value, Value)> = store
+            .all_records("customers")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key[0].clone(), r.fields["name"].clone()))
+            .collect();
+        let name = |id: i64, n: &str| (Value::Int(id), Value::String(n.into()));
+        assert_eq!(names, vec![name(1, "Bo"), name(2, "Ann"), name(3, "Cy")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

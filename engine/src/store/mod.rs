@@ -9,8 +9,9 @@
 //!   range filters for conditions and `__STATE__`), bulk `update`/`delete` commands, unique
 //!   indexes; no transactions, no `$lookup`, no change streams;
 //! - a projection write is guarded by version: it applies only when nothing is stored for the
-//!   key or the stored version is lower than or equal to the written one, and the outcome of
-//!   each item says which;
+//!   key or the stored version is lower than or equal to the write's guard
+//!   ([`RecordWrite::guard`]: the written version, or for a put after a hard delete of the same
+//!   batch the version deleted), and the outcome of each item says which;
 //! - a successful call is durable when it returns, or at the latest when `sync` returns
 //!   (the runtime syncs both stores at the end of every batch and commits input positions
 //!   only behind it);
@@ -89,7 +90,9 @@ pub struct FindIn<'a> {
     pub public_only: bool,
 }
 
-/// One guarded projection write.
+/// One guarded projection write. Each write is guarded by one version (see
+/// [`RecordWrite::guard`]): it applies when nothing is stored for the key or the stored version
+/// is not newer than the guard, and then leaves exactly what it says under the key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordWrite {
     /// Insert or replace the record (a live record, or a soft-deleted one) if its version is
@@ -98,6 +101,43 @@ pub enum RecordWrite {
     /// Hard delete: remove the record with primary key `key` if the stored version is not
     /// newer than `version`.
     Remove { key: Vec<Value>, version: Version },
+    /// A hard delete and a later put of the same key, coalesced from one batch: store `record`
+    /// if the stored version is not newer than `deleted` (nothing stored: stored). The delete
+    /// took the version with the record, so `record` may be older than what the batch
+    /// removed (a late re-delivery of an insert resurrects the record, as it does when the
+    /// messages come one per batch); guarding it by its own version would refuse it against
+    /// the version the batch itself deleted. `deleted` is the newest version the batch
+    /// applied to the key (at least the delete's), so a newer record stored meanwhile by
+    /// another writer still wins.
+    PutAfterDelete { record: Record, deleted: Version },
+}
+
+impl RecordWrite {
+    /// The primary key written.
+    pub fn key(&self) -> &[Value] {
+        match self {
+            RecordWrite::Put(r) | RecordWrite::PutAfterDelete { record: r, .. } => &r.key,
+            RecordWrite::Remove { key, .. } => key,
+        }
+    }
+
+    /// The version the stored one is compared with: the write applies when nothing is stored
+    /// or the stored version is lower than or equal to it.
+    pub fn guard(&self) -> Version {
+        match self {
+            RecordWrite::Put(r) => Version(r.meta.version),
+            RecordWrite::Remove { version, .. } => *version,
+            RecordWrite::PutAfterDelete { deleted, .. } => *deleted,
+        }
+    }
+
+    /// What the write leaves under its key when it applies (`None`: nothing, removed).
+    pub fn into_record(self) -> Option<Record> {
+        match self {
+            RecordWrite::Put(r) | RecordWrite::PutAfterDelete { record: r, .. } => Some(r),
+            RecordWrite::Remove { .. } => None,
+        }
+    }
 }
 
 /// What happened to one [`RecordWrite`].

@@ -76,7 +76,13 @@ async fn execute(plan: &Plan, case: &Case) -> Result<Vec<Failure>, String> {
         dead_letters: store.clone(),
     };
     let router = Router::new(plan).map_err(|e| e.to_string())?;
-    let engine = Engine::build(plan.clone(), stores, RuntimeConfig::default())
+    // The in-memory store's refusals (a unique index) are deterministic: waiting between the
+    // attempts of a refused message would only slow the case down.
+    let config = RuntimeConfig {
+        retry_backoff: std::time::Duration::from_millis(1),
+        ..RuntimeConfig::default()
+    };
+    let engine = Engine::build(plan.clone(), stores, config)
         .await
         .map_err(|e| e.to_string())?;
     apply_given(plan, &engine, store.as_ref(), case).await?;
@@ -98,10 +104,17 @@ async fn execute(plan: &Plan, case: &Case) -> Result<Vec<Failure>, String> {
                 Batch::All => items.len().max(1),
             };
             let mut items = items.into_iter().peekable();
+            // As `fdc run`: a batch the store refuses (a unique index) is written message by
+            // message, and the message it keeps refusing is dead-lettered.
+            let mut refused_streak = 0;
+            let mut stop = crate::runtime::retry::Stop::never();
             while items.peek().is_some() {
                 let chunk: Vec<SourceItem> = items.by_ref().take(size).collect();
                 let batch = RoutedBatch::route(chunk, &router);
-                let outcome = engine.process(&batch).await.map_err(|e| e.to_string())?;
+                let outcome = engine
+                    .process_or_isolate(&batch, &mut refused_streak, &mut stop)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 observed.dead_letters.extend(outcome.dead_letters);
                 observed.stale += outcome.counts.stale;
                 observed.skipped += outcome.skipped.len() as u64;

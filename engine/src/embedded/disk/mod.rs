@@ -1,5 +1,5 @@
-//! The disk-resident backend of the embedded store: records, documents and secondary indexes
-//! live in redb; memory holds a bounded cache of decoded records and documents, redb's own
+//! The disk-resident backend of the embedded store: records, documents, secondary and unique
+//! indexes live in redb; memory holds a bounded cache of decoded records and documents, redb's own
 //! bounded page cache, the index definitions and checkpoints, and each call's working set.
 //!
 //! In: the store-trait calls of the engine. Out: the same answers as the in-memory backend
@@ -41,6 +41,8 @@ struct State {
     /// Field tuples of each projection's secondary indexes (every index on disk: a write
     /// maintains them all, whatever layout this process ensured).
     indexes: HashMap<String, Vec<Vec<String>>>,
+    /// Field tuples of each projection's unique indexes (every one on disk, as `indexes`).
+    uniques: HashMap<String, Vec<Vec<String>>>,
     checkpoints: HashMap<String, i64>,
     next_dead_letter: u64,
     next_failure: u64,
@@ -94,6 +96,14 @@ impl DiskStore {
                     let (projection, fields): (String, Vec<String>) =
                         postcard::from_bytes(v.value()).map_err(|e| err(op, e))?;
                     state.indexes.entry(projection).or_default().push(fields);
+                }
+            }
+            if let Some(t) = open_read(&txn, tables::UNIQUE_DEFS, op)? {
+                for row in t.iter().map_err(|e| err(op, e))? {
+                    let (_, v) = row.map_err(|e| err(op, e))?;
+                    let (projection, fields): (String, Vec<String>) =
+                        postcard::from_bytes(v.value()).map_err(|e| err(op, e))?;
+                    state.uniques.entry(projection).or_default().push(fields);
                 }
             }
             if let Some(t) = open_read(&txn, tables::CHECKPOINTS, op)? {

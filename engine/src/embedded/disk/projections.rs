@@ -8,11 +8,12 @@
 //! record's transaction; a new index is built from the stored records in one transaction);
 //! a query on a field tuple without an index is answered correctly by a scan of the table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
+use super::super::unique;
 use super::cache::Entry;
 use super::tables::{self, err, open_read, BytesDef, IndexDef};
 use super::{cache_key, cache_prefix, DiskStore};
@@ -29,24 +30,6 @@ fn record(e: Entry) -> Option<Arc<Record>> {
     match e {
         Entry::Record(r) => Some(r),
         Entry::Doc(_) => None,
-    }
-}
-
-/// One key touched by a write call: the record stored before the call, and what the call
-/// leaves there (`None`: no write applied; `Some(None)`: removed).
-struct Effect {
-    pk: Vec<u8>,
-    old: Option<Arc<Record>>,
-    new: Option<Option<Record>>,
-}
-
-impl Effect {
-    /// The version stored once the writes decided so far are applied.
-    fn version(&self) -> Option<u128> {
-        match &self.new {
-            Some(new) => new.as_ref().map(|r| r.meta.version),
-            None => self.old.as_ref().map(|r| r.meta.version),
-        }
     }
 }
 
@@ -140,7 +123,12 @@ impl DiskStore {
             .filter(|f| !existing.contains(f))
             .cloned()
             .collect();
-        if known && new.is_empty() {
+        let existing_unique = state.uniques.get(&layout.name).cloned().unwrap_or_default();
+        let new_unique: Vec<Vec<String>> = unique::unique_indexes(layout)
+            .into_iter()
+            .filter(|f| !existing_unique.contains(f))
+            .collect();
+        if known && new.is_empty() && new_unique.is_empty() {
             return Ok(());
         }
         let name = tables::records_table(&layout.name);
@@ -167,6 +155,36 @@ impl DiskStore {
                 defs.insert(index.as_str(), def.as_slice())
                     .map_err(|e| err(op, e))?;
             }
+            // A unique index is built from the stored records, and refused (nothing of this
+            // call committed) when they violate it, as MongoDB refuses to create it.
+            let mut unique_defs = txn
+                .open_table(tables::UNIQUE_DEFS)
+                .map_err(|e| err(op, e))?;
+            for fields in &new_unique {
+                let name = tables::unique_table(&layout.name, fields);
+                let mut t = txn
+                    .open_table(BytesDef::new(&name))
+                    .map_err(|e| err(op, e))?;
+                for row in records.iter().map_err(|e| err(op, e))? {
+                    let (pk, v) = row.map_err(|e| err(op, e))?;
+                    let r = tables::decode_record(v.value(), op)?;
+                    let keys = unique::index_keys(&r.fields, fields)
+                        .map_err(|_| unique::unbuildable(&layout.name, fields))?;
+                    for k in keys {
+                        let taken = t
+                            .insert(k.as_slice(), pk.value())
+                            .map_err(|e| err(op, e))?
+                            .is_some();
+                        if taken {
+                            return Err(unique::unbuildable(&layout.name, fields));
+                        }
+                    }
+                }
+                let def = postcard::to_stdvec(&(&layout.name, fields)).map_err(|e| err(op, e))?;
+                unique_defs
+                    .insert(name.as_str(), def.as_slice())
+                    .map_err(|e| err(op, e))?;
+            }
         }
         txn.commit().map_err(|e| err(op, e))?;
         state
@@ -174,6 +192,11 @@ impl DiskStore {
             .entry(layout.name.clone())
             .or_default()
             .extend(new);
+        state
+            .uniques
+            .entry(layout.name.clone())
+            .or_default()
+            .extend(new_unique);
         Ok(())
     }
 
@@ -233,43 +256,48 @@ impl DiskStore {
         let op = "write projection";
         let state = self.write_state(op)?;
         let indexes = state.indexes.get(projection).cloned().unwrap_or_default();
+        let uniques = state.uniques.get(projection).cloned().unwrap_or_default();
         let name = tables::records_table(projection);
         let prefix = cache_prefix(&name);
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let mut effects: Vec<Effect> = Vec::with_capacity(writes.len());
         let txn = self.data_txn(op)?;
-        {
+        let planned = {
             let mut table = txn
                 .open_table(BytesDef::new(&name))
                 .map_err(|e| err(op, e))?;
-            // Decide every outcome first (against the stored or pending version).
-            let mut pending: HashMap<Vec<u8>, usize> = HashMap::new();
-            for w in writes {
-                let (pk, version, new) = super::super::guarded(w, op)?;
-                let i = match pending.get(&pk) {
-                    Some(&i) => i,
-                    None => {
-                        let cached = self.cache(op)?.get(&cache_key(&prefix, &pk));
-                        let old = match cached {
-                            Some(e) => record(e),
-                            None => match table.get(pk.as_slice()).map_err(|e| err(op, e))? {
-                                Some(v) => Some(Arc::new(tables::decode_record(v.value(), op)?)),
-                                None => None,
-                            },
-                        };
-                        pending.insert(pk.clone(), effects.len());
-                        effects.push(Effect { pk, old, new: None });
-                        effects.len() - 1
-                    }
-                };
-                if effects[i].version().is_some_and(|s| s > version) {
-                    outcomes.push(WriteOutcome::Stale);
-                    continue;
-                }
-                outcomes.push(WriteOutcome::Applied);
-                effects[i].new = Some(new);
+            let mut unique_tables = Vec::with_capacity(uniques.len());
+            for fields in &uniques {
+                let t = txn
+                    .open_table(BytesDef::new(&tables::unique_table(projection, fields)))
+                    .map_err(|e| err(op, e))?;
+                unique_tables.push(t);
             }
-            // Then apply them, with their index entries.
+            // Decide every outcome first (version guard, unique indexes)...
+            let planned = {
+                let (table, unique_tables) = (&table, &unique_tables);
+                unique::plan(
+                    projection,
+                    writes,
+                    &uniques,
+                    op,
+                    |pk| {
+                        if let Some(e) = self.cache(op)?.get(&cache_key(&prefix, pk)) {
+                            return Ok(record(e));
+                        }
+                        match table.get(pk).map_err(|e| err(op, e))? {
+                            Some(v) => Ok(Some(Arc::new(tables::decode_record(v.value(), op)?))),
+                            None => Ok(None),
+                        }
+                    },
+                    |i, k| match unique_tables.get(i) {
+                        Some(t) => Ok(t
+                            .get(k)
+                            .map_err(|e| err(op, e))?
+                            .map(|v| v.value().to_vec())),
+                        None => Ok(None),
+                    },
+                )?
+            };
+            // ... then apply them, with their index entries.
             let mut index_tables = Vec::with_capacity(indexes.len());
             for fields in &indexes {
                 let t = txn
@@ -277,7 +305,7 @@ impl DiskStore {
                     .map_err(|e| err(op, e))?;
                 index_tables.push((fields, t));
             }
-            for e in &effects {
+            for e in &planned.touched {
                 let Some(new) = &e.new else { continue };
                 match new {
                     Some(r) => {
@@ -311,10 +339,35 @@ impl DiskStore {
                     }
                 }
             }
-        }
+            // Unique keys: every key the old records held is freed first (unless another record
+            // took it), then the new records take theirs, so a value moving between two keys of
+            // the call ends with its new holder whatever their order.
+            for (fields, t) in uniques.iter().zip(unique_tables.iter_mut()) {
+                for e in planned.touched.iter().filter(|e| e.new.is_some()) {
+                    let Some(old) = &e.old else { continue };
+                    for k in unique::index_keys(&old.fields, fields).unwrap_or_default() {
+                        let held = t
+                            .get(k.as_slice())
+                            .map_err(|x| err(op, x))?
+                            .is_some_and(|h| h.value() == e.pk.as_slice());
+                        if held {
+                            t.remove(k.as_slice()).map_err(|x| err(op, x))?;
+                        }
+                    }
+                }
+                for e in &planned.touched {
+                    let Some(Some(new)) = &e.new else { continue };
+                    for k in unique::index_keys(&new.fields, fields).unwrap_or_default() {
+                        t.insert(k.as_slice(), e.pk.as_slice())
+                            .map_err(|x| err(op, x))?;
+                    }
+                }
+            }
+            planned
+        };
         txn.commit().map_err(|e| err(op, e))?;
         let mut cache = self.cache(op)?;
-        for e in effects {
+        for e in planned.touched {
             let ck = cache_key(&prefix, &e.pk);
             match e.new {
                 Some(Some(r)) => cache.insert(ck, Entry::Record(Arc::new(r))),
@@ -322,8 +375,12 @@ impl DiskStore {
                 None => {}
             }
         }
+        drop(cache);
         drop(state);
-        Ok(outcomes)
+        match planned.refused {
+            Some(e) => Err(e),
+            None => Ok(planned.outcomes),
+        }
     }
 
     pub fn count(&self, projection: &str) -> Result<u64, StoreError> {

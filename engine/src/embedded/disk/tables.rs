@@ -10,6 +10,9 @@
 //!   -> `()` (a secondary index; the tuple encoding is self-delimiting, so the entries of one
 //!   tuple are exactly the keys starting with its bytes);
 //! - `index_defs`: index table name -> postcard of `(projection, fields)`;
+//! - `u/<projection>/<field,field>`: a unique index ([`crate::embedded`]'s `unique`): index
+//!   key -> the encoded primary key of the record holding it; `unique_defs`: its table name ->
+//!   postcard of `(projection, fields)`;
 //! - `v/<view>`: encoded view key -> postcard of `(key, document)`;
 //! - `dead_letters`, `view_failures`: sequence -> JSON text; `checkpoints`: stream -> position.
 
@@ -22,6 +25,7 @@ pub const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead
 pub const FAILURES: TableDefinition<u64, &[u8]> = TableDefinition::new("view_failures");
 pub const CHECKPOINTS: TableDefinition<&str, i64> = TableDefinition::new("checkpoints");
 pub const INDEX_DEFS: TableDefinition<&str, &[u8]> = TableDefinition::new("index_defs");
+pub const UNIQUE_DEFS: TableDefinition<&str, &[u8]> = TableDefinition::new("unique_defs");
 
 /// A table of encoded keys to postcard bytes (records, documents).
 pub type BytesDef<'n> = TableDefinition<'n, &'static [u8], &'static [u8]>;
@@ -49,6 +53,11 @@ pub fn view_table(view: &str) -> String {
 /// Name of the index table of `projection` on `fields`.
 pub fn index_table(projection: &str, fields: &[String]) -> String {
     format!("i/{projection}/{}", fields.join(","))
+}
+
+/// Name of the unique-index table of `projection` on `fields`.
+pub fn unique_table(projection: &str, fields: &[String]) -> String {
+    format!("u/{projection}/{}", fields.join(","))
 }
 
 /// Opens a table for reading; `None` when it was never created.
