@@ -96,3 +96,156 @@ fn every_subcommand_has_an_accurate_one_line_help() {
         assert!(!summary(&help, command).is_empty(), "{command}: {help}");
     }
 }
+
+/// Copies the regular files of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// A project: `pipelines/customer360` (formatted, compiles, its tests pass), and next to it a
+/// directory of broken files that no default may pick up: `broken/` (a syntax error and a
+/// failing test file) and `fixtures/` (unformatted, marked with `.fdcignore`).
+fn project(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    copy_dir(
+        &root().join("pipelines/customer360"),
+        &dir.join("pipelines/customer360"),
+    );
+    std::fs::create_dir_all(dir.join("broken")).unwrap();
+    std::fs::write(dir.join("broken/bad.fdl"), "system {\n").unwrap();
+    std::fs::write(
+        dir.join("broken/bad.test.yaml"),
+        "cases:\n  - name: x\n    when: []\n    expect: {}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("fixtures/messy")).unwrap();
+    std::fs::write(dir.join("fixtures/.fdcignore"), "").unwrap();
+    std::fs::write(
+        dir.join("fixtures/messy/messy.fdl"),
+        "system crm {\n  projection c from \"t\" as basic {\n key id\n    id int\n  }\n}\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn every_command_defaults_to_the_pipelines_directory() {
+    let dir = project("defaults");
+    let check = run_in(&dir, &["check"]);
+    let stderr = text(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("checked 1 pipeline(s), 3 file(s)"),
+        "{stderr}"
+    );
+
+    let fmt = run_in(&dir, &["fmt", "--check"]);
+    assert_eq!(fmt.status.code(), Some(0), "{}", text(&fmt.stderr));
+    assert_eq!(text(&fmt.stdout), "");
+
+    let test = run_in(&dir, &["test"]);
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test.stdout));
+    assert!(text(&test.stdout).contains("customer_360.test.yaml"));
+    assert!(!text(&test.stdout).contains("bad.test.yaml"));
+
+    let graph = run_in(&dir, &["graph", "--format", "mermaid"]);
+    assert_eq!(graph.status.code(), Some(0), "{}", text(&graph.stderr));
+    assert!(text(&graph.stdout).contains("customer_360"));
+
+    let explain = run_in(&dir, &["explain", "customer_360.name"]);
+    assert_eq!(explain.status.code(), Some(0), "{}", text(&explain.stderr));
+    assert!(text(&explain.stdout).contains("customers"));
+
+    // Without a `pipelines/` directory the default is `.`.
+    let inside = dir.join("pipelines/customer360");
+    let graph = run_in(&inside, &["graph"]);
+    assert_eq!(graph.status.code(), Some(0), "{}", text(&graph.stderr));
+    let fmt = run_in(&inside, &["fmt", "--check"]);
+    assert_eq!(fmt.status.code(), Some(0), "{}", text(&fmt.stderr));
+}
+
+#[test]
+fn a_marked_directory_is_skipped_by_walks_unless_named() {
+    let dir = project("marked");
+    std::fs::remove_dir_all(dir.join("broken")).unwrap();
+    // `.` holds the fixtures, but their directory carries the marker.
+    let fmt = run_in(&dir, &["fmt", "--check", "."]);
+    assert_eq!(fmt.status.code(), Some(0), "{}", text(&fmt.stdout));
+    let check = run_in(&dir, &["check", "."]);
+    assert!(
+        text(&check.stderr).contains("checked 1 pipeline(s)"),
+        "{}",
+        text(&check.stderr)
+    );
+    // Named, the marked directory is processed.
+    let fmt = run_in(&dir, &["fmt", "--check", "fixtures"]);
+    assert_eq!(fmt.status.code(), Some(1));
+    assert_eq!(text(&fmt.stdout), "fixtures/messy/messy.fdl\n");
+    // `fdc fmt .` leaves the fixtures as they are.
+    let before = std::fs::read_to_string(dir.join("fixtures/messy/messy.fdl")).unwrap();
+    assert_eq!(run_in(&dir, &["fmt", "."]).status.code(), Some(0));
+    let after = std::fs::read_to_string(dir.join("fixtures/messy/messy.fdl")).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn fmt_check_at_the_repository_root_touches_no_fixture() {
+    for args in [&["fmt", "--check"][..], &["fmt", "--check", "."][..]] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+}
+
+#[test]
+fn graph_and_explain_name_the_pipelines_of_a_directory_that_holds_several() {
+    let out = run(&["graph"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: `pipelines` holds 2 pipelines (pipelines/customer360, pipelines/fleet)"
+        ),
+        "{stderr}"
+    );
+    let out = run(&["explain", "pipelines", "customer_360"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("pipelines/fleet"));
+}
+
+#[test]
+fn explain_without_a_view_names_the_views_of_the_pipeline() {
+    let out = run(&["explain", "pipelines/customer360"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: missing SINGLE_VIEW; single views in `pipelines/customer360`: customer_360"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("usage: fdc explain pipelines/customer360 customer_360[.FIELD]"),
+        "{stderr}"
+    );
+    let out = run(&["explain", "pipelines/fleet/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("vehicle_status"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+

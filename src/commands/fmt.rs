@@ -1,8 +1,9 @@
 //! `fdc fmt [--check [--diff]] [PATHS...]`.
 //!
-//! In: `.fdl` files, or directories searched recursively for them (hidden directories and
-//! `target/` skipped); `-` formats standard input to standard output. Out: each file rewritten
-//! in place in the canonical layout (only when it changes), or with `--check` nothing written
+//! In: `.fdl` files, or directories searched recursively for them (default `pipelines/` when
+//! it exists, else `.`; hidden directories, `target/` and directories holding a `.fdcignore`
+//! marker skipped: see `commands::paths`); `-` formats standard input to standard output.
+//! Out: each file rewritten in place in the canonical layout (only when it changes), or with `--check` nothing written
 //! and the files that would change named (with `--diff`, a unified diff of each).
 //!
 //! Exit code: 0 all formatted (or rewritten), 1 `--check` found files to change or a file has
@@ -20,7 +21,8 @@ use miette::{NamedSource, Report};
 /// Arguments of `fdc fmt`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
-    /// `.fdl` files or directories (default: the current directory); `-` reads standard input.
+    /// `.fdl` files or directories (default: `pipelines/` when it exists, else `.`; directories
+    /// holding a `.fdcignore` file are skipped unless named); `-` reads standard input.
     pub paths: Vec<PathBuf>,
     /// Write nothing; exit with status 1 and name the files that are not formatted.
     #[arg(long)]
@@ -32,11 +34,7 @@ pub struct FmtArgs {
 
 /// Runs the command.
 pub fn run(args: &FmtArgs) -> ExitCode {
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
+    let paths = super::paths::or_default(&args.paths);
     if paths.iter().any(|p| p.as_os_str() == "-") {
         return if paths.len() == 1 {
             stdin()
@@ -45,13 +43,12 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             ExitCode::from(2)
         };
     }
+    if let Err(code) = super::paths::existing(&paths) {
+        return code;
+    }
     let mut files = Vec::new();
     for p in &paths {
-        if !p.exists() {
-            eprintln!("error: `{}`: no such file or directory", p.display());
-            return ExitCode::from(2);
-        }
-        collect(p, &mut files);
+        collect(p, true, &mut files);
     }
     let mut failed = false;
     let mut changed = 0;
@@ -127,8 +124,9 @@ fn report_syntax(path: &Path, text: &str, errors: Vec<fdc_dsl::syntax::ParseErro
     eprintln!("{}: not formatted (syntax errors)", path.display());
 }
 
-/// `.fdl` files under `path`, sorted; `path` itself when it is a file.
-fn collect(path: &Path, out: &mut Vec<PathBuf>) {
+/// `.fdl` files under `path`, sorted; `path` itself when it is a file. Directories found on
+/// the way are skipped as `fdc_plan::discovery` says; the one `named` on the command line is not.
+fn collect(path: &Path, named: bool, out: &mut Vec<PathBuf>) {
     if !path.is_dir() {
         out.push(path.to_path_buf());
         return;
@@ -139,11 +137,14 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
     };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
+    if !named && fdc_plan::discovery::marked(&entries) {
+        return;
+    }
     for e in entries {
         let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if e.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                collect(&e, out);
+            if !fdc_plan::discovery::skipped_name(name) {
+                collect(&e, false, out);
             }
         } else if e.extension().is_some_and(|x| x == "fdl") {
             out.push(e);

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod fmt;
 pub mod graph;
 pub mod inspect;
+pub mod paths;
 pub mod refresh;
 pub mod run;
 pub mod status;

@@ -1,7 +1,7 @@
 //! `fdc test [PATHS...] [--format human|json|junit] [--filter NAME]`.
 //!
 //! In: test files (`*.test.yaml`), pipeline directories holding them, or trees of those
-//! (default: the current directory). Out: every case run on a fresh embedded store, a report
+//! (default: `pipelines/` when it exists, else `.`; see `commands::paths`). Out: every case run on a fresh embedded store, a report
 //! on stdout (a readable difference per failure and a summary line; JSON; or JUnit XML with one
 //! testsuite per file and one testcase per case). Exit code: 0 all passed, 1 some case failed,
 //! 2 usage or setup errors (no test file found, a test file that does not match
@@ -41,7 +41,7 @@ pub enum Format {
 /// Runs `fdc test`.
 pub fn run(args: &TestArgs) -> ExitCode {
     let mut files = Vec::new();
-    for p in &args.paths {
+    for p in &super::paths::or_default(&args.paths) {
         match testing::discover(p) {
             Ok(found) => files.extend(found),
             Err(e) => {

@@ -275,7 +275,7 @@ pub fn pipeline_of(path: &Path, file: &TestFile) -> PathBuf {
 }
 
 /// The test files at `path`: the file itself, or every `*.test.yaml` under a directory (sorted,
-/// recursively; hidden directories and `target` skipped).
+/// recursively; directories skipped as `fdc_plan::discovery` says: hidden, `target`, marked).
 pub fn discover(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -293,13 +293,22 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> 
     if depth > 16 {
         return Ok(());
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    for entry in entries.flatten() {
-        let p = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    // The directory named by the caller is searched even when marked.
+    if depth > 0 && fdc_plan::discovery::marked(&entries) {
+        return Ok(());
+    }
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if p.is_dir() {
-            if !name.starts_with('.') && name != "target" {
+            if !fdc_plan::discovery::skipped_name(&name) {
                 walk(&p, depth + 1, out)?;
             }
         } else if name.ends_with(SUFFIX) {

@@ -233,11 +233,14 @@ fn discovery_finds_test_files_in_a_tree() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("a/b")).expect("dirs");
     std::fs::create_dir_all(dir.join("target")).expect("dirs");
+    std::fs::create_dir_all(dir.join("fixtures")).expect("dirs");
     for f in [
         "a/x.test.yaml",
         "a/b/y.test.yaml",
         "a/other.yaml",
         "target/z.test.yaml",
+        "fixtures/.fdcignore",
+        "fixtures/w.test.yaml",
     ] {
         std::fs::write(dir.join(f), "").expect("write");
     }
@@ -247,6 +250,11 @@ fn discovery_finds_test_files_in_a_tree() {
         vec![dir.join("a/b/y.test.yaml"), dir.join("a/x.test.yaml")]
     );
     assert!(discover(&dir.join("missing")).is_err());
+    // A marked directory is searched when named.
+    assert_eq!(
+        discover(&dir.join("fixtures")).expect("found"),
+        vec![dir.join("fixtures/w.test.yaml")]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
