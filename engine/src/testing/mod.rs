@@ -3,8 +3,9 @@
 //! In: test files (`*.test.yaml`, schema `schemas/test.schema.json`, documented in
 //! `docs/testing.md`) and the compiled [`fdc_plan::Plan`] of the pipeline each one tests (the
 //! caller compiles: the engine never sees `.fdl`). Out: one [`CaseResult`] per case, with every
-//! mismatch as a readable [`Failure`] (the path of the first differing field, expected vs
-//! actual), and reports in human, JSON and JUnit form ([`report`]).
+//! mismatch as a readable [`Failure`] (each differing path of each document, event, count or
+//! dead-letter expectation, expected vs actual), and reports in human, JSON and JUnit form
+//! ([`report`]).
 //!
 //! Guarantees:
 //! - a test file is validated against the JSON Schema before use; errors name the file and the
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use compare::{first_difference, Difference};
+pub use compare::{differences, first_difference, Difference};
 pub use run::{run_case, run_file};
 
 /// The JSON Schema of test files.
@@ -174,6 +175,16 @@ pub struct Failure {
     pub path: String,
     pub expected: String,
     pub actual: String,
+}
+
+impl From<Difference> for Failure {
+    fn from(d: Difference) -> Failure {
+        Failure {
+            path: d.path,
+            expected: d.expected,
+            actual: d.actual,
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
