@@ -249,3 +249,87 @@ fn explain_without_a_view_names_the_views_of_the_pipeline() {
     );
 }
 
+const CUSTOMER360: &str = "pipelines/customer360";
+const EVENTS: &str = "pipelines/customer360/events.jsonl";
+
+#[test]
+fn run_exits_3_when_more_messages_than_allowed_are_dead_lettered() {
+    // The example's input has 2 broken messages.
+    let out = run(&[
+        "run",
+        CUSTOMER360,
+        "--input",
+        EVENTS,
+        "--max-dead-letters",
+        "1",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: 2 message(s) dead-lettered, more than --max-dead-letters 1"),
+        "{stderr}"
+    );
+    // The run still completed: the summary is printed.
+    assert!(stderr.contains("consumed 33 message(s)"), "{stderr}");
+    let out = run(&[
+        "run",
+        CUSTOMER360,
+        "--input",
+        EVENTS,
+        "--max-dead-letters",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Every message dead-lettered: without the option the run exits 0, with 0 allowed it fails.
+    let dir = scratch("dead_letters");
+    let input = dir.join("bad.jsonl");
+    std::fs::write(
+        &input,
+        "{\"topic\":\"shop.orders\",\"value\":\"not an object\"}\n{\"topic\":\"shop.orders\",\"value\":7}\n",
+    )
+    .unwrap();
+    let input = input.to_str().unwrap();
+    let out = run(&["run", CUSTOMER360, "--input", input]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 dead-lettered"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        CUSTOMER360,
+        "--input",
+        input,
+        "--max-dead-letters",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+#[test]
+fn max_dead_letters_is_refused_for_a_production_run() {
+    let out = run(&[
+        "run",
+        CUSTOMER360,
+        "--config",
+        "fdc.yaml",
+        "--max-dead-letters",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Production selected by the environment alone.
+    let out = fdc()
+        .env("FDC_KAFKA_BROKERS", "127.0.0.1:9")
+        .args(["run", CUSTOMER360, "--max-dead-letters", "1"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: --max-dead-letters is for an embedded run"),
+        "{stderr}"
+    );
+}
+

@@ -1,12 +1,14 @@
 //! `fdc run PIPELINE --input FILE|DIR|- [--store DIR] [--print views|projections|all]
-//! [--export DIR] [--batch-size N]`.
+//! [--export DIR] [--batch-size N] [--max-dead-letters N]`.
 //!
 //! In: a pipeline (a `.fdl` file or directory, compiled with the same entry point as `fdc
 //! check`) and newline-delimited JSON messages. Out: the pipeline run on the embedded store and
 //! the file source; a summary of the counts on stderr; with `--print`, the resulting single
 //! views and/or projection records as JSON lines on stdout; with `--export`, the same plus
 //! events and dead letters as files. Exit code: 0 when the run finished (dead letters are
-//! reported, not failures), 1 when the pipeline does not compile or a store fails, 2 usage.
+//! reported, not failures), 1 when the pipeline does not compile or a store fails, 2 usage,
+//! 3 when more than `--max-dead-letters N` messages of this run were dead-lettered (the run
+//! completed and committed all the same; the option is refused with `--config`).
 //!
 //! Ctrl-C stops reading, finishes the batch in flight and commits it.
 
@@ -57,7 +59,15 @@ pub struct RunArgs {
     /// `<group_id>.aggregate`) and rebuilds the single views.
     #[arg(long, value_enum, default_value_t = RoleArg::All)]
     pub role: RoleArg,
+    /// Embedded run (`--input`) only: exit with status 3 when more than N messages of this run
+    /// were dead-lettered (the run still completes and commits). Not for a production run,
+    /// which is long-lived: alert on its `fdc_messages_dead_lettered_total` metric instead.
+    #[arg(long, value_name = "N", conflicts_with = "config")]
+    pub max_dead_letters: Option<u64>,
 }
+
+/// The exit code of an embedded run that dead-lettered more than `--max-dead-letters`.
+pub const TOO_MANY_DEAD_LETTERS: u8 = 3;
 
 /// What `--role` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,6 +116,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
         let plan = compiled.plan;
         let config = args.config.as_deref();
+        if args.max_dead_letters.is_some() {
+            eprintln!(
+                "error: --max-dead-letters is for an embedded run (--input); a production run is \
+                 long-lived: alert on its fdc_messages_dead_lettered_total metric instead"
+            );
+            return ExitCode::from(2);
+        }
         let options = crate::config::launch::Options {
             store_dir: args.store.clone(),
             http: args.http.clone(),
@@ -212,7 +229,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    match args.max_dead_letters {
+        Some(max) if done.summary.dead_lettered > max => {
+            eprintln!(
+                "error: {} message(s) dead-lettered, more than --max-dead-letters {max}",
+                done.summary.dead_lettered
+            );
+            ExitCode::from(TOO_MANY_DEAD_LETTERS)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn print_initial_load_hint(initial_load: bool) {
