@@ -132,7 +132,7 @@ impl EventSink for NoEvents {
 struct Progress {
     view: String,
     started: Instant,
-    /// Roots scanned before this run (a resumed refresh).
+    /// Records (roots and stored documents) read before this run (a resumed refresh).
     resumed_at: u64,
     total: Option<u64>,
     terminal: bool,
@@ -142,17 +142,27 @@ struct Progress {
 impl Progress {
     const LOG_EVERY: Duration = Duration::from_secs(10);
 
+    /// The progress line. The roots pass is measured against the roots to scan (with an ETA);
+    /// the orphans pass (stored documents whose root may be gone) is a phase of its own with
+    /// its own count, so the roots count never exceeds its total.
     fn line(&self, t: &RefreshTotals) -> String {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
-        let rate = (t.scanned - self.resumed_at) as f64 / elapsed;
+        let read = t.scanned + t.orphans_scanned;
+        let rate = read.saturating_sub(self.resumed_at) as f64 / elapsed;
         let mut out = format!("refresh {}: {} records", self.view, t.scanned);
         if let Some(total) = self.total.filter(|n| *n > 0) {
             let done = t.scanned.min(total);
             out += &format!(" of {total} ({:.0} %)", 100.0 * done as f64 / total as f64);
-            if rate > 0.0 {
+            if rate > 0.0 && t.orphans_scanned == 0 {
                 let eta = (total - done) as f64 / rate;
                 out += &format!(", ETA {}", clock(eta));
             }
+        }
+        if t.orphans_scanned > 0 {
+            out += &format!(
+                ", then {} stored document(s) checked for a gone root",
+                t.orphans_scanned
+            );
         }
         out += &format!(
             ", {rate:.0} records/s; views {} inserted, {} updated, {} unchanged, {} deleted",
@@ -359,7 +369,7 @@ async fn refresh_with_progress(
         eprintln!(
             "resuming the refresh of {} after {} records ({})",
             options.view,
-            c.totals.scanned,
+            c.totals.scanned + c.totals.orphans_scanned,
             cursor_path.display()
         );
     }
@@ -367,7 +377,9 @@ async fn refresh_with_progress(
     let mut progress = Progress {
         view: options.view.clone(),
         started: Instant::now(),
-        resumed_at: resume.as_ref().map_or(0, |c| c.totals.scanned),
+        resumed_at: resume
+            .as_ref()
+            .map_or(0, |c| c.totals.scanned + c.totals.orphans_scanned),
         total,
         terminal: std::io::stderr().is_terminal(),
         last_line: Instant::now(),
@@ -489,5 +501,30 @@ mod tests {
         );
         assert!(line.contains("10 records/s"), "{line}");
         assert!(line.contains("90 inserted"), "{line}");
+    }
+
+    #[test]
+    fn the_orphans_pass_is_counted_apart_from_the_roots() {
+        let p = Progress {
+            view: "v".into(),
+            started: Instant::now() - Duration::from_secs(10),
+            resumed_at: 0,
+            total: Some(400),
+            terminal: false,
+            last_line: Instant::now(),
+        };
+        let t = RefreshTotals {
+            scanned: 400,
+            orphans_scanned: 200,
+            ..RefreshTotals::default()
+        };
+        let line = p.line(&t);
+        assert!(
+            line.starts_with(
+                "refresh v: 400 records of 400 (100 %), then 200 stored document(s) checked \
+                 for a gone root, 60 records/s"
+            ),
+            "{line}"
+        );
     }
 }
