@@ -333,3 +333,56 @@ fn max_dead_letters_is_refused_for_a_production_run() {
     );
 }
 
+/// Every failing command ends its stderr with a line that starts with `error: ` (lowercase,
+/// as clap's usage errors), miette reports of a pipeline that does not compile included.
+#[test]
+fn every_command_reports_errors_with_one_prefix() {
+    let bad = "dsl/tests/fixtures/check/err/unknown_field_suggests_similar.fdl";
+    let syntax = "dsl/tests/fixtures/parse/err";
+    let syntax_file = std::fs::read_dir(root().join(syntax))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "fdl"))
+        .unwrap();
+    let syntax_file = syntax_file.to_str().unwrap();
+    let dir = scratch("errors");
+    let broken_test = dir.join("broken.test.yaml");
+    std::fs::write(
+        &broken_test,
+        "pipeline: nowhere\ncases:\n  - name: x\n    when: []\n    expect: {}\n",
+    )
+    .unwrap();
+    let broken_test = broken_test.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", bad, "--input", EVENTS],
+        vec!["run", CUSTOMER360],
+        vec!["run", CUSTOMER360, "--input", "nope.jsonl"],
+        vec!["refresh", bad, "customer_360", "--store", "."],
+        vec!["inspect", bad, "--store", ".", "view", "v", "1"],
+        vec!["graph", bad],
+        vec!["explain", bad, "customer_360"],
+        vec!["check", "nope"],
+        vec!["fmt", "--check", syntax_file],
+        vec!["test", "nope"],
+        vec!["test", broken_test],
+        vec!["status", "--addr", "127.0.0.1:9"],
+    ];
+    for args in cases {
+        let out = run(&args);
+        let stderr = text(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        assert!(
+            last.starts_with("error: "),
+            "{args:?}: the last line is `{last}`:\n{stderr}"
+        );
+        assert!(
+            !stderr.lines().any(|l| l.trim_start().starts_with("Error")),
+            "{args:?}: {stderr}"
+        );
+    }
+    // clap's usage errors start with the same prefix (then the usage).
+    let out = run(&["nosuchcommand"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+}

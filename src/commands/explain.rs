@@ -41,14 +41,7 @@ pub fn compile_or_report(paths: &[PathBuf]) -> Option<Plan> {
     match fdc_dsl::compile_with(&fdc_dsl::FsLoader, paths) {
         Ok(c) => Some(c.plan),
         Err(d) => {
-            for r in d.reports() {
-                eprintln!("{r:?}");
-            }
-            let (errors, _) = d.counts();
-            eprintln!(
-                "error: `{}` does not compile ({errors} error(s))",
-                shown.join(" ")
-            );
+            super::report_not_compiling(&shown.join(" "), &d);
             None
         }
     }

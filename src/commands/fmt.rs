@@ -3,8 +3,9 @@
 //! In: `.fdl` files, or directories searched recursively for them (default `pipelines/` when
 //! it exists, else `.`; hidden directories, `target/` and directories holding a `.fdcignore`
 //! marker skipped: see `commands::paths`); `-` formats standard input to standard output.
-//! Out: each file rewritten in place in the canonical layout (only when it changes), or with `--check` nothing written
-//! and the files that would change named (with `--diff`, a unified diff of each).
+//! Out: each file rewritten in place in the canonical layout (only when it changes), or with
+//! `--check` nothing written and the files that would change named (with `--diff`, a unified
+//! diff of each).
 //!
 //! Exit code: 0 all formatted (or rewritten), 1 `--check` found files to change or a file has
 //! syntax errors (such a file is reported and never touched), 2 usage errors (a path that does
@@ -121,7 +122,7 @@ fn report_syntax(path: &Path, text: &str, errors: Vec<fdc_dsl::syntax::ParseErro
         ));
         eprintln!("{report:?}");
     }
-    eprintln!("{}: not formatted (syntax errors)", path.display());
+    eprintln!("error: `{}`: not formatted (syntax errors)", path.display());
 }
 
 /// `.fdl` files under `path`, sorted; `path` itself when it is a file. Directories found on

@@ -1,5 +1,12 @@
 //! One module per `fdc` command, each with its `clap::Args` struct and a `run` function that
 //! returns the exit code.
+//!
+//! Errors: every failure ends with a line on stderr that starts with `error: ` (lowercase, as
+//! clap's usage errors do); a pipeline that does not compile prints its diagnostics (miette
+//! reports) first, then the line `error: <PATH> does not compile (N error(s))`
+//! ([`report_not_compiling`]).
+
+use std::path::Path;
 
 pub mod check;
 pub mod explain;
@@ -11,3 +18,24 @@ pub mod refresh;
 pub mod run;
 pub mod status;
 pub mod test;
+
+/// Prints a pipeline's diagnostics, then the `error:` line that ends a failed compilation.
+pub fn report_not_compiling(shown: &str, diagnostics: &fdc_dsl::Diagnostics) {
+    for report in diagnostics.reports() {
+        eprintln!("{report:?}");
+    }
+    let (errors, _) = diagnostics.counts();
+    eprintln!("error: `{shown}` does not compile ({errors} error(s))");
+}
+
+/// Compiles the pipeline at `path`; `None` when it does not compile (reported on stderr).
+pub fn load_or_report(path: &Path) -> Option<fdc_dsl::Compiled> {
+    match fdc_dsl::load(path) {
+        Ok(c) => Some(c),
+        Err(diagnostics) => {
+            report_not_compiling(&paths::shown(path), &diagnostics);
+            None
+        }
+    }
+}
+

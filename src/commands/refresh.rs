@@ -271,14 +271,8 @@ async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
 
 /// Runs `fdc refresh`.
 pub fn run(args: &RefreshArgs) -> ExitCode {
-    let compiled = match fdc_dsl::load(&args.pipeline) {
-        Ok(c) => c,
-        Err(diagnostics) => {
-            for report in diagnostics.reports() {
-                eprintln!("{report:?}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some(compiled) = super::load_or_report(&args.pipeline) else {
+        return ExitCode::from(1);
     };
     let mut filter = Vec::new();
     for f in &args.filters {

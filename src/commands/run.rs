@@ -99,14 +99,8 @@ pub enum Print {
 
 /// Runs `fdc run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let compiled = match fdc_dsl::load(&args.pipeline) {
-        Ok(c) => c,
-        Err(diagnostics) => {
-            for report in diagnostics.reports() {
-                eprintln!("{report:?}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some(compiled) = super::load_or_report(&args.pipeline) else {
+        return ExitCode::from(1);
     };
     if args.initial_load && args.role == RoleArg::Aggregate {
         eprintln!("error: --initial-load writes projections: it is not for --role aggregate");

@@ -19,8 +19,9 @@ use fdc_engine::testing::{self, report, FileResult};
 /// Arguments of `fdc test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Test files, pipeline directories, or trees to search for `*.test.yaml` files.
-    #[arg(default_value = ".")]
+    /// Test files, pipeline directories, or trees to search for `*.test.yaml` files (default:
+    /// `pipelines/` when it exists, else `.`; directories holding a `.fdcignore` file are
+    /// skipped unless named).
     pub paths: Vec<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -93,6 +94,10 @@ pub fn run(args: &TestArgs) -> ExitCode {
     }
     let totals = report::Totals::of(&results);
     if totals.errors > 0 {
+        eprintln!(
+            "error: {} test file(s) or case(s) could not run (see ERROR in the report)",
+            totals.errors
+        );
         ExitCode::from(2)
     } else if totals.failed > 0 {
         ExitCode::from(1)
