@@ -384,5 +384,120 @@ fn every_command_reports_errors_with_one_prefix() {
     // clap's usage errors start with the same prefix (then the usage).
     let out = run(&["nosuchcommand"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(root().join("README.md")).unwrap()
+}
+
+/// The lines of each of the README's code blocks in `lang`.
+fn readme_blocks(lang: &str) -> Vec<Vec<String>> {
+    let mut blocks = Vec::new();
+    // The block being read: whether it is in `lang`, and its lines.
+    let mut open: Option<(bool, Vec<String>)> = None;
+    for line in readme().lines() {
+        if let Some(tag) = line.strip_prefix("```") {
+            match open.take() {
+                Some((true, lines)) => blocks.push(lines),
+                Some((false, _)) => {}
+                None => open = Some((tag == lang, Vec::new())),
+            }
+            continue;
+        }
+        if let Some((_, lines)) = open.as_mut() {
+            lines.push(line.to_string());
+        }
+    }
+    blocks
+}
+
+/// Every `fdc ...` and `cargo run -- ...` line of the README's `sh` blocks that needs no
+/// service runs and exits 0 (production commands, which need Kafka and MongoDB, are left to
+/// the integration tests).
+#[test]
+fn the_readme_commands_run() {
+    let mut ran = Vec::new();
+    for block in readme_blocks("sh") {
+        for line in block {
+            let line = line.split(" #").next().unwrap().trim().to_string();
+            let Some(rest) = line
+                .strip_prefix("fdc ")
+                .or_else(|| line.strip_prefix("cargo run -- "))
+            else {
+                continue;
+            };
+            let needs_services = ["--config", "--http", "--role", "status"]
+                .iter()
+                .any(|o| rest.split_whitespace().any(|w| w == *o));
+            if needs_services {
+                continue;
+            }
+            let args: Vec<&str> = rest.split_whitespace().collect();
+            let out = run(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "README: `{line}`\n{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            ran.push(line);
+        }
+    }
+    assert!(
+        ran.iter()
+            .any(|l| l.starts_with("fdc explain pipelines/customer360 customer_360.")),
+        "{ran:?}"
+    );
+    assert!(ran.len() >= 5, "{ran:?}");
+}
+
+/// The README's language sample compiles, and is a shortened example: every field of its
+/// single view is a field of the example's, so `fdc explain` on a name read there works.
+#[test]
+fn the_readme_pipeline_compiles_and_names_the_example_fields() {
+    let blocks = readme_blocks("fdl");
+    assert_eq!(blocks.len(), 1, "one fdl sample");
+    let sample = blocks[0].join("\n") + "\n";
+    let dir = scratch("readme_sample");
+    std::fs::write(dir.join("sample.fdl"), &sample).unwrap();
+    let out = run_in(&dir, &["check", "sample.fdl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let view = sample
+        .split("single view customer_360 {")
+        .nth(1)
+        .expect("the sample's single view");
+    let mut fields = Vec::new();
+    for line in view.lines() {
+        // `name = ...` at the view's top level (two spaces in).
+        let Some(rest) = line.strip_prefix("  ") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(" =") else {
+            continue;
+        };
+        let name = name.trim();
+        if !name.is_empty()
+            && !rest.starts_with(' ')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            fields.push(name.to_string());
+        }
+    }
+    assert!(fields.len() >= 4, "{fields:?}");
+    for field in fields {
+        let target = format!("customer_360.{field}");
+        let out = run(&["explain", CUSTOMER360, &target]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "README field `{field}`: {}",
+            text(&out.stderr)
+        );
+    }
 }
