@@ -8,6 +8,8 @@
 //! variant in [`Command`] and one arm in `main`.
 
 mod commands;
+// fdc.yaml and the production launch: Kafka and MongoDB adapters (cargo feature `production`).
+#[cfg(feature = "production")]
 mod config;
 mod observe;
 mod output;

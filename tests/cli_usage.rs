@@ -391,6 +391,90 @@ fn every_command_reports_errors_with_one_prefix() {
     );
 }
 
+/// A build without the cargo feature `production` refuses every production option, naming the
+/// feature; with it, the same options reach the production launch.
+#[test]
+fn production_options_name_the_production_feature_when_it_is_missing() {
+    let cases: [&[&str]; 4] = [
+        &["run", CUSTOMER360, "--config", "no-such-fdc.yaml"],
+        &["run", CUSTOMER360, "--input", EVENTS, "--role", "ingest"],
+        &[
+            "refresh",
+            CUSTOMER360,
+            "customer_360",
+            "--config",
+            "no-such-fdc.yaml",
+        ],
+        &["refresh", CUSTOMER360, "customer_360"],
+    ];
+    for args in cases {
+        let out = run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let names_feature = stderr.contains(
+            "this fdc was built without the production adapters (Kafka, MongoDB); rebuild with \
+             `--features production`",
+        );
+        if cfg!(feature = "production") {
+            assert!(!names_feature, "{args:?}: {stderr}");
+        } else {
+            assert!(names_feature, "{args:?}: {stderr}");
+        }
+    }
+    if cfg!(feature = "production") {
+        let out = run(&["run", CUSTOMER360, "--config", "no-such-fdc.yaml"]);
+        assert!(
+            text(&out.stderr).contains("cannot read the configuration `no-such-fdc.yaml`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// The crates `fdc` links by default (`cargo tree -e normal`): the Kafka and MongoDB clients
+/// come only with the feature `production`, so the README's first command compiles neither.
+fn linked_crates(features: &[&str]) -> Vec<String> {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "fdc",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}"])
+        .args(features)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_default_build_links_no_kafka_or_mongodb_client() {
+    let clients = ["rdkafka", "rdkafka-sys", "mongodb"];
+    let default = linked_crates(&[]);
+    assert!(default.iter().any(|c| c == "fdc-engine"), "{default:?}");
+    for c in clients {
+        assert!(!default.iter().any(|d| d == c), "{c} in the default build");
+    }
+    let production = linked_crates(&["--features", "production"]);
+    for c in clients {
+        assert!(
+            production.iter().any(|d| d == c),
+            "{c} missing with production"
+        );
+    }
+}
+
 fn readme() -> String {
     std::fs::read_to_string(root().join("README.md")).unwrap()
 }

@@ -39,3 +39,9 @@ pub fn load_or_report(path: &Path) -> Option<fdc_dsl::Compiled> {
     }
 }
 
+/// Why a production option fails in a build without the cargo feature `production` (the
+/// Kafka and MongoDB adapters).
+#[cfg(not(feature = "production"))]
+pub const WITHOUT_PRODUCTION: &str = "this fdc was built without the production adapters \
+     (Kafka, MongoDB); rebuild with `--features production` (`cargo install --path . \
+     --features production`)";

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use fdc_engine::embedded::EmbeddedStore;
+#[cfg(feature = "production")]
 use fdc_engine::kafka::{KafkaEvents, KafkaProducer, KafkaProducerConfig};
+#[cfg(feature = "production")]
 use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::refresh::{
     refresh, roots_to_scan, validate, Flow, RefreshCursor, RefreshOptions, RefreshTotals,
@@ -35,6 +37,7 @@ use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
 use fdc_engine::store::{DeadLetter, DeadLetterSink, Event, EventSink, StoreError};
 use fdc_plan::{CompareOp, FieldCondition};
 
+#[cfg(feature = "production")]
 use crate::config::ProcessEnv;
 
 /// Arguments of `fdc refresh`.
@@ -212,9 +215,28 @@ fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
         .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
 }
 
+/// The Kafka producer of the events, flushed at the end.
+#[cfg(feature = "production")]
+type Producer = Arc<KafkaProducer>;
+/// Without the production adapters there is no producer (the type has no value).
+#[cfg(not(feature = "production"))]
+type Producer = std::convert::Infallible;
+
 /// What a refresh runs on: the stores and sinks, the Kafka producer of the events (to flush),
 /// and the configured `batch.rebuild_parallelism`.
-type Target = (Stores, Option<Arc<KafkaProducer>>, Option<usize>);
+type Target = (Stores, Option<Producer>, Option<usize>);
+
+#[cfg(feature = "production")]
+fn flush(producer: &Producer) -> Result<(), String> {
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "production"))]
+fn flush(producer: &Producer) -> Result<(), String> {
+    match *producer {}
+}
 
 /// The stores and sinks to refresh on: the embedded store of `--store` (whatever the
 /// environment says: the flag is explicit), or MongoDB from `--config` / the environment.
@@ -233,6 +255,33 @@ async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
         };
         return Ok((stores, None, None));
     }
+    production_stores(args, dead_letters).await
+}
+
+/// Without the production adapters only `--store` is possible.
+#[cfg(not(feature = "production"))]
+async fn production_stores(
+    args: &RefreshArgs,
+    _dead_letters: Arc<dyn DeadLetterSink>,
+) -> Result<Target, (u8, String)> {
+    let message = if args.config.is_some() {
+        format!("--config (MongoDB): {}", super::WITHOUT_PRODUCTION)
+    } else {
+        format!(
+            "give --store DIR (embedded store); MongoDB (--config FILE or FDC_MONGO_URI) needs \
+             the production adapters: {}",
+            super::WITHOUT_PRODUCTION
+        )
+    };
+    Err((2, message))
+}
+
+/// MongoDB (and Kafka for the events) from `--config` / the environment.
+#[cfg(feature = "production")]
+async fn production_stores(
+    args: &RefreshArgs,
+    dead_letters: Arc<dyn DeadLetterSink>,
+) -> Result<Target, (u8, String)> {
     let config =
         crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
     let Some(mongodb) = &config.mongodb else {
@@ -321,8 +370,8 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
             }
         };
         let code = refresh_with_progress(args, &engine, &options).await;
-        if let Some(p) = producer {
-            if let Err(e) = p.flush(Duration::from_secs(30)) {
+        if let Some(p) = &producer {
+            if let Err(e) = flush(p) {
                 eprintln!("error: {e}");
                 return 1;
             }

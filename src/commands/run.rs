@@ -77,6 +77,7 @@ pub enum RoleArg {
     Aggregate,
 }
 
+#[cfg(feature = "production")]
 impl RoleArg {
     /// The engine's role.
     pub fn role(self) -> fdc_engine::runtime::Role {
@@ -106,10 +107,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --initial-load writes projections: it is not for --role aggregate");
         return ExitCode::from(2);
     }
-    let env = crate::config::ProcessEnv;
-    if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
-        let plan = compiled.plan;
-        let config = args.config.as_deref();
+    if production_wanted(args) {
         if args.max_dead_letters.is_some() {
             eprintln!(
                 "error: --max-dead-letters is for an embedded run (--input); a production run is \
@@ -117,28 +115,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        let options = crate::config::launch::Options {
-            store_dir: args.store.clone(),
-            http: args.http.clone(),
-            initial_load: args.initial_load,
-            role: args.role.role(),
-        };
-        return match crate::config::launch::run_production(plan, config, &options) {
-            Ok(summary) => {
-                print_summary(&summary);
-                print_initial_load_hint(args.initial_load);
-                ExitCode::SUCCESS
-            }
-            Err(f) => {
-                eprintln!("error: {}", f.message);
-                ExitCode::from(f.code)
-            }
-        };
+        return run_production(args, compiled.plan);
     }
     if args.http.is_some() || args.role != RoleArg::All {
         eprintln!(
             "error: --http and --role are for a production run (--config or FDC_KAFKA_BROKERS)"
         );
+        #[cfg(not(feature = "production"))]
+        eprintln!("note: {}", super::WITHOUT_PRODUCTION);
         return ExitCode::from(2);
     }
     let Some(input) = &args.input else {
@@ -233,6 +217,56 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         _ => ExitCode::SUCCESS,
     }
+}
+
+/// Whether this is a production run: `--config`, or `FDC_KAFKA_BROKERS` without `--input`.
+#[cfg(feature = "production")]
+fn production_wanted(args: &RunArgs) -> bool {
+    crate::config::launch::wanted(
+        args.config.as_deref(),
+        args.input.is_some(),
+        &crate::config::ProcessEnv,
+    )
+}
+
+/// The rule of `config::launch::wanted` (not compiled without the production adapters), so
+/// that a production run asked of this build fails saying why instead of asking for `--input`.
+#[cfg(not(feature = "production"))]
+fn production_wanted(args: &RunArgs) -> bool {
+    args.config.is_some()
+        || (args.input.is_none() && std::env::var_os("FDC_KAFKA_BROKERS").is_some())
+}
+
+/// Kafka in, MongoDB out, until SIGINT or SIGTERM (`config::launch`).
+#[cfg(feature = "production")]
+fn run_production(args: &RunArgs, plan: fdc_plan::Plan) -> ExitCode {
+    let options = crate::config::launch::Options {
+        store_dir: args.store.clone(),
+        http: args.http.clone(),
+        initial_load: args.initial_load,
+        role: args.role.role(),
+    };
+    match crate::config::launch::run_production(plan, args.config.as_deref(), &options) {
+        Ok(summary) => {
+            print_summary(&summary);
+            print_initial_load_hint(args.initial_load);
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// A build without the production adapters: the run is refused, saying how to get them.
+#[cfg(not(feature = "production"))]
+fn run_production(_args: &RunArgs, _plan: fdc_plan::Plan) -> ExitCode {
+    eprintln!(
+        "error: a production run (--config or FDC_KAFKA_BROKERS): {}",
+        super::WITHOUT_PRODUCTION
+    );
+    ExitCode::from(2)
 }
 
 fn print_initial_load_hint(initial_load: bool) {
