@@ -8,6 +8,8 @@
 //! variant in [`Command`] and one arm in `main`.
 
 mod commands;
+// fdc.yaml and the production launch: Kafka and MongoDB adapters (cargo feature `production`).
+#[cfg(feature = "production")]
 mod config;
 mod lsp;
 mod observe;
@@ -41,21 +43,24 @@ struct Cli {
 enum Command {
     /// Check pipelines: syntax, names, types, relations, strategies, indexes.
     Check(commands::check::CheckArgs),
-    /// Run a pipeline on the embedded store over newline-delimited JSON messages.
+    /// Run a pipeline: JSON-lines messages into the embedded store (`--input`), or in
+    /// production Kafka into MongoDB (`--config`).
     Run(commands::run::RunArgs),
-    /// Rebuild a single view from the projections (all, or the roots matching a filter).
+    /// Rebuild a single view from the projections (all roots, or those matching filters), on
+    /// an embedded store (`--store`) or MongoDB (`--config`).
     Refresh(commands::refresh::RefreshArgs),
-    /// Show a single view or a projection record by key from an embedded store.
+    /// Show a single view or a projection record by key from an embedded store directory.
     Inspect(commands::inspect::InspectArgs),
-    /// Format `.fdl` files in the canonical layout (`--check` to only verify).
+    /// Format `.fdl` files in the canonical layout, comments kept (`--check` only reports).
     Fmt(commands::fmt::FmtArgs),
-    /// Print the execution graph (topics to events) as DOT or Mermaid.
+    /// Print a pipeline's execution graph (topics to event topics) as DOT or Mermaid.
     Graph(commands::graph::GraphArgs),
     /// Explain a single view: strategies hop by hop, and field lineage to source columns.
     Explain(commands::explain::ExplainArgs),
-    /// Run the test cases (`*.test.yaml`) of pipelines on a fresh embedded store each.
+    /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
-    /// Show what a running `fdc run` is doing and how far behind it is (its HTTP endpoint).
+    /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
+    /// endpoint it serves with `--http`.
     Status(commands::status::StatusArgs),
     /// Serve the Language Server Protocol on stdin/stdout (editors: docs/editors.md).
     Lsp(commands::lsp::LspArgs),

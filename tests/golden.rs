@@ -170,7 +170,7 @@ fn fdc_test_reports_failures_with_exit_1_and_formats_for_ci() {
     std::fs::write(
         &file,
         format!(
-            "pipeline: {}\ncases:\n  - name: right\n    when:\n      - {{projection: customers, op: insert, after: {{CUSTOMER_ID: 1, FIRST_NAME: A, LAST_NAME: B, SIGNUP_TS: 0}}}}\n    expect:\n      views:\n        customer_360:\n          - {{key: 1, fields: {{name: A B}}}}\n  - name: wrong <&>\n    when:\n      - {{projection: customers, op: insert, after: {{CUSTOMER_ID: 1, FIRST_NAME: A, LAST_NAME: B, SIGNUP_TS: 0}}}}\n    expect:\n      views:\n        customer_360:\n          - {{key: 1, fields: {{name: A C}}}}\n",
+            "pipeline: {}\ncases:\n  - name: right\n    when:\n      - {{projection: customers, op: insert, after: {{CUSTOMER_ID: 1, FIRST_NAME: A, LAST_NAME: B, SIGNUP_TS: 0}}}}\n    expect:\n      views:\n        customer_360:\n          - {{key: 1, fields: {{name: A B}}}}\n  - name: wrong <&>\n    when:\n      - {{projection: customers, op: insert, after: {{CUSTOMER_ID: 1, FIRST_NAME: A, LAST_NAME: B, SIGNUP_TS: 0}}}}\n    expect:\n      views:\n        customer_360:\n          - {{key: 1, fields: {{name: A C, email: nobody}}}}\n",
             pipeline.display()
         ),
     )
@@ -180,8 +180,13 @@ fn fdc_test_reports_failures_with_exit_1_and_formats_for_ci() {
     let out = fdc(&["test", &path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Every difference of the document, each with both values.
     assert!(
-        stdout.contains("customer_360[1].name: expected \"A C\", got \"A B\""),
+        stdout.contains(
+            "  FAIL  wrong <&> (2 difference(s); - expected, + actual)\n        \
+             customer_360[1].name\n          - \"A C\"\n          + \"A B\"\n        \
+             customer_360[1].email\n          - \"nobody\"\n          + \"unknown\"\n"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
@@ -195,6 +200,8 @@ fn fdc_test_reports_failures_with_exit_1_and_formats_for_ci() {
         (json["passed"].as_u64(), json["failed"].as_u64()),
         (Some(1), Some(1))
     );
+    let failures = &json["files"][0]["cases"][1]["failures"];
+    assert_eq!(failures[1]["path"], "customer_360[1].email", "{json}");
 
     let out = fdc(&["test", &path, "--format", "junit"]);
     let xml = String::from_utf8_lossy(&out.stdout);

@@ -116,6 +116,21 @@ fn an_initial_load_then_a_refresh_builds_what_the_steady_state_builds() {
     // Not a terminal: the final progress line, with the count and the rate.
     assert!(stderr.contains("refresh customer_360: "), "{stderr}");
     assert!(stderr.contains("records/s"), "{stderr}");
+    // The roots pass counts against the roots to scan; the orphans pass is counted apart, so
+    // the count never exceeds the total (it used to add both passes: twice the total).
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("refresh customer_360: "))
+        .unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    let (count, total): (u64, u64) = (words[2].parse().unwrap(), words[5].parse().unwrap());
+    assert_eq!(words[3..5], ["records", "of"], "{line}");
+    assert_eq!(count, total, "{line}");
+    assert!(line.contains(" (100 %), then "), "{line}");
+    assert!(
+        line.contains("stored document(s) checked for a gone root"),
+        "{line}"
+    );
     assert!(
         !loaded.join("refresh-customer_360.cursor.json").exists(),
         "a complete refresh removes its cursor"

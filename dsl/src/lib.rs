@@ -81,7 +81,7 @@ pub fn load(path: &Path) -> Result<Compiled, Diagnostics> {
 
 /// The pipelines under `path`: the path itself when it is a file or a directory holding
 /// `.fdl` files; otherwise each subdirectory (sorted, searched the same way, up to 8 levels;
-/// hidden directories, `target` and `node_modules` are skipped). A path that holds none is
+/// directories are skipped as `fdc_plan::discovery` says). A path that holds none is
 /// returned as is, so that compiling it reports why.
 pub fn pipelines(loader: &dyn Loader, path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -100,6 +100,9 @@ fn find_pipelines(loader: &dyn Loader, path: &Path, depth: usize, out: &mut Vec<
         return;
     };
     entries.sort();
+    if depth > 0 && fdc_plan::discovery::marked(&entries) {
+        return;
+    }
     if entries
         .iter()
         .any(|e| e.extension().is_some_and(|x| x == "fdl"))
@@ -114,7 +117,7 @@ fn find_pipelines(loader: &dyn Loader, path: &Path, depth: usize, out: &mut Vec<
         let skipped = e
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
+            .is_some_and(fdc_plan::discovery::skipped_name);
         if skipped {
             continue;
         }

@@ -20,7 +20,8 @@ use serde_json::json;
 /// Arguments of `fdc check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Pipeline files or directories (default: `pipelines/` when it exists, else `.`).
+    /// Pipeline files or directories (default: `pipelines/` when it exists, else `.`;
+    /// directories holding a `.fdcignore` file are skipped unless named).
     pub paths: Vec<PathBuf>,
     /// How to print the diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -98,21 +99,9 @@ pub fn check_paths(paths: &[PathBuf], imports: &super::imports::ImportArgs) -> C
 
 /// Runs the command.
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let paths = if args.paths.is_empty() {
-        let default = PathBuf::from("pipelines");
-        vec![if default.is_dir() {
-            default
-        } else {
-            PathBuf::from(".")
-        }]
-    } else {
-        args.paths.clone()
-    };
-    for p in &paths {
-        if !p.exists() {
-            eprintln!("error: `{}`: no such file or directory", p.display());
-            return ExitCode::from(2);
-        }
+    let paths = super::paths::or_default(&args.paths);
+    if let Err(code) = super::paths::existing(&paths) {
+        return code;
     }
     let report = check_paths(&paths, &args.imports);
     let written = match args.format {

@@ -1,9 +1,11 @@
 //! `fdc fmt [--check [--diff]] [PATHS...]`.
 //!
-//! In: `.fdl` files, or directories searched recursively for them (hidden directories and
-//! `target/` skipped); `-` formats standard input to standard output. Out: each file rewritten
-//! in place in the canonical layout (only when it changes), or with `--check` nothing written
-//! and the files that would change named (with `--diff`, a unified diff of each).
+//! In: `.fdl` files, or directories searched recursively for them (default `pipelines/` when
+//! it exists, else `.`; hidden directories, `target/` and directories holding a `.fdcignore`
+//! marker skipped: see `commands::paths`); `-` formats standard input to standard output.
+//! Out: each file rewritten in place in the canonical layout (only when it changes), or with
+//! `--check` nothing written and the files that would change named (with `--diff`, a unified
+//! diff of each).
 //!
 //! Exit code: 0 all formatted (or rewritten), 1 `--check` found files to change or a file has
 //! syntax errors (such a file is reported and never touched), 2 usage errors (a path that does
@@ -25,7 +27,8 @@ use miette::{NamedSource, Report};
 /// Arguments of `fdc fmt`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
-    /// `.fdl` files or directories (default: the current directory); `-` reads standard input.
+    /// `.fdl` files or directories (default: `pipelines/` when it exists, else `.`; directories
+    /// holding a `.fdcignore` file are skipped unless named); `-` reads standard input.
     pub paths: Vec<PathBuf>,
     /// Write nothing; exit with status 1 and name the files that are not formatted.
     #[arg(long)]
@@ -37,11 +40,7 @@ pub struct FmtArgs {
 
 /// Runs the command.
 pub fn run(args: &FmtArgs) -> ExitCode {
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
+    let paths = super::paths::or_default(&args.paths);
     if paths.iter().any(|p| p.as_os_str() == "-") {
         return if paths.len() == 1 {
             stdin()
@@ -49,6 +48,9 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             eprintln!("error: `-` (standard input) cannot be mixed with paths");
             ExitCode::from(2)
         };
+    }
+    if let Err(code) = super::paths::existing(&paths) {
+        return code;
     }
     let mut files = Vec::new();
     let mut failed = false;
@@ -58,7 +60,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             return ExitCode::from(2);
         }
         let root = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-        failed |= !collect(p, &root, &mut files);
+        failed |= !collect(p, &root, true, &mut files);
     }
     let mut changed = 0;
     let stdout = std::io::stdout();
@@ -130,13 +132,14 @@ fn report_syntax(path: &Path, text: &str, errors: Vec<fdc_dsl::syntax::ParseErro
         ));
         eprintln!("{report:?}");
     }
-    eprintln!("{}: not formatted (syntax errors)", path.display());
+    eprintln!("error: `{}`: not formatted (syntax errors)", path.display());
 }
 
-/// `.fdl` files under `path`, sorted; `path` itself when it is a file. Entries that resolve
-/// outside `root` (the resolved path named on the command line) are reported and left out;
-/// `false` when there was one.
-fn collect(path: &Path, root: &Path, out: &mut Vec<PathBuf>) -> bool {
+/// `.fdl` files under `path`, sorted; `path` itself when it is a file. Directories found on
+/// the way are skipped as `fdc_plan::discovery` says; the one `named` on the command line is
+/// not. Entries that resolve outside `root` (the resolved path named on the command line) are
+/// reported and left out; `false` when there was one.
+fn collect(path: &Path, root: &Path, named: bool, out: &mut Vec<PathBuf>) -> bool {
     if !path.is_dir() {
         out.push(path.to_path_buf());
         return true;
@@ -147,11 +150,14 @@ fn collect(path: &Path, root: &Path, out: &mut Vec<PathBuf>) -> bool {
     };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
+    if !named && fdc_plan::discovery::marked(&entries) {
+        return true;
+    }
     let mut clean = true;
     for e in entries {
         let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let wanted = if e.is_dir() {
-            !name.starts_with('.') && name != "target"
+            !fdc_plan::discovery::skipped_name(name)
         } else {
             e.extension().is_some_and(|x| x == "fdl")
         };
@@ -176,7 +182,7 @@ fn collect(path: &Path, root: &Path, out: &mut Vec<PathBuf>) -> bool {
             Ok(_) => {}
         }
         if e.is_dir() {
-            clean &= collect(&e, root, out);
+            clean &= collect(&e, root, false, out);
         } else {
             out.push(e);
         }

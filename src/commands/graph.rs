@@ -1,6 +1,6 @@
 //! `fdc graph [PATHS...] [--format dot|mermaid] [--view NAME]`.
 //!
-//! In: a pipeline (a `.fdl` file or a directory; default the current directory). Out: its
+//! In: a pipeline (a `.fdl` file or a directory; default as `commands::paths` says). Out: its
 //! execution graph (topics -> decoders -> projections -> strategies -> single views -> event
 //! topics) on stdout, from the same compiled plan `fdc run` executes. Exit code: 0 printed,
 //! 1 the pipeline does not compile (diagnostics on stderr) or the view is unknown, 2 usage.
@@ -14,7 +14,8 @@ use fdc_dsl::graph::{render, GraphFormat};
 /// Arguments of `fdc graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The pipeline's files or directories (default: the current directory).
+    /// The pipeline's files or directories (default: `pipelines/` when it exists, else `.`; a
+    /// directory of pipelines holding just one stands for it).
     pub paths: Vec<PathBuf>,
     /// Output syntax.
     #[arg(long, value_enum, default_value_t = Syntax::Dot)]
@@ -37,11 +38,11 @@ pub enum Syntax {
 
 /// Runs the command.
 pub fn run(args: &GraphArgs) -> ExitCode {
-    if let Some(missing) = args.paths.iter().find(|p| !p.exists()) {
-        eprintln!("error: `{}`: no such file or directory", missing.display());
-        return ExitCode::from(2);
-    }
-    let Some(plan) = super::explain::compile_or_report(&args.paths, &args.imports) else {
+    let paths = match super::paths::one_pipeline(&args.paths, "graph") {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(plan) = super::explain::compile_or_report(&paths, &args.imports) else {
         return ExitCode::from(1);
     };
     let format = match args.format {

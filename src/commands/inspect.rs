@@ -41,14 +41,8 @@ pub enum Target {
 
 /// Runs `fdc inspect`.
 pub fn run(args: &InspectArgs) -> ExitCode {
-    let plan = match args.imports.compile(&args.pipeline) {
-        Ok(c) => c.plan,
-        Err(diagnostics) => {
-            for report in diagnostics.reports() {
-                eprintln!("{report:?}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some(plan) = super::load_or_report(&args.pipeline, &args.imports).map(|c| c.plan) else {
+        return ExitCode::from(1);
     };
     if !args.store.is_dir() {
         eprintln!("error: store `{}` does not exist", args.store.display());

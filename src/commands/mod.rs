@@ -1,5 +1,12 @@
 //! One module per `fdc` command, each with its `clap::Args` struct and a `run` function that
 //! returns the exit code.
+//!
+//! Errors: every failure ends with a line on stderr that starts with `error: ` (lowercase, as
+//! clap's usage errors do); a pipeline that does not compile prints its diagnostics (miette
+//! reports) first, then the line `error: <PATH> does not compile (N error(s))`
+//! ([`report_not_compiling`]).
+
+use std::path::Path;
 
 pub mod check;
 pub mod explain;
@@ -8,7 +15,35 @@ pub mod graph;
 pub mod imports;
 pub mod inspect;
 pub mod lsp;
+pub mod paths;
 pub mod refresh;
 pub mod run;
 pub mod status;
 pub mod test;
+
+/// Prints a pipeline's diagnostics, then the `error:` line that ends a failed compilation.
+pub fn report_not_compiling(shown: &str, diagnostics: &fdc_dsl::Diagnostics) {
+    for report in diagnostics.reports() {
+        eprintln!("{report:?}");
+    }
+    let (errors, _) = diagnostics.counts();
+    eprintln!("error: `{shown}` does not compile ({errors} error(s))");
+}
+
+/// Compiles the pipeline at `path`; `None` when it does not compile (reported on stderr).
+pub fn load_or_report(path: &Path, imports: &imports::ImportArgs) -> Option<fdc_dsl::Compiled> {
+    match imports.compile(path) {
+        Ok(c) => Some(c),
+        Err(diagnostics) => {
+            report_not_compiling(&paths::shown(path), &diagnostics);
+            None
+        }
+    }
+}
+
+/// Why a production option fails in a build without the cargo feature `production` (the
+/// Kafka and MongoDB adapters).
+#[cfg(not(feature = "production"))]
+pub const WITHOUT_PRODUCTION: &str = "this fdc was built without the production adapters \
+     (Kafka, MongoDB); rebuild with `--features production` (`cargo install --path . \
+     --features production`)";

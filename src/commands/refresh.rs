@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use fdc_engine::embedded::EmbeddedStore;
+#[cfg(feature = "production")]
 use fdc_engine::kafka::{KafkaEvents, KafkaProducer, KafkaProducerConfig};
+#[cfg(feature = "production")]
 use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::refresh::{
     refresh, roots_to_scan, validate, Flow, RefreshCursor, RefreshOptions, RefreshTotals,
@@ -35,6 +37,7 @@ use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
 use fdc_engine::store::{DeadLetter, DeadLetterSink, Event, EventSink, StoreError};
 use fdc_plan::{CompareOp, FieldCondition};
 
+#[cfg(feature = "production")]
 use crate::config::ProcessEnv;
 
 /// Arguments of `fdc refresh`.
@@ -134,7 +137,7 @@ impl EventSink for NoEvents {
 struct Progress {
     view: String,
     started: Instant,
-    /// Roots scanned before this run (a resumed refresh).
+    /// Records (roots and stored documents) read before this run (a resumed refresh).
     resumed_at: u64,
     total: Option<u64>,
     terminal: bool,
@@ -144,17 +147,27 @@ struct Progress {
 impl Progress {
     const LOG_EVERY: Duration = Duration::from_secs(10);
 
+    /// The progress line. The roots pass is measured against the roots to scan (with an ETA);
+    /// the orphans pass (stored documents whose root may be gone) is a phase of its own with
+    /// its own count, so the roots count never exceeds its total.
     fn line(&self, t: &RefreshTotals) -> String {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
-        let rate = (t.scanned - self.resumed_at) as f64 / elapsed;
+        let read = t.scanned + t.orphans_scanned;
+        let rate = read.saturating_sub(self.resumed_at) as f64 / elapsed;
         let mut out = format!("refresh {}: {} records", self.view, t.scanned);
         if let Some(total) = self.total.filter(|n| *n > 0) {
             let done = t.scanned.min(total);
             out += &format!(" of {total} ({:.0} %)", 100.0 * done as f64 / total as f64);
-            if rate > 0.0 {
+            if rate > 0.0 && t.orphans_scanned == 0 {
                 let eta = (total - done) as f64 / rate;
                 out += &format!(", ETA {}", clock(eta));
             }
+        }
+        if t.orphans_scanned > 0 {
+            out += &format!(
+                ", then {} stored document(s) checked for a gone root",
+                t.orphans_scanned
+            );
         }
         out += &format!(
             ", {rate:.0} records/s; views {} inserted, {} updated, {} unchanged, {} deleted",
@@ -204,9 +217,28 @@ fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
         .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
 }
 
+/// The Kafka producer of the events, flushed at the end.
+#[cfg(feature = "production")]
+type Producer = Arc<KafkaProducer>;
+/// Without the production adapters there is no producer (the type has no value).
+#[cfg(not(feature = "production"))]
+type Producer = std::convert::Infallible;
+
 /// What a refresh runs on: the stores and sinks, the Kafka producer of the events (to flush),
 /// and the configured `batch.rebuild_parallelism`.
-type Target = (Stores, Option<Arc<KafkaProducer>>, Option<usize>);
+type Target = (Stores, Option<Producer>, Option<usize>);
+
+#[cfg(feature = "production")]
+fn flush(producer: &Producer) -> Result<(), String> {
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "production"))]
+fn flush(producer: &Producer) -> Result<(), String> {
+    match *producer {}
+}
 
 /// The stores and sinks to refresh on: the embedded store of `--store` (whatever the
 /// environment says: the flag is explicit), or MongoDB from `--config` / the environment.
@@ -225,6 +257,33 @@ async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
         };
         return Ok((stores, None, None));
     }
+    production_stores(args, dead_letters).await
+}
+
+/// Without the production adapters only `--store` is possible.
+#[cfg(not(feature = "production"))]
+async fn production_stores(
+    args: &RefreshArgs,
+    _dead_letters: Arc<dyn DeadLetterSink>,
+) -> Result<Target, (u8, String)> {
+    let message = if args.config.is_some() {
+        format!("--config (MongoDB): {}", super::WITHOUT_PRODUCTION)
+    } else {
+        format!(
+            "give --store DIR (embedded store); MongoDB (--config FILE or FDC_MONGO_URI) needs \
+             the production adapters: {}",
+            super::WITHOUT_PRODUCTION
+        )
+    };
+    Err((2, message))
+}
+
+/// MongoDB (and Kafka for the events) from `--config` / the environment.
+#[cfg(feature = "production")]
+async fn production_stores(
+    args: &RefreshArgs,
+    dead_letters: Arc<dyn DeadLetterSink>,
+) -> Result<Target, (u8, String)> {
     let config =
         crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
     let Some(mongodb) = &config.mongodb else {
@@ -263,14 +322,8 @@ async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
 
 /// Runs `fdc refresh`.
 pub fn run(args: &RefreshArgs) -> ExitCode {
-    let compiled = match args.imports.compile(&args.pipeline) {
-        Ok(c) => c,
-        Err(diagnostics) => {
-            for report in diagnostics.reports() {
-                eprintln!("{report:?}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some(compiled) = super::load_or_report(&args.pipeline, &args.imports) else {
+        return ExitCode::from(1);
     };
     let mut filter = Vec::new();
     for f in &args.filters {
@@ -319,8 +372,8 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
             }
         };
         let code = refresh_with_progress(args, &engine, &options).await;
-        if let Some(p) = producer {
-            if let Err(e) = p.flush(Duration::from_secs(30)) {
+        if let Some(p) = &producer {
+            if let Err(e) = flush(p) {
                 eprintln!("error: {e}");
                 return 1;
             }
@@ -361,7 +414,7 @@ async fn refresh_with_progress(
         eprintln!(
             "resuming the refresh of {} after {} records ({})",
             options.view,
-            c.totals.scanned,
+            c.totals.scanned + c.totals.orphans_scanned,
             cursor_path.display()
         );
     }
@@ -369,7 +422,9 @@ async fn refresh_with_progress(
     let mut progress = Progress {
         view: options.view.clone(),
         started: Instant::now(),
-        resumed_at: resume.as_ref().map_or(0, |c| c.totals.scanned),
+        resumed_at: resume
+            .as_ref()
+            .map_or(0, |c| c.totals.scanned + c.totals.orphans_scanned),
         total,
         terminal: std::io::stderr().is_terminal(),
         last_line: Instant::now(),
@@ -491,5 +546,30 @@ mod tests {
         );
         assert!(line.contains("10 records/s"), "{line}");
         assert!(line.contains("90 inserted"), "{line}");
+    }
+
+    #[test]
+    fn the_orphans_pass_is_counted_apart_from_the_roots() {
+        let p = Progress {
+            view: "v".into(),
+            started: Instant::now() - Duration::from_secs(10),
+            resumed_at: 0,
+            total: Some(400),
+            terminal: false,
+            last_line: Instant::now(),
+        };
+        let t = RefreshTotals {
+            scanned: 400,
+            orphans_scanned: 200,
+            ..RefreshTotals::default()
+        };
+        let line = p.line(&t);
+        assert!(
+            line.starts_with(
+                "refresh v: 400 records of 400 (100 %), then 200 stored document(s) checked \
+                 for a gone root, 60 records/s"
+            ),
+            "{line}"
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! `fdc run PIPELINE --input FILE|DIR|- [--store DIR] [--print views|projections|all]
-//! [--export DIR] [--batch-size N]`.
+//! [--export DIR] [--batch-size N] [--max-dead-letters N]`.
 //!
 //! In: a pipeline (a `.fdl` file or directory, compiled with the same entry point as `fdc
 //! check`) and newline-delimited JSON messages. Out: the pipeline run on the embedded store and
 //! the file source; a summary of the counts on stderr; with `--print`, the resulting single
 //! views and/or projection records as JSON lines on stdout; with `--export`, the same plus
 //! events and dead letters as files. Exit code: 0 when the run finished (dead letters are
-//! reported, not failures), 1 when the pipeline does not compile or a store fails, 2 usage.
+//! reported, not failures), 1 when the pipeline does not compile or a store fails, 2 usage,
+//! 3 when more than `--max-dead-letters N` messages of this run were dead-lettered (the run
+//! completed and committed all the same; the option is refused with `--config`).
 //!
 //! Ctrl-C stops reading, finishes the batch in flight and commits it.
 
@@ -72,7 +74,15 @@ pub struct RunArgs {
     pub role: RoleArg,
     #[command(flatten)]
     pub imports: super::imports::ImportArgs,
+    /// Embedded run (`--input`) only: exit with status 3 when more than N messages of this run
+    /// were dead-lettered (the run still completes and commits). Not for a production run,
+    /// which is long-lived: alert on its `fdc_messages_dead_lettered_total` metric instead.
+    #[arg(long, value_name = "N", conflicts_with = "config")]
+    pub max_dead_letters: Option<u64>,
 }
+
+/// The exit code of an embedded run that dead-lettered more than `--max-dead-letters`.
+pub const TOO_MANY_DEAD_LETTERS: u8 = 3;
 
 /// What `--role` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +92,7 @@ pub enum RoleArg {
     Aggregate,
 }
 
+#[cfg(feature = "production")]
 impl RoleArg {
     /// The engine's role.
     pub fn role(self) -> fdc_engine::runtime::Role {
@@ -104,45 +115,29 @@ pub enum Print {
 
 /// Runs `fdc run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let compiled = match args.imports.compile(&args.pipeline) {
-        Ok(c) => c,
-        Err(diagnostics) => {
-            for report in diagnostics.reports() {
-                eprintln!("{report:?}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some(compiled) = super::load_or_report(&args.pipeline, &args.imports) else {
+        return ExitCode::from(1);
     };
     if args.initial_load && args.role == RoleArg::Aggregate {
         eprintln!("error: --initial-load writes projections: it is not for --role aggregate");
         return ExitCode::from(2);
     }
-    let env = crate::config::ProcessEnv;
-    if crate::config::launch::wanted(args.config.as_deref(), args.input.is_some(), &env) {
-        let plan = compiled.plan;
-        let config = args.config.as_deref();
-        let options = crate::config::launch::Options {
-            store_dir: args.store.clone(),
-            http: args.http.clone(),
-            initial_load: args.initial_load,
-            role: args.role.role(),
-        };
-        return match crate::config::launch::run_production(plan, config, &options) {
-            Ok(summary) => {
-                print_summary(&summary);
-                print_initial_load_hint(args.initial_load);
-                ExitCode::SUCCESS
-            }
-            Err(f) => {
-                eprintln!("error: {}", f.message);
-                ExitCode::from(f.code)
-            }
-        };
+    if production_wanted(args) {
+        if args.max_dead_letters.is_some() {
+            eprintln!(
+                "error: --max-dead-letters is for an embedded run (--input); a production run is \
+                 long-lived: alert on its fdc_messages_dead_lettered_total metric instead"
+            );
+            return ExitCode::from(2);
+        }
+        return run_production(args, compiled.plan);
     }
     if args.http.is_some() || args.role != RoleArg::All {
         eprintln!(
             "error: --http and --role are for a production run (--config or FDC_KAFKA_BROKERS)"
         );
+        #[cfg(not(feature = "production"))]
+        eprintln!("note: {}", super::WITHOUT_PRODUCTION);
         return ExitCode::from(2);
     }
     let Some(input) = &args.input else {
@@ -251,7 +246,66 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    match args.max_dead_letters {
+        Some(max) if done.summary.dead_lettered > max => {
+            eprintln!(
+                "error: {} message(s) dead-lettered, more than --max-dead-letters {max}",
+                done.summary.dead_lettered
+            );
+            ExitCode::from(TOO_MANY_DEAD_LETTERS)
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Whether this is a production run: `--config`, or `FDC_KAFKA_BROKERS` without `--input`.
+#[cfg(feature = "production")]
+fn production_wanted(args: &RunArgs) -> bool {
+    crate::config::launch::wanted(
+        args.config.as_deref(),
+        args.input.is_some(),
+        &crate::config::ProcessEnv,
+    )
+}
+
+/// The rule of `config::launch::wanted` (not compiled without the production adapters), so
+/// that a production run asked of this build fails saying why instead of asking for `--input`.
+#[cfg(not(feature = "production"))]
+fn production_wanted(args: &RunArgs) -> bool {
+    args.config.is_some()
+        || (args.input.is_none() && std::env::var_os("FDC_KAFKA_BROKERS").is_some())
+}
+
+/// Kafka in, MongoDB out, until SIGINT or SIGTERM (`config::launch`).
+#[cfg(feature = "production")]
+fn run_production(args: &RunArgs, plan: fdc_plan::Plan) -> ExitCode {
+    let options = crate::config::launch::Options {
+        store_dir: args.store.clone(),
+        http: args.http.clone(),
+        initial_load: args.initial_load,
+        role: args.role.role(),
+    };
+    match crate::config::launch::run_production(plan, args.config.as_deref(), &options) {
+        Ok(summary) => {
+            print_summary(&summary);
+            print_initial_load_hint(args.initial_load);
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// A build without the production adapters: the run is refused, saying how to get them.
+#[cfg(not(feature = "production"))]
+fn run_production(_args: &RunArgs, _plan: fdc_plan::Plan) -> ExitCode {
+    eprintln!(
+        "error: a production run (--config or FDC_KAFKA_BROKERS): {}",
+        super::WITHOUT_PRODUCTION
+    );
+    ExitCode::from(2)
 }
 
 fn print_initial_load_hint(initial_load: bool) {

@@ -1,7 +1,7 @@
 //! `fdc test [PATHS...] [--format human|json|junit] [--filter NAME]`.
 //!
 //! In: test files (`*.test.yaml`), pipeline directories holding them, or trees of those
-//! (default: the current directory). Out: every case run on a fresh embedded store, a report
+//! (default: `pipelines/` when it exists, else `.`; see `commands::paths`). Out: every case run on a fresh embedded store, a report
 //! on stdout (a readable difference per failure and a summary line; JSON; or JUnit XML with one
 //! testsuite per file and one testcase per case). Exit code: 0 all passed, 1 some case failed,
 //! 2 usage or setup errors (no test file found, a test file that does not match
@@ -19,8 +19,9 @@ use fdc_engine::testing::{self, report, FileResult};
 /// Arguments of `fdc test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Test files, pipeline directories, or trees to search for `*.test.yaml` files.
-    #[arg(default_value = ".")]
+    /// Test files, pipeline directories, or trees to search for `*.test.yaml` files (default:
+    /// `pipelines/` when it exists, else `.`; directories holding a `.fdcignore` file are
+    /// skipped unless named).
     pub paths: Vec<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -43,7 +44,7 @@ pub enum Format {
 /// Runs `fdc test`.
 pub fn run(args: &TestArgs) -> ExitCode {
     let mut files = Vec::new();
-    for p in &args.paths {
+    for p in &super::paths::or_default(&args.paths) {
         match testing::discover(p) {
             // The path named is the root of the pipelines its test files name.
             Ok(found) => files.extend(found.into_iter().map(|f| (f, p.clone()))),
@@ -103,6 +104,10 @@ pub fn run(args: &TestArgs) -> ExitCode {
     }
     let totals = report::Totals::of(&results);
     if totals.errors > 0 {
+        eprintln!(
+            "error: {} test file(s) or case(s) could not run (see ERROR in the report)",
+            totals.errors
+        );
         ExitCode::from(2)
     } else if totals.failed > 0 {
         ExitCode::from(1)

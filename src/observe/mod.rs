@@ -6,6 +6,9 @@
 //!   format, and the JSON status document `fdc status` reads;
 //! - [`http`]: a small HTTP/1.1 server for `/metrics`, `/healthz`, `/readyz` and `/status`.
 
+// The endpoint of a production run (`fdc run --http`).
+#[cfg(feature = "production")]
 pub mod exposition;
+#[cfg(feature = "production")]
 pub mod http;
 pub mod logging;

@@ -1,6 +1,7 @@
 //! `fdc-plan`: the compiled execution plan, as plain serializable data.
 //!
-//! In: nothing (this crate has no logic beyond small accessors). Out: the [`Plan`] that the
+//! In: nothing (this crate has no logic beyond small accessors, and [`discovery`], the pure
+//! rule of which directories every file search skips, kept here as every crate depends on it). Out: the [`Plan`] that the
 //! compiler in `fdc-dsl` produces and the runtime in `fdc-engine` executes.
 //!
 //! Guarantees:
@@ -15,6 +16,7 @@
 //! [`functions`], which is the one catalogue both the checker (types) and the engine
 //! (implementations) follow.
 
+pub mod discovery;
 pub mod functions;
 
 use schemars::JsonSchema;

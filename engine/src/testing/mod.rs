@@ -3,8 +3,9 @@
 //! In: test files (`*.test.yaml`, schema `schemas/test.schema.json`, documented in
 //! `docs/testing.md`) and the compiled [`fdc_plan::Plan`] of the pipeline each one tests (the
 //! caller compiles: the engine never sees `.fdl`). Out: one [`CaseResult`] per case, with every
-//! mismatch as a readable [`Failure`] (the path of the first differing field, expected vs
-//! actual), and reports in human, JSON and JUnit form ([`report`]).
+//! mismatch as a readable [`Failure`] (each differing path of each document, event, count or
+//! dead-letter expectation, expected vs actual), and reports in human, JSON and JUnit form
+//! ([`report`]).
 //!
 //! Guarantees:
 //! - a test file is validated against the JSON Schema before use; errors name the file and the
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use compare::{first_difference, Difference};
+pub use compare::{differences, first_difference, Difference};
 pub use run::{run_case, run_file};
 
 /// The JSON Schema of test files.
@@ -176,6 +177,16 @@ pub struct Failure {
     pub actual: String,
 }
 
+impl From<Difference> for Failure {
+    fn from(d: Difference) -> Failure {
+        Failure {
+            path: d.path,
+            expected: d.expected,
+            actual: d.actual,
+        }
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -275,7 +286,7 @@ pub fn pipeline_of(path: &Path, file: &TestFile) -> PathBuf {
 }
 
 /// The test files at `path`: the file itself, or every `*.test.yaml` under a directory (sorted,
-/// recursively; hidden directories and `target` skipped).
+/// recursively; directories skipped as `fdc_plan::discovery` says: hidden, `target`, marked).
 pub fn discover(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -293,13 +304,22 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> 
     if depth > 16 {
         return Ok(());
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    for entry in entries.flatten() {
-        let p = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    // The directory named by the caller is searched even when marked.
+    if depth > 0 && fdc_plan::discovery::marked(&entries) {
+        return Ok(());
+    }
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if p.is_dir() {
-            if !name.starts_with('.') && name != "target" {
+            if !fdc_plan::discovery::skipped_name(&name) {
                 walk(&p, depth + 1, out)?;
             }
         } else if name.ends_with(SUFFIX) {

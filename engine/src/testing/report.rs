@@ -1,9 +1,11 @@
 //! Reports of a test run: human text, JSON, and JUnit XML.
 //!
-//! In: the [`FileResult`]s of a run. Out: text for a terminal (one line per case, the
-//! differences of each failure, a summary line), a JSON document, or JUnit XML (one
-//! `<testsuite>` per file, one `<testcase>` per case, a `<failure>` per failed case, an
-//! `<error>` for a case or file that could not run).
+//! In: the [`FileResult`]s of a run. Out: text for a terminal (one line per case; under a
+//! failed case every difference as its path, `- expected` and `+ actual`; a summary line), a
+//! JSON document (every difference of every case), or JUnit XML (one `<testsuite>` per file,
+//! one `<testcase>` per case, a `<failure>` per failed case whose message is the first
+//! difference and whose body lists them all, an `<error>` for a case or file that could not
+//! run).
 
 use super::FileResult;
 
@@ -61,9 +63,16 @@ pub fn human(results: &[FileResult]) -> String {
             } else if c.failures.is_empty() {
                 out.push_str(&format!("  ok    {} ({} ms)\n", c.name, c.millis));
             } else {
-                out.push_str(&format!("  FAIL  {}\n", c.name));
+                out.push_str(&format!(
+                    "  FAIL  {} ({} difference(s); - expected, + actual)\n",
+                    c.name,
+                    c.failures.len()
+                ));
                 for failure in &c.failures {
-                    out.push_str(&format!("        {failure}\n"));
+                    out.push_str(&format!(
+                        "        {}\n          - {}\n          + {}\n",
+                        failure.path, failure.expected, failure.actual
+                    ));
                 }
             }
         }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use fdc_plan::{Plan, Type};
 
-use super::compare::{field_path, first_difference, short, MISSING};
+use super::compare::{differences, field_path, short, Difference, MISSING};
 use super::{encode, Batch, Case, CaseResult, Entry, Expect, Failure, TestFile};
 use crate::change::{Change, Ingested, Op, Origin, Version};
 use crate::embedded::EmbeddedStore;
@@ -448,36 +448,26 @@ fn check_entry(
         if !doc.contains_key(STATE_FIELD) {
             let state = actual.remove(STATE_FIELD);
             if let Some(s) = state.filter(|s| s != "PUBLIC") {
+                // Reported, and the fields are compared all the same.
                 failures.push(Failure {
                     path: field_path(path, STATE_FIELD),
                     expected: "\"PUBLIC\"".into(),
                     actual: short(&s),
                 });
-                return;
             }
         }
         let expected = serde_json::Value::Object(doc.clone());
         let actual = serde_json::Value::Object(actual);
-        if let Some(d) = first_difference(path, &expected, &actual) {
-            failures.push(Failure {
-                path: d.path,
-                expected: d.expected,
-                actual: d.actual,
-            });
-        }
+        failures.extend(
+            differences(path, &expected, &actual)
+                .into_iter()
+                .map(Failure::from),
+        );
     } else if let Some(fields) = &entry.fields {
         for (k, ev) in fields {
             let p = field_path(path, k);
             match actual.get(k) {
-                Some(av) => {
-                    if let Some(d) = first_difference(&p, ev, av) {
-                        failures.push(Failure {
-                            path: d.path,
-                            expected: d.expected,
-                            actual: d.actual,
-                        });
-                    }
-                }
+                Some(av) => failures.extend(differences(&p, ev, av).into_iter().map(Failure::from)),
                 None => failures.push(Failure {
                     path: p,
                     expected: short(ev),
@@ -624,32 +614,28 @@ async fn check(
             .iter()
             .map(|e| serde_json::to_value(e).unwrap_or_default())
             .collect();
+        // Every field an expected event names, of every event (fields it leaves out are
+        // not compared).
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {
             let path = format!("events[{i}]");
-            let diff = match (w, g) {
-                (serde_json::Value::Object(wm), serde_json::Value::Object(gm)) => {
-                    wm.iter().find_map(|(k, wv)| {
+            let diffs = match (w, g) {
+                (serde_json::Value::Object(wm), serde_json::Value::Object(gm)) => wm
+                    .iter()
+                    .flat_map(|(k, wv)| {
                         let p = field_path(&path, k);
                         match gm.get(k) {
-                            Some(gv) => first_difference(&p, wv, gv),
-                            None => Some(super::Difference {
+                            Some(gv) => differences(&p, wv, gv),
+                            None => vec![Difference {
                                 path: p,
                                 expected: short(wv),
                                 actual: MISSING.into(),
-                            }),
+                            }],
                         }
                     })
-                }
-                _ => first_difference(&path, w, g),
+                    .collect(),
+                _ => differences(&path, w, g),
             };
-            if let Some(d) = diff {
-                failures.push(Failure {
-                    path: d.path,
-                    expected: d.expected,
-                    actual: d.actual,
-                });
-                break;
-            }
+            failures.extend(diffs.into_iter().map(Failure::from));
         }
         if want.len() != got.len() {
             let kinds: Vec<String> = got

@@ -36,6 +36,29 @@ fn the_first_difference_has_a_path_and_both_values() {
 }
 
 #[test]
+fn differences_lists_every_differing_path_in_document_order() {
+    let e = serde_json::json!({"a": 1, "b": {"c": "x", "d": [1, 2, 3]}, "e": true});
+    let a = serde_json::json!({"a": 2, "b": {"c": "y", "d": [1, 5]}, "f": null});
+    let paths: Vec<(String, String, String)> = differences("v", &e, &a)
+        .into_iter()
+        .map(|d| (d.path, d.expected, d.actual))
+        .collect();
+    let owned = |p: &str, e: &str, a: &str| (p.to_owned(), e.to_owned(), a.to_owned());
+    assert_eq!(
+        paths,
+        vec![
+            owned("v.a", "1", "2"),
+            owned("v.b.c", "\"x\"", "\"y\""),
+            owned("v.b.d[1]", "2", "5"),
+            owned("v.b.d[2]", "3", "(missing)"),
+            owned("v.e", "true", "(missing)"),
+            owned("v.f", "(missing)", "null"),
+        ]
+    );
+    assert!(differences("v", &e, &e).is_empty());
+}
+
+#[test]
 fn schema_errors_name_the_place() {
     let err = parse(
         Path::new("x.test.yaml"),
@@ -95,6 +118,86 @@ async fn cases_pass_and_fail_with_readable_differences() {
         results[1].failures[0].to_string(),
         "customer_360[1].spent: expected \"3.5\", got \"3.50\""
     );
+}
+
+/// One run reports every differing path of every document, projection record and event,
+/// not the first one of a case.
+#[tokio::test]
+async fn every_difference_of_a_case_is_reported() {
+    let text = r#"
+cases:
+  - name: many wrong expectations
+    given:
+      customers: [{id: 1, name: Ann, country: IT}, {id: 2, name: Bob, country: FR}]
+    when:
+      - {projection: orders, op: insert, after: {id: 5, customer_id: 1, status: PAID, total: "3.50"}}
+      - {projection: orders, op: insert, after: {id: 6, customer_id: 2, status: PAID, total: "4.00"}}
+    expect:
+      views:
+        customer_360:
+          - key: 1
+            fields: {name: Anne, order_count: 2, spent: "3.5"}
+          - key: 2
+            fields: {name: Bobby}
+      projections:
+        orders:
+          - key: {id: 5}
+            document: {id: 5, customer_id: 9, status: OPEN, total: "3.50"}
+      events:
+        - {kind: single_view_update, view: customer_360, op: insert, key: {customer_id: 1}}
+        - {kind: single_view_update, view: customer_360, op: insert, key: {customer_id: 2}}
+"#;
+    let results = run(text).await;
+    let paths: Vec<&str> = results[0]
+        .failures
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "customer_360[1].name",
+            "customer_360[1].order_count",
+            "customer_360[1].spent",
+            "customer_360[2].name",
+            "orders[5].customer_id",
+            "orders[5].status",
+            "events[0].op",
+            "events[1].op",
+        ],
+        "{:#?}",
+        results[0].failures
+    );
+    let h = human(&[FileResult {
+        path: PathBuf::from("t.test.yaml"),
+        error: None,
+        cases: results.clone(),
+    }]);
+    assert!(
+        h.contains(
+            "  FAIL  many wrong expectations (8 difference(s); - expected, + actual)\n        \
+             customer_360[1].name\n          - \"Anne\"\n          + \"Ann\"\n"
+        ),
+        "{h}"
+    );
+    let j = json(&[FileResult {
+        path: PathBuf::from("t.test.yaml"),
+        error: None,
+        cases: results.clone(),
+    }]);
+    assert_eq!(
+        j["files"][0]["cases"][0]["failures"]
+            .as_array()
+            .map(Vec::len),
+        Some(8)
+    );
+    let x = junit(&[FileResult {
+        path: PathBuf::from("t.test.yaml"),
+        error: None,
+        cases: results,
+    }]);
+    assert!(x.contains("orders[5].status: expected"), "{x}");
+    assert!(x.contains("events[1].op: expected"), "{x}");
 }
 
 #[tokio::test]
@@ -233,11 +336,14 @@ fn discovery_finds_test_files_in_a_tree() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("a/b")).expect("dirs");
     std::fs::create_dir_all(dir.join("target")).expect("dirs");
+    std::fs::create_dir_all(dir.join("fixtures")).expect("dirs");
     for f in [
         "a/x.test.yaml",
         "a/b/y.test.yaml",
         "a/other.yaml",
         "target/z.test.yaml",
+        "fixtures/.fdcignore",
+        "fixtures/w.test.yaml",
     ] {
         std::fs::write(dir.join(f), "").expect("write");
     }
@@ -247,6 +353,11 @@ fn discovery_finds_test_files_in_a_tree() {
         vec![dir.join("a/b/y.test.yaml"), dir.join("a/x.test.yaml")]
     );
     assert!(discover(&dir.join("missing")).is_err());
+    // A marked directory is searched when named.
+    assert_eq!(
+        discover(&dir.join("fixtures")).expect("found"),
+        vec![dir.join("fixtures/w.test.yaml")]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

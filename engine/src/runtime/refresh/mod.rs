@@ -58,8 +58,12 @@ pub struct RefreshCursor {
 /// What a refresh did so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RefreshTotals {
-    /// Root records read (pass 1) and stored documents read (pass 2).
+    /// Root records read (pass 1): compare with [`roots_to_scan`] for progress.
     pub scanned: u64,
+    /// Stored documents read by the orphans pass (pass 2), counted apart so that `scanned`
+    /// never exceeds the roots to scan. Absent from cursors of older versions: 0.
+    #[serde(default)]
+    pub orphans_scanned: u64,
     /// Keys rebuilt.
     pub rebuilt: u64,
     pub inserted: u64,
@@ -232,7 +236,7 @@ pub async fn refresh(
             .cloned()
             .collect();
         rebuild(engine, vi, &orphans, &mut cursor.totals).await?;
-        cursor.totals.scanned += keys.len() as u64;
+        cursor.totals.orphans_scanned += keys.len() as u64;
         cursor.after = keys.last().cloned();
         if page.next.is_none() {
             cursor.after = None;
