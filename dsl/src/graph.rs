@@ -74,16 +74,6 @@ impl Graph {
     }
 }
 
-/// The message format's name as written in `.fdl`.
-pub fn format_name(f: &Format) -> String {
-    match f {
-        Format::Basic => "basic".into(),
-        Format::Debezium => "debezium".into(),
-        Format::GoldenGate => "golden-gate".into(),
-        Format::Custom(c) => c.name.clone(),
-    }
-}
-
 /// One strategy path as its relation chain: `line_product > order_lines > customer_orders`.
 pub fn hop_chain(path: &StrategyPath) -> String {
     if path.hops.is_empty() {
@@ -118,7 +108,7 @@ fn build(plan: &Plan, view: Option<&str>) -> Result<Graph, UnknownView> {
     let mut g = Graph::default();
     for p in plan.projections.iter().filter(|p| wanted(&p.name)) {
         let topic = g.node(format!("topic:{}", p.topic), p.topic.clone(), Kind::Topic);
-        let fmt = format_name(&p.format);
+        let fmt = p.format.to_string();
         let decoder = g.node(
             format!("decode:{}:{fmt}", p.topic),
             format!("decode {fmt}"),

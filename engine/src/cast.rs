@@ -65,22 +65,6 @@ pub enum CastError {
     MissingKey { field: String },
 }
 
-/// A readable type name: `int`, `array of decimal`.
-pub fn type_display(ty: &Type) -> String {
-    match ty {
-        Type::String => "string".into(),
-        Type::Int => "int".into(),
-        Type::Float => "float".into(),
-        Type::Decimal => "decimal".into(),
-        Type::Bool => "bool".into(),
-        Type::Date => "date".into(),
-        Type::Datetime => "datetime".into(),
-        Type::Object => "object".into(),
-        Type::Array { items } => format!("array of {}", type_display(items)),
-        Type::Any => "any".into(),
-    }
-}
-
 /// One resolved cast-chain step.
 #[derive(Debug, Clone)]
 struct Step {
@@ -141,7 +125,7 @@ impl CompiledProjection {
                         .ok_or_else(|| PrepareError::BadDefault {
                             projection: projection.name.clone(),
                             field: f.name.clone(),
-                            ty: type_display(&f.ty),
+                            ty: f.ty.to_string(),
                         })?,
                 ),
             };
@@ -153,7 +137,7 @@ impl CompiledProjection {
             let metadata = source.first().is_some_and(|s| s.starts_with("__"));
             fields.push(CompiledField {
                 name: f.name.as_str().into(),
-                type_name: type_display(&f.ty),
+                type_name: f.ty.to_string(),
                 ty: f.ty.clone(),
                 nullable: f.nullable,
                 source: if metadata { Vec::new() } else { source },

@@ -175,7 +175,7 @@ fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon
                     "{}: the version (a timestamp) is more than {skew} ms ahead of the clock \
                      (ingest.max_clock_skew_ms); applied, it would make every later change \
                      of the record stale",
-                    decode::format_name(&route.format)
+                    route.format.name()
                 ),
             }
         }
@@ -192,7 +192,7 @@ fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon
 /// Casts a decoded change into the projection's changes, or gives the dead-letter reason.
 fn changes(route: &Route, d: Decoded<'_>, message: &Message) -> Result<Vec<Change>, String> {
     let cast = &route.cast;
-    let format = decode::format_name(&route.format);
+    let format = route.format.name();
     let fail = |image: &str, e: CastError| format!("{format}: {image}: {e}");
     let change = |op, key, before, after| Change {
         projection: cast.index,

@@ -18,6 +18,7 @@
 
 pub mod discovery;
 pub mod functions;
+pub mod spelling;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

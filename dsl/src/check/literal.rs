@@ -11,7 +11,7 @@
 use fdc_plan::Type;
 use serde_json::Value as Json;
 
-use super::types::{type_name, Typed};
+use super::types::Typed;
 use super::{CheckError, Checker};
 use crate::syntax::ast::{self, Span};
 
@@ -24,7 +24,7 @@ impl Checker<'_> {
     ) -> Option<Json> {
         let bad = |reason: &str| CheckError::BadDefault {
             field: f.name.name.clone(),
-            ty: type_name(ty),
+            ty: ty.to_string(),
             span: d.span.into(),
             reason: reason.into(),
         };

@@ -15,7 +15,7 @@ use fdc_plan::{
     MessagePath as PlanPath, Projection, Type,
 };
 
-use super::types::{accepts, class_name, class_type, coercible, type_name, Typed};
+use super::types::{accepts, class_name, class_type, coercible, Typed};
 use super::{did_you_mean, suggest, CheckError, CheckedProjection, Checker};
 use crate::syntax::ast::{self, Span};
 
@@ -175,7 +175,7 @@ impl Checker<'_> {
             return;
         }
         let format = self.format_ref(&p.format);
-        if let Some(fname) = format.as_ref().map(format_name) {
+        if let Some(fname) = format.as_ref().map(Format::to_string) {
             match first_topic.get(&p.topic.value) {
                 Some((other, at)) if *other != fname => {
                     let (first, help) = self.other(p.topic.span, *at);
@@ -247,7 +247,7 @@ impl Checker<'_> {
                                         n.span,
                                         CheckError::BadKeyType {
                                             name: n.name.clone(),
-                                            ty: type_name(&f.ty),
+                                            ty: f.ty.to_string(),
                                             span: n.span.into(),
                                         },
                                     );
@@ -427,13 +427,13 @@ impl Checker<'_> {
                 last,
                 CheckError::CastTypeMismatch {
                     field: f.name.name.clone(),
-                    expected: type_name(&ty),
-                    found: type_name(&running.plan_type()),
+                    expected: ty.to_string(),
+                    found: running.plan_type().to_string(),
                     span: last.into(),
                     declared: Some(f.ty.span.into()),
                     help: Some(format!(
                         "end the chain with a cast that gives `{}`, or change the field type",
-                        type_name(&ty)
+                        ty.to_string()
                     )),
                 },
             );
@@ -571,15 +571,6 @@ pub(crate) fn arity_phrase(f: &functions::Function) -> String {
         None => format!("at least {} {}", f.min_args(), plural(f.min_args())),
         Some(max) if max == f.min_args() => format!("{max} {}", plural(max)),
         Some(max) => format!("{} to {max} arguments", f.min_args()),
-    }
-}
-
-fn format_name(f: &Format) -> String {
-    match f {
-        Format::Basic => "basic".into(),
-        Format::Debezium => "debezium".into(),
-        Format::GoldenGate => "golden-gate".into(),
-        Format::Custom(c) => c.name.clone(),
     }
 }
 

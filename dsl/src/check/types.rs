@@ -75,29 +75,8 @@ impl fmt::Display for Typed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.ty {
             Ty::Null => write!(f, "null"),
-            Ty::Of(t) => write!(
-                f,
-                "{}{}",
-                type_name(t),
-                if self.nullable { "?" } else { "" }
-            ),
+            Ty::Of(t) => write!(f, "{t}{}", if self.nullable { "?" } else { "" }),
         }
-    }
-}
-
-/// The name of a type as written in `.fdl`.
-pub fn type_name(t: &Type) -> String {
-    match t {
-        Type::String => "string".into(),
-        Type::Int => "int".into(),
-        Type::Float => "float".into(),
-        Type::Decimal => "decimal".into(),
-        Type::Bool => "bool".into(),
-        Type::Date => "date".into(),
-        Type::Datetime => "datetime".into(),
-        Type::Object => "object".into(),
-        Type::Array { items } => format!("[{}]", type_name(items)),
-        Type::Any => "any".into(),
     }
 }
 

@@ -238,7 +238,7 @@ impl Checker<'_> {
                 continue;
             };
             if matches!(f.ty, fdc_plan::Type::Object | fdc_plan::Type::Array { .. }) {
-                let ty = super::types::type_name(&f.ty);
+                let ty = f.ty.to_string();
                 self.report(
                     part.value.span,
                     CheckError::BadKeyType {

@@ -91,25 +91,6 @@ fn wrap(e: &Expr, ctx: Ctx) -> bool {
     }
 }
 
-pub(super) fn binary_op(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Rem => "%",
-        BinaryOp::Eq => "==",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::And => "and",
-        BinaryOp::Or => "or",
-        BinaryOp::Coalesce => "??",
-    }
-}
-
 pub(super) fn compare_op(op: CompareOp) -> &'static str {
     match op {
         CompareOp::Eq => "==",
@@ -118,19 +99,6 @@ pub(super) fn compare_op(op: CompareOp) -> &'static str {
         CompareOp::Le => "<=",
         CompareOp::Gt => ">",
         CompareOp::Ge => ">=",
-    }
-}
-
-fn agg_name(f: fdc_plan::AggregateFn) -> &'static str {
-    use fdc_plan::AggregateFn as A;
-    match f {
-        A::Count => "count",
-        A::Sum => "sum",
-        A::Min => "min",
-        A::Max => "max",
-        A::Avg => "avg",
-        A::First => "first",
-        A::Last => "last",
     }
 }
 
@@ -223,7 +191,7 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
             format!(
                 "{} {} {}",
                 flat_in(p, left, Ctx::Left(pr))?,
-                binary_op(op.value),
+                op.value.symbol(),
                 flat_in(p, right, Ctx::Right(pr))?
             )
         }
@@ -307,7 +275,7 @@ fn flat(p: &Printer, e: &Expr) -> Option<String> {
         } => {
             let mut s = format!(
                 "{}({}",
-                agg_name(function.value),
+                function.value.name(),
                 flat_in(
                     p,
                     value,
@@ -490,7 +458,7 @@ pub(super) fn layout(p: &mut Printer, e: &Expr, indent: usize, col: usize) -> St
             filter,
             sort,
         } => {
-            let mut s = format!("{}(", agg_name(function.value));
+            let mut s = format!("{}(", function.value.name());
             let c = end_col(col, &s);
             let ctx = agg_value_ctx(of.is_some(), filter.is_some(), sort);
             s.push_str(&layout_in(p, value, ctx, indent, c));
@@ -551,7 +519,7 @@ fn binary(p: &mut Printer, e: &Expr, pr: u8, indent: usize, col: usize) -> Strin
     let mut s = layout_in(p, cur, Ctx::Left(pr), indent, col);
     let inner = indent + 2;
     for (op, r) in rights {
-        let op = binary_op(op);
+        let op = op.symbol();
         s.push('\n');
         s.push_str(&" ".repeat(inner));
         s.push_str(op);

@@ -217,15 +217,9 @@ fn aggregate(ctx: &Ctx, p: Pair<Rule>) -> Built<Deep> {
     let mut it = p.clone().into_inner();
     let fn_pair = next(ctx, &p, &mut it)?;
     let function = Spanned {
-        value: match fn_pair.as_str() {
-            "count" => AggregateFn::Count,
-            "sum" => AggregateFn::Sum,
-            "min" => AggregateFn::Min,
-            "max" => AggregateFn::Max,
-            "avg" => AggregateFn::Avg,
-            "first" => AggregateFn::First,
-            "last" => AggregateFn::Last,
-            _ => return Err(malformed(ctx, &fn_pair)),
+        value: match AggregateFn::from_name(fn_pair.as_str()) {
+            Some(function) => function,
+            None => return Err(malformed(ctx, &fn_pair)),
         },
         span: ctx.span(&fn_pair),
     };

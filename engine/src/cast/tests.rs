@@ -322,7 +322,7 @@ fn coercion_failures_name_expected_and_got() {
         (
             json!({"kind": "array", "items": {"kind": "int"}}),
             json!([1, "x"]),
-            "expected array of int, got array (element 1 is string",
+            "expected [int], got array (element 1 is string",
         ),
         (
             json!({"kind": "array", "items": {"kind": "int"}}),

@@ -304,16 +304,6 @@ pub fn decode<'a>(
     }
 }
 
-/// A format's display name for errors.
-pub fn format_name(format: &Format) -> &str {
-    match format {
-        Format::Basic => "basic",
-        Format::Debezium => "debezium",
-        Format::GoldenGate => "golden-gate",
-        Format::Custom(c) => &c.name,
-    }
-}
-
 /// A row image: `None` when absent or null, the object otherwise, an error for other types.
 pub(crate) fn image<'a>(
     format: &str,

@@ -189,7 +189,7 @@ fn basic_bad_input_is_dead_lettered_with_a_precise_reason() {
         (
             Some("{}"),
             Some(r#"{"ACCOUNT_ID": 7, "BRANCH": "B", "BALANCE": "1", "TAGS": [1, {}]}"#),
-            "field `tags`: expected array of string, got array (element 1 is object)",
+            "field `tags`: expected [string], got array (element 1 is object)",
         ),
         (
             Some("{}"),

@@ -178,13 +178,8 @@ async fn apply_given(
             let mut fields = Map::default();
             for f in &projection.fields {
                 let json = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
-                let v = Value::from_json_typed(json, &f.ty).ok_or_else(|| {
-                    format!(
-                        "{at}.{}: not a valid {}",
-                        f.name,
-                        crate::cast::type_display(&f.ty)
-                    )
-                })?;
+                let v = Value::from_json_typed(json, &f.ty)
+                    .ok_or_else(|| format!("{at}.{}: not a valid {}", f.name, f.ty.to_string()))?;
                 if v.is_null() && !f.nullable {
                     return Err(format!(
                         "{at}.{}: required field is missing or null",
@@ -324,12 +319,8 @@ fn typed_key(
         .zip(types)
         .zip(names)
         .map(|((v, ty), n)| {
-            Value::from_json_typed(v, ty).ok_or_else(|| {
-                format!(
-                    "{what}: key field `{n}` is not a valid {}",
-                    crate::cast::type_display(ty)
-                )
-            })
+            Value::from_json_typed(v, ty)
+                .ok_or_else(|| format!("{what}: key field `{n}` is not a valid {}", ty.to_string()))
         })
         .collect()
 }
