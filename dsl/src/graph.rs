@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use fdc_plan::{Format, Plan, StrategyPath};
+use fdc_plan::{Plan, StrategyPath};
 
 /// Output syntax of [`render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -432,8 +432,7 @@ impl Checker<'_> {
                     span: last.into(),
                     declared: Some(f.ty.span.into()),
                     help: Some(format!(
-                        "end the chain with a cast that gives `{}`, or change the field type",
-                        ty.to_string()
+                        "end the chain with a cast that gives `{ty}`, or change the field type"
                     )),
                 },
             );

@@ -179,7 +179,7 @@ async fn apply_given(
             for f in &projection.fields {
                 let json = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
                 let v = Value::from_json_typed(json, &f.ty)
-                    .ok_or_else(|| format!("{at}.{}: not a valid {}", f.name, f.ty.to_string()))?;
+                    .ok_or_else(|| format!("{at}.{}: not a valid {}", f.name, f.ty))?;
                 if v.is_null() && !f.nullable {
                     return Err(format!(
                         "{at}.{}: required field is missing or null",
@@ -320,7 +320,7 @@ fn typed_key(
         .zip(names)
         .map(|((v, ty), n)| {
             Value::from_json_typed(v, ty)
-                .ok_or_else(|| format!("{what}: key field `{n}` is not a valid {}", ty.to_string()))
+                .ok_or_else(|| format!("{what}: key field `{n}` is not a valid {ty}"))
         })
         .collect()
 }
