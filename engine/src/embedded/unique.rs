@@ -40,28 +40,15 @@ use crate::value::{Map, Value};
 /// MongoDB's duplicate-key code, named in the refusal as the MongoDB adapter names it.
 const DUPLICATE_KEY: i32 = 11000;
 
-/// The unique secondary indexes of `layout`, as the MongoDB adapter creates them: the tuples
-/// are walked in its order (primary key, declared indexes, queried tuples), the first
-/// occurrence of a tuple decides whether its index is unique, and the primary key's is not
-/// listed (the store's own key).
+/// The unique secondary indexes of `layout`, as the MongoDB adapter creates them
+/// ([`ProjectionLayout::secondary_indexes`]; the primary key's is the store's own key).
 pub fn unique_indexes(layout: &ProjectionLayout) -> Vec<Vec<String>> {
-    let mut seen: Vec<&Vec<String>> = vec![&layout.key];
-    let mut out = Vec::new();
-    let wanted = layout
-        .declared
-        .iter()
-        .map(|(f, u)| (f, *u))
-        .chain(layout.queried.iter().map(|f| (f, false)));
-    for (fields, unique) in wanted {
-        if fields.is_empty() || seen.contains(&fields) {
-            continue;
-        }
-        seen.push(fields);
-        if unique {
-            out.push(fields.clone());
-        }
-    }
-    out
+    layout
+        .secondary_indexes()
+        .into_iter()
+        .filter(|(_, unique)| *unique)
+        .map(|(fields, _)| fields.to_vec())
+        .collect()
 }
 
 /// A record that no index can hold: two array fields in one compound index.

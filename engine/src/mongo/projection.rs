@@ -142,16 +142,8 @@ impl ProjectionStore for MongoStore {
         if !layout.key.is_empty() {
             indexes.push((layout.key.clone(), true, index_name("key", &layout.key)));
         }
-        let wanted = layout
-            .declared
-            .iter()
-            .map(|(f, u)| (f, *u))
-            .chain(layout.queried.iter().map(|f| (f, false)));
-        for (fields, unique) in wanted {
-            if fields.is_empty() || indexes.iter().any(|(f, _, _)| f == fields) {
-                continue;
-            }
-            indexes.push((fields.clone(), unique, index_name("ix", fields)));
+        for (fields, unique) in layout.secondary_indexes() {
+            indexes.push((fields.to_vec(), unique, index_name("ix", fields)));
         }
         self.create_indexes(&op, &layout.name, &indexes).await
     }

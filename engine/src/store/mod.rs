@@ -79,6 +79,31 @@ pub struct ProjectionLayout {
     pub queried: Vec<Vec<String>>,
 }
 
+impl ProjectionLayout {
+    /// The secondary indexes a store keeps for this layout, in order: the declared ones, then
+    /// the queried tuples; each tuple once (its first occurrence decides whether its index is
+    /// unique), the primary key's tuple left out. The MongoDB adapter creates exactly these,
+    /// and the embedded store enforces the unique ones by the same list.
+    pub fn secondary_indexes(&self) -> Vec<(&[String], bool)> {
+        let mut out: Vec<(&[String], bool)> = Vec::new();
+        let wanted = self
+            .declared
+            .iter()
+            .map(|(f, u)| (f, *u))
+            .chain(self.queried.iter().map(|f| (f, false)));
+        for (fields, unique) in wanted {
+            if fields.is_empty()
+                || *fields == self.key
+                || out.iter().any(|(f, _)| *f == fields.as_slice())
+            {
+                continue;
+            }
+            out.push((fields, unique));
+        }
+        out
+    }
+}
+
 /// `find` on a projection: records whose `fields` tuple is in `values`, every `conditions`
 /// holding, and (when `public_only`) `__STATE__ == "PUBLIC"`. Tuples holding a null match
 /// nothing. Results come in no particular order.
