@@ -10,8 +10,7 @@
 //! [`crate::ingest::Router::with_max_clock_skew`]); a message without a timestamp gets version
 //! 0, so it is never skipped as stale (it is applied as a replay of whatever is stored).
 
-use super::{image, Decode, DecodeError, Decoded, Operation, ParsedMessage};
-use crate::value::Value;
+use super::{image, required_key, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 
 const FORMAT: &str = "basic";
 
@@ -20,51 +19,30 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
     let version = parsed.timestamp_version();
     let value = parsed.value(FORMAT)?;
     if value.is_null() {
-        let key = parsed.key_json(FORMAT)?;
-        return match key {
-            Value::Object(_) => Ok(Decode::Change(Decoded {
-                operation: Operation::Delete,
-                key: Some(key),
-                before: None,
-                after: None,
-                version,
-                timed: true,
-                named_key: None,
-            })),
-            Value::Null => Err(DecodeError::Missing {
-                format: FORMAT.into(),
-                what: "the message key (a delete needs the key object)".into(),
-            }),
-            other => Err(DecodeError::WrongType {
-                format: FORMAT.into(),
-                what: "the message key".into(),
-                expected: "an object of the primary-key columns",
-                got: other.type_name(),
-            }),
-        };
+        let key = required_key(
+            FORMAT,
+            parsed.key_json(FORMAT)?,
+            "the message key (a delete needs the key object)",
+        )?;
+        return Ok(Decode::Change(Decoded {
+            operation: Operation::Delete,
+            key: Some(key),
+            before: None,
+            after: None,
+            version,
+            timed: true,
+            named_key: None,
+        }));
     }
     let after = image(FORMAT, "the message value", value)?;
     // The key routes the message (the incumbent's rule): an upsert whose key is missing, of
     // another shape, or names another record than its row is not applied.
-    let named_key = match parsed.key_json(FORMAT)? {
-        key @ Value::Object(_) => key,
-        Value::Null => {
-            return Err(DecodeError::Missing {
-                format: FORMAT.into(),
-                what: "the message key (an upsert's key names its record: an object of the \
-                       primary-key columns)"
-                    .into(),
-            })
-        }
-        other => {
-            return Err(DecodeError::WrongType {
-                format: FORMAT.into(),
-                what: "the message key".into(),
-                expected: "an object of the primary-key columns",
-                got: other.type_name(),
-            })
-        }
-    };
+    let named_key = required_key(
+        FORMAT,
+        parsed.key_json(FORMAT)?,
+        "the message key (an upsert's key names its record: an object of the primary-key \
+         columns)",
+    )?;
     Ok(Decode::Change(Decoded {
         operation: Operation::Upsert,
         key: None,
@@ -81,6 +59,7 @@ mod tests {
     use super::super::test_util::message;
     use super::*;
     use crate::change::Version;
+    use crate::value::Value;
 
     #[test]
     fn value_is_an_upsert_versioned_by_timestamp() {

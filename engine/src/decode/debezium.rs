@@ -11,7 +11,10 @@
 //! Version: `ts_ms`, else `source.ts_ms`, else the Kafka timestamp, else 0 (all times: checked
 //! against the clock).
 
-use super::{image, position, Decode, DecodeError, Decoded, Operation, ParsedMessage};
+use super::{
+    image, key_object, position, required_key, Decode, DecodeError, Decoded, Operation,
+    ParsedMessage,
+};
 use crate::value::Value;
 
 const FORMAT: &str = "debezium";
@@ -83,38 +86,15 @@ pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeErr
             }
             // The key names the record: compared with the after image by the router. A table
             // without a primary key has a null key: nothing to compare.
-            named_key = match unwrap_envelope(parsed.key_json(FORMAT)?) {
-                Value::Null => None,
-                k @ Value::Object(_) => Some(k),
-                other => {
-                    return Err(DecodeError::WrongType {
-                        format: FORMAT.into(),
-                        what: "the message key".into(),
-                        expected: "an object of the primary-key columns",
-                        got: other.type_name(),
-                    })
-                }
-            };
+            named_key = key_object(FORMAT, unwrap_envelope(parsed.key_json(FORMAT)?))?;
             None
         }
         Operation::Delete if before.is_some() => None,
-        Operation::Delete => match unwrap_envelope(parsed.key_json(FORMAT)?) {
-            k @ Value::Object(_) => Some(k),
-            Value::Null => {
-                return Err(DecodeError::Missing {
-                    format: FORMAT.into(),
-                    what: "`before` and the message key (a delete needs one of them)".into(),
-                })
-            }
-            other => {
-                return Err(DecodeError::WrongType {
-                    format: FORMAT.into(),
-                    what: "the message key".into(),
-                    expected: "an object of the primary-key columns",
-                    got: other.type_name(),
-                })
-            }
-        },
+        Operation::Delete => Some(required_key(
+            FORMAT,
+            unwrap_envelope(parsed.key_json(FORMAT)?),
+            "`before` and the message key (a delete needs one of them)",
+        )?),
     };
     Ok(Decode::Change(Decoded {
         operation,

@@ -322,6 +322,37 @@ pub(crate) fn image<'a>(
     }
 }
 
+/// A message key that names a record: `None` when null, the key object otherwise, an error
+/// for any other shape.
+pub(crate) fn key_object<'a>(
+    format: &str,
+    key: &'a Value,
+) -> Result<Option<&'a Value>, DecodeError> {
+    match key {
+        Value::Null => Ok(None),
+        Value::Object(_) => Ok(Some(key)),
+        other => Err(DecodeError::WrongType {
+            format: format.to_owned(),
+            what: "the message key".into(),
+            expected: "an object of the primary-key columns",
+            got: other.type_name(),
+        }),
+    }
+}
+
+/// [`key_object`] where a key is required: a null key is the error that `missing` (what the
+/// message needed) describes.
+pub(crate) fn required_key<'a>(
+    format: &str,
+    key: &'a Value,
+    missing: &str,
+) -> Result<&'a Value, DecodeError> {
+    key_object(format, key)?.ok_or_else(|| DecodeError::Missing {
+        format: format.to_owned(),
+        what: missing.to_owned(),
+    })
+}
+
 /// An ordering position: a non-negative integer or a string of digits (compared as an unsigned
 /// number, so leading zeros do not matter). `None` when it is neither.
 pub(crate) fn position(v: &Value) -> Option<Version> {
