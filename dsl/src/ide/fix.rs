@@ -65,16 +65,7 @@ pub fn fixes(a: &Analysis, d: &Diagnostic) -> Vec<Fix> {
 
 /// Adds `index f` (or `index (f, g)`) as the last line of projection `name`'s body.
 fn add_index(a: &Analysis, name: &str, fields: &str) -> Option<Fix> {
-    let p = a
-        .files
-        .iter()
-        .flat_map(|f| &f.items)
-        .filter_map(|i| match i {
-            ast::Item::System(s) => Some(s),
-            _ => None,
-        })
-        .flat_map(|s| &s.projections)
-        .find(|p| p.name.name == name)?;
+    let p = super::hover::projection_decl(a, name)?;
     let line = if fields.contains(',') {
         format!("index ({fields})")
     } else {

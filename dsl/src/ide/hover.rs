@@ -294,7 +294,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// The declaration of projection `name`.
-fn projection_decl<'a>(a: &'a Analysis, name: &str) -> Option<&'a ast::Projection> {
+pub(super) fn projection_decl<'a>(a: &'a Analysis, name: &str) -> Option<&'a ast::Projection> {
     a.files
         .iter()
         .flat_map(|f| &f.items)
