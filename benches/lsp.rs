@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed unwrap is a failed run
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,32 +21,11 @@ use serde_json::{json, Value};
 #[path = "../dsl/benches/support/pipeline.rs"]
 mod pipeline;
 
+#[path = "../tests/lsp_client/frame.rs"]
+mod frame;
+use frame::{frame, read_frame};
+
 const RUNS: usize = 15;
-
-fn read_frame(r: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            length = v.parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    r.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-fn frame(v: &Value) -> String {
-    let body = v.to_string();
-    format!("Content-Length: {}\r\n\r\n{body}", body.len())
-}
 
 fn uri(path: &Path) -> String {
     format!("file://{}", path.display())

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "lsp_client/frame.rs"]
+mod frame;
+use frame::{frame, read_frame};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -27,26 +31,6 @@ struct Client {
     /// The latest `publishDiagnostics` per URI.
     diagnostics: HashMap<String, Value>,
     stderr: Arc<Mutex<String>>,
-}
-
-fn read_frame(r: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            length = v.parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    r.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
 }
 
 impl Client {
@@ -106,8 +90,7 @@ impl Client {
     }
 
     fn send(&mut self, v: Value) {
-        let body = serde_json::to_string(&v).unwrap();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.write_all(frame(&v).as_bytes()).unwrap();
         self.stdin.flush().unwrap();
     }
 
