@@ -524,16 +524,21 @@ mod tests {
             .contains("value is missing"));
     }
 
-    #[test]
-    fn the_progress_line_has_count_rate_and_eta() {
-        let p = Progress {
+    /// The progress of view `v` with 400 records to scan, started 10 s ago.
+    fn progress_of_400_after_10s() -> Progress {
+        Progress {
             view: "v".into(),
             started: Instant::now() - Duration::from_secs(10),
             resumed_at: 0,
             total: Some(400),
             terminal: false,
             last_line: Instant::now(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_progress_line_has_count_rate_and_eta() {
+        let p = progress_of_400_after_10s();
         let t = RefreshTotals {
             scanned: 100,
             inserted: 90,
@@ -550,14 +555,7 @@ mod tests {
 
     #[test]
     fn the_orphans_pass_is_counted_apart_from_the_roots() {
-        let p = Progress {
-            view: "v".into(),
-            started: Instant::now() - Duration::from_secs(10),
-            resumed_at: 0,
-            total: Some(400),
-            terminal: false,
-            last_line: Instant::now(),
-        };
+        let p = progress_of_400_after_10s();
         let t = RefreshTotals {
             scanned: 400,
             orphans_scanned: 200,
