@@ -16,27 +16,26 @@
 #![cfg(feature = "integration")]
 
 mod kafka_common;
-#[path = "../engine/tests/shop/mod.rs"]
+#[path = "../engine/topology/tests/shop/mod.rs"]
 mod shop;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use fdc_embedded::EmbeddedStore;
 use fdc_engine::aggregate::{self, Built};
 use fdc_engine::change::Message;
-use fdc_engine::embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
-use fdc_engine::kafka::{
-    run_kafka, KafkaClientConfig, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig,
-};
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
 use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Shutdown, Stores};
-use fdc_engine::store::source::SourceItem;
+use fdc_engine::source::SourceItem;
 use fdc_engine::store::{ProjectionStore, Record, SingleViewStore};
 use fdc_engine::value::{Map, Value};
 use fdc_engine::view::ViewSchema;
+use fdc_kafka::{KafkaClientConfig, KafkaProducerConfig, KafkaSourceConfig};
+use fdc_mongo::{MongoStore, MongoStoreConfig};
 use fdc_plan::Plan;
+use fdc_topology::{build, Deployment, OpenedStore, StoreSpec};
 use kafka_common::*;
 use serde_json::json;
 use shop::{plan, stream, Rng, Shape};
@@ -60,7 +59,7 @@ async fn embedded_run(plan: &Plan, messages: &[Message], rng: &mut Rng) -> Arc<E
     let stores = Stores {
         projections: store.clone(),
         views: store.clone(),
-        events: Arc::new(fdc_engine::file::MemoryEvents::default()),
+        events: Arc::new(fdc_file::MemoryEvents::default()),
         dead_letters: store.clone(),
     };
     let engine = Engine::build(plan.clone(), stores, RuntimeConfig::default())
@@ -245,21 +244,18 @@ async fn check_seed(seed: u64) {
     source.linger = Duration::from_millis(20);
     let mut producer_config = KafkaProducerConfig::new(client);
     producer_config.topic_map = map.clone();
-    let pipeline = KafkaPipeline {
-        source,
-        producer: producer_config,
-        dead_letter_topic: dlq,
-        events: false,
-    };
-    let shutdown = Arc::new(Shutdown::new());
-    let stop = shutdown.clone();
-    let (run_plan, s1, s2) = (plan.clone(), store.clone(), store.clone());
-    let config = RuntimeConfig {
+    let mut deployment = Deployment::kafka(plan.clone(), source, producer_config, dlq, false);
+    deployment.store = StoreSpec::Opened(OpenedStore::Mongo(store.clone()));
+    deployment.runtime = RuntimeConfig {
         batch_size: 1 + rng.below(60) as usize,
         ..RuntimeConfig::default()
     };
-    let handle =
-        tokio::spawn(async move { run_kafka(run_plan, pipeline, s1, s2, config, &stop).await });
+    let shutdown = Arc::new(Shutdown::new());
+    let stop = shutdown.clone();
+    let handle = tokio::spawn(async move {
+        let mut built = build(deployment).await.expect("build");
+        built.run(&stop).await
+    });
     wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;
     shutdown.trigger();
     let summary = within("stopping", handle)

@@ -22,19 +22,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fdc_embedded::EmbeddedStore;
 use fdc_engine::change::Message;
-use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::file::{FileInput, FileSource};
 use fdc_engine::ingest::Router;
-use fdc_engine::kafka::{
-    run_kafka, KafkaClientConfig, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig,
-};
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
 use fdc_engine::runtime::{run, Engine, Route, RuntimeConfig, Shutdown, Stores};
-use fdc_engine::store::source::{Source, SourceItem};
+use fdc_engine::source::{Source, SourceItem};
 use fdc_engine::store::{SingleViewStore, ViewWrite, STATE_FIELD};
 use fdc_engine::value::{Map, Value};
+use fdc_file::{FileInput, FileSource};
+use fdc_kafka::{KafkaClientConfig, KafkaProducerConfig, KafkaSourceConfig};
+use fdc_mongo::{MongoStore, MongoStoreConfig};
 use fdc_plan::{Plan, WriteMode};
+use fdc_topology::{build, Deployment, OpenedStore, StoreSpec};
 use kafka_common::*;
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -76,7 +75,7 @@ async fn input(path: &Path) -> Vec<Result<Message, String>> {
 async fn produce_input(
     p: &FutureProducer,
     plan: &Plan,
-    map: &fdc_engine::kafka::TopicMap,
+    map: &fdc_kafka::TopicMap,
     lines: &[Result<Message, String>],
 ) -> i64 {
     let read: Vec<&str> = plan.topics();
@@ -189,7 +188,7 @@ async fn reference(plan: &Plan, path: &Path, given: &[(String, Vec<ViewWrite>)])
     let stores = Stores {
         projections: store.clone(),
         views: store.clone(),
-        events: Arc::new(fdc_engine::file::MemoryEvents::default()),
+        events: Arc::new(fdc_file::MemoryEvents::default()),
         dead_letters: store.clone(),
     };
     let router: Arc<dyn Route> = Arc::new(Router::new(plan).expect("router"));
@@ -281,22 +280,20 @@ async fn golden_case(name: &str) {
     source.linger = Duration::from_millis(50);
     let mut producer_config = KafkaProducerConfig::new(client);
     producer_config.topic_map = map.clone();
-    let pipeline = KafkaPipeline {
-        source,
-        producer: producer_config,
-        dead_letter_topic: dlq.clone(),
-        events: true,
-    };
-    let shutdown = Arc::new(Shutdown::new());
-    let stop = shutdown.clone();
-    let (run_plan, s1, s2) = (plan.clone(), store.clone(), store.clone());
+    let mut deployment =
+        Deployment::kafka(plan.clone(), source, producer_config, dlq.clone(), true);
+    deployment.store = StoreSpec::Opened(OpenedStore::Mongo(store.clone()));
     // Small batches, so that a case's changes spread over several batches.
-    let config = RuntimeConfig {
+    deployment.runtime = RuntimeConfig {
         batch_size: 3,
         ..RuntimeConfig::default()
     };
-    let handle =
-        tokio::spawn(async move { run_kafka(run_plan, pipeline, s1, s2, config, &stop).await });
+    let shutdown = Arc::new(Shutdown::new());
+    let stop = shutdown.clone();
+    let handle = tokio::spawn(async move {
+        let mut built = build(deployment).await.expect("build");
+        built.run(&stop).await
+    });
     wait_committed(&brokers, &group, &topics, PARTITIONS, produced).await;
     shutdown.trigger();
     let summary = within("stopping", handle)

@@ -16,15 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fdc_embedded::EmbeddedStore;
 use fdc_engine::change::Message;
-use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::kafka::{
-    headers, run_kafka, KafkaClientConfig, KafkaPipeline, KafkaProducerConfig, KafkaSource,
-    KafkaSourceConfig, TopicMap,
-};
-use fdc_engine::runtime::{run, Engine, Route, RuntimeConfig, Shutdown, Stores};
-use fdc_engine::store::source::{Ack, Source, SourceBatch};
+use fdc_engine::runtime::{run, RuntimeConfig, Shutdown};
+use fdc_engine::source::{Ack, Source, SourceBatch};
 use fdc_engine::store::StoreError;
+use fdc_kafka::{
+    headers, KafkaClientConfig, KafkaProducerConfig, KafkaSource, KafkaSourceConfig, TopicMap,
+};
+use fdc_plan::Plan;
+use fdc_topology::{build, DeadLettersSpec, Deployment, EventsSpec, Input, OpenedStore, StoreSpec};
 use kafka_common::*;
 use rdkafka::message::{Headers, Message as _};
 
@@ -50,26 +51,28 @@ fn poison(topic: &str, n: i64) -> Message {
     }
 }
 
-fn pipeline(brokers: &str, group: &str, map: &TopicMap, dlq: &str) -> KafkaPipeline {
+/// The deployment of `plan` from Kafka into `store`, in small batches.
+fn deployment(
+    plan: &Plan,
+    store: &Arc<EmbeddedStore>,
+    brokers: &str,
+    group: &str,
+    map: &TopicMap,
+    dlq: &str,
+) -> Deployment {
     let client = KafkaClientConfig::new(brokers);
     let mut source = KafkaSourceConfig::new(client.clone(), group, vec![]);
     source.topic_map = map.clone();
     source.linger = Duration::from_millis(50);
     let mut producer = KafkaProducerConfig::new(client);
     producer.topic_map = map.clone();
-    KafkaPipeline {
-        source,
-        producer,
-        dead_letter_topic: dlq.into(),
-        events: true,
-    }
-}
-
-fn small_batches() -> RuntimeConfig {
-    RuntimeConfig {
+    let mut deployment = Deployment::kafka(plan.clone(), source, producer, dlq.into(), true);
+    deployment.store = StoreSpec::Opened(OpenedStore::Embedded(store.clone()));
+    deployment.runtime = RuntimeConfig {
         batch_size: 7,
         ..RuntimeConfig::default()
-    }
+    };
+    deployment
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,10 +106,12 @@ async fn golden_stream_through_kafka_equals_the_embedded_run_with_duplicates_and
 
     let store = Arc::new(EmbeddedStore::in_memory());
     let shutdown = Arc::new(Shutdown::new());
-    let (run_plan, s1, s2, stop) = (plan.clone(), store.clone(), store.clone(), shutdown.clone());
-    let cfg = pipeline(&brokers, &group, &map, &dlq);
-    let handle =
-        tokio::spawn(async move { run_kafka(run_plan, cfg, s1, s2, small_batches(), &stop).await });
+    let stop = shutdown.clone();
+    let deployment = deployment(&plan, &store, &brokers, &group, &map, &dlq);
+    let handle = tokio::spawn(async move {
+        let mut built = build(deployment).await.expect("build");
+        built.run(&stop).await
+    });
     wait_committed(&brokers, &group, &topics, PARTITIONS, stream.len() as i64).await;
     shutdown.trigger();
     let summary = within("stopping", handle)
@@ -206,7 +211,7 @@ async fn read_n(source: &mut KafkaSource, n: usize) -> (Vec<Message>, Vec<Ack>) 
                 );
             }
             for i in batch.items {
-                if let fdc_engine::store::source::SourceItem::Message(m) = i {
+                if let fdc_engine::source::SourceItem::Message(m) = i {
                     messages.push(m);
                 }
             }
@@ -334,18 +339,16 @@ async fn a_run_stopped_before_its_commits_is_exact_after_the_restart() {
     let messages = file_messages(&golden()).await;
     produce(&producer(&brokers), &map, &messages).await;
 
+    // The parts of the deployment, run here by hand over a source that never commits.
     let store = Arc::new(EmbeddedStore::in_memory());
-    let router: Arc<dyn Route> = Arc::new(fdc_engine::ingest::Router::new(&plan).expect("router"));
-    let stores = Stores {
-        projections: store.clone(),
-        views: store.clone(),
-        events: Arc::new(fdc_engine::file::MemoryEvents::default()),
-        dead_letters: store.clone(),
-    };
-    let engine = Arc::new(
-        Engine::build(plan.clone(), stores, small_batches())
-            .await
-            .expect("build"),
+    let mut deployment = deployment(&plan, &store, &brokers, &group, &map, "unused.dlq");
+    deployment.input = Input::None;
+    deployment.events = EventsSpec::Memory(Arc::new(fdc_file::MemoryEvents::default()));
+    deployment.dead_letters = DeadLettersSpec::Store;
+    let built = build(deployment).await.expect("build");
+    let (engine, router) = (
+        built.stages[0].engine.clone(),
+        built.stages[0].router.clone(),
     );
     let source_config = || {
         let mut c = KafkaSourceConfig::new(

@@ -16,9 +16,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use fdc_engine::change::Message;
-use fdc_engine::file::FileInput;
-use fdc_engine::runtime::local::{run_local, LocalOptions};
-use fdc_engine::runtime::{RuntimeConfig, Shutdown};
+use fdc_engine::runtime::Shutdown;
+use fdc_file::FileInput;
+use fdc_topology::{build, Deployment};
 use kafka_common::*;
 use ops_common::*;
 
@@ -80,19 +80,17 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         *sent.entry(m.topic.clone()).or_default() += 1;
     }
     // What the embedded run of the same stream dead-letters and skips (batch-independent).
-    let reference = run_local(
+    let reference = build(Deployment::embedded(
         plan.clone(),
-        LocalOptions {
-            input: FileInput::File(golden.clone()),
-            store: None,
-            export: None,
-            config: RuntimeConfig::default(),
-        },
-        &Shutdown::new(),
-    )
+        FileInput::File(golden.clone()),
+        None,
+        None,
+    ))
     .await
-    .expect("reference run")
-    .summary;
+    .expect("build the reference run")
+    .run(&Shutdown::new())
+    .await
+    .expect("reference run");
 
     let fdc = Fdc::start("customer360", &config, &[], &dir.join("fdc.log"));
     wait_committed(&brokers, &group, &topics, PARTITIONS, messages.len() as i64).await;

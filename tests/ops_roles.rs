@@ -196,11 +196,11 @@ async fn split_roles_over_the_projection_changes_collection_build_the_same_views
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger() {
-    use fdc_engine::mongo::changes::{MongoChanges, MongoChangesSource};
-    use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
     use fdc_engine::runtime::{TriggerRecord, TriggerSink};
-    use fdc_engine::store::source::{Source, SourceItem};
+    use fdc_engine::source::{Source, SourceItem};
     use fdc_engine::value::Value;
+    use fdc_mongo::triggers::{MongoTriggerSource, MongoTriggers};
+    use fdc_mongo::{MongoStore, MongoStoreConfig};
     use std::sync::Arc;
 
     let uri = support::require_mongo();
@@ -214,19 +214,19 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
         .await
         .expect("connect"),
     );
-    let sink = MongoChanges::open(store.clone(), "changes")
+    let sink = MongoTriggers::open(store.clone(), "changes")
         .await
         .expect("open");
     let poll = Duration::from_millis(10);
     let long = Duration::from_secs(600);
-    let mut a = MongoChangesSource::new(&store, "changes", "a", long, poll);
-    let mut b = MongoChangesSource::new(&store, "changes", "b", long, poll);
+    let mut a = MongoTriggerSource::new(&store, "changes", "a", long, poll);
+    let mut b = MongoTriggerSource::new(&store, "changes", "b", long, poll);
     let trigger = TriggerRecord {
         view: "v".into(),
         key: vec![Value::Int(1)],
         origin_ms: Some(1_700_000_000_000),
     };
-    let items = |batch: &fdc_engine::store::source::SourceBatch| -> Vec<TriggerRecord> {
+    let items = |batch: &fdc_engine::source::SourceBatch| -> Vec<TriggerRecord> {
         batch
             .items
             .iter()
@@ -267,7 +267,7 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
     sink.publish(vec![trigger.clone()]).await.expect("publish");
     let lost = a.next_batch(10).await.expect("read").expect("batch");
     assert_eq!(lost.items.len(), 1);
-    let mut eager = MongoChangesSource::new(&store, "changes", "c", Duration::ZERO, poll);
+    let mut eager = MongoTriggerSource::new(&store, "changes", "c", Duration::ZERO, poll);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let taken = eager.next_batch(10).await.expect("read").expect("batch");
     assert_eq!(items(&taken), vec![trigger]);

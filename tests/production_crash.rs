@@ -24,8 +24,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use fdc_engine::change::Message;
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
+use fdc_mongo::{MongoStore, MongoStoreConfig};
 use kafka_common::*;
 
 const PARTITIONS: i32 = 3;
@@ -159,7 +159,7 @@ async fn signal_and_wait(
 async fn written_beyond_commits(
     store: &MongoStore,
     plan: &fdc_plan::Plan,
-    map: &fdc_engine::kafka::TopicMap,
+    map: &fdc_kafka::TopicMap,
     committed: &std::collections::BTreeMap<(String, i32), i64>,
     since: i64,
 ) -> usize {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use fdc_engine::change::Message;
-use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
 use fdc_engine::store::SingleViewStore;
+use fdc_mongo::{MongoStore, MongoStoreConfig};
 use kafka_common::*;
 
 const PARTITIONS: i32 = 3;

@@ -383,9 +383,9 @@ fn key_fields(projection: &fdc_plan::Projection, key: &[crate::value::Value]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::EmbeddedStore;
-    use crate::store::testkit::{delete, shop_plan, upsert};
+    use crate::testkit::{delete, shop_plan, upsert};
     use crate::value::Value;
+    use fdc_embedded::EmbeddedStore;
     use serde_json::json;
 
     fn order(id: i64, customer: i64, v: u128) -> Change {

@@ -172,9 +172,9 @@ async fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::EmbeddedStore;
     use crate::project::write_batch;
-    use crate::store::testkit::{delete, shop_plan, upsert};
+    use crate::testkit::{delete, shop_plan, upsert};
+    use fdc_embedded::EmbeddedStore;
     use serde_json::json;
 
     async fn setup() -> (Plan, EmbeddedStore) {

@@ -249,9 +249,9 @@ pub async fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::EmbeddedStore;
     use crate::project::write_batch;
-    use crate::store::testkit::{delete, shop_plan, upsert};
+    use crate::testkit::{delete, shop_plan, upsert};
+    use fdc_embedded::EmbeddedStore;
     use serde_json::json;
 
     #[tokio::test]

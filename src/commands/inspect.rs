@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::runtime::local::parse_key;
+use fdc_embedded::EmbeddedStore;
 use fdc_engine::store::record::{Ordered, OrderedRecord};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_engine::value::Value;
@@ -138,4 +137,49 @@ pub fn run(args: &InspectArgs) -> ExitCode {
 
 fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A key given on the command line, read in the type of each key field: JSON when it parses
+/// (`42`, `"x"`), else the text as a string.
+pub fn parse_key(types: &[fdc_plan::Type], args: &[String]) -> Result<Vec<Value>, String> {
+    if types.len() != args.len() {
+        return Err(format!(
+            "the key has {} field(s), {} value(s) given",
+            types.len(),
+            args.len()
+        ));
+    }
+    types
+        .iter()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (ty, a))| {
+            let json = serde_json::from_str(a).unwrap_or(serde_json::Value::String(a.clone()));
+            let json = match (ty, &json) {
+                (fdc_plan::Type::String, serde_json::Value::Number(_)) => {
+                    serde_json::Value::String(a.clone())
+                }
+                _ => json,
+            };
+            Value::from_json_typed(&json, ty)
+                .ok_or_else(|| format!("key value {} is not a valid {ty:?}", i + 1))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_read_in_the_type_of_its_field() {
+        let key = parse_key(&[fdc_plan::Type::Int], &["1".into()]).unwrap();
+        assert_eq!(key, vec![Value::Int(1)]);
+        assert_eq!(
+            parse_key(&[fdc_plan::Type::String], &["007".into()]).unwrap(),
+            vec![Value::String("007".into())]
+        );
+        assert!(parse_key(&[fdc_plan::Type::Int], &["x".into()]).is_err());
+        assert!(parse_key(&[fdc_plan::Type::Int], &[]).is_err());
+    }
 }

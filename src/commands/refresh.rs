@@ -25,17 +25,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use fdc_engine::embedded::EmbeddedStore;
-#[cfg(feature = "production")]
-use fdc_engine::kafka::{KafkaEvents, KafkaProducer, KafkaProducerConfig};
-#[cfg(feature = "production")]
-use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::refresh::{
     refresh, roots_to_scan, validate, Flow, RefreshCursor, RefreshOptions, RefreshTotals,
 };
-use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
-use fdc_engine::store::{DeadLetter, DeadLetterSink, Event, EventSink, StoreError};
+use fdc_engine::runtime::{Engine, RuntimeConfig};
+#[cfg(feature = "production")]
+use fdc_kafka::KafkaProducerConfig;
 use fdc_plan::{CompareOp, FieldCondition};
+#[cfg(feature = "production")]
+use fdc_topology::EventsSpec;
+use fdc_topology::{DeadLettersSpec, Deployment, StoreSpec};
 
 #[cfg(feature = "production")]
 use crate::config::ProcessEnv;
@@ -108,29 +107,6 @@ pub fn parse_filter(text: &str) -> Result<FieldCondition, String> {
         op,
         value,
     })
-}
-
-/// Refresh produces no dead letters (it reads no messages); a call would be a bug.
-struct NoDeadLetters;
-
-#[async_trait::async_trait]
-impl DeadLetterSink for NoDeadLetters {
-    async fn dead_letter(&self, _letters: Vec<DeadLetter>) -> Result<(), StoreError> {
-        Err(StoreError::fatal(
-            "store dead letters",
-            "a refresh reads no messages and has no dead letters",
-        ))
-    }
-}
-
-/// Drops single-view events when no Kafka is configured or events are off.
-struct NoEvents;
-
-#[async_trait::async_trait]
-impl EventSink for NoEvents {
-    async fn publish(&self, _events: Vec<Event>) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 /// Progress on stderr: a redrawn line on a terminal, a log line every 10 s otherwise.
@@ -217,55 +193,32 @@ fn save_cursor(path: &Path, cursor: &RefreshCursor) -> Result<(), String> {
         .map_err(|e| format!("cannot save the cursor {}: {e}", path.display()))
 }
 
-/// The Kafka producer of the events, flushed at the end.
-#[cfg(feature = "production")]
-type Producer = Arc<KafkaProducer>;
-/// Without the production adapters there is no producer (the type has no value).
-#[cfg(not(feature = "production"))]
-type Producer = std::convert::Infallible;
+/// What a refresh has instead of dead letters: it reads no messages, so a dead letter would
+/// be a bug.
+const NO_DEAD_LETTERS: &str = "a refresh reads no messages and has no dead letters";
 
-/// What a refresh runs on: the stores and sinks, the Kafka producer of the events (to flush),
-/// and the configured `batch.rebuild_parallelism`.
-type Target = (Stores, Option<Producer>, Option<usize>);
-
-#[cfg(feature = "production")]
-fn flush(producer: &Producer) -> Result<(), String> {
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "production"))]
-fn flush(producer: &Producer) -> Result<(), String> {
-    match *producer {}
-}
-
-/// The stores and sinks to refresh on: the embedded store of `--store` (whatever the
-/// environment says: the flag is explicit), or MongoDB from `--config` / the environment.
-async fn stores(args: &RefreshArgs) -> Result<Target, (u8, String)> {
-    let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(NoDeadLetters);
+/// The deployment to refresh on: the embedded store of `--store` (whatever the environment
+/// says: the flag is explicit), or MongoDB from `--config` / the environment; and the
+/// configured `batch.rebuild_parallelism`.
+fn deployment(
+    args: &RefreshArgs,
+    plan: fdc_plan::Plan,
+) -> Result<(Deployment, Option<usize>), (u8, String)> {
+    let mut deployment = Deployment::new(plan);
+    deployment.dead_letters = DeadLettersSpec::Refused(NO_DEAD_LETTERS);
     if let Some(dir) = &args.store {
-        if !dir.is_dir() {
-            return Err((2, format!("store `{}` does not exist", dir.display())));
-        }
-        let store = Arc::new(EmbeddedStore::open(dir).map_err(|e| (1, e.to_string()))?);
-        let stores = Stores {
-            projections: store.clone(),
-            views: store,
-            events: Arc::new(NoEvents),
-            dead_letters,
-        };
-        return Ok((stores, None, None));
+        deployment.store = StoreSpec::ExistingDirectory(dir.clone());
+        return Ok((deployment, None));
     }
-    production_stores(args, dead_letters).await
+    production_deployment(args, deployment)
 }
 
 /// Without the production adapters only `--store` is possible.
 #[cfg(not(feature = "production"))]
-async fn production_stores(
+fn production_deployment(
     args: &RefreshArgs,
-    _dead_letters: Arc<dyn DeadLetterSink>,
-) -> Result<Target, (u8, String)> {
+    _deployment: Deployment,
+) -> Result<(Deployment, Option<usize>), (u8, String)> {
     let message = if args.config.is_some() {
         format!("--config (MongoDB): {}", super::WITHOUT_PRODUCTION)
     } else {
@@ -280,10 +233,10 @@ async fn production_stores(
 
 /// MongoDB (and Kafka for the events) from `--config` / the environment.
 #[cfg(feature = "production")]
-async fn production_stores(
+fn production_deployment(
     args: &RefreshArgs,
-    dead_letters: Arc<dyn DeadLetterSink>,
-) -> Result<Target, (u8, String)> {
+    mut deployment: Deployment,
+) -> Result<(Deployment, Option<usize>), (u8, String)> {
     let config =
         crate::config::load(args.config.as_deref(), &ProcessEnv).map_err(|e| (2, e.to_string()))?;
     let Some(mongodb) = &config.mongodb else {
@@ -294,30 +247,15 @@ async fn production_stores(
                 .to_string(),
         ));
     };
-    let mut producer = None;
-    let events: Arc<dyn EventSink> = match (&config.kafka, config.events) {
-        (Some(k), true) => {
-            let mut p = KafkaProducerConfig::new(k.client.clone());
-            p.topic_map = k.topics.clone();
-            p.delivery_timeout = k.delivery_timeout;
-            let p = Arc::new(KafkaProducer::connect(p).map_err(|e| (1, e.to_string()))?);
-            producer = Some(p.clone());
-            Arc::new(KafkaEvents::new(p))
-        }
-        _ => Arc::new(NoEvents),
-    };
-    let store = Arc::new(
-        MongoStore::connect(mongodb.clone())
-            .await
-            .map_err(|e| (1, e.to_string()))?,
-    );
-    let stores = Stores {
-        projections: store.clone(),
-        views: store,
-        events,
-        dead_letters,
-    };
-    Ok((stores, producer, config.batch.rebuild_parallelism))
+    if let (Some(k), true) = (&config.kafka, config.events) {
+        let mut p = KafkaProducerConfig::new(k.client.clone());
+        p.topic_map = k.topics.clone();
+        p.delivery_timeout = k.delivery_timeout;
+        deployment.producer = Some(p);
+        deployment.events = EventsSpec::Kafka;
+    }
+    deployment.store = StoreSpec::Mongo(Box::new(mongodb.clone()));
+    Ok((deployment, config.batch.rebuild_parallelism))
 }
 
 /// Runs `fdc refresh`.
@@ -351,32 +289,34 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        let (stores, producer, parallelism) = match stores(args).await {
-            Ok(s) => s,
+        let (mut deployment, parallelism) = match deployment(args, compiled.plan) {
+            Ok(d) => d,
             Err((code, message)) => {
                 eprintln!("error: {message}");
                 return code;
             }
         };
         let defaults = RuntimeConfig::default();
-        let config = RuntimeConfig {
+        deployment.runtime = RuntimeConfig {
             rebuild_chunk: options.page,
             rebuild_parallelism: parallelism.unwrap_or(defaults.rebuild_parallelism),
             ..defaults
         };
-        let engine = match Engine::build(compiled.plan, stores, config).await {
-            Ok(e) => e,
+        let built = match fdc_topology::build(deployment).await {
+            Ok(b) => b,
             Err(e) => {
                 eprintln!("error: {e}");
-                return 1;
+                return e.code;
             }
         };
-        let code = refresh_with_progress(args, &engine, &options).await;
-        if let Some(p) = &producer {
-            if let Err(e) = flush(p) {
-                eprintln!("error: {e}");
-                return 1;
-            }
+        let Some(engine) = built.engine() else {
+            eprintln!("error: the refresh has no engine");
+            return 1;
+        };
+        let code = refresh_with_progress(args, engine, &options).await;
+        if let Err(e) = built.flush() {
+            eprintln!("error: {e}");
+            return 1;
         }
         code
     });

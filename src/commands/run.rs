@@ -18,9 +18,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use fdc_engine::bounded;
-use fdc_engine::file::FileInput;
-use fdc_engine::runtime::local::{projection_line, run_local, view_line, LocalOptions};
 use fdc_engine::runtime::{RuntimeConfig, Shutdown, Summary};
+use fdc_file::FileInput;
+use fdc_topology::export::{export, projection_line, view_line};
+use fdc_topology::Deployment;
 
 /// Arguments of `fdc run`.
 #[derive(Debug, Args)]
@@ -161,7 +162,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.store.is_some() {
         let once = match &input {
             FileInput::Stdin => Some("standard input".to_owned()),
-            FileInput::File(p) if fdc_engine::file::read_once(p) => Some(format!(
+            FileInput::File(p) if fdc_file::read_once(p) => Some(format!(
                 "`{}` (a pipe or a device)",
                 bounded::name(&p.display().to_string())
             )),
@@ -175,18 +176,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
             );
         }
     }
-    let options = LocalOptions {
+    let mut deployment = Deployment::embedded(
+        compiled.plan,
         input,
-        store: args.store.clone(),
-        export: args.export.clone(),
-        config: RuntimeConfig {
-            batch_size: args.batch_size.max(1),
-            strategies: !args.initial_load,
-            max_clock_skew: (args.max_clock_skew_ms > 0)
-                .then(|| std::time::Duration::from_millis(args.max_clock_skew_ms)),
-            ..RuntimeConfig::default()
-        },
+        args.store.clone(),
+        args.export.as_deref(),
+    );
+    deployment.runtime = RuntimeConfig {
+        batch_size: args.batch_size.max(1),
+        strategies: !args.initial_load,
+        max_clock_skew: (args.max_clock_skew_ms > 0)
+            .then(|| std::time::Duration::from_millis(args.max_clock_skew_ms)),
+        ..RuntimeConfig::default()
     };
+    let plan = deployment.plan.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,45 +200,57 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let plan = compiled.plan;
     let result = runtime.block_on(async {
+        let mut built = fdc_topology::build(deployment)
+            .await
+            .map_err(|e| (e.code, e.message))?;
         let shutdown = Shutdown::new();
-        let run = run_local(plan.clone(), options, &shutdown);
-        tokio::pin!(run);
-        tokio::select! {
-            r = &mut run => r,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: finishing the batch in flight");
-                shutdown.trigger();
-                run.await
+        let summary = {
+            let run = built.run(&shutdown);
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => r,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("interrupted: finishing the batch in flight");
+                    shutdown.trigger();
+                    run.await
+                }
             }
         }
+        .map_err(|e| (1, e.to_string()))?;
+        let Some(store) = built.store.embedded().cloned() else {
+            return Err((1, "the embedded run opened another store".to_string()));
+        };
+        if let Some(dir) = &args.export {
+            export(&plan, &store, dir).map_err(|e| (1, e.to_string()))?;
+        }
+        Ok((summary, store, built.resumed()))
     });
-    let done = match result {
+    let (summary, store, resumed) = match result {
         Ok(done) => done,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(code);
         }
     };
-    print_resumed(&done.resumed);
-    print_summary(&done.summary);
+    print_resumed(&resumed);
+    print_summary(&summary);
     print_initial_load_hint(args.initial_load);
-    print_dead_letters(&done.store);
+    print_dead_letters(&store);
     if let Some(what) = args.print {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let mut lines = Vec::new();
         if matches!(what, Print::Views | Print::All) {
             for v in &plan.single_views {
-                for (k, d) in done.store.all_documents(&v.name).unwrap_or_default() {
+                for (k, d) in store.all_documents(&v.name).unwrap_or_default() {
                     lines.push(view_line(&plan, &v.name, &k, &d));
                 }
             }
         }
         if matches!(what, Print::Projections | Print::All) {
             for p in &plan.projections {
-                for r in done.store.all_records(&p.name).unwrap_or_default() {
+                for r in store.all_records(&p.name).unwrap_or_default() {
                     lines.push(projection_line(&p.name, &r));
                 }
             }
@@ -247,10 +262,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     match args.max_dead_letters {
-        Some(max) if done.summary.dead_lettered > max => {
+        Some(max) if summary.dead_lettered > max => {
             eprintln!(
                 "error: {} message(s) dead-lettered, more than --max-dead-letters {max}",
-                done.summary.dead_lettered
+                summary.dead_lettered
             );
             ExitCode::from(TOO_MANY_DEAD_LETTERS)
         }
@@ -319,7 +334,7 @@ fn print_initial_load_hint(initial_load: bool) {
 
 /// The first dead letters' positions and reasons (reasons never hold values; the letters
 /// themselves, with the original messages, are in the store and in `--export`).
-fn print_dead_letters(store: &fdc_engine::embedded::EmbeddedStore) {
+fn print_dead_letters(store: &fdc_embedded::EmbeddedStore) {
     const SHOWN: usize = 10;
     let letters = store.dead_letters().unwrap_or_default();
     for d in letters.iter().take(SHOWN) {
@@ -355,7 +370,7 @@ fn is_input_name(topic: &str) -> bool {
 
 /// Says which files the run resumed from the store's positions, so that "consumed 0
 /// message(s)" on a rerun reads as "already done", not as "nothing there".
-fn print_resumed(resumed: &[fdc_engine::file::Resumed]) {
+fn print_resumed(resumed: &[fdc_file::Resumed]) {
     for r in resumed {
         let file = bounded::name(r.stream.strip_prefix("file:").unwrap_or(&r.stream));
         if r.skipped < r.stored {

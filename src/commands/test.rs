@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use fdc_engine::testing::{self, report, FileResult};
+use fdc_topology::testing::{self, report, FileResult};
 
 /// Arguments of `fdc test`.
 #[derive(Debug, Args)]

@@ -20,16 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fdc_engine::embedded::EmbeddedStore;
-use fdc_engine::kafka::{
-    run_kafka_observed, KafkaPipeline, KafkaProducerConfig, KafkaSourceConfig, RunOptions,
-    TriggerTransport,
-};
-use fdc_engine::mongo::changes::{MongoChanges, MongoChangesSource};
-use fdc_engine::mongo::MongoStore;
 use fdc_engine::runtime::{Counters, Role, RuntimeConfig, Shutdown, Summary};
-use fdc_engine::store::{ProjectionStore, SingleViewStore};
+use fdc_kafka::{KafkaProducerConfig, KafkaSourceConfig};
+use fdc_mongo::MongoStore;
 use fdc_plan::Plan;
+use fdc_topology::{Deployment, StoreSpec, TriggersSpec};
 
 use super::settings::TriggerTransportSetting;
 use super::{Config, Environment, ProcessEnv};
@@ -93,8 +88,10 @@ fn failure(code: u8, message: impl ToString) -> Failure {
     }
 }
 
-/// The Kafka side of the pipeline from the configuration.
-pub fn kafka_pipeline(config: &Config) -> Result<KafkaPipeline, Failure> {
+/// The deployment `config` describes for `plan` (see [`fdc_topology::Deployment`]): Kafka in,
+/// MongoDB (or the embedded store of `options.store_dir`, or memory) for the stores, events,
+/// dead letters and triggers as configured.
+pub fn deployment(plan: Plan, config: &Config, options: &Options) -> Result<Deployment, Failure> {
     let Some(k) = &config.kafka else {
         return Err(failure(
             2,
@@ -106,15 +103,57 @@ pub fn kafka_pipeline(config: &Config) -> Result<KafkaPipeline, Failure> {
     source.topic_map = k.topics.clone();
     source.linger = config.batch.linger;
     source.auto_offset_reset = k.auto_offset_reset.clone();
+    // An initial load ends at the end of the backlog as of its start.
+    source.until_end = options.initial_load;
     let mut producer = KafkaProducerConfig::new(k.client.clone());
     producer.topic_map = k.topics.clone();
     producer.delivery_timeout = k.delivery_timeout;
-    Ok(KafkaPipeline {
-        source,
-        producer,
-        dead_letter_topic: k.topics.to_broker(&config.dead_letter_topic).to_string(),
-        events: config.events,
-    })
+    let dead_letter_topic = k.topics.to_broker(&config.dead_letter_topic).to_string();
+    let mut deployment =
+        Deployment::kafka(plan, source, producer, dead_letter_topic, config.events);
+    let store = match (&config.mongodb, &options.store_dir) {
+        (Some(m), _) => StoreSpec::Mongo(Box::new(m.clone())),
+        (None, Some(dir)) => StoreSpec::Directory(dir.clone()),
+        (None, None) => StoreSpec::Memory,
+    };
+    let in_process = config.triggers_in_process;
+    let triggers = match (&config.trigger_transport, options.role) {
+        (_, Role::All) if in_process => TriggersSpec::InProcess,
+        (TriggerTransportSetting::Kafka, _) => {
+            TriggersSpec::KafkaTopic(config.trigger_topic.clone())
+        }
+        (
+            TriggerTransportSetting::Mongodb {
+                collection,
+                claim_timeout,
+            },
+            _,
+        ) => TriggersSpec::MongoCollection {
+            collection: collection.clone(),
+            claim_timeout: *claim_timeout,
+            poll: config.batch.linger.max(Duration::from_millis(50)),
+            owner: format!(
+                "{}:{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "fdc".into()),
+                std::process::id()
+            ),
+        },
+    };
+    deployment.role = options.role;
+    deployment.store = store;
+    deployment.triggers = triggers;
+    deployment.runtime = RuntimeConfig {
+        batch_size: config.batch.max_messages,
+        read_ahead: config.batch.read_ahead,
+        rebuild_parallelism: config
+            .batch
+            .rebuild_parallelism
+            .unwrap_or(RuntimeConfig::default().rebuild_parallelism),
+        strategies: !options.initial_load,
+        max_clock_skew: config.max_clock_skew,
+        ..RuntimeConfig::default()
+    };
+    Ok(deployment)
 }
 
 /// Runs `plan` in production mode until SIGINT or SIGTERM (blocking). With `initial_load`,
@@ -127,27 +166,14 @@ pub fn run_production(
     let started = Instant::now();
     let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
     let listen = options.http.clone().or_else(|| config.http_listen.clone());
-    let mut pipeline = kafka_pipeline(&config)?;
-    // An initial load ends at the end of the backlog as of its start.
-    pipeline.source.until_end = options.initial_load;
-    let in_process = config.triggers_in_process;
-    let runtime_config = RuntimeConfig {
-        batch_size: config.batch.max_messages,
-        read_ahead: config.batch.read_ahead,
-        rebuild_parallelism: config
-            .batch
-            .rebuild_parallelism
-            .unwrap_or(RuntimeConfig::default().rebuild_parallelism),
-        strategies: !options.initial_load,
-        max_clock_skew: config.max_clock_skew,
-        ..RuntimeConfig::default()
-    };
+    let mut deployment = deployment(plan, &config, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| failure(1, format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let counters = Arc::new(Counters::default());
+        deployment.counters = counters.clone();
         let mut background = Vec::new();
         if let Some(addr) = &listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -165,83 +191,17 @@ pub fn run_production(
             });
             background.push(tokio::spawn(http::serve(listener, endpoint)));
         }
-        let mut mongo: Option<Arc<MongoStore>> = None;
-        let (projections, views): (Arc<dyn ProjectionStore>, Arc<dyn SingleViewStore>) =
-            match &config.mongodb {
-                Some(m) => {
-                    let store = Arc::new(
-                        MongoStore::connect(m.clone())
-                            .await
-                            .map_err(|e| failure(1, e))?,
-                    );
-                    background.push(tokio::spawn(probe_store(store.clone(), counters.clone())));
-                    mongo = Some(store.clone());
-                    (store.clone(), store)
-                }
-                None => {
-                    let store = Arc::new(match options.store_dir.as_deref() {
-                        Some(dir) => EmbeddedStore::open(dir).map_err(|e| failure(1, e))?,
-                        None => EmbeddedStore::in_memory(),
-                    });
-                    (store.clone(), store)
-                }
-            };
-        let transport = match (&config.trigger_transport, options.role) {
-            (TriggerTransportSetting::Kafka, _) => None,
-            (_, Role::All) if in_process => None,
-            (
-                TriggerTransportSetting::Mongodb {
-                    collection,
-                    claim_timeout,
-                },
-                _,
-            ) => {
-                let Some(store) = mongo.clone() else {
-                    return Err(failure(
-                        2,
-                        "triggers.transport mongodb needs the `mongodb` section",
-                    ));
-                };
-                let owner = format!(
-                    "{}:{}",
-                    std::env::var("HOSTNAME").unwrap_or_else(|_| "fdc".into()),
-                    std::process::id()
-                );
-                let source = MongoChangesSource::new(
-                    &store,
-                    collection,
-                    &owner,
-                    *claim_timeout,
-                    config.batch.linger.max(Duration::from_millis(50)),
-                );
-                let sink = MongoChanges::open(store, collection)
-                    .await
-                    .map_err(|e| failure(1, e))?;
-                Some(TriggerTransport {
-                    sink: Arc::new(sink),
-                    source: Box::new(source),
-                })
-            }
-        };
+        let mut built = fdc_topology::build(deployment)
+            .await
+            .map_err(|e| failure(e.code, e.message))?;
+        if let Some(store) = built.store.mongo() {
+            background.push(tokio::spawn(probe_store(store.clone(), counters.clone())));
+        }
         let shutdown = Shutdown::new();
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .map_err(|e| failure(1, format!("cannot watch SIGTERM: {e}")))?;
-        let run = run_kafka_observed(
-            plan,
-            pipeline,
-            projections,
-            views,
-            runtime_config,
-            &shutdown,
-            RunOptions {
-                counters,
-                role: options.role,
-                trigger_topic: config.trigger_topic.clone(),
-                transport,
-                in_process,
-            },
-        );
+        let run = built.run(&shutdown);
         tokio::pin!(run);
         let result = tokio::select! {
             r = &mut run => r,
@@ -268,6 +228,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use fdc_topology::{DeadLettersSpec, EventsSpec, Input};
 
     #[test]
     fn production_mode_is_chosen_by_config_or_by_the_environment_without_input() {
@@ -281,16 +242,41 @@ mod tests {
     }
 
     #[test]
-    fn the_pipeline_needs_kafka_and_renames_the_dead_letter_topic() {
+    fn the_deployment_needs_kafka_and_renames_the_dead_letter_topic() {
         let e: HashMap<String, String> = HashMap::new();
+        let plan = || {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/customer360");
+            fdc_dsl::compile_with(&fdc_dsl::FsLoader, &[root])
+                .expect("the example compiles")
+                .plan
+        };
+        let options = Options::default();
         let c = super::super::parse("mongodb: {uri: 'mongodb://x'}", &e).unwrap();
-        assert_eq!(kafka_pipeline(&c).unwrap_err().code, 2);
+        assert_eq!(
+            deployment(plan(), &c, &options).err().map(|f| f.code),
+            Some(2)
+        );
         let text = "kafka:\n  brokers: b:1\n  group_id: g\n  topics: {dl: prod.dl}\n\
                     dead_letter: {topic: dl}\nevents: {enabled: false}\nbatch: {linger_ms: 7}\n";
-        let p = kafka_pipeline(&super::super::parse(text, &e).unwrap()).unwrap();
-        assert_eq!(p.dead_letter_topic, "prod.dl");
-        assert_eq!(p.source.group_id, "g");
-        assert_eq!(p.source.linger, std::time::Duration::from_millis(7));
-        assert!(!p.events);
+        let d = deployment(plan(), &super::super::parse(text, &e).unwrap(), &options).unwrap();
+        assert!(matches!(&d.dead_letters, DeadLettersSpec::Kafka { topic } if topic == "prod.dl"));
+        let Input::Kafka(source) = &d.input else {
+            panic!("a Kafka input");
+        };
+        assert_eq!(source.group_id, "g");
+        assert_eq!(source.linger, std::time::Duration::from_millis(7));
+        assert!(!source.until_end);
+        assert!(matches!(d.events, EventsSpec::Drop));
+        assert!(matches!(d.store, StoreSpec::Memory));
+        assert!(matches!(d.triggers, TriggersSpec::InProcess));
+        let load = Options {
+            initial_load: true,
+            role: Role::Ingest,
+            ..Options::default()
+        };
+        let d = deployment(plan(), &super::super::parse(text, &e).unwrap(), &load).unwrap();
+        assert!(!d.runtime.strategies);
+        assert!(matches!(&d.triggers, TriggersSpec::KafkaTopic(_)));
+        assert!(matches!(&d.input, Input::Kafka(s) if s.until_end));
     }
 }

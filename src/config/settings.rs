@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fdc_engine::kafka::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
-use fdc_engine::mongo::{MongoStoreConfig, MongoTlsConfig};
+use fdc_kafka::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
+use fdc_mongo::{MongoStoreConfig, MongoTlsConfig};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -361,7 +361,7 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
                 collection: raw
                     .triggers
                     .collection
-                    .unwrap_or_else(|| fdc_engine::mongo::changes::DEFAULT_COLLECTION.into()),
+                    .unwrap_or_else(|| fdc_mongo::triggers::DEFAULT_COLLECTION.into()),
                 claim_timeout: raw
                     .triggers
                     .claim_timeout_ms

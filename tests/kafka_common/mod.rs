@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fdc_engine::change::Message;
-use fdc_engine::file::{FileInput, FileSource};
-use fdc_engine::kafka::TopicMap;
-use fdc_engine::runtime::local::{run_local, view_line, LocalOptions};
-use fdc_engine::runtime::{RuntimeConfig, Shutdown};
-use fdc_engine::store::source::{Source, SourceItem};
+use fdc_engine::runtime::Shutdown;
+use fdc_engine::source::{Source, SourceItem};
+use fdc_file::{FileInput, FileSource};
+use fdc_kafka::TopicMap;
 use fdc_plan::Plan;
+use fdc_topology::export::view_line;
+use fdc_topology::{build, Deployment};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -413,17 +414,17 @@ pub fn assert_same_views(got: &[String], expected: &[String]) {
 /// The single views of the embedded file run of `path` (the reference), and how many
 /// messages it dead-lettered.
 pub async fn reference_run(plan: &Plan, path: &Path) -> (Vec<String>, u64) {
-    let options = LocalOptions {
-        input: FileInput::File(path.to_path_buf()),
-        store: None,
-        export: None,
-        config: RuntimeConfig::default(),
-    };
-    let run = run_local(plan.clone(), options, &Shutdown::new())
-        .await
-        .expect("embedded run");
-    let lines = view_lines(plan, |v| run.store.all_documents(v).expect("documents"));
-    (lines, run.summary.dead_lettered)
+    let deployment = Deployment::embedded(
+        plan.clone(),
+        FileInput::File(path.to_path_buf()),
+        None,
+        None,
+    );
+    let mut built = build(deployment).await.expect("build the embedded run");
+    let summary = built.run(&Shutdown::new()).await.expect("embedded run");
+    let store = built.store.embedded().expect("the embedded store").clone();
+    let lines = view_lines(plan, |v| store.all_documents(v).expect("documents"));
+    (lines, summary.dead_lettered)
 }
 
 /// The single views of the embedded file run of `path`: the reference.

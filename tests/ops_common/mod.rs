@@ -320,8 +320,8 @@ impl Drop for PrivateServices {
 
 /// Every single view of `plan` in the MongoDB database, as sorted JSON lines.
 pub async fn mongo_view_lines(uri: &str, database: &str, plan: &fdc_plan::Plan) -> Vec<String> {
-    use fdc_engine::mongo::{MongoStore, MongoStoreConfig};
     use fdc_engine::store::SingleViewStore;
+    use fdc_mongo::{MongoStore, MongoStoreConfig};
     let store = MongoStore::connect(MongoStoreConfig {
         uri: uri.to_string(),
         database: database.to_string(),
@@ -338,7 +338,7 @@ pub async fn mongo_view_lines(uri: &str, database: &str, plan: &fdc_plan::Plan) 
                 .await
                 .expect("scan");
             for (k, d) in &page.items {
-                lines.push(fdc_engine::runtime::local::view_line(plan, &v.name, k, d));
+                lines.push(fdc_topology::export::view_line(plan, &v.name, k, d));
             }
             match page.next {
                 Some(n) => after = Some(n),

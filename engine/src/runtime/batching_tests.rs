@@ -6,11 +6,11 @@
 //! mode and each message format, on both embedded backends.
 
 use super::*;
-use crate::embedded::EmbeddedStore;
-use crate::file::{FileInput, FileSource, MemoryEvents};
-use crate::store::testkit::shop_plan;
 use crate::store::RecordState;
+use crate::testkit::shop_plan;
 use crate::value::{Map, Value};
+use fdc_embedded::EmbeddedStore;
+use fdc_file::{FileInput, FileSource, MemoryEvents};
 use fdc_plan::{CustomFormat, DeleteMode, Format, MessagePart, MessagePath, Plan};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};

@@ -15,23 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-/// How far behind one partition is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartitionLag {
-    /// The topic as the plan names it.
-    pub topic: String,
-    pub partition: i32,
-    /// Messages after the committed offset (the durable watermark) up to the partition's end.
-    pub lag: i64,
-}
-
-/// What a source reports about itself, read when metrics are scraped.
-pub trait SourceGauges: Send + Sync {
-    /// The lag of every partition assigned to this member (empty when unknown).
-    fn lag(&self) -> Vec<PartitionLag>;
-    /// Whether the source reaches its brokers (`None`: not known yet, or not applicable).
-    fn connected(&self) -> Option<bool>;
-}
+pub use fdc_core::source::{PartitionLag, SourceGauges};
 
 /// The health state (see the module docs).
 #[derive(Default)]

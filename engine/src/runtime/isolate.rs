@@ -21,7 +21,8 @@
 //!   message of it is applied, skipped or dead-lettered, as for any batch.
 
 use super::retry::{Backoff, Stop};
-use super::{raw_json, BatchOutcome, Engine, Halt, RoutedBatch};
+use super::{BatchOutcome, Engine, Halt, RoutedBatch};
+use crate::store::raw_json;
 use crate::store::{DeadLetter, StoreError};
 
 /// Attempts of one message on non-retryable errors before it is dead-lettered.

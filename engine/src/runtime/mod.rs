@@ -1,7 +1,7 @@
 //! The runtime: build a plan into an [`Engine`], then drive batches through every stage.
 //!
 //! In: a [`Plan`], the adapters ([`Stores`]), a [`Route`] (decode + cast) and a
-//! [`crate::store::source::Source`]. Out: projections and single views kept up to date,
+//! [`crate::source::Source`]. Out: projections and single views kept up to date,
 //! events, dead letters, input positions committed, and the [`Summary`] of what happened.
 //!
 //! Stages of one batch: route (decode + cast, done ahead by the reader task) -> projection
@@ -22,7 +22,6 @@ mod counters;
 mod health;
 mod histogram;
 mod isolate;
-pub mod local;
 pub mod refresh;
 pub mod retry;
 mod run;
@@ -35,7 +34,8 @@ use fdc_plan::Plan;
 
 use crate::change::{Ingested, Message};
 use crate::project;
-use crate::store::source::SourceItem;
+use crate::source::SourceItem;
+use crate::store::raw_json;
 use crate::store::{
     DeadLetter, DeadLetterSink, Event, EventSink, Original, ProjectionLayout, ProjectionStore,
     SingleViewStore, StoreError,
@@ -43,11 +43,12 @@ use crate::store::{
 use crate::strategy;
 use crate::view::{self, ViewSchema};
 
+pub use crate::trigger::{TriggerRecord, TriggerSink};
 pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, TopicCounts};
 pub use health::{Health, HealthSnapshot, PartitionLag, SourceGauges};
 pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
-pub use stage::{Role, TriggerRecord, TriggerRoute, TriggerSink};
+pub use stage::{Role, TriggerRoute};
 
 /// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
 pub trait Route: Send + Sync {
@@ -245,15 +246,6 @@ enum Stage {
     All,
     Ingest(Arc<dyn TriggerSink>),
     Aggregate,
-}
-
-/// The JSON form of raw message bytes: JSON when they parse, else a string.
-pub fn raw_json(bytes: Option<&[u8]>) -> serde_json::Value {
-    match bytes {
-        None => serde_json::Value::Null,
-        Some(b) => serde_json::from_slice(b)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into())),
-    }
 }
 
 /// The index layout every projection needs: declared indexes, plus every field tuple the

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::retry::Stop;
 use super::{Engine, EngineError, Halt, Route, RoutedBatch, Summary};
-use crate::store::source::{Ack, InFlight, Source, KEEP_ALIVE};
+use crate::source::{Ack, InFlight, Source, KEEP_ALIVE};
 use crate::store::StoreError;
 
 /// A graceful-shutdown trigger. Keep it alive for as long as the run should go on.

@@ -9,19 +9,17 @@
 //!
 //! Guarantees: a trigger is published (and acknowledged) only after the projection writes that
 //! caused it are durable, so the aggregate reads them; triggers carry the key's typed values
-//! (the serde form of [`Value`]), so the aggregate rebuilds exactly the key the strategy found;
+//! (the serde form of [`crate::value::Value`]), so the aggregate rebuilds exactly the key the strategy found;
 //! the aggregate de-duplicates keys per batch; a record that is not a trigger, or names a view
 //! the plan does not have, is dead-lettered with the reason. Rebuilding is idempotent, so a
 //! re-delivered trigger costs a rebuild and changes nothing.
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
-use super::{raw_json, BatchOutcome, Engine, Route, RoutedBatch};
+use super::{BatchOutcome, Engine, Route, RoutedBatch};
 use crate::change::{Ingested, Message};
+use crate::store::raw_json;
 use crate::store::{DeadLetter, StoreError};
 use crate::strategy::KeySet;
-use crate::value::Value;
+use crate::trigger::{TriggerRecord, TriggerSink};
 
 /// Which stages a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,33 +42,6 @@ impl Role {
             Role::Aggregate => "aggregate",
         }
     }
-}
-
-/// "Single view `view`, key `key` must be rebuilt."
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TriggerRecord {
-    pub view: String,
-    pub key: Vec<Value>,
-    /// Timestamp (epoch ms) of the earliest message of the ingest batch that triggered it:
-    /// the aggregate measures the end-to-end latency from there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin_ms: Option<i64>,
-}
-
-impl TriggerRecord {
-    /// The bytes that partition triggers: equal for equal `(view, key)`, so one key's
-    /// triggers always reach the same aggregate process.
-    pub fn partition_key(&self) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(&(&self.view, &self.key))
-            .map_err(|e| StoreError::fatal("encode a trigger", e))
-    }
-}
-
-/// Where an ingest process sends its triggers.
-#[async_trait]
-pub trait TriggerSink: Send + Sync {
-    /// Returns when every trigger is durable in the transport.
-    async fn publish(&self, triggers: Vec<TriggerRecord>) -> Result<(), StoreError>;
 }
 
 /// The router of an aggregate process: trigger records are not source messages, the engine
@@ -177,40 +148,5 @@ impl Engine {
             sink.publish(records).await?;
         }
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trigger_records_round_trip_with_their_types() {
-        let t = TriggerRecord {
-            view: "v".into(),
-            key: vec![Value::Int(7), Value::String("7".into())],
-            origin_ms: Some(1_700_000_000_000),
-        };
-        let bytes = serde_json::to_vec(&t).unwrap();
-        assert_eq!(serde_json::from_slice::<TriggerRecord>(&bytes).unwrap(), t);
-        // The origin does not move a key to another partition.
-        let same = TriggerRecord {
-            view: "v".into(),
-            key: vec![Value::Int(7), Value::String("7".into())],
-            origin_ms: Some(1),
-        };
-        assert_eq!(t.partition_key().unwrap(), same.partition_key().unwrap());
-        let other = TriggerRecord {
-            view: "v".into(),
-            key: vec![Value::String("7".into()), Value::Int(7)],
-            origin_ms: None,
-        };
-        assert_ne!(t.partition_key().unwrap(), other.partition_key().unwrap());
-        // Triggers without an origin (older publishers) still parse.
-        let old: TriggerRecord = serde_json::from_str(r#"{"view": "v", "key": []}"#).unwrap();
-        assert_eq!(old.origin_ms, None);
-        assert!(!String::from_utf8(serde_json::to_vec(&other).unwrap())
-            .unwrap()
-            .contains("origin"));
     }
 }

@@ -1,9 +1,9 @@
 use super::*;
-use crate::embedded::EmbeddedStore;
-use crate::file::{FileInput, FileSource, MemoryEvents};
-use crate::store::testkit::shop_plan;
 use crate::store::{ProjectionLayout, ProjectionStore, StoreError};
+use crate::testkit::shop_plan;
 use crate::value::Value;
+use fdc_embedded::EmbeddedStore;
+use fdc_file::{FileInput, FileSource, MemoryEvents};
 use serde_json::json;
 
 fn line(topic: &str, id: i64, value: serde_json::Value, ts: i64) -> String {

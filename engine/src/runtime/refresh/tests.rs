@@ -5,12 +5,12 @@ use serde_json::json;
 
 use super::*;
 use crate::change::Message;
-use crate::embedded::EmbeddedStore;
-use crate::file::MemoryEvents;
 use crate::runtime::{Route, RoutedBatch, RuntimeConfig, Stores};
-use crate::store::source::SourceItem;
-use crate::store::testkit::shop_plan;
+use crate::source::SourceItem;
+use crate::testkit::shop_plan;
 use crate::value::Map;
+use fdc_embedded::EmbeddedStore;
+use fdc_file::MemoryEvents;
 
 fn message(projection: &str, id: i64, value: Option<serde_json::Value>, ts: i64) -> Message {
     Message {

@@ -1,0 +1,187 @@
+//! The source trait: where messages come from (Kafka, files, stdin).
+//!
+//! In: requests for the next batch, and acknowledgements of durable batches. Out: batches of
+//! messages (or of lines that could not even be read as messages) with the position each batch
+//! reaches.
+//!
+//! Guarantees asked of every source: batches come in input order per stream (partition); a
+//! batch's [`Ack`] covers exactly its items and all before them; `commit` is only called with
+//! acks whose every effect is durable, in order, so a restarted source resumes at or before
+//! the first message whose effects were not durable (at-least-once).
+//!
+//! [`InFlight`] counts the batches handed to the writer and not yet finished, so that a
+//! source whose partitions can move to another process (Kafka) gives them up only once their
+//! batches are written: the next owner never races a write of the previous one.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::change::Message;
+use crate::store::{DeadLetter, StoreError};
+
+/// One item read from a source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceItem {
+    Message(Message),
+    /// Input that is not a message at all (a malformed line); dead-lettered as is.
+    Malformed(DeadLetter),
+}
+
+/// The positions a batch reaches: per stream (a file, a topic-partition), the next position
+/// to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ack {
+    pub positions: Vec<(String, i64)>,
+}
+
+/// A batch of items and the positions it reaches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceBatch {
+    pub items: Vec<SourceItem>,
+    pub ack: Ack,
+}
+
+/// Batches read and handed to the writer, not yet finished (durable or failed).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// The count, and whether the writer stopped (nothing will finish any more).
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    /// A batch was handed to the writer.
+    pub fn started(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += 1;
+        }
+    }
+
+    /// A batch is durable, or failed.
+    pub fn finished(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = s.0.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The writer stopped: waiting is over.
+    pub fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Batches in flight now.
+    pub fn count(&self) -> usize {
+        self.state.lock().map(|s| s.0).unwrap_or(0)
+    }
+
+    /// Blocks until no batch is in flight (or the writer stopped), at most `limit`; returns
+    /// whether that happened in time.
+    pub fn wait_idle(&self, limit: Duration) -> bool {
+        let Ok(guard) = self.state.lock() else {
+            return false;
+        };
+        match self
+            .changed
+            .wait_timeout_while(guard, limit, |(n, closed)| *n > 0 && !*closed)
+        {
+            Ok((_, timeout)) => !timeout.timed_out(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A source of messages.
+#[async_trait]
+pub trait Source: Send {
+    /// Up to `max` items; `Ok(None)` at the end of a bounded input (files, stdin). An
+    /// unbounded source (Kafka) waits up to its linger time and may return an empty batch.
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError>;
+
+    /// Everything covered by `ack` (and before it) is durable: store the positions.
+    async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError>;
+
+    /// The run's count of batches in flight, given once before the first read.
+    fn track_in_flight(&mut self, _in_flight: std::sync::Arc<InFlight>) {}
+
+    /// Called every [`KEEP_ALIVE`] while the writer is behind and no batch is read (a paused
+    /// pipeline): keep the source's session alive without delivering messages. Messages it
+    /// happens to receive are kept for the next [`Source::next_batch`].
+    async fn keep_alive(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A boxed source is a source (a deployment picks its source at run time).
+#[async_trait]
+impl<S: Source + ?Sized> Source for Box<S> {
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        (**self).next_batch(max).await
+    }
+
+    async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
+        (**self).commit(ack).await
+    }
+
+    fn track_in_flight(&mut self, in_flight: std::sync::Arc<InFlight>) {
+        (**self).track_in_flight(in_flight)
+    }
+
+    async fn keep_alive(&mut self) -> Result<(), StoreError> {
+        (**self).keep_alive().await
+    }
+}
+
+/// How often [`Source::keep_alive`] is called while the pipeline is paused.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// How far behind one partition is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// The topic as the plan names it.
+    pub topic: String,
+    pub partition: i32,
+    /// Messages after the committed offset (the durable watermark) up to the partition's end.
+    pub lag: i64,
+}
+
+/// What a source reports about itself, read when metrics are scraped.
+pub trait SourceGauges: Send + Sync {
+    /// The lag of every partition assigned to this member (empty when unknown).
+    fn lag(&self) -> Vec<PartitionLag>;
+    /// Whether the source reaches its brokers (`None`: not known yet, or not applicable).
+    fn connected(&self) -> Option<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn waiting_ends_when_the_batches_finish_or_the_writer_stops() {
+        let f = Arc::new(InFlight::default());
+        assert!(f.wait_idle(Duration::ZERO));
+        f.started();
+        f.started();
+        assert!(!f.wait_idle(Duration::from_millis(10)));
+        let g = f.clone();
+        let t = std::thread::spawn(move || {
+            g.finished();
+            g.finished();
+        });
+        assert!(f.wait_idle(Duration::from_secs(10)));
+        t.join().unwrap();
+        assert_eq!(f.count(), 0);
+        f.started();
+        f.close();
+        assert!(f.wait_idle(Duration::from_secs(10)));
+    }
+}

@@ -1,0 +1,517 @@
+//! Builds a [`Deployment`] into its parts, and runs them.
+//!
+//! In: a [`Deployment`]. Out: a [`Built`]: the opened store, the stores and sinks the engine
+//! writes to, and one or two stages (engine, source, router) ready for the runtime's run loop.
+//! Building connects to the services and ensures collections and indexes, but spawns nothing;
+//! [`Built::run`] runs the stages until the input ends or shutdown is asked for.
+//!
+//! Guarantees: the stores and sinks of every command are chosen here and only here; a
+//! deployment that does not hold together (split roles without a trigger transport, dead
+//! letters in a store that keeps none, a Kafka sink without a producer) is refused with a
+//! usage error (exit 2) before anything is written. A `--role all` process with a trigger
+//! transport runs an ingest and an aggregate stage side by side over it, exactly like split
+//! processes, so each single-view key has one rebuilding owner across replicas; when either
+//! stage ends (fails, or an initial load reached its end) the other is stopped gracefully and
+//! a failure is returned. On return the Kafka producer is flushed.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use fdc_embedded::EmbeddedStore;
+use fdc_engine::ingest::Router;
+use fdc_engine::runtime::{
+    run, Counters, Engine, EngineError, Role, Route, Shutdown, Stores, Summary, TriggerRoute,
+};
+use fdc_engine::source::Source;
+use fdc_engine::store::{
+    DeadLetter, DeadLetterSink, Event, EventSink, ProjectionStore, SingleViewStore, StoreError,
+};
+use fdc_engine::trigger::TriggerSink;
+use fdc_file::{FileSource, JsonlEvents, Resumed};
+
+use crate::deployment::{
+    BuildError, DeadLettersSpec, Deployment, EventsSpec, Input, StoreSpec, TriggersSpec,
+};
+
+/// The store a deployment opened: to export, inspect or probe it around the run.
+#[derive(Clone)]
+pub enum OpenedStore {
+    Embedded(Arc<EmbeddedStore>),
+    #[cfg(feature = "mongo")]
+    Mongo(Arc<fdc_mongo::MongoStore>),
+}
+
+impl OpenedStore {
+    /// The embedded store, if that is what was opened.
+    pub fn embedded(&self) -> Option<&Arc<EmbeddedStore>> {
+        match self {
+            OpenedStore::Embedded(s) => Some(s),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(_) => None,
+        }
+    }
+
+    /// The MongoDB store, if that is what was opened.
+    #[cfg(feature = "mongo")]
+    pub fn mongo(&self) -> Option<&Arc<fdc_mongo::MongoStore>> {
+        match self {
+            OpenedStore::Mongo(s) => Some(s),
+            OpenedStore::Embedded(_) => None,
+        }
+    }
+
+    fn projections(&self) -> Arc<dyn ProjectionStore> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(s) => s.clone(),
+        }
+    }
+
+    fn views(&self) -> Arc<dyn SingleViewStore> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(s) => s.clone(),
+        }
+    }
+}
+
+/// One stage ready to run.
+pub struct BuiltStage {
+    pub role: Role,
+    pub engine: Arc<Engine>,
+    /// `None` for a deployment without input (the engine is driven directly).
+    pub source: Option<Box<dyn Source>>,
+    pub router: Arc<dyn Route>,
+}
+
+/// A built deployment; nothing is running.
+pub struct Built {
+    /// The store that was opened.
+    pub store: OpenedStore,
+    /// The stores and sinks the engines write to.
+    pub stores: Stores,
+    /// One stage, or an ingest and an aggregate stage side by side (see the module docs).
+    pub stages: Vec<BuiltStage>,
+    pub counters: Arc<Counters>,
+    resumed: Option<Arc<Mutex<Vec<Resumed>>>>,
+    #[cfg(feature = "kafka")]
+    producer: Option<Arc<fdc_kafka::KafkaProducer>>,
+    /// The client and group a `--role all` process with in-memory triggers watches.
+    #[cfg(feature = "kafka")]
+    replicas: Option<(fdc_kafka::KafkaClientConfig, String)>,
+}
+
+/// Counts events without publishing them (`events.enabled: false`, or nobody asked for them).
+struct DropEvents;
+
+#[async_trait]
+impl EventSink for DropEvents {
+    async fn publish(&self, _events: Vec<Event>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Refuses dead letters where there can be none ([`DeadLettersSpec::Refused`]).
+struct RefusedDeadLetters(&'static str);
+
+#[async_trait]
+impl DeadLetterSink for RefusedDeadLetters {
+    async fn dead_letter(&self, _letters: Vec<DeadLetter>) -> Result<(), StoreError> {
+        Err(StoreError::fatal("store dead letters", self.0))
+    }
+}
+
+/// How triggers leave an ingest stage and reach an aggregate stage.
+struct Transport {
+    sink: Arc<dyn TriggerSink>,
+    /// Built only when an aggregate stage runs in this process.
+    source: Option<Box<dyn Source>>,
+}
+
+impl Built {
+    /// The engine of the first stage (the only one of a deployment without input).
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
+        self.stages.first().map(|s| &s.engine)
+    }
+
+    /// The input files resumed from the store's positions (lines already processed skipped);
+    /// empty until the run has opened them, and for other inputs.
+    pub fn resumed(&self) -> Vec<Resumed> {
+        self.resumed
+            .as_ref()
+            .and_then(|r| r.lock().ok().map(|r| r.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Runs the stages until their input ends or `shutdown` is triggered, then flushes the
+    /// producer. The summary counts every stage (they share the counters).
+    pub async fn run(&mut self, shutdown: &Shutdown) -> Result<Summary, EngineError> {
+        let stages = std::mem::take(&mut self.stages);
+        #[cfg(feature = "kafka")]
+        let watcher = self.replicas.take().map(|(client, group)| {
+            tokio::spawn(crate::replicas::watch(client, group, self.counters.clone()))
+        });
+        let result = run_stages(stages, &self.counters, shutdown).await;
+        #[cfg(feature = "kafka")]
+        {
+            if let Some(w) = watcher {
+                w.abort();
+            }
+            if let Some(p) = &self.producer {
+                p.flush(std::time::Duration::from_secs(30))?;
+            }
+        }
+        result
+    }
+
+    /// Flushes the producer of the Kafka sinks, if any (a deployment without input that
+    /// published events: `fdc refresh`).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        #[cfg(feature = "kafka")]
+        if let Some(p) = &self.producer {
+            p.flush(std::time::Duration::from_secs(30))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one stage, or two side by side (see the module docs).
+async fn run_stages(
+    mut stages: Vec<BuiltStage>,
+    counters: &Arc<Counters>,
+    shutdown: &Shutdown,
+) -> Result<Summary, EngineError> {
+    let mut runnable = Vec::new();
+    for s in stages.drain(..) {
+        let Some(source) = s.source else {
+            return Err(EngineError::Plan(
+                "a deployment without input has nothing to run".to_string(),
+            ));
+        };
+        runnable.push((s.engine, source, s.router));
+    }
+    match runnable.len() {
+        1 => {
+            let (engine, source, router) = runnable.remove(0);
+            run(engine, source, router, shutdown.subscribe()).await
+        }
+        2 => {
+            let (ae, asrc, ar) = runnable.remove(1);
+            let (ie, isrc, ir) = runnable.remove(0);
+            // `stop` ends both: when asked from outside, or when one of them ends.
+            let stop = Shutdown::new();
+            let ingest = run(ie, isrc, ir, stop.subscribe());
+            let aggregate = run(ae, asrc, ar, stop.subscribe());
+            let stopping = |r: Result<Summary, EngineError>| {
+                stop.trigger();
+                r
+            };
+            let both = async {
+                tokio::join!(async { stopping(ingest.await) }, async {
+                    stopping(aggregate.await)
+                })
+            };
+            tokio::pin!(both);
+            let mut outside = shutdown.subscribe();
+            let asked = async move {
+                // An error means the trigger was dropped: shutdown can no longer be asked for.
+                if outside.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let (ingested, aggregated) = tokio::select! {
+                r = &mut both => r,
+                () = asked => {
+                    stop.trigger();
+                    both.await
+                }
+            };
+            ingested?;
+            aggregated?;
+            // Both stages count into the shared counters.
+            Ok(counters.summary())
+        }
+        n => Err(EngineError::Internal(format!("{n} stages to run"))),
+    }
+}
+
+/// Builds `deployment` (see the module docs).
+pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
+    let Deployment {
+        plan,
+        role,
+        input,
+        store,
+        events,
+        dead_letters,
+        triggers,
+        #[cfg(feature = "kafka")]
+        producer,
+        runtime,
+        counters,
+    } = deployment;
+    let opened = open_store(&store).await?;
+    #[cfg(feature = "kafka")]
+    let producer = match producer {
+        Some(config) => Some(Arc::new(
+            fdc_kafka::KafkaProducer::connect(config).map_err(BuildError::failed)?,
+        )),
+        None => None,
+    };
+    let events: Arc<dyn EventSink> = match events {
+        EventsSpec::Drop => Arc::new(DropEvents),
+        EventsSpec::Jsonl(path) => Arc::new(JsonlEvents::open(&path).map_err(BuildError::failed)?),
+        EventsSpec::Memory(sink) => sink,
+        #[cfg(feature = "kafka")]
+        EventsSpec::Kafka => Arc::new(fdc_kafka::KafkaEvents::new(needs_producer(
+            &producer, "events",
+        )?)),
+    };
+    let dead_letters: Arc<dyn DeadLetterSink> = match dead_letters {
+        DeadLettersSpec::Store => match &opened {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(_) => {
+                return Err(BuildError::usage(
+                    "dead letters go to a Kafka topic with MongoDB: the database keeps none",
+                ))
+            }
+        },
+        DeadLettersSpec::Refused(reason) => Arc::new(RefusedDeadLetters(reason)),
+        #[cfg(feature = "kafka")]
+        DeadLettersSpec::Kafka { topic } => Arc::new(fdc_kafka::KafkaDeadLetters::new(
+            needs_producer(&producer, "dead letters")?,
+            &topic,
+        )),
+    };
+    let stores = Stores {
+        projections: opened.projections(),
+        views: opened.views(),
+        events,
+        dead_letters,
+    };
+    let mut transport = match (&triggers, role) {
+        (TriggersSpec::InProcess, Role::All) => None,
+        _ => Some(
+            transport(
+                &triggers,
+                &opened,
+                &input,
+                role,
+                &counters,
+                #[cfg(feature = "kafka")]
+                &producer,
+            )
+            .await?,
+        ),
+    };
+    let split = transport.is_some();
+    let engine = || {
+        let plan = plan.clone();
+        let stores = stores.clone();
+        let runtime = runtime.clone();
+        let counters = counters.clone();
+        async move {
+            let engine = Engine::build(plan, stores, runtime)
+                .await
+                .map_err(BuildError::failed)?;
+            Ok::<_, BuildError>(engine.with_counters(counters))
+        }
+    };
+    let ingest_router = || -> Result<Arc<dyn Route>, BuildError> {
+        Ok(Arc::new(
+            Router::new(&plan)
+                .map_err(|e| BuildError::failed(EngineError::Plan(e.to_string())))?
+                .with_max_clock_skew(runtime.max_clock_skew),
+        ))
+    };
+    let mut resumed = None;
+    #[cfg(feature = "kafka")]
+    let mut replicas = None;
+    let mut stages = Vec::new();
+    // The stage that reads the input (all or ingest).
+    if role != Role::Aggregate {
+        let source: Option<Box<dyn Source>> = match input {
+            Input::None => None,
+            Input::Files { input, resume } => {
+                if split {
+                    return Err(BuildError::usage(
+                        "split roles and trigger transports need the Kafka input",
+                    ));
+                }
+                let checkpoints = match (&opened, resume) {
+                    (OpenedStore::Embedded(s), true) => {
+                        Some(s.clone() as Arc<dyn fdc_engine::store::CheckpointStore>)
+                    }
+                    _ => None,
+                };
+                let source = FileSource::open(input, checkpoints).map_err(BuildError::failed)?;
+                resumed = Some(source.resumed());
+                Some(Box::new(source))
+            }
+            #[cfg(feature = "kafka")]
+            Input::Kafka(mut config) => {
+                if config.topics.is_empty() {
+                    config.topics = plan.topics().into_iter().map(String::from).collect();
+                }
+                if role == Role::All && !split {
+                    replicas = Some((config.client.clone(), config.group_id.clone()));
+                }
+                let source =
+                    fdc_kafka::KafkaSource::connect(*config).map_err(BuildError::failed)?;
+                counters.health().watch_source(source.gauges());
+                Some(Box::new(source))
+            }
+        };
+        let stage_role = if split { Role::Ingest } else { Role::All };
+        let mut engine = engine().await?;
+        if let Some(t) = &transport {
+            engine = engine.ingest_only(t.sink.clone());
+        }
+        stages.push(BuiltStage {
+            role: stage_role,
+            engine: Arc::new(engine),
+            source,
+            router: ingest_router()?,
+        });
+    }
+    // The aggregate stage (alone, or beside the ingest stage).
+    if role != Role::Ingest {
+        if let Some(t) = transport.as_mut() {
+            let mut engine = engine().await?.aggregate_only();
+            if role == Role::All {
+                engine = engine.beside_ingest();
+            }
+            stages.push(BuiltStage {
+                role: Role::Aggregate,
+                engine: Arc::new(engine),
+                source: t.source.take(),
+                router: Arc::new(TriggerRoute),
+            });
+        }
+    }
+    Ok(Built {
+        store: opened,
+        stores,
+        stages,
+        counters,
+        resumed,
+        #[cfg(feature = "kafka")]
+        producer,
+        #[cfg(feature = "kafka")]
+        replicas,
+    })
+}
+
+/// Opens the store of `spec`.
+pub async fn open_store(spec: &StoreSpec) -> Result<OpenedStore, BuildError> {
+    Ok(match spec {
+        StoreSpec::Memory => OpenedStore::Embedded(Arc::new(EmbeddedStore::in_memory())),
+        StoreSpec::Directory(dir) => OpenedStore::Embedded(Arc::new(
+            EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+        )),
+        StoreSpec::ExistingDirectory(dir) => {
+            if !dir.is_dir() {
+                return Err(BuildError::usage(format!(
+                    "store `{}` does not exist",
+                    dir.display()
+                )));
+            }
+            OpenedStore::Embedded(Arc::new(
+                EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+            ))
+        }
+        #[cfg(feature = "mongo")]
+        StoreSpec::Mongo(config) => OpenedStore::Mongo(Arc::new(
+            fdc_mongo::MongoStore::connect(config.as_ref().clone())
+                .await
+                .map_err(BuildError::failed)?,
+        )),
+        StoreSpec::Opened(store) => store.clone(),
+    })
+}
+
+/// The producer a Kafka sink needs.
+#[cfg(feature = "kafka")]
+fn needs_producer(
+    producer: &Option<Arc<fdc_kafka::KafkaProducer>>,
+    what: &str,
+) -> Result<Arc<fdc_kafka::KafkaProducer>, BuildError> {
+    producer.clone().ok_or_else(|| {
+        BuildError::usage(format!("{what} on Kafka need the Kafka producer settings"))
+    })
+}
+
+/// The trigger transport of a split deployment: its sink, and its source when this process
+/// runs an aggregate stage. An aggregate-only process reports its trigger source's gauges.
+// Without the production adapters only the refusal is left, which looks at nothing.
+#[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
+async fn transport(
+    triggers: &TriggersSpec,
+    opened: &OpenedStore,
+    input: &Input,
+    role: Role,
+    counters: &Arc<Counters>,
+    #[cfg(feature = "kafka")] producer: &Option<Arc<fdc_kafka::KafkaProducer>>,
+) -> Result<Transport, BuildError> {
+    let aggregates = role != Role::Ingest;
+    match triggers {
+        TriggersSpec::InProcess => Err(BuildError::usage("split roles need a trigger topic")),
+        #[cfg(feature = "kafka")]
+        TriggersSpec::KafkaTopic(topic) => {
+            let producer = needs_producer(producer, "triggers")?;
+            let Input::Kafka(config) = input else {
+                return Err(BuildError::usage(
+                    "triggers on a Kafka topic need the Kafka input",
+                ));
+            };
+            let broker_topic = config.topic_map.to_broker(topic).to_string();
+            let sink = Arc::new(fdc_kafka::KafkaTriggers::new(producer, &broker_topic));
+            let source: Option<Box<dyn Source>> = if aggregates {
+                let mut config = config.as_ref().clone();
+                config.topics = vec![topic.clone()];
+                // Aggregate stages share the trigger partitions among themselves only.
+                config.group_id = format!("{}.aggregate", config.group_id);
+                let source = fdc_kafka::KafkaSource::connect(config).map_err(BuildError::failed)?;
+                if role == Role::Aggregate {
+                    counters.health().watch_source(source.gauges());
+                }
+                Some(Box::new(source))
+            } else {
+                None
+            };
+            Ok(Transport { sink, source })
+        }
+        #[cfg(feature = "mongo")]
+        TriggersSpec::MongoCollection {
+            collection,
+            claim_timeout,
+            poll,
+            owner,
+        } => {
+            let Some(store) = opened.mongo() else {
+                return Err(BuildError::usage(
+                    "triggers.transport mongodb needs the `mongodb` section",
+                ));
+            };
+            let source: Option<Box<dyn Source>> = aggregates.then(|| {
+                Box::new(fdc_mongo::triggers::MongoTriggerSource::new(
+                    store,
+                    collection,
+                    owner,
+                    *claim_timeout,
+                    *poll,
+                )) as Box<dyn Source>
+            });
+            let sink = fdc_mongo::triggers::MongoTriggers::open(store.clone(), collection)
+                .await
+                .map_err(BuildError::failed)?;
+            Ok(Transport {
+                sink: Arc::new(sink),
+                source,
+            })
+        }
+    }
+}
