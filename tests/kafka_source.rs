@@ -343,7 +343,7 @@ async fn a_run_stopped_before_its_commits_is_exact_after_the_restart() {
     let store = Arc::new(EmbeddedStore::in_memory());
     let mut deployment = deployment(&plan, &store, &brokers, &group, &map, "unused.dlq");
     deployment.input = Input::None;
-    deployment.events = EventsSpec::Memory(Arc::new(fdc_file::MemoryEvents::default()));
+    deployment.events = EventsSpec::Sink(Arc::new(fdc_file::MemoryEvents::default()));
     deployment.dead_letters = DeadLettersSpec::Store;
     let built = build(deployment).await.expect("build");
     let (engine, router) = (

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use fdc_embedded::EmbeddedStore;
 use fdc_engine::store::record::{Ordered, OrderedRecord};
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_engine::value::Value;
+use fdc_topology::{open_store, StoreSpec};
 
 /// Arguments of `fdc inspect`.
 #[derive(Debug, Args)]
@@ -43,22 +43,26 @@ pub fn run(args: &InspectArgs) -> ExitCode {
     let Some(plan) = super::load_or_report(&args.pipeline, &args.imports).map(|c| c.plan) else {
         return ExitCode::from(1);
     };
-    if !args.store.is_dir() {
-        eprintln!("error: store `{}` does not exist", args.store.display());
-        return ExitCode::from(2);
-    }
-    let store = match EmbeddedStore::open(&args.store) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
             return ExitCode::from(1);
+        }
+    };
+    let spec = StoreSpec::ExistingDirectory(args.store.clone());
+    let store = match runtime
+        .block_on(open_store(&spec))
+        .map(|s| s.embedded().cloned())
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!("error: `--store` opened another kind of store");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.code);
         }
     };
     let found: Result<Option<String>, String> = match &args.what {
@@ -83,7 +87,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
                 Ok(k) => runtime
-                    .block_on(SingleViewStore::get_many(&store, name, &[k]))
+                    .block_on(SingleViewStore::get_many(store.as_ref(), name, &[k]))
                     .map(|mut d| {
                         d.pop()
                             .flatten()
@@ -113,7 +117,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
                 Ok(k) => runtime
-                    .block_on(ProjectionStore::get_many(&store, name, &[k]))
+                    .block_on(ProjectionStore::get_many(store.as_ref(), name, &[k]))
                     .map(|mut r| r.pop().flatten().map(|r| pretty(&OrderedRecord(&r))))
                     .map_err(|e| e.to_string()),
             }

@@ -75,7 +75,8 @@ pub struct Change {
     pub origin: Origin,
 }
 
-/// The outcome of ingesting one message for one projection.
+/// What a router made of one message: for a source message, the outcome for one projection;
+/// for a trigger record (the input of an aggregate stage), the single-view key to rebuild.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ingested {
     /// Changes to apply in order (two for a primary-key change: delete old, upsert new).
@@ -87,5 +88,12 @@ pub enum Ingested {
     DeadLetter {
         projection: Option<usize>,
         reason: String,
+    },
+    /// A trigger record: single view `view` (by plan index), key `key` must be rebuilt.
+    /// `origin_ms` is the timestamp of the source message that caused it, when known.
+    Trigger {
+        view: usize,
+        key: Vec<crate::value::Value>,
+        origin_ms: Option<i64>,
     },
 }

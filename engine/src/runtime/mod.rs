@@ -40,7 +40,7 @@ use crate::store::{
     DeadLetter, DeadLetterSink, Event, EventSink, Original, ProjectionLayout, ProjectionStore,
     SingleViewStore, StoreError,
 };
-use crate::strategy;
+use crate::strategy::{self, KeySet};
 use crate::view::{self, ViewSchema};
 
 pub use crate::trigger::{TriggerRecord, TriggerSink};
@@ -48,7 +48,7 @@ pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, Top
 pub use health::{Health, HealthSnapshot, PartitionLag, SourceGauges};
 pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
-pub use stage::{Role, TriggerRoute};
+pub use stage::{Role, TriggerRouter};
 
 /// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
 pub trait Route: Send + Sync {
@@ -352,7 +352,7 @@ impl Engine {
         self
     }
 
-    /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRoute`]).
+    /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRouter`]).
     pub fn aggregate_only(mut self) -> Engine {
         self.stage = Stage::Aggregate;
         self
@@ -387,19 +387,35 @@ impl Engine {
     /// Runs every write stage on one routed batch. Idempotent: running it again (after a
     /// failure) gives the same stored state. Nothing is counted here; see [`Engine::commit`].
     pub async fn process(&self, batch: &RoutedBatch) -> Result<BatchOutcome, StoreError> {
-        if matches!(self.stage, Stage::Aggregate) {
-            return self.aggregate_batch(batch).await;
-        }
         let plan = &*self.plan;
         let mut out = BatchOutcome::default();
         out.counts.consumed = (batch.messages.len() + batch.malformed.len()) as u64;
         out.dead_letters.extend(batch.malformed.iter().cloned());
         let mut changes = Vec::new();
+        // Keys consumed from trigger records (an aggregate stage), per view.
+        let mut consumed: Vec<KeySet> = Vec::new();
         for r in &batch.messages {
             let m = &r.message;
             for outcome in &r.outcomes {
                 match outcome {
                     Ingested::Changes(c) => changes.extend(c.iter().cloned()),
+                    Ingested::Trigger {
+                        view,
+                        key,
+                        origin_ms,
+                    } => {
+                        if consumed.is_empty() {
+                            consumed.resize_with(plan.single_views.len(), KeySet::default);
+                        }
+                        if let Some(set) = consumed.get_mut(*view) {
+                            set.add(key.clone());
+                        }
+                        // Latency is measured from the original message, else from the
+                        // trigger's publication.
+                        if let Some(ts) = origin_ms.or(m.timestamp) {
+                            out.origins.push(ts);
+                        }
+                    }
                     Ingested::Skipped { reason, .. } => {
                         out.skipped
                             .push((m.topic.clone(), m.partition, m.offset, reason.clone()));
@@ -456,6 +472,16 @@ impl Engine {
         for t in triggers {
             out.counts.triggered += t.keys.len() as u64;
             self.rebuild_triggered(t.view, &t.keys, &mut out, &mut events)
+                .await?;
+        }
+        for (vi, set) in consumed.into_iter().enumerate() {
+            let keys = set.into_keys();
+            // Beside an ingest stage of the same process, the triggers were counted when
+            // they were published.
+            if !self.triggers_counted_elsewhere {
+                out.counts.triggered += keys.len() as u64;
+            }
+            self.rebuild_triggered(vi, &keys, &mut out, &mut events)
                 .await?;
         }
         self.finish(out, events).await

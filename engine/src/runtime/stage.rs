@@ -14,11 +14,9 @@
 //! the plan does not have, is dead-lettered with the reason. Rebuilding is idempotent, so a
 //! re-delivered trigger costs a rebuild and changes nothing.
 
-use super::{BatchOutcome, Engine, Route, RoutedBatch};
+use super::{Engine, Route};
 use crate::change::{Ingested, Message};
-use crate::store::raw_json;
-use crate::store::{DeadLetter, StoreError};
-use crate::strategy::KeySet;
+use crate::store::StoreError;
 use crate::trigger::{TriggerRecord, TriggerSink};
 
 /// Which stages a process runs.
@@ -44,87 +42,53 @@ impl Role {
     }
 }
 
-/// The router of an aggregate process: trigger records are not source messages, the engine
-/// reads them itself.
-pub struct TriggerRoute;
+/// The router of an aggregate stage: decodes each trigger record on the reader's side of the
+/// read-ahead channel, like any message, into [`Ingested::Trigger`], or a dead letter with the
+/// reason when it is not a trigger record or names a view the plan does not have.
+pub struct TriggerRouter {
+    /// The plan's single views, by index.
+    views: Vec<String>,
+}
 
-impl Route for TriggerRoute {
-    fn route(&self, _message: &Message) -> Vec<Ingested> {
-        Vec::new()
+impl TriggerRouter {
+    pub fn new(plan: &fdc_plan::Plan) -> TriggerRouter {
+        TriggerRouter {
+            views: plan.single_views.iter().map(|v| v.name.clone()).collect(),
+        }
+    }
+
+    fn decode(&self, message: &Message) -> Result<Ingested, String> {
+        let value = message
+            .value
+            .as_deref()
+            .ok_or_else(|| "a trigger record without a value".to_string())?;
+        let t = serde_json::from_slice::<TriggerRecord>(value)
+            .map_err(|e| format!("not a trigger record ({:?})", e.classify()))?;
+        let view = self
+            .views
+            .iter()
+            .position(|v| *v == t.view)
+            .ok_or_else(|| "a trigger of a single view this pipeline does not have".to_string())?;
+        Ok(Ingested::Trigger {
+            view,
+            key: t.key,
+            origin_ms: t.origin_ms,
+        })
+    }
+}
+
+impl Route for TriggerRouter {
+    fn route(&self, message: &Message) -> Vec<Ingested> {
+        vec![self
+            .decode(message)
+            .unwrap_or_else(|reason| Ingested::DeadLetter {
+                projection: None,
+                reason,
+            })]
     }
 }
 
 impl Engine {
-    /// The aggregate stage of one batch of trigger records.
-    pub(super) async fn aggregate_batch(
-        &self,
-        batch: &RoutedBatch,
-    ) -> Result<BatchOutcome, StoreError> {
-        let plan = &*self.plan;
-        let mut out = BatchOutcome::default();
-        out.counts.consumed = (batch.messages.len() + batch.malformed.len()) as u64;
-        out.dead_letters.extend(batch.malformed.iter().cloned());
-        let mut per_view: Vec<KeySet> = plan
-            .single_views
-            .iter()
-            .map(|_| KeySet::default())
-            .collect();
-        for r in &batch.messages {
-            let m = &r.message;
-            let parsed = m
-                .value
-                .as_deref()
-                .ok_or_else(|| "a trigger record without a value".to_string())
-                .and_then(|v| {
-                    serde_json::from_slice::<TriggerRecord>(v)
-                        .map_err(|e| format!("not a trigger record ({:?})", e.classify()))
-                })
-                .and_then(|t| {
-                    plan.single_views
-                        .iter()
-                        .position(|v| v.name == t.view)
-                        .map(|vi| (vi, t.key, t.origin_ms))
-                        .ok_or_else(|| {
-                            "a trigger of a single view this pipeline does not have".to_string()
-                        })
-                });
-            match parsed {
-                Ok((vi, key, origin)) => {
-                    if let Some(set) = per_view.get_mut(vi) {
-                        set.add(key);
-                    }
-                    // Measured from the original message, else from the trigger's publication.
-                    if let Some(ts) = origin.or(m.timestamp) {
-                        out.origins.push(ts);
-                    }
-                }
-                Err(reason) => out.dead_letters.push(DeadLetter {
-                    topic: m.topic.clone(),
-                    partition: m.partition,
-                    offset: m.offset,
-                    key: raw_json(m.key.as_deref()),
-                    value: raw_json(m.value.as_deref()),
-                    reason,
-                    projection: None,
-                    original: Some(crate::store::Original {
-                        key: m.key.clone(),
-                        value: m.value.clone(),
-                    }),
-                }),
-            }
-        }
-        let mut events = Vec::new();
-        for (vi, set) in per_view.into_iter().enumerate() {
-            let keys = set.into_keys();
-            if !self.triggers_counted_elsewhere {
-                out.counts.triggered += keys.len() as u64;
-            }
-            self.rebuild_triggered(vi, &keys, &mut out, &mut events)
-                .await?;
-        }
-        self.finish(out, events).await
-    }
-
     /// Publishes the triggers of an ingest batch instead of rebuilding.
     pub(super) async fn publish_triggers(
         &self,
@@ -148,5 +112,58 @@ impl Engine {
             sink.publish(records).await?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::shop_plan;
+    use crate::value::Value;
+
+    fn message(value: Option<&str>) -> Message {
+        Message {
+            topic: "fdc.triggers".into(),
+            partition: 0,
+            offset: 7,
+            key: None,
+            value: value.map(|v| v.as_bytes().to_vec()),
+            timestamp: Some(5),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_trigger_router_decodes_trigger_records_and_dead_letters_the_rest() {
+        let plan = shop_plan();
+        let router = TriggerRouter::new(&plan);
+        let view = plan.single_views[0].name.clone();
+        let record = serde_json::to_string(&TriggerRecord {
+            view,
+            key: vec![Value::Int(1)],
+            origin_ms: Some(3),
+        })
+        .unwrap();
+        assert_eq!(
+            router.route(&message(Some(&record))),
+            vec![Ingested::Trigger {
+                view: 0,
+                key: vec![Value::Int(1)],
+                origin_ms: Some(3),
+            }]
+        );
+        let reason = |value: Option<&str>| match router.route(&message(value)).as_slice() {
+            [Ingested::DeadLetter {
+                projection: None,
+                reason,
+            }] => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(None), "a trigger record without a value");
+        assert!(reason(Some("not json")).starts_with("not a trigger record"));
+        assert_eq!(
+            reason(Some(r#"{"view": "nope", "key": []}"#)),
+            "a trigger of a single view this pipeline does not have"
+        );
     }
 }

@@ -557,14 +557,10 @@ async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
     let aggregate = engine_on(split.clone(), Arc::new(MemoryEvents::default()), 3).await;
     let aggregate = Arc::new(Arc::try_unwrap(aggregate).ok().unwrap().aggregate_only());
     let source = FileSource::open(FileInput::File(triggers_path), None).unwrap();
-    let s = run(
-        aggregate,
-        source,
-        Arc::new(TriggerRoute),
-        Shutdown::new().subscribe(),
-    )
-    .await
-    .unwrap();
+    let router = Arc::new(TriggerRouter::new(aggregate.plan()));
+    let s = run(aggregate, source, router, Shutdown::new().subscribe())
+        .await
+        .unwrap();
     assert_eq!(s.dead_lettered, 1);
     let letters = split.dead_letters().unwrap();
     let refused: Vec<_> = letters

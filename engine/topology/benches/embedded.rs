@@ -52,11 +52,12 @@ use fdc_embedded::{DiskOptions, EmbeddedStore};
 use fdc_engine::change::{Ingested, Message};
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions};
-use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig, Stores};
+use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::record::{Record, RecordMeta, RecordState};
 use fdc_engine::store::{EventSink, ProjectionStore, RecordWrite};
 use fdc_plan::Plan;
+use fdc_topology::{build, Deployment, EventsSpec, OpenedStore, StoreSpec};
 use serde_json::json;
 
 const BATCH: usize = 5000;
@@ -259,22 +260,18 @@ fn open_store(tag: &str) -> Arc<EmbeddedStore> {
     }
 }
 
-async fn engine(plan: &Plan, store: Arc<EmbeddedStore>, strategies: bool) -> Engine {
-    let stores = Stores {
-        projections: store.clone(),
-        views: store.clone(),
-        events: Arc::new(NoEvents),
-        dead_letters: store,
-    };
-    let config = RuntimeConfig {
+async fn engine(plan: &Plan, store: Arc<EmbeddedStore>, strategies: bool) -> Arc<Engine> {
+    let mut deployment = Deployment::new(plan.clone());
+    deployment.store = StoreSpec::Opened(OpenedStore::Embedded(store));
+    deployment.events = EventsSpec::Sink(Arc::new(NoEvents));
+    deployment.runtime = RuntimeConfig {
         batch_size: BATCH,
         strategies,
         rebuild_parallelism: threads(),
         ..RuntimeConfig::default()
     };
-    Engine::build(plan.clone(), stores, config)
-        .await
-        .expect("build")
+    let built = build(deployment).await.expect("build");
+    built.stages[0].engine.clone()
 }
 
 async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Message]) -> f64 {

@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use common::{dataset, env_or, shop_plan, unique_name};
 use fdc_engine::change::Message;
-use fdc_engine::ingest::Router;
-use fdc_engine::runtime::{run, Engine, Route, RuntimeConfig, Shutdown, Stores};
+use fdc_engine::runtime::{RuntimeConfig, Shutdown};
 use fdc_file::MemoryEvents;
-use fdc_kafka::{KafkaClientConfig, KafkaSource, KafkaSourceConfig, TopicMap};
+use fdc_kafka::{KafkaClientConfig, KafkaSourceConfig, TopicMap};
 use fdc_mongo::{MongoStore, MongoStoreConfig};
 use fdc_plan::Plan;
+use fdc_topology::{build, DeadLettersSpec, Deployment, EventsSpec, Input, OpenedStore, StoreSpec};
 use mongodb::bson::{doc, Document};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -148,38 +148,34 @@ async fn through_engine(
     brokers: &str,
     map: &TopicMap,
     group: &str,
-    projections: Arc<dyn fdc_engine::store::ProjectionStore>,
-    views: Arc<dyn fdc_engine::store::SingleViewStore>,
+    store: StoreSpec,
     n: usize,
     label: &str,
 ) -> Option<f64> {
     let deadline: u64 = env_or("FDC_BENCH_DEADLINE_S", "120").parse().unwrap_or(120);
-    let stores = Stores {
-        projections,
-        views,
-        events: Arc::new(MemoryEvents::default()),
-        dead_letters: Arc::new(fdc_embedded::EmbeddedStore::in_memory()),
-    };
-    let config = RuntimeConfig {
-        batch_size: BATCH,
-        ..RuntimeConfig::default()
-    };
-    let router: Arc<dyn Route> = Arc::new(Router::new(plan).expect("router"));
-    let engine = Arc::new(
-        Engine::build(plan.clone(), stores, config)
-            .await
-            .expect("build"),
-    );
     let mut source_config = KafkaSourceConfig::new(
         KafkaClientConfig::new(brokers),
         group,
         plan.topics().into_iter().map(String::from).collect(),
     );
     source_config.topic_map = map.clone();
-    let source = KafkaSource::connect(source_config).expect("source");
-    let shutdown = Shutdown::new();
+    let mut deployment = Deployment::new(plan.clone());
+    deployment.input = Input::Kafka(Box::new(source_config));
+    deployment.store = store;
+    deployment.events = EventsSpec::Sink(Arc::new(MemoryEvents::default()));
+    // Dead letters stay in memory (the data set has none); the store may be MongoDB.
+    deployment.dead_letters =
+        DeadLettersSpec::Sink(Arc::new(fdc_embedded::EmbeddedStore::in_memory()));
+    deployment.runtime = RuntimeConfig {
+        batch_size: BATCH,
+        ..RuntimeConfig::default()
+    };
+    let mut built = build(deployment).await.expect("build");
+    let engine = built.stages[0].engine.clone();
+    let shutdown = Arc::new(Shutdown::new());
+    let stop = shutdown.clone();
     let t0 = Instant::now();
-    let task = tokio::spawn(run(engine.clone(), source, router, shutdown.subscribe()));
+    let task = tokio::spawn(async move { built.run(&stop).await });
     let mut last_report = Instant::now();
     while engine.counters().summary().consumed < n as u64 {
         assert!(!task.is_finished(), "the run stopped early");
@@ -297,8 +293,7 @@ async fn main() {
         &brokers,
         &map,
         &format!("{tag}.embedded"),
-        embedded.clone(),
-        embedded,
+        StoreSpec::Opened(OpenedStore::Embedded(embedded)),
         n,
         "2. engine on the embedded store (Kafka in)",
     )
@@ -324,8 +319,7 @@ async fn main() {
         &brokers,
         &map,
         &format!("{tag}.engine"),
-        store.clone(),
-        store,
+        StoreSpec::Opened(OpenedStore::Mongo(store)),
         n,
         "3. engine on MongoDB (projections, strategies, views)",
     )

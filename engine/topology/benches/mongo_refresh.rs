@@ -40,14 +40,14 @@ use std::time::Instant;
 
 use common::{
     cpu_secs, env, env_or, peak_rss_mib, process_cpu_secs, reset_peak_rss, shop_plan,
-    through_engine, timed_refresh, unique_name, NoEvents,
+    through_engine, timed_refresh, unique_name,
 };
-use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::RefreshOptions;
-use fdc_engine::runtime::{Engine, RuntimeConfig, Stores};
+use fdc_engine::runtime::{Engine, RuntimeConfig};
 use fdc_mongo::{MongoStore, MongoStoreConfig};
 use fdc_plan::Plan;
+use fdc_topology::{build, DeadLettersSpec, Deployment, OpenedStore, StoreSpec};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use tracing::field::{Field, Visit};
@@ -207,16 +207,14 @@ impl Cost {
     }
 }
 
-async fn engine(plan: &Plan, store: Arc<MongoStore>, config: RuntimeConfig) -> Engine {
-    let stores = Stores {
-        projections: store.clone(),
-        views: store,
-        events: Arc::new(NoEvents),
-        dead_letters: Arc::new(EmbeddedStore::in_memory()),
-    };
-    Engine::build(plan.clone(), stores, config)
-        .await
-        .expect("build")
+/// The engine of `fdc refresh` on `store` (events dropped, no dead letters).
+async fn engine(plan: &Plan, store: Arc<MongoStore>, config: RuntimeConfig) -> Arc<Engine> {
+    let mut deployment = Deployment::new(plan.clone());
+    deployment.store = StoreSpec::Opened(OpenedStore::Mongo(store));
+    deployment.dead_letters = DeadLettersSpec::Refused("a refresh has no dead letters");
+    deployment.runtime = config;
+    let built = build(deployment).await.expect("build");
+    built.stages[0].engine.clone()
 }
 
 // Multi-thread, as `fdc refresh` runs (there a chunk is spread over `rebuild_parallelism`

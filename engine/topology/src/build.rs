@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
-    run, Counters, Engine, EngineError, Role, Route, Shutdown, Stores, Summary, TriggerRoute,
+    run, Counters, Engine, EngineError, Role, Route, Shutdown, Stores, Summary, TriggerRouter,
 };
 use fdc_engine::source::Source;
 use fdc_engine::store::{
@@ -263,7 +263,7 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
     let events: Arc<dyn EventSink> = match events {
         EventsSpec::Drop => Arc::new(DropEvents),
         EventsSpec::Jsonl(path) => Arc::new(JsonlEvents::open(&path).map_err(BuildError::failed)?),
-        EventsSpec::Memory(sink) => sink,
+        EventsSpec::Sink(sink) => sink,
         #[cfg(feature = "kafka")]
         EventsSpec::Kafka => Arc::new(fdc_kafka::KafkaEvents::new(needs_producer(
             &producer, "events",
@@ -280,6 +280,7 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
             }
         },
         DeadLettersSpec::Refused(reason) => Arc::new(RefusedDeadLetters(reason)),
+        DeadLettersSpec::Sink(sink) => sink,
         #[cfg(feature = "kafka")]
         DeadLettersSpec::Kafka { topic } => Arc::new(fdc_kafka::KafkaDeadLetters::new(
             needs_producer(&producer, "dead letters")?,
@@ -388,7 +389,7 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                 role: Role::Aggregate,
                 engine: Arc::new(engine),
                 source: t.source.take(),
-                router: Arc::new(TriggerRoute),
+                router: Arc::new(TriggerRouter::new(&plan)),
             });
         }
     }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fdc_engine::runtime::{Counters, Role, RuntimeConfig};
-use fdc_file::{FileInput, MemoryEvents};
+use fdc_engine::store::{DeadLetterSink, EventSink};
+use fdc_file::FileInput;
 use fdc_plan::Plan;
 
 use crate::build::OpenedStore;
@@ -145,8 +146,9 @@ pub enum EventsSpec {
     Drop,
     /// Appended to a JSON-lines file (`fdc run --export`).
     Jsonl(PathBuf),
-    /// Kept in memory (`fdc test`).
-    Memory(Arc<MemoryEvents>),
+    /// A sink of the caller's: `fdc test` keeps events in memory ([`fdc_file::MemoryEvents`]),
+    /// a benchmark counts them.
+    Sink(Arc<dyn EventSink>),
     /// Produced to the topics the plan names (with the producer's topic map).
     #[cfg(feature = "kafka")]
     Kafka,
@@ -159,6 +161,8 @@ pub enum DeadLettersSpec {
     /// Refused with this reason: a deployment that reads no messages has none (`fdc refresh`),
     /// so a dead letter there is a bug that must not pass silently.
     Refused(&'static str),
+    /// A sink of the caller's (a benchmark that keeps them apart from its store).
+    Sink(Arc<dyn DeadLetterSink>),
     /// Produced to this broker topic.
     #[cfg(feature = "kafka")]
     Kafka { topic: String },

@@ -63,7 +63,7 @@ async fn outputs_validate_against_their_schemas() {
 
     let out = dir.join("out");
     let mut deployment = Deployment::embedded(
-        plan,
+        plan.clone(),
         FileInput::File(dir.join("in.jsonl")),
         None,
         Some(&out),
@@ -75,6 +75,8 @@ async fn outputs_validate_against_their_schemas() {
     };
     let mut built = build(deployment).await.expect("build");
     let summary = built.run(&Shutdown::new()).await.expect("run");
+    let store = built.store.embedded().expect("the embedded store");
+    fdc_topology::export::export(&plan, store, &out).expect("export");
     assert_eq!(summary.dead_lettered, 2);
     // Order 6's view fails its schema on every rebuild: its insert, and the two changes of
     // customer 1 that its view reads.

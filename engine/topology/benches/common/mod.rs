@@ -12,7 +12,6 @@ use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions, RefreshOutcome};
 use fdc_engine::runtime::{Engine, Route, RoutedBatch};
 use fdc_engine::source::SourceItem;
-use fdc_engine::store::{Event, EventSink, StoreError};
 use fdc_plan::Plan;
 use serde_json::json;
 
@@ -152,16 +151,6 @@ pub fn process_cpu_secs(pid: &str) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
-}
-
-/// An event sink that drops every event.
-pub struct NoEvents;
-
-#[async_trait::async_trait]
-impl EventSink for NoEvents {
-    async fn publish(&self, _e: Vec<Event>) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 /// Routes `messages` in batches of `batch` and processes them with `engine`; the seconds

@@ -71,7 +71,7 @@ struct Observed {
 async fn execute(plan: &Plan, case: &Case) -> Result<Vec<Failure>, String> {
     let events = Arc::new(MemoryEvents::default());
     let mut deployment = Deployment::new(plan.clone());
-    deployment.events = EventsSpec::Memory(events.clone());
+    deployment.events = EventsSpec::Sink(events.clone());
     // The in-memory store's refusals (a unique index) are deterministic: waiting between the
     // attempts of a refused message would only slow the case down.
     deployment.runtime = RuntimeConfig {
@@ -239,6 +239,10 @@ async fn strategy_stage(
             match outcome {
                 Ingested::Changes(c) => changes.extend(c.iter().cloned()),
                 Ingested::Skipped { .. } => observed.skipped += 1,
+                // The plan's router makes no triggers: those are an aggregate stage's input.
+                Ingested::Trigger { .. } => {
+                    return Err("a trigger record among a test's messages".to_string())
+                }
                 Ingested::DeadLetter { projection, reason } => {
                     observed.dead_letters.push(DeadLetter {
                         topic: r.message.topic.clone(),
