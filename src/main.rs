@@ -57,6 +57,8 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// Explain a single view: strategies hop by hop, and field lineage to source columns.
     Explain(commands::explain::ExplainArgs),
+    /// Show what changing a deployed pipeline would do (exit 0: nothing, 2: actions, 1: errors).
+    Plan(commands::plan::PlanArgs),
     /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => commands::fmt::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Lsp(args) => commands::lsp::run(&args),

@@ -16,8 +16,10 @@
 //! [`functions`], which is the one catalogue both the checker (types) and the engine
 //! (implementations) follow.
 
+pub mod deployment;
 pub mod discovery;
 pub mod functions;
+pub mod indexes;
 pub mod spelling;
 
 use schemars::JsonSchema;
