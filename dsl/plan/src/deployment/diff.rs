@@ -244,7 +244,12 @@ impl Builder<'_> {
                     Some(_) => vec![self.changes.actions.len() - 1],
                     None => vec![],
                 };
-                let kind = if n.unique { "unique index" } else { "index" };
+                let kind = match (o.is_some(), n.unique) {
+                    (true, true) => "recreated as a unique index",
+                    (true, false) => "recreated without uniqueness",
+                    (false, true) => "new unique index",
+                    (false, false) => "new index",
+                };
                 let why = if n.declared {
                     "declared in the pipeline"
                 } else {
@@ -254,7 +259,7 @@ impl Builder<'_> {
                 self.push(Action {
                     kind: ActionKind::CreateIndex,
                     target: index_target(n),
-                    reason: format!("new {kind}: {why}"),
+                    reason: format!("{kind}: {why}"),
                     changes: vec![],
                     collection: n.projection.clone(),
                     topic: None,

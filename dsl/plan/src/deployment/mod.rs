@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    Call, DeleteMode, EventOutput, Expr, Format, Plan, Projection, RootDelete, SingleView, Type,
-    WriteMode,
+    Call, CompareOp, DeleteMode, EventOutput, Expr, FieldCondition, Format, Hop, Plan, Projection,
+    RootDelete, SingleView, Type, WriteMode,
 };
 
 /// Version of the record's JSON shape. Bumped on any incompatible change.
@@ -426,6 +426,50 @@ fn nodes_read(expr: &Expr, out: &mut Vec<usize>) {
     }
 }
 
+/// A strategy walk as text: `order_items -> orders -> customers`, each hop's conditions in
+/// brackets after the projection they test (`assignments [active == true] -> vehicles`).
+fn walk_text(hops: &[Hop]) -> String {
+    let Some(first) = hops.first() else {
+        return "(root)".into();
+    };
+    let conditions = |list: &[FieldCondition]| -> String {
+        if list.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = list
+            .iter()
+            .map(|c| {
+                let op = match c.op {
+                    CompareOp::Eq => "==",
+                    CompareOp::Ne => "!=",
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                };
+                format!("{} {op} {}", c.field, c.value)
+            })
+            .collect();
+        format!(" [{}]", parts.join(" and "))
+    };
+    // Each projection visited, with the conditions tested on it by the hops on either side.
+    let mut visited: Vec<(&str, Vec<FieldCondition>)> = vec![(&first.from, vec![])];
+    for h in hops {
+        if let Some((_, list)) = visited.last_mut() {
+            list.extend(h.from_conditions.iter().cloned());
+        }
+        visited.push((&h.to, h.to_conditions.clone()));
+    }
+    visited
+        .into_iter()
+        .map(|(name, mut list)| {
+            list.dedup();
+            format!("{name}{}", conditions(&list))
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
 fn view_record(v: &SingleView) -> ViewRecord {
     let root = v
         .nodes
@@ -435,7 +479,7 @@ fn view_record(v: &SingleView) -> ViewRecord {
     let key: Vec<String> = v
         .key
         .iter()
-        .map(|k| format!("{} = {}", k.name, k.field))
+        .map(|k| format!("{} = {root}.{}", k.name, k.field))
         .collect();
     let mapping: BTreeMap<String, MappedFieldRecord> = v
         .mapping
@@ -488,17 +532,7 @@ fn view_record(v: &SingleView) -> ViewRecord {
                 .collect();
             shapes.sort();
             shapes.dedup();
-            let mut walks: Vec<String> = s
-                .paths
-                .iter()
-                .map(|p| match p.hops.first() {
-                    None => "(root)".to_string(),
-                    Some(first) => std::iter::once(first.from.as_str())
-                        .chain(p.hops.iter().map(|h| h.to.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(" -> "),
-                })
-                .collect();
+            let mut walks: Vec<String> = s.paths.iter().map(|p| walk_text(&p.hops)).collect();
             walks.sort();
             walks.dedup();
             let record = StrategyRecord {
