@@ -69,8 +69,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // clap exits with status 2 on usage errors.
-    let cli = Cli::parse();
+    // clap's usage errors exit with status 2, except for `plan`, whose 2 means "there are
+    // actions": a CI gate must not take a mistyped option for a change.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+            let code = match e.exit_code() {
+                0 => 0,
+                _ if commands::plan::invoked(&args) => 1,
+                other => u8::try_from(other).unwrap_or(2),
+            };
+            return ExitCode::from(code);
+        }
+    };
     // `run` reports its progress at info level; the other commands print their own output.
     let default_level = match cli.command {
         Command::Run(_) => "info",

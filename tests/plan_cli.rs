@@ -333,3 +333,42 @@ fn the_committed_schemas_are_generated_from_the_types() {
         golden(&root().join("schemas").join(file), &fresh);
     }
 }
+
+#[test]
+fn a_usage_error_of_plan_exits_1_not_2_but_help_exits_0() {
+    for args in [
+        vec!["plan", "pipelines/fleet", "--no-such-option"],
+        vec![
+            "--log-format",
+            "json",
+            "plan",
+            "pipelines/fleet",
+            "--format",
+            "yaml",
+        ],
+        vec!["--log-keys", "plan"],
+        vec![
+            "plan",
+            "pipelines/fleet",
+            "--against",
+            "pipelines/fleet",
+            "--deployed",
+            "x.json",
+        ],
+    ] {
+        let out = fdc(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).starts_with("error: "), "{args:?}");
+    }
+    let help = fdc(&["plan", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("--against"));
+    // Other commands keep clap's status 2 for usage errors.
+    let other = fdc(&["check", "--no-such-option"]);
+    assert_eq!(other.status.code(), Some(2));
+}

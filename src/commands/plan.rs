@@ -9,7 +9,7 @@
 //!
 //! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
 //! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
-//! that does not exist). Nothing is read from or written to a store: cost estimates are
+//! that does not exist; a usage error, which other commands report with 2). Nothing is read from or written to a store: cost estimates are
 //! "unknown" until the stores keep deployment records.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +61,23 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         Ok(code) => code,
         Err(code) => code,
     }
+}
+
+/// Whether the command line `args` (without the program name) invokes `fdc plan`: its first
+/// word that is not a global option (`--log-format FORMAT`, `--log-keys`) is `plan`. Used to
+/// give `plan`'s usage errors the status 1 (its 2 means "there are actions").
+pub fn invoked(args: &[std::ffi::OsString]) -> bool {
+    let mut words = args.iter().map(|a| a.to_str().unwrap_or_default());
+    while let Some(word) = words.next() {
+        match word {
+            "--log-format" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return w == "plan",
+        }
+    }
+    false
 }
 
 /// The exit status of a failure (1: every error of `plan` is an error, not a change).
