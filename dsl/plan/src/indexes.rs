@@ -88,3 +88,26 @@ pub fn of_plan(plan: &Plan) -> Vec<(String, Vec<(Vec<String>, bool)>)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn declared_first_each_tuple_once_key_and_empty_left_out() {
+        let key = v(&["id"]);
+        let declared = vec![(v(&["email"]), true), (v(&["a", "b"]), false)];
+        let queried = vec![v(&["id"]), v(&["email"]), v(&[]), v(&["c"]), v(&["a", "b"])];
+        let got = secondary(&key, &declared, &queried);
+        let want: Vec<(&[String], bool)> = vec![
+            (&declared[0].0, true),
+            (&declared[1].0, false),
+            (&queried[3], false),
+        ];
+        assert_eq!(got, want);
+    }
+}

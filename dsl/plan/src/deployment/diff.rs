@@ -709,3 +709,277 @@ fn view_changes(o: &ViewRecord, n: &ViewRecord) -> (Vec<String>, Vec<(String, St
     }
     (full, fields)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::{FieldRecord, MappedFieldRecord, StrategyRecord};
+    use crate::{DeleteMode, EventOutput, RootDelete};
+
+    fn field(fp: &str) -> FieldRecord {
+        FieldRecord {
+            fingerprint: fp.into(),
+            ty: "int".into(),
+            source: "ID".into(),
+            casts: String::new(),
+            default: None,
+        }
+    }
+
+    /// Two projections (`a` root of view `v`, `b` read by it) and an index on `b`.
+    fn record() -> Deployment {
+        let projection = |topic: &str| ProjectionRecord {
+            fingerprint: format!("p-{topic}"),
+            topic: topic.into(),
+            format: "basic".into(),
+            format_fingerprint: "f".into(),
+            key: vec!["id".into()],
+            delete: DeleteMode::Soft,
+            fields: [("id".to_string(), field("id"))].into(),
+            events: None,
+        };
+        let mapped = |fp: &str, reads: &[&str]| MappedFieldRecord {
+            fingerprint: fp.into(),
+            reads: reads.iter().map(|r| r.to_string()).collect(),
+        };
+        let view = ViewRecord {
+            fingerprint: "v".into(),
+            root: "a".into(),
+            key: vec!["id = a.id".into()],
+            write: WriteMode::Merge,
+            on_root_delete: RootDelete::Delete,
+            schema: None,
+            mapping: [
+                ("id".to_string(), mapped("m1", &["a"])),
+                ("bs".to_string(), mapped("m2", &["a", "b"])),
+            ]
+            .into(),
+            reads: vec!["a".into(), "b".into()],
+            relations: [("a_b".to_string(), "shape".to_string())].into(),
+            strategies: [
+                (
+                    "a".to_string(),
+                    StrategyRecord {
+                        fingerprint: "s1".into(),
+                        walks: vec!["(root)".into()],
+                    },
+                ),
+                (
+                    "b".to_string(),
+                    StrategyRecord {
+                        fingerprint: "s2".into(),
+                        walks: vec!["b -> a".into()],
+                    },
+                ),
+            ]
+            .into(),
+            events: None,
+        };
+        Deployment {
+            format: 1,
+            text_hash: "t".into(),
+            plan_fingerprint: "plan".into(),
+            applied_at: None,
+            applied_by: None,
+            projections: [
+                ("a".to_string(), projection("ta")),
+                ("b".to_string(), projection("tb")),
+            ]
+            .into(),
+            views: [("v".to_string(), view)].into(),
+            indexes: vec![IndexRecord {
+                projection: "b".into(),
+                fields: vec!["a_id".into()],
+                unique: false,
+                declared: false,
+            }],
+        }
+    }
+
+    fn kinds(c: &Changes) -> Vec<(ActionKind, &str)> {
+        c.actions
+            .iter()
+            .map(|a| (a.kind, a.target.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_record_needs_nothing_and_another_text_is_explained() {
+        let old = record();
+        assert_eq!(
+            diff(&old, &old, &DiffOptions::default()),
+            Changes::default()
+        );
+        let mut new = record();
+        new.text_hash = "t2".into();
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert!(c.actions.is_empty());
+        assert_eq!(c.unchanged.len(), 1);
+        assert_eq!(c.unchanged[0].subject, "pipeline");
+    }
+
+    #[test]
+    fn a_changed_cast_reingests_then_refreshes_the_view_with_store_counts() {
+        let old = record();
+        let mut new = record();
+        let b = new.projections.get_mut("b").unwrap();
+        b.fingerprint = "p-tb-2".into();
+        let id = b.fields.get_mut("id").unwrap();
+        id.fingerprint = "id2".into();
+        id.casts = "to_int".into();
+        // A merge view whose projection is re-ingested needs every document rebuilt.
+        let options = DiffOptions {
+            counts: Counts {
+                projections: [("b".to_string(), 40)].into(),
+                views: [("v".to_string(), 7)].into(),
+            },
+            ..DiffOptions::default()
+        };
+        let c = diff(&old, &new, &options);
+        assert_eq!(
+            kinds(&c),
+            vec![(ActionKind::Reingest, "b"), (ActionKind::Refresh, "v")]
+        );
+        assert_eq!(c.actions[0].topic.as_deref(), Some("tb"));
+        assert_eq!(
+            c.actions[0].changes,
+            vec!["field `id`: casts (none) -> `to_int`"]
+        );
+        assert_eq!(
+            c.actions[0].estimate,
+            Some(Estimate {
+                unit: Unit::Records,
+                count: Some(40)
+            })
+        );
+        assert_eq!(c.actions[1].after, vec![0]);
+        assert_eq!(
+            c.actions[1].estimate,
+            Some(Estimate {
+                unit: Unit::Documents,
+                count: Some(7)
+            })
+        );
+    }
+
+    #[test]
+    fn merge_views_refresh_only_added_or_changed_fields_but_a_removed_one_needs_all() {
+        let old = record();
+        let mut new = record();
+        let v = new.views.get_mut("v").unwrap();
+        v.mapping.get_mut("bs").unwrap().fingerprint = "m2b".into();
+        v.mapping.insert(
+            "extra".into(),
+            MappedFieldRecord {
+                fingerprint: "m3".into(),
+                reads: vec!["a".into()],
+            },
+        );
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert_eq!(kinds(&c), vec![(ActionKind::RefreshFields, "v")]);
+        assert_eq!(c.actions[0].fields, vec!["bs", "extra"]);
+        assert_eq!(
+            c.actions[0].estimate,
+            Some(Estimate {
+                unit: Unit::Documents,
+                count: None
+            })
+        );
+
+        new.views.get_mut("v").unwrap().mapping.remove("id");
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert_eq!(kinds(&c), vec![(ActionKind::Refresh, "v")]);
+        assert!(
+            c.actions[0].changes[0].contains("field `id` removed (a merge write keeps it"),
+            "{:?}",
+            c.actions[0].changes
+        );
+    }
+
+    #[test]
+    fn removed_items_are_left_alone_or_pruned_and_their_indexes_go_with_them() {
+        let old = record();
+        let mut new = record();
+        new.views.clear();
+        new.projections.remove("b");
+        new.indexes.clear();
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert_eq!(
+            kinds(&c),
+            vec![
+                (ActionKind::KeepView, "v"),
+                (ActionKind::KeepProjection, "b")
+            ]
+        );
+        assert!(c.actions.iter().all(|a| a.estimate.is_none()));
+        let pruned = diff(
+            &old,
+            &new,
+            &DiffOptions {
+                prune: true,
+                ..DiffOptions::default()
+            },
+        );
+        assert_eq!(
+            kinds(&pruned),
+            vec![
+                (ActionKind::DropView, "v"),
+                (ActionKind::DropProjection, "b")
+            ]
+        );
+    }
+
+    #[test]
+    fn uniqueness_changes_drop_before_create_and_indexes_come_first() {
+        let old = record();
+        let mut new = record();
+        new.indexes[0].unique = true;
+        new.indexes.push(IndexRecord {
+            projection: "a".into(),
+            fields: vec!["x".into()],
+            unique: false,
+            declared: true,
+        });
+        new.projections
+            .insert("c".into(), old.projections.get("a").cloned().unwrap());
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert_eq!(
+            kinds(&c),
+            vec![
+                (ActionKind::CreateIndex, "a(x)"),
+                (ActionKind::DropIndex, "b(a_id)"),
+                (ActionKind::CreateIndex, "b(a_id)"),
+                (ActionKind::Ingest, "c"),
+            ]
+        );
+        assert_eq!(c.actions[2].after, vec![1]);
+        assert!(c.actions[2]
+            .reason
+            .starts_with("recreated as a unique index"));
+    }
+
+    #[test]
+    fn strategies_events_and_renamed_relations_are_named() {
+        let old = record();
+        let mut new = record();
+        let v = new.views.get_mut("v").unwrap();
+        v.relations = [("renamed".to_string(), "shape".to_string())].into();
+        v.events = Some(EventOutput {
+            topic: "sv".into(),
+            before: false,
+            after: true,
+        });
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert!(c.actions.is_empty());
+        let subjects: Vec<&str> = c.unchanged.iter().map(|u| u.subject.as_str()).collect();
+        assert_eq!(subjects, vec!["single view `v`", "relation `a_b`"]);
+        assert!(c.unchanged[1].reason.contains("renamed to `renamed`"));
+
+        let v = new.views.get_mut("v").unwrap();
+        v.fingerprint = "v2".into();
+        v.strategies.remove("b");
+        let c = diff(&old, &new, &DiffOptions::default());
+        assert_eq!(kinds(&c), vec![(ActionKind::UpdateStrategies, "v")]);
+        assert_eq!(c.actions[0].changes, vec!["`b` no longer triggers `v`"]);
+    }
+}

@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    Call, CompareOp, DeleteMode, EventOutput, Expr, FieldCondition, Format, Hop, Plan, Projection,
-    RootDelete, SingleView, Type, WriteMode,
+    Call, DeleteMode, EventOutput, Expr, FieldCondition, Format, Hop, Plan, Projection, RootDelete,
+    SingleView, WriteMode,
 };
 
 /// Version of the record's JSON shape. Bumped on any incompatible change.
@@ -271,22 +271,6 @@ pub fn text_hash(texts: &[&str]) -> String {
     canonical::sha256_hex(&bytes)
 }
 
-/// A type as written in `.fdl`.
-pub fn type_text(ty: &Type) -> String {
-    match ty {
-        Type::String => "string".into(),
-        Type::Int => "int".into(),
-        Type::Float => "float".into(),
-        Type::Decimal => "decimal".into(),
-        Type::Bool => "bool".into(),
-        Type::Date => "date".into(),
-        Type::Datetime => "datetime".into(),
-        Type::Object => "object".into(),
-        Type::Array { items } => format!("[{}]", type_text(items)),
-        Type::Any => "any".into(),
-    }
-}
-
 fn call_text(c: &Call) -> String {
     if c.args.is_empty() {
         return c.function.clone();
@@ -297,10 +281,8 @@ fn call_text(c: &Call) -> String {
 
 fn format_text(f: &Format) -> String {
     match f {
-        Format::Basic => "basic".into(),
-        Format::Debezium => "debezium".into(),
-        Format::GoldenGate => "golden-gate".into(),
         Format::Custom(c) => format!("custom {}", c.name),
+        other => other.name().to_string(),
     }
 }
 
@@ -326,7 +308,7 @@ fn projection_record(p: &Projection) -> ProjectionRecord {
                 "casts": canonical::json(&f.casts),
                 "default": f.default,
             }));
-            let mut ty = type_text(&f.ty);
+            let mut ty = f.ty.to_string();
             if f.nullable {
                 ty.push('?');
             }
@@ -438,17 +420,7 @@ fn walk_text(hops: &[Hop]) -> String {
         }
         let parts: Vec<String> = list
             .iter()
-            .map(|c| {
-                let op = match c.op {
-                    CompareOp::Eq => "==",
-                    CompareOp::Ne => "!=",
-                    CompareOp::Lt => "<",
-                    CompareOp::Le => "<=",
-                    CompareOp::Gt => ">",
-                    CompareOp::Ge => ">=",
-                };
-                format!("{} {op} {}", c.field, c.value)
-            })
+            .map(|c| format!("{} {} {}", c.field, c.op.symbol(), c.value))
             .collect();
         format!(" [{}]", parts.join(" and "))
     };
