@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Deployment, IndexRecord, ProjectionRecord, ViewRecord};
-use crate::WriteMode;
+use crate::{RootDelete, WriteMode};
 
 /// Options of a diff.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -324,8 +324,8 @@ impl Builder<'_> {
                 kind: ActionKind::Reingest,
                 target: name.clone(),
                 reason: format!(
-                    "stored records were cast the old way: re-read topic `{}` from its \
-                     earliest retained offset",
+                    "stored records were ingested by the old definition: re-read topic `{}` \
+                     from its earliest retained offset",
                     n.topic
                 ),
                 changes,
@@ -566,11 +566,13 @@ impl Builder<'_> {
         }
     }
 
-    /// The explanation when the text changed but nothing needs doing.
+    /// The explanation when the text changed, nothing needs doing and nothing else says why.
     fn text(&mut self) {
+        // Only when nothing else explains the edit (a renamed relation, changed events).
         if self.old.text_hash != self.new.text_hash
             && self.old.plan_fingerprint == self.new.plan_fingerprint
             && self.changes.actions.is_empty()
+            && self.changes.unchanged.is_empty()
         {
             self.note(
                 "pipeline",
@@ -666,13 +668,16 @@ fn view_changes(o: &ViewRecord, n: &ViewRecord) -> (Vec<String>, Vec<(String, St
         full.push(format!("write {:?} -> {:?}", o.write, n.write).to_lowercase());
     }
     if o.on_root_delete != n.on_root_delete {
-        full.push(
-            format!(
-                "on root delete {:?} -> {:?}",
-                o.on_root_delete, n.on_root_delete
-            )
-            .to_lowercase(),
-        );
+        // As written in `.fdl`: `on root delete: mark deleted`.
+        let spelled = |r: RootDelete| match r {
+            RootDelete::Delete => "delete",
+            RootDelete::MarkDeleted => "mark deleted",
+        };
+        full.push(format!(
+            "on root delete: {} -> {}",
+            spelled(o.on_root_delete),
+            spelled(n.on_root_delete)
+        ));
     }
     if o.schema != n.schema {
         full.push(match (&o.schema, &n.schema) {
@@ -714,7 +719,7 @@ fn view_changes(o: &ViewRecord, n: &ViewRecord) -> (Vec<String>, Vec<(String, St
 mod tests {
     use super::*;
     use crate::deployment::{FieldRecord, MappedFieldRecord, StrategyRecord};
-    use crate::{DeleteMode, EventOutput, RootDelete};
+    use crate::{DeleteMode, EventOutput};
 
     fn field(fp: &str) -> FieldRecord {
         FieldRecord {
