@@ -162,7 +162,7 @@ fn a_saved_record_plans_like_the_pipeline_it_was_written_from() {
         "nothing_relation_renamed",
         "view_removed_prune",
     ] {
-        let (new, base, extra) = case(&name);
+        let (new, base, extra) = case(name);
         let file = dir.join(format!("{name}.json"));
         let file = file.to_str().unwrap();
         let wrote = fdc(&["plan", &base, "--write-record", file]);

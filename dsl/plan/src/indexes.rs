@@ -68,13 +68,16 @@ pub fn secondary<'a>(
     out
 }
 
+/// An index's fields and whether it is unique.
+pub type IndexFields = (Vec<String>, bool);
+
 /// Every projection's secondary indexes under [`secondary`], by projection in plan order:
 /// `(projection, [(fields, unique)])`.
-pub fn of_plan(plan: &Plan) -> Vec<(String, Vec<(Vec<String>, bool)>)> {
+pub fn of_plan(plan: &Plan) -> Vec<(String, Vec<IndexFields>)> {
     plan.projections
         .iter()
         .map(|p| {
-            let declared: Vec<(Vec<String>, bool)> = p
+            let declared: Vec<IndexFields> = p
                 .indexes
                 .iter()
                 .map(|i| (i.fields.clone(), i.unique))
