@@ -3,7 +3,9 @@
 //!
 //! Each folder of `tests/plans/<case>/` (a fixtures directory: `.fdcignore` keeps `fdc check`
 //! and the examples' searches out of it) holds the new pipeline in `new/`, the old one in
-//! `base/` or the path of an example in the file `base`, optional extra arguments in `args`,
+//! `base/` or the path of a base in the file `base` (`tests/plans/bases/`: copies of the
+//! example pipelines, frozen so that an edit of an example changes no golden file), optional
+//! extra arguments in `args`,
 //! and the expected outputs: `expected.txt` (the exit status, then the human output) and
 //! `expected.json` (`--format json`, which must validate against
 //! `schemas/plan-report.schema.json`). Regenerate them after a deliberate change with
@@ -74,7 +76,7 @@ fn cases() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(root().join("tests/plans"))
         .unwrap()
         .map(|e| e.unwrap())
-        .filter(|e| e.path().is_dir())
+        .filter(|e| e.path().join("new").is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     out.sort();
@@ -196,7 +198,7 @@ fn records_are_byte_identical_across_processes_and_ignore_comments_formatting_an
         validates(&record_schema, &json, file);
         json
     };
-    for example in ["pipelines/customer360", "pipelines/fleet"] {
+    for example in ["tests/plans/bases/customer360", "tests/plans/bases/fleet"] {
         let a = write(example, "a.json");
         let b = write(example, "b.json");
         assert_eq!(
@@ -208,7 +210,7 @@ fn records_are_byte_identical_across_processes_and_ignore_comments_formatting_an
         assert!(a["applied_at"].is_null() && a["applied_by"].is_null());
         assert_eq!(a, b);
     }
-    let original = write("pipelines/customer360", "original.json");
+    let original = write("tests/plans/bases/customer360", "original.json");
     for variant in [
         "nothing_comments_formatting_order",
         "nothing_relation_renamed",
