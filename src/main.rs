@@ -57,6 +57,8 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// Explain a single view: strategies hop by hop, and field lineage to source columns.
     Explain(commands::explain::ExplainArgs),
+    /// Show what changing a deployed pipeline would do (exit 0: nothing, 2: actions, 1: errors).
+    Plan(commands::plan::PlanArgs),
     /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
@@ -67,8 +69,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // clap exits with status 2 on usage errors.
-    let cli = Cli::parse();
+    // clap's usage errors exit with status 2, except for `plan`, whose 2 means "there are
+    // actions": a CI gate must not take a mistyped option for a change.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+            let code = match e.exit_code() {
+                0 => 0,
+                _ if commands::plan::invoked(&args) => 1,
+                other => u8::try_from(other).unwrap_or(2),
+            };
+            return ExitCode::from(code);
+        }
+    };
     // `run` reports its progress at info level; the other commands print their own output.
     let default_level = match cli.command {
         Command::Run(_) => "info",
@@ -86,6 +101,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => commands::fmt::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Lsp(args) => commands::lsp::run(&args),

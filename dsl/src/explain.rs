@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use fdc_plan::{CompareOp, Expr, FieldCondition, Hop, Plan, SingleView, Type, UnaryOp};
+use fdc_plan::{Expr, FieldCondition, Hop, Plan, SingleView, Type, UnaryOp};
 use serde::Serialize;
 
 /// A name that is not a single view (or a field that is not in it).
@@ -225,19 +225,8 @@ fn fields_text(owner: &str, fields: &[String]) -> String {
     }
 }
 
-fn compare(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Eq => "==",
-        CompareOp::Ne => "!=",
-        CompareOp::Lt => "<",
-        CompareOp::Le => "<=",
-        CompareOp::Gt => ">",
-        CompareOp::Ge => ">=",
-    }
-}
-
 fn condition(owner: &str, c: &FieldCondition) -> String {
-    format!("{owner}.{} {} {}", c.field, compare(c.op), c.value)
+    format!("{owner}.{} {} {}", c.field, c.op.symbol(), c.value)
 }
 
 /// The index of `projection` whose leading fields are exactly `fields` (in any order).

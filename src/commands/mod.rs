@@ -16,6 +16,7 @@ pub mod imports;
 pub mod inspect;
 pub mod lsp;
 pub mod paths;
+pub mod plan;
 pub mod refresh;
 pub mod run;
 pub mod status;

@@ -1,7 +1,9 @@
 //! `fdc-plan`: the compiled execution plan, as plain serializable data.
 //!
-//! In: nothing (this crate has no logic beyond small accessors, and [`discovery`], the pure
-//! rule of which directories every file search skips, kept here as every crate depends on it). Out: the [`Plan`] that the
+//! In: nothing (this crate has no logic beyond small accessors, and pure rules kept here as
+//! every crate depends on it: [`discovery`], which directories every file search skips;
+//! [`indexes`], which secondary indexes each projection has; [`deployment`], the deployment
+//! record of a plan and the diff of two, which `fdc plan` prints). Out: the [`Plan`] that the
 //! compiler in `fdc-dsl` produces and the runtime in `fdc-engine` executes.
 //!
 //! Guarantees:
@@ -16,8 +18,10 @@
 //! [`functions`], which is the one catalogue both the checker (types) and the engine
 //! (implementations) follow.
 
+pub mod deployment;
 pub mod discovery;
 pub mod functions;
+pub mod indexes;
 pub mod spelling;
 
 use schemars::JsonSchema;

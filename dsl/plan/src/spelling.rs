@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::{AggregateFn, BinaryOp, Format, Type, UnaryOp};
+use crate::{AggregateFn, BinaryOp, CompareOp, Format, Type, UnaryOp};
 
 impl fmt::Display for Type {
     /// As written in `.fdl`: `string`, `int`, `[decimal]`, `[[int]]`.
@@ -73,6 +73,20 @@ impl BinaryOp {
 impl fmt::Display for BinaryOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.symbol())
+    }
+}
+
+impl CompareOp {
+    /// The comparison as written in a condition: `==`, `!=`, `<`, `<=`, `>`, `>=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
     }
 }
 

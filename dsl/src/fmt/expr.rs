@@ -10,7 +10,7 @@
 //! needs them and around constructs that end in an open clause (`if ... else x`,
 //! `rel[] where ...`) wherever something could follow and be taken into that clause.
 
-use fdc_plan::{BinaryOp, CompareOp, UnaryOp};
+use fdc_plan::{BinaryOp, UnaryOp};
 
 use crate::syntax::ast::*;
 
@@ -88,17 +88,6 @@ fn wrap(e: &Expr, ctx: Ctx) -> bool {
         Ctx::Right(p) => open_ended(e) || prec(e) <= p,
         Ctx::Not => open_ended(e) || prec(e) < 3,
         Ctx::Neg => open_ended(e) || prec(e) < 8,
-    }
-}
-
-pub(super) fn compare_op(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Eq => "==",
-        CompareOp::Ne => "!=",
-        CompareOp::Lt => "<",
-        CompareOp::Le => "<=",
-        CompareOp::Gt => ">",
-        CompareOp::Ge => ">=",
     }
 }
 

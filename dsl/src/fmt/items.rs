@@ -389,7 +389,7 @@ fn condition(c: &Condition) -> String {
     format!(
         "{} {} {}",
         qualified(&c.target),
-        expr::compare_op(c.op.value),
+        c.op.value.symbol(),
         literal(&c.value.value)
     )
 }

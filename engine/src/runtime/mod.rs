@@ -254,31 +254,8 @@ pub fn layouts(plan: &Plan) -> Vec<ProjectionLayout> {
     plan.projections
         .iter()
         .map(|p| {
-            let mut queried: Vec<Vec<String>> = Vec::new();
-            let mut add = |fields: &Vec<String>| {
-                if !fields.is_empty() && !queried.contains(fields) {
-                    queried.push(fields.clone());
-                }
-            };
-            for v in &plan.single_views {
-                for n in &v.nodes {
-                    if n.projection == p.name && n.parent.is_some() {
-                        add(&n.fields);
-                    }
-                }
-                if v.root().projection == p.name {
-                    add(&v.key.iter().map(|k| k.field.clone()).collect());
-                }
-                for s in &v.strategies {
-                    for path in &s.paths {
-                        for hop in &path.hops {
-                            if hop.to == p.name {
-                                add(&hop.to_fields);
-                            }
-                        }
-                    }
-                }
-            }
+            // The queried tuples are the pure rule in fdc-plan (also read by `fdc plan`).
+            let queried = fdc_plan::indexes::queried(plan, &p.name);
             ProjectionLayout {
                 name: p.name.clone(),
                 key: p.key.clone(),

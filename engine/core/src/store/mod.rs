@@ -82,22 +82,8 @@ impl ProjectionLayout {
     /// unique), the primary key's tuple left out. The MongoDB adapter creates exactly these,
     /// and the embedded store enforces the unique ones by the same list.
     pub fn secondary_indexes(&self) -> Vec<(&[String], bool)> {
-        let mut out: Vec<(&[String], bool)> = Vec::new();
-        let wanted = self
-            .declared
-            .iter()
-            .map(|(f, u)| (f, *u))
-            .chain(self.queried.iter().map(|f| (f, false)));
-        for (fields, unique) in wanted {
-            if fields.is_empty()
-                || *fields == self.key
-                || out.iter().any(|(f, _)| *f == fields.as_slice())
-            {
-                continue;
-            }
-            out.push((fields, unique));
-        }
-        out
+        // The rule is pure plan data, shared with the deployment record (`fdc plan`).
+        fdc_plan::indexes::secondary(&self.key, &self.declared, &self.queried)
     }
 }
 

@@ -1,0 +1,170 @@
+//! The report of `fdc plan`: the diff with what was compared, as JSON and as text.
+//!
+//! In: the two records, the actions of [`super::diff::diff`], the names shown for the
+//! pipeline and what it was compared with. Out: a [`Report`] (its JSON shape is
+//! `schemas/plan-report.schema.json`, generated from these types) and its human rendering.
+//!
+//! Guarantees: the JSON is stable (versioned by [`REPORT_FORMAT`]; fields only added within a
+//! version); the human text names every action with its reason, changes, order and cost.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::diff::{Action, ActionKind, Changes, Unchanged, Unit};
+use super::Deployment;
+
+/// Version of the report's JSON shape.
+pub const REPORT_FORMAT: u32 = 1;
+
+/// What a pipeline was compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgainstKind {
+    /// Another pipeline's sources (`--against DIR`: e.g. the base branch of a pull request).
+    Pipeline,
+    /// A saved deployment record (`--deployed FILE`).
+    Record,
+}
+
+/// One side of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    /// The path as given on the command line.
+    pub path: String,
+    pub text_hash: String,
+    pub plan_fingerprint: String,
+    pub applied_at: Option<String>,
+    pub applied_by: Option<String>,
+}
+
+impl Side {
+    /// The side of `record`, shown as `path`.
+    pub fn of(path: &str, record: &Deployment) -> Side {
+        Side {
+            path: path.to_string(),
+            text_hash: record.text_hash.clone(),
+            plan_fingerprint: record.plan_fingerprint.clone(),
+            applied_at: record.applied_at.clone(),
+            applied_by: record.applied_by.clone(),
+        }
+    }
+}
+
+/// The output of `fdc plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Always [`REPORT_FORMAT`].
+    pub format: u32,
+    /// What the new pipeline is compared with.
+    pub against: AgainstKind,
+    /// The deployed (old) side.
+    pub deployed: Side,
+    /// The new pipeline.
+    pub planned: Side,
+    /// Whether applying the new pipeline needs no action (exit status 0).
+    pub nothing_to_do: bool,
+    /// Actions in the order they must run.
+    pub actions: Vec<Action>,
+    /// Changes that need nothing, and why.
+    pub unchanged: Vec<Unchanged>,
+}
+
+impl Report {
+    /// The report of `changes` between `deployed` and `planned`.
+    pub fn new(against: AgainstKind, deployed: Side, planned: Side, changes: Changes) -> Report {
+        Report {
+            format: REPORT_FORMAT,
+            against,
+            deployed,
+            planned,
+            nothing_to_do: changes.actions.is_empty(),
+            actions: changes.actions,
+            unchanged: changes.unchanged,
+        }
+    }
+
+    /// The report as text for a terminal or a pull-request comment.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let against = match self.against {
+            AgainstKind::Pipeline => "pipeline",
+            AgainstKind::Record => "deployment record",
+        };
+        out.push_str(&format!(
+            "plan: `{}` against {against} `{}`\n",
+            self.planned.path, self.deployed.path
+        ));
+        if self.actions.is_empty() {
+            out.push_str("nothing to do\n");
+        } else {
+            out.push_str(&format!(
+                "{} action(s), in this order:\n",
+                self.actions.len()
+            ));
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            out.push_str(&format!("{:>3}. {}\n", i + 1, title(a)));
+            out.push_str(&format!("     why: {}\n", a.reason));
+            for c in &a.changes {
+                out.push_str(&format!("       - {c}\n"));
+            }
+            if !a.after.is_empty() {
+                let steps: Vec<String> = a.after.iter().map(|s| (s + 1).to_string()).collect();
+                out.push_str(&format!("     after: {}\n", steps.join(", ")));
+            }
+            if let Some(e) = &a.estimate {
+                let unit = match e.unit {
+                    Unit::Records => "records",
+                    Unit::Documents => "documents",
+                };
+                match e.count {
+                    Some(n) => out.push_str(&format!("     cost: {n} {unit}\n")),
+                    None => out.push_str(&format!("     cost: unknown number of {unit}\n")),
+                }
+            }
+        }
+        if !self.unchanged.is_empty() {
+            out.push_str("needs nothing:\n");
+            for u in &self.unchanged {
+                out.push_str(&format!("  - {}: {}\n", u.subject, u.reason));
+            }
+        }
+        out
+    }
+}
+
+/// One line naming an action.
+fn title(a: &Action) -> String {
+    let t = &a.target;
+    match a.kind {
+        ActionKind::DropIndex => format!("drop index {t}"),
+        ActionKind::CreateIndex => format!("create index {t}"),
+        ActionKind::Ingest => format!(
+            "ingest projection `{t}` from topic `{}`",
+            a.topic.as_deref().unwrap_or_default()
+        ),
+        ActionKind::Reingest => format!(
+            "re-ingest projection `{t}` from topic `{}`",
+            a.topic.as_deref().unwrap_or_default()
+        ),
+        ActionKind::Build => format!("build single view `{t}`"),
+        ActionKind::Refresh => format!("refresh single view `{t}` (every document)"),
+        ActionKind::RefreshFields => format!(
+            "refresh fields {} of single view `{t}`",
+            a.fields
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ActionKind::UpdateStrategies => format!("change what triggers single view `{t}`"),
+        ActionKind::KeepView => format!("leave collection `{t}` of removed single view alone"),
+        ActionKind::DropView => format!("drop collection `{t}` of removed single view"),
+        ActionKind::KeepProjection => {
+            format!("leave collection `{t}` of removed projection alone")
+        }
+        ActionKind::DropProjection => format!("drop collection `{t}` of removed projection"),
+    }
+}

@@ -1,0 +1,186 @@
+//! `fdc plan PIPELINE (--against OLD_PIPELINE | --deployed FILE.json) [--write-record FILE]
+//! [--format human|json] [--prune]`.
+//!
+//! In: the new pipeline, and what it replaces: another pipeline (the base branch of a pull
+//! request) or a deployment record saved earlier with `--write-record`. Out: the actions that
+//! applying the new pipeline would take (`fdc_plan::deployment::diff`), in order, with reasons
+//! and costs, as text or as JSON (`schemas/plan-report.schema.json`); `--write-record` also
+//! saves the new pipeline's deployment record.
+//!
+//! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
+//! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
+//! that does not exist; a usage error, which other commands report with 2). Nothing is read from or written to a store: cost estimates are
+//! "unknown" until the stores keep deployment records.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use fdc_plan::deployment::diff::{diff, DiffOptions};
+use fdc_plan::deployment::report::{AgainstKind, Report, Side};
+use fdc_plan::deployment::Deployment;
+
+use super::check::{CheckReport, PipelineResult};
+
+/// Arguments of `fdc plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The new pipeline: a `.fdl` file or a directory.
+    pub pipeline: PathBuf,
+    /// Compare with the pipeline at this path (e.g. a checkout of the base branch).
+    #[arg(long, value_name = "OLD_PIPELINE", conflicts_with = "deployed")]
+    pub against: Option<PathBuf>,
+    /// Compare with a deployment record saved by `fdc plan --write-record`.
+    #[arg(long, value_name = "FILE.json")]
+    pub deployed: Option<PathBuf>,
+    /// Save the new pipeline's deployment record (JSON) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub write_record: Option<PathBuf>,
+    /// How to print the plan (and the diagnostics of a pipeline that does not compile).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Drop the collections of removed single views and projections (default: leave them).
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub imports: super::imports::ImportArgs,
+}
+
+/// Output formats of `fdc plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// A readable list of actions with their reasons, on stdout.
+    Human,
+    /// The JSON of `schemas/plan-report.schema.json`, on stdout.
+    Json,
+}
+
+/// Runs the command.
+pub fn run(args: &PlanArgs) -> ExitCode {
+    match plan(args) {
+        Ok(code) => code,
+        Err(code) => code,
+    }
+}
+
+/// Whether the command line `args` (without the program name) invokes `fdc plan`: its first
+/// word that is not a global option (`--log-format FORMAT`, `--log-keys`) is `plan`. Used to
+/// give `plan`'s usage errors the status 1 (its 2 means "there are actions").
+pub fn invoked(args: &[std::ffi::OsString]) -> bool {
+    let mut words = args.iter().map(|a| a.to_str().unwrap_or_default());
+    while let Some(word) = words.next() {
+        match word {
+            "--log-format" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return w == "plan",
+        }
+    }
+    false
+}
+
+/// The exit status of a failure (1: every error of `plan` is an error, not a change).
+fn failed() -> ExitCode {
+    ExitCode::from(1)
+}
+
+fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
+    let (new_path, new) = record_of(&args.pipeline, args)?;
+    if let Some(file) = &args.write_record {
+        if let Err(e) = std::fs::write(file, new.to_json()) {
+            eprintln!("error: cannot write `{}`: {e}", file.display());
+            return Err(failed());
+        }
+    }
+    let (against, old_path, old) = match (&args.against, &args.deployed) {
+        (Some(dir), _) => {
+            let (shown, record) = record_of(dir, args)?;
+            (AgainstKind::Pipeline, shown, record)
+        }
+        (None, Some(file)) => {
+            let shown = super::paths::shown(file);
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                eprintln!("error: cannot read `{shown}`: {e}");
+                failed()
+            })?;
+            let record = Deployment::from_json(&text).map_err(|e| {
+                eprintln!("error: `{shown}`: {e}");
+                failed()
+            })?;
+            (AgainstKind::Record, shown, record)
+        }
+        (None, None) if args.write_record.is_some() => return Ok(ExitCode::SUCCESS),
+        (None, None) => {
+            eprintln!(
+                "error: nothing to compare `{new_path}` with: name the deployed pipeline \
+                 (`--against OLD_PIPELINE`) or a saved record (`--deployed FILE.json`)"
+            );
+            return Err(failed());
+        }
+    };
+    let options = DiffOptions {
+        prune: args.prune,
+        ..DiffOptions::default()
+    };
+    let changes = diff(&old, &new, &options);
+    let report = Report::new(
+        against,
+        Side::of(&old_path, &old),
+        Side::of(&new_path, &new),
+        changes,
+    );
+    let text = match args.format {
+        PlanFormat::Human => report.human(),
+        PlanFormat::Json => {
+            let mut t = serde_json::to_string_pretty(&report).unwrap_or_default();
+            t.push('\n');
+            t
+        }
+    };
+    crate::output::print(&text)?;
+    Ok(if report.nothing_to_do {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Compiles the pipeline at `path` and returns how it is shown and its deployment record;
+/// a pipeline that does not compile gets the diagnostics `fdc check` prints.
+fn record_of(path: &Path, args: &PlanArgs) -> Result<(String, Deployment), ExitCode> {
+    let paths = super::paths::one_pipeline(std::slice::from_ref(&path.to_path_buf()), "plan")
+        .map_err(|_| failed())?;
+    let [path] = paths.as_slice() else {
+        return Err(failed());
+    };
+    let shown = super::paths::shown(path);
+    match args.imports.compile(path) {
+        Ok(compiled) => {
+            let texts: Vec<&str> = compiled
+                .diagnostics
+                .sources
+                .files
+                .iter()
+                .map(|f| f.text.as_str())
+                .collect();
+            Ok((shown, Deployment::new(&compiled.plan, &texts)))
+        }
+        Err(diagnostics) => {
+            let report = CheckReport {
+                pipelines: vec![PipelineResult {
+                    path: path.clone(),
+                    diagnostics,
+                }],
+            };
+            let written = match args.format {
+                PlanFormat::Human => super::check::render_human(&report, &mut std::io::stderr()),
+                PlanFormat::Json => super::check::render_json(&report, &mut std::io::stdout()),
+            };
+            crate::output::written(written)?;
+            let (errors, _) = report.counts();
+            eprintln!("error: `{shown}` does not compile ({errors} error(s))");
+            Err(failed())
+        }
+    }
+}
