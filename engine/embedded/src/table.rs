@@ -66,19 +66,6 @@ impl Unique {
     }
 }
 
-/// The field tuples of `layout` that need a secondary index (declared or queried, other than
-/// the primary key), each once.
-pub fn secondary_indexes(layout: &ProjectionLayout) -> Vec<&Vec<String>> {
-    let mut out: Vec<&Vec<String>> = Vec::new();
-    let wanted = layout.declared.iter().map(|(f, _)| f);
-    for fields in wanted.chain(layout.queried.iter()) {
-        if fields != &layout.key && !out.contains(&fields) {
-            out.push(fields);
-        }
-    }
-    out
-}
-
 /// A projection's records and indexes.
 #[derive(Default)]
 pub struct Table {
@@ -112,12 +99,12 @@ impl Table {
             }
             self.uniques.push(built);
         }
-        for fields in secondary_indexes(layout) {
-            if self.indexes.iter().any(|i| &i.fields == fields) {
+        for (fields, _) in layout.secondary_indexes() {
+            if self.indexes.iter().any(|i| i.fields.as_slice() == fields) {
                 continue;
             }
             let mut index = Index {
-                fields: fields.clone(),
+                fields: fields.to_vec(),
                 entries: HashMap::new(),
             };
             for r in self.records.values() {

@@ -118,10 +118,11 @@ impl DiskStore {
             .insert(layout.name.clone(), layout.key.clone())
             .is_some();
         let existing = state.indexes.get(&layout.name).cloned().unwrap_or_default();
-        let new: Vec<Vec<String>> = super::super::table::secondary_indexes(layout)
+        let new: Vec<Vec<String>> = layout
+            .secondary_indexes()
             .into_iter()
+            .map(|(fields, _)| fields.to_vec())
             .filter(|f| !existing.contains(f))
-            .cloned()
             .collect();
         let existing_unique = state.uniques.get(&layout.name).cloned().unwrap_or_default();
         let new_unique: Vec<Vec<String>> = unique::unique_indexes(layout)
