@@ -8,7 +8,7 @@
 //! variant in [`Command`] and one arm in `main`.
 
 mod commands;
-// fdc.yaml and the production launch: Kafka and MongoDB adapters (cargo feature `production`).
+// fdc.yaml: the settings of a production run (cargo feature `production`).
 #[cfg(feature = "production")]
 mod config;
 mod lsp;

@@ -60,7 +60,7 @@ fn start(config: &Path, fault: Option<u32>) -> (Fdc, mpsc::Receiver<String>) {
         .env_remove("FDC_MONGO_URI")
         .env_remove("FDC_TEST_FAULT_PAUSE_AFTER_PROJECTION_WRITES")
         // Every batch and store command on stderr, shown if the test fails.
-        .env("FDC_LOG", "info,fdc_engine=debug")
+        .env("FDC_LOG", "info,fdc_engine=debug,fdc_mongo=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(n) = fault {

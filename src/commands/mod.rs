@@ -17,6 +17,8 @@ pub mod inspect;
 pub mod lsp;
 pub mod paths;
 pub mod plan;
+#[cfg(feature = "production")]
+pub mod production;
 pub mod refresh;
 pub mod run;
 pub mod status;

@@ -276,14 +276,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// Whether this is a production run: `--config`, or `FDC_KAFKA_BROKERS` without `--input`.
 #[cfg(feature = "production")]
 fn production_wanted(args: &RunArgs) -> bool {
-    crate::config::launch::wanted(
+    super::production::wanted(
         args.config.as_deref(),
         args.input.is_some(),
         &crate::config::ProcessEnv,
     )
 }
 
-/// The rule of `config::launch::wanted` (not compiled without the production adapters), so
+/// The rule of `production::wanted` (not compiled without the production adapters), so
 /// that a production run asked of this build fails saying why instead of asking for `--input`.
 #[cfg(not(feature = "production"))]
 fn production_wanted(args: &RunArgs) -> bool {
@@ -291,16 +291,16 @@ fn production_wanted(args: &RunArgs) -> bool {
         || (args.input.is_none() && std::env::var_os("FDC_KAFKA_BROKERS").is_some())
 }
 
-/// Kafka in, MongoDB out, until SIGINT or SIGTERM (`config::launch`).
+/// Kafka in, MongoDB out, until SIGINT or SIGTERM (`commands/production.rs`).
 #[cfg(feature = "production")]
 fn run_production(args: &RunArgs, plan: fdc_plan::Plan) -> ExitCode {
-    let options = crate::config::launch::Options {
+    let options = super::production::Options {
         store_dir: args.store.clone(),
         http: args.http.clone(),
         initial_load: args.initial_load,
         role: args.role.role(),
     };
-    match crate::config::launch::run_production(plan, args.config.as_deref(), &options) {
+    match super::production::run_production(plan, args.config.as_deref(), &options) {
         Ok(summary) => {
             print_summary(&summary);
             print_initial_load_hint(args.initial_load);

@@ -11,7 +11,6 @@
 //! printed either. `Debug` of every type here redacts passwords.
 
 pub mod env;
-pub mod launch;
 mod settings;
 pub mod yaml;
 
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use settings::Config;
+pub use settings::{Config, TriggerTransportSetting};
 
 /// The JSON Schema every configuration is validated against.
 pub const SCHEMA: &str = include_str!("../../schemas/fdc-config.schema.json");

@@ -27,6 +27,10 @@ pub const DEFAULT_TRIGGER_TOPIC: &str = "fdc.triggers";
 /// Default dead-letter topic.
 pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "fdc.dead-letters";
 
+/// By default, a claim of the projection-changes collection older than this is taken over
+/// (its owner died); `triggers.claim_timeout_ms` sets it.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The whole runtime configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -366,7 +370,7 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
                     .triggers
                     .claim_timeout_ms
                     .map(Duration::from_millis)
-                    .unwrap_or(super::launch::CLAIM_TIMEOUT),
+                    .unwrap_or(CLAIM_TIMEOUT),
             },
             // The schema admits only `kafka` and `mongodb`.
             _ => TriggerTransportSetting::Kafka,

@@ -25,8 +25,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// The filter: `FDC_LOG`, else `RUST_LOG`, else `default` (plus debug events of the engine
-/// when `log_keys` asks for keys and no variable decides).
+/// The log targets of the engine: the runtime and its adapters, one crate each.
+pub const ENGINE_TARGETS: [&str; 7] = [
+    "fdc_engine",
+    "fdc_core",
+    "fdc_embedded",
+    "fdc_file",
+    "fdc_kafka",
+    "fdc_mongo",
+    "fdc_topology",
+];
+
+/// The filter: `FDC_LOG`, else `RUST_LOG`, else `default` (plus debug events of the engine,
+/// [`ENGINE_TARGETS`], when `log_keys` asks for keys and no variable decides).
 pub fn filter(
     var: impl Fn(&str) -> Option<String>,
     default: &str,
@@ -39,7 +50,9 @@ pub fn filter(
         }
     }
     let spec = if log_keys {
-        format!("{default},fdc_engine=debug")
+        ENGINE_TARGETS
+            .iter()
+            .fold(default.to_string(), |spec, t| format!("{spec},{t}=debug"))
     } else {
         default.to_string()
     };
@@ -89,10 +102,9 @@ mod tests {
         let f = filter(env(&[("RUST_LOG", "debug")]), "info", false);
         assert_eq!(f.map(|f| f.to_string()).as_deref(), Ok("debug"));
         let f = filter(env(&[]), "info", true).map(|f| f.to_string());
-        assert!(
-            f.as_deref().is_ok_and(|f| f.contains("fdc_engine=debug")),
-            "{f:?}"
-        );
+        for target in ["fdc_engine=debug", "fdc_mongo=debug", "fdc_kafka=debug"] {
+            assert!(f.as_deref().is_ok_and(|f| f.contains(target)), "{f:?}");
+        }
         let e = filter(env(&[("FDC_LOG", "info,[=")]), "info", false).unwrap_err();
         assert!(e.starts_with("FDC_LOG is not a valid log filter"), "{e}");
     }

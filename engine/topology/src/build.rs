@@ -446,7 +446,7 @@ fn needs_producer(
 }
 
 /// The trigger transport of a split deployment: its sink, and its source when this process
-/// runs an aggregate stage. An aggregate-only process reports its trigger source's gauges.
+/// runs an aggregate stage (whose gauges the health reports).
 // Without the production adapters only the refusal is left, which looks at nothing.
 #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
 async fn transport(
@@ -476,9 +476,8 @@ async fn transport(
                 // Aggregate stages share the trigger partitions among themselves only.
                 config.group_id = format!("{}.aggregate", config.group_id);
                 let source = fdc_kafka::KafkaSource::connect(config).map_err(BuildError::failed)?;
-                if role == Role::Aggregate {
-                    counters.health().watch_source(source.gauges());
-                }
+                // The trigger partitions' lag is reported beside the input's.
+                counters.health().watch_source(source.gauges());
                 Some(Box::new(source))
             } else {
                 None

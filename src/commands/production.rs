@@ -1,5 +1,5 @@
-//! `fdc run` in production: from a [`Config`] to the running adapters (Kafka source, MongoDB
-//! stores, Kafka sinks), until SIGINT or SIGTERM.
+//! `fdc run` in production: from a [`Config`] to a [`fdc_topology::Deployment`] (Kafka source,
+//! MongoDB stores, Kafka sinks), built and run until SIGINT or SIGTERM.
 //!
 //! In: a compiled plan, the configuration file (optional) and the environment, an optional
 //! embedded store directory (used when no MongoDB is configured). Out: the run's
@@ -26,16 +26,11 @@ use fdc_mongo::MongoStore;
 use fdc_plan::Plan;
 use fdc_topology::{Deployment, StoreSpec, TriggersSpec};
 
-use super::settings::TriggerTransportSetting;
-use super::{Config, Environment, ProcessEnv};
+use crate::config::{load, Config, Environment, ProcessEnv, TriggerTransportSetting};
 use crate::observe::http::{self, Endpoint};
 
 /// How often the database is pinged for readiness (also the ping's timeout).
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
-/// By default, a claim of the projection-changes collection older than this is taken over
-/// (its owner died); `triggers.claim_timeout_ms` sets it.
-pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Flags of a production run.
 #[derive(Debug, Clone, Default)]
@@ -164,7 +159,7 @@ pub fn run_production(
     options: &Options,
 ) -> Result<Summary, Failure> {
     let started = Instant::now();
-    let config = super::load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
+    let config = load(config_path, &ProcessEnv).map_err(|e| failure(2, e))?;
     let listen = options.http.clone().or_else(|| config.http_listen.clone());
     let mut deployment = deployment(plan, &config, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -251,14 +246,14 @@ mod tests {
                 .plan
         };
         let options = Options::default();
-        let c = super::super::parse("mongodb: {uri: 'mongodb://x'}", &e).unwrap();
+        let c = crate::config::parse("mongodb: {uri: 'mongodb://x'}", &e).unwrap();
         assert_eq!(
             deployment(plan(), &c, &options).err().map(|f| f.code),
             Some(2)
         );
         let text = "kafka:\n  brokers: b:1\n  group_id: g\n  topics: {dl: prod.dl}\n\
                     dead_letter: {topic: dl}\nevents: {enabled: false}\nbatch: {linger_ms: 7}\n";
-        let d = deployment(plan(), &super::super::parse(text, &e).unwrap(), &options).unwrap();
+        let d = deployment(plan(), &crate::config::parse(text, &e).unwrap(), &options).unwrap();
         assert!(matches!(&d.dead_letters, DeadLettersSpec::Kafka { topic } if topic == "prod.dl"));
         let Input::Kafka(source) = &d.input else {
             panic!("a Kafka input");
@@ -274,7 +269,7 @@ mod tests {
             role: Role::Ingest,
             ..Options::default()
         };
-        let d = deployment(plan(), &super::super::parse(text, &e).unwrap(), &load).unwrap();
+        let d = deployment(plan(), &crate::config::parse(text, &e).unwrap(), &load).unwrap();
         assert!(!d.runtime.strategies);
         assert!(matches!(&d.triggers, TriggersSpec::KafkaTopic(_)));
         assert!(matches!(&d.input, Input::Kafka(s) if s.until_end));
