@@ -43,12 +43,9 @@ pub fn run(args: &InspectArgs) -> ExitCode {
     let Some(plan) = super::load_or_report(&args.pipeline, &args.imports).map(|c| c.plan) else {
         return ExitCode::from(1);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+    let runtime = match super::start_runtime(false, 1) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let spec = StoreSpec::ExistingDirectory(args.store.clone());
     let store = match runtime

@@ -7,6 +7,7 @@
 //! ([`report_not_compiling`]).
 
 use std::path::Path;
+use std::process::ExitCode;
 
 pub mod check;
 pub mod explain;
@@ -31,6 +32,20 @@ pub fn report_not_compiling(shown: &str, diagnostics: &fdc_dsl::Diagnostics) {
     }
     let (errors, _) = diagnostics.counts();
     eprintln!("error: `{shown}` does not compile ({errors} error(s))");
+}
+
+/// The tokio runtime of a command: multi-thread to run a deployment, else one thread. When it
+/// cannot start, the `error:` line is printed and the exit code is `code`.
+pub fn start_runtime(multi_thread: bool, code: u8) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::from(code)
+    })
 }
 
 /// Compiles the pipeline at `path`; `None` when it does not compile (reported on stderr).

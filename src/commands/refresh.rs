@@ -278,15 +278,9 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
         filter,
         page: args.page.max(1),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::start_runtime(true, 1) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(async {
         let (mut deployment, parallelism) = match deployment(args, compiled.plan) {

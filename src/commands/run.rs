@@ -190,15 +190,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         ..RuntimeConfig::default()
     };
     let plan = deployment.plan.clone();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::start_runtime(true, 1) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let mut built = fdc_topology::build(deployment)

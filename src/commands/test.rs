@@ -59,15 +59,9 @@ pub fn run(args: &TestArgs) -> ExitCode {
         eprintln!("error: no test files (`*{}`) found", testing::SUFFIX);
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::start_runtime(false, 2) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut plans: HashMap<PathBuf, Result<fdc_plan::Plan, String>> = HashMap::new();
     let mut results = Vec::new();
