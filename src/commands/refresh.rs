@@ -147,7 +147,7 @@ impl Progress {
         }
         out += &format!(
             ", {rate:.0} records/s; views {} inserted, {} updated, {} unchanged, {} deleted",
-            t.inserted, t.updated, t.unchanged, t.deleted
+            t.views.inserted, t.views.updated, t.views.unchanged, t.views.deleted
         );
         out
     }
@@ -407,10 +407,10 @@ async fn refresh_with_progress(
                         );
                     }
                 }
-                if outcome.totals.failed > 0 {
+                if outcome.totals.views.failed > 0 {
                     eprintln!(
                         "{} document(s) failed the view's JSON Schema (see the errors collection)",
-                        outcome.totals.failed
+                        outcome.totals.views.failed
                     );
                 }
                 0
@@ -436,6 +436,7 @@ async fn refresh_with_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdc_engine::view::ViewCounts;
     use serde_json::json;
 
     #[test]
@@ -481,7 +482,10 @@ mod tests {
         let p = progress_of_400_after_10s();
         let t = RefreshTotals {
             scanned: 100,
-            inserted: 90,
+            views: ViewCounts {
+                inserted: 90,
+                ..ViewCounts::default()
+            },
             ..RefreshTotals::default()
         };
         let line = p.line(&t);

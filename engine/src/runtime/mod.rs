@@ -537,13 +537,8 @@ impl Engine {
         out: &mut BatchOutcome,
         events: &mut Vec<Event>,
     ) {
-        out.counts.views_inserted += r.inserted;
-        out.counts.views_updated += r.updated;
-        out.counts.views_unchanged += r.unchanged;
-        out.counts.views_deleted += r.deleted;
-        out.counts.views_failed += r.failed;
-        out.counts.mapping_errors += r.mapping_errors;
-        for _ in 0..r.failed {
+        out.counts.views += r.counts;
+        for _ in 0..r.counts.failed {
             out.failed.push((
                 self.plan.single_views[vi].name.clone(),
                 "document does not satisfy the view's JSON Schema".into(),

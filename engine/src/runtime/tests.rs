@@ -540,7 +540,7 @@ async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
     assert_eq!(ingest.role(), Role::Ingest);
     let s = run_file(ingest, &path, Arc::new(EmbeddedStore::in_memory())).await;
     assert!(s.triggered > 0);
-    assert_eq!(s.views_inserted + s.views_updated + s.views_deleted, 0);
+    assert_eq!(s.views.inserted + s.views.updated + s.views.deleted, 0);
     assert!(split.all_documents("customer_360").unwrap().is_empty());
 
     // Aggregate: the triggers (and one record that is not a trigger) as messages.

@@ -569,8 +569,8 @@ async fn refresh_twice(eng: &Engine, view: &str, t_read: f64) {
             "   full refresh of {view} ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
             views / t,
             out.totals.rebuilt,
-            out.totals.inserted,
-            out.totals.unchanged,
+            out.totals.views.inserted,
+            out.totals.views.unchanged,
             views / c,
             100.0 * t_read / t,
             peak_rss_mib()

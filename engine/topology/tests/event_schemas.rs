@@ -80,7 +80,7 @@ async fn outputs_validate_against_their_schemas() {
     assert_eq!(summary.dead_lettered, 2);
     // Order 6's view fails its schema on every rebuild: its insert, and the two changes of
     // customer 1 that its view reads.
-    assert_eq!(summary.views_failed, 3);
+    assert_eq!(summary.views.failed, 3);
 
     let sv = schema("single-view-update.schema.json");
     let pu = schema("projection-update.schema.json");

@@ -164,7 +164,7 @@ async fn an_initial_load_and_a_resumed_refresh_on_mongodb_match_the_steady_state
         .await
         .unwrap();
     assert!(done.complete);
-    assert_eq!(done.totals.inserted, 4, "customer 4 is soft-deleted");
+    assert_eq!(done.totals.views.inserted, 4, "customer 4 is soft-deleted");
     for view in ["customer_360", "order_view"] {
         if view == "order_view" {
             let all = RefreshOptions {

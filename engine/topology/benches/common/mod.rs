@@ -169,7 +169,7 @@ pub async fn through_engine(
         let batch = RoutedBatch::route(items, router as &dyn Route);
         let out = engine.process(&batch).await.expect("process");
         engine.commit(&out, 0);
-        views += out.counts.views_inserted + out.counts.views_updated + out.counts.views_deleted;
+        views += out.counts.views.inserted + out.counts.views.updated + out.counts.views.deleted;
         dead += out.dead_letters.len() as u64;
     }
     (start.elapsed().as_secs_f64(), views, dead)
