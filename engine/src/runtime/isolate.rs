@@ -22,7 +22,6 @@
 
 use super::retry::{Backoff, Stop};
 use super::{BatchOutcome, Engine, Halt, RoutedBatch};
-use crate::store::raw_json;
 use crate::store::{DeadLetter, StoreError};
 
 /// Attempts of one message on non-retryable errors before it is dead-lettered.
@@ -103,19 +102,10 @@ pub async fn isolate(
         }
         let m = &routed.message;
         refused_letters.extend(single.malformed);
-        refused_letters.push(DeadLetter {
-            topic: m.topic.clone(),
-            partition: m.partition,
-            offset: m.offset,
-            key: raw_json(m.key.as_deref()),
-            value: raw_json(m.value.as_deref()),
-            reason: format!("the store refused it {ATTEMPTS} times: {e}"),
-            projection: None,
-            original: Some(crate::store::Original {
-                key: m.key.clone(),
-                value: m.value.clone(),
-            }),
-        });
+        refused_letters.push(DeadLetter::from_message(
+            m,
+            format!("the store refused it {ATTEMPTS} times: {e}"),
+        ));
     }
     // Written only now: a batch that stops the run leaves no dead letter behind, so its
     // restart does not dead-letter the same messages twice.

@@ -35,9 +35,8 @@ use fdc_plan::Plan;
 use crate::change::{Ingested, Message};
 use crate::project;
 use crate::source::SourceItem;
-use crate::store::raw_json;
 use crate::store::{
-    DeadLetter, DeadLetterSink, Event, EventSink, Original, ProjectionLayout, ProjectionStore,
+    DeadLetter, DeadLetterSink, Event, EventSink, ProjectionLayout, ProjectionStore,
     SingleViewStore, StoreError,
 };
 use crate::strategy::{self, KeySet};
@@ -398,21 +397,10 @@ impl Engine {
                             .push((m.topic.clone(), m.partition, m.offset, reason.clone()));
                     }
                     Ingested::DeadLetter { projection, reason } => {
-                        out.dead_letters.push(DeadLetter {
-                            topic: m.topic.clone(),
-                            partition: m.partition,
-                            offset: m.offset,
-                            key: raw_json(m.key.as_deref()),
-                            value: raw_json(m.value.as_deref()),
-                            reason: reason.clone(),
-                            projection: projection
-                                .and_then(|p| plan.projections.get(p))
-                                .map(|p| p.name.clone()),
-                            original: Some(Original {
-                                key: m.key.clone(),
-                                value: m.value.clone(),
-                            }),
-                        });
+                        out.dead_letters.push(
+                            DeadLetter::from_message(m, reason.as_str())
+                                .meant_for(plan, *projection),
+                        );
                     }
                 }
             }

@@ -25,7 +25,6 @@ use fdc_file::MemoryEvents;
 
 use crate::{Deployment, EventsSpec};
 use fdc_engine::source::SourceItem;
-use fdc_engine::store::raw_json;
 use fdc_engine::store::{DeadLetter, Event, ProjectionStore, SingleViewStore, STATE_FIELD};
 use fdc_engine::strategy;
 use fdc_engine::value::{Map, Value};
@@ -243,23 +242,10 @@ async fn strategy_stage(
                 Ingested::Trigger { .. } => {
                     return Err("a trigger record among a test's messages".to_string())
                 }
-                Ingested::DeadLetter { projection, reason } => {
-                    observed.dead_letters.push(DeadLetter {
-                        topic: r.message.topic.clone(),
-                        partition: r.message.partition,
-                        offset: r.message.offset,
-                        key: raw_json(r.message.key.as_deref()),
-                        value: raw_json(r.message.value.as_deref()),
-                        reason: reason.clone(),
-                        projection: projection
-                            .and_then(|p| plan.projections.get(p))
-                            .map(|p| p.name.clone()),
-                        original: Some(fdc_engine::store::Original {
-                            key: r.message.key.clone(),
-                            value: r.message.value.clone(),
-                        }),
-                    })
-                }
+                Ingested::DeadLetter { projection, reason } => observed.dead_letters.push(
+                    DeadLetter::from_message(&r.message, reason.as_str())
+                        .meant_for(plan, *projection),
+                ),
             }
         }
     }
