@@ -71,17 +71,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 eprintln!("error: no single view named `{name}`");
                 return ExitCode::from(2);
             };
-            let root = plan.projection(&view.root().projection);
-            let types: Vec<fdc_plan::Type> = view
-                .key
-                .iter()
-                .map(|k| {
-                    root.and_then(|p| p.field(&k.field))
-                        .map(|f| f.ty.clone())
-                        .unwrap_or(fdc_plan::Type::Any)
-                })
-                .collect();
-            match parse_key(&types, key) {
+            match parse_key(&plan.view_key_types(view), key) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -101,17 +91,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 eprintln!("error: no projection named `{name}`");
                 return ExitCode::from(2);
             };
-            let types: Vec<fdc_plan::Type> = projection
-                .key
-                .iter()
-                .map(|k| {
-                    projection
-                        .field(k)
-                        .map(|f| f.ty.clone())
-                        .unwrap_or(fdc_plan::Type::Any)
-                })
-                .collect();
-            match parse_key(&types, key) {
+            match parse_key(&projection.key_types(), key) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);

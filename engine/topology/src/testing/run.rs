@@ -319,20 +319,11 @@ fn view_key_types(plan: &Plan, view: &str) -> Result<(Vec<String>, Vec<Type>), S
     let v = plan
         .single_view(view)
         .ok_or_else(|| format!("no single view `{view}` in the pipeline"))?;
-    let root = plan
-        .projection(&v.root().projection)
-        .ok_or_else(|| format!("single view `{view}`: unknown root"))?;
+    if plan.projection(&v.root().projection).is_none() {
+        return Err(format!("single view `{view}`: unknown root"));
+    }
     let names = v.key.iter().map(|k| k.name.clone()).collect();
-    let types = v
-        .key
-        .iter()
-        .map(|k| {
-            root.field(&k.field)
-                .map(|f| f.ty.clone())
-                .unwrap_or(Type::Any)
-        })
-        .collect();
-    Ok((names, types))
+    Ok((names, plan.view_key_types(v)))
 }
 
 fn check_triggers(
@@ -503,16 +494,7 @@ async fn check(
         let projection = plan
             .projection(name)
             .ok_or_else(|| format!("no projection `{name}` in the pipeline"))?;
-        let types: Vec<Type> = projection
-            .key
-            .iter()
-            .map(|k| {
-                projection
-                    .field(k)
-                    .map(|f| f.ty.clone())
-                    .unwrap_or(Type::Any)
-            })
-            .collect();
+        let types = projection.key_types();
         let mut listed = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let key = typed_key(
