@@ -123,22 +123,8 @@ async fn write_letters(
     letters: &[DeadLetter],
     stop: &mut Stop,
 ) -> Result<(), Halt> {
-    let mut backoff = Backoff::new(engine.config().retry_backoff);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let write = engine.stores().dead_letters.dead_letter(letters.to_vec());
-        match stop.bounded(write).await? {
-            Ok(()) => return Ok(()),
-            Err(e) if e.retryable => {
-                engine.counters().batch_retrying(
-                    attempt,
-                    backoff.delay().as_millis() as u64,
-                    &e.to_string(),
-                );
-                backoff.wait(stop).await?;
-            }
-            Err(e) => return Err(Halt::Failed(e)),
-        }
-    }
+    // Retried without a limit while the sink is unavailable (an outage pauses the run): the
+    // batch cannot be committed without its dead letters.
+    let write = || engine.stores().dead_letters.dead_letter(letters.to_vec());
+    Ok(engine.retrying(stop, 0, write).await??)
 }

@@ -584,30 +584,33 @@ impl Engine {
         batch: &RoutedBatch,
         stop: &mut retry::Stop,
     ) -> Result<BatchOutcome, Halt> {
-        let mut attempt: u32 = 0;
-        let mut backoff = retry::Backoff::new(self.config.retry_backoff);
-        loop {
-            attempt += 1;
-            match stop.bounded(self.process(batch)).await? {
-                Ok(o) => {
-                    self.counters.batch_succeeded();
-                    return Ok(o);
-                }
-                Err(e)
-                    if e.retryable
-                        && (self.config.max_attempts == 0
-                            || attempt < self.config.max_attempts) =>
-                {
-                    self.counters.batch_retrying(
-                        attempt,
-                        backoff.delay().as_millis() as u64,
-                        &e.to_string(),
-                    );
-                    backoff.wait(stop).await?;
-                }
-                Err(e) => return Err(Halt::Failed(e)),
-            }
-        }
+        let outcome = self
+            .retrying(stop, self.config.max_attempts, || self.process(batch))
+            .await??;
+        self.counters.batch_succeeded();
+        Ok(outcome)
+    }
+
+    /// [`retry::with_retries`] from the configured first delay, with at most `max_attempts`
+    /// (0: no limit); each retry is counted as a batch retrying (health, log).
+    pub(super) async fn retrying<T, Fut>(
+        &self,
+        stop: &mut retry::Stop,
+        max_attempts: u32,
+        attempt: impl FnMut() -> Fut,
+    ) -> Result<Result<T, StoreError>, retry::Interrupted>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let retries = retry::Retries {
+            first: self.config.retry_backoff,
+            max_attempts,
+        };
+        let count = |n: u32, delay: Duration, e: &StoreError| {
+            self.counters
+                .batch_retrying(n, delay.as_millis() as u64, &e.to_string());
+        };
+        retry::with_retries(stop, retries, count, attempt).await
     }
 
     /// [`Engine::process_with_retry`], then, when the store refuses the batch (a non-retryable
