@@ -50,7 +50,10 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let spec = StoreSpec::ExistingDirectory(args.store.clone());
+    let spec = StoreSpec::ExistingDirectory {
+        path: args.store.clone(),
+        disk: super::store_dir::options(),
+    };
     let store = match runtime
         .block_on(open_store(&spec))
         .map(|s| s.embedded().cloned())

@@ -207,7 +207,10 @@ fn deployment(
     let mut deployment = Deployment::new(plan);
     deployment.dead_letters = DeadLettersSpec::Refused(NO_DEAD_LETTERS);
     if let Some(dir) = &args.store {
-        deployment.store = StoreSpec::ExistingDirectory(dir.clone());
+        deployment.store = StoreSpec::ExistingDirectory {
+            path: dir.clone(),
+            disk: super::store_dir::options(),
+        };
         return Ok((deployment, None));
     }
     production_deployment(args, deployment)

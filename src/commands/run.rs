@@ -180,6 +180,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         compiled.plan,
         input,
         args.store.clone(),
+        super::store_dir::options(),
         args.export.as_deref(),
     );
     deployment.runtime = RuntimeConfig {

@@ -249,12 +249,17 @@ impl EventSink for NoEvents {
     }
 }
 
+/// The store directory's options, with the cache size of `FDC_STORE_CACHE_MB` as `fdc` reads it.
+fn disk_options() -> DiskOptions {
+    DiskOptions::with_cache_setting(std::env::var("FDC_STORE_CACHE_MB").ok().as_deref())
+}
+
 fn open_store(tag: &str) -> Arc<EmbeddedStore> {
     match std::env::var("FDC_BENCH_DIR") {
         Ok(dir) => {
             let path = std::path::Path::new(&dir).join(tag);
             let _ = std::fs::remove_dir_all(&path);
-            Arc::new(EmbeddedStore::open(&path).expect("open store"))
+            Arc::new(EmbeddedStore::open_with(&path, disk_options()).expect("open store"))
         }
         Err(_) => Arc::new(EmbeddedStore::in_memory()),
     }
@@ -395,7 +400,7 @@ async fn bench() {
         "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; {} runtime thread(s); store {}; MIMALLOC_PURGE_DELAY={}",
         threads(),
         match std::env::var("FDC_BENCH_DIR") {
-            Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
+            Ok(_) => format!("disk-resident (redb), cache {} MiB", disk_options().cache_mib),
             Err(_) => "in memory".into(),
         },
         std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_default()

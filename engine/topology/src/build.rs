@@ -410,18 +410,18 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
 pub async fn open_store(spec: &StoreSpec) -> Result<OpenedStore, BuildError> {
     Ok(match spec {
         StoreSpec::Memory => OpenedStore::Embedded(Arc::new(EmbeddedStore::in_memory())),
-        StoreSpec::Directory(dir) => OpenedStore::Embedded(Arc::new(
-            EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+        StoreSpec::Directory { path, disk } => OpenedStore::Embedded(Arc::new(
+            EmbeddedStore::open_with(path, *disk).map_err(BuildError::failed)?,
         )),
-        StoreSpec::ExistingDirectory(dir) => {
-            if !dir.is_dir() {
+        StoreSpec::ExistingDirectory { path, disk } => {
+            if !path.is_dir() {
                 return Err(BuildError::usage(format!(
                     "store `{}` does not exist",
-                    dir.display()
+                    path.display()
                 )));
             }
             OpenedStore::Embedded(Arc::new(
-                EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+                EmbeddedStore::open_with(path, *disk).map_err(BuildError::failed)?,
             ))
         }
         #[cfg(feature = "mongo")]

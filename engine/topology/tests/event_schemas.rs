@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fdc_embedded::DiskOptions;
 use fdc_engine::runtime::{RuntimeConfig, Shutdown};
 use fdc_file::FileInput;
 use fdc_plan::Plan;
@@ -66,6 +67,7 @@ async fn outputs_validate_against_their_schemas() {
         plan.clone(),
         FileInput::File(dir.join("in.jsonl")),
         None,
+        DiskOptions::default(),
         Some(&out),
     );
     // One message per batch, so that every step shows up as its own event.
