@@ -72,21 +72,16 @@ pub struct RefreshArgs {
 
 /// Parses `FIELD OP VALUE` (see [`RefreshArgs::filters`]).
 pub fn parse_filter(text: &str) -> Result<FieldCondition, String> {
-    const OPS: [(&str, CompareOp); 6] = [
-        ("==", CompareOp::Eq),
-        ("!=", CompareOp::Ne),
-        ("<=", CompareOp::Le),
-        (">=", CompareOp::Ge),
-        ("<", CompareOp::Lt),
-        (">", CompareOp::Gt),
-    ];
-    let Some((at, token, op)) = OPS
-        .iter()
-        .filter_map(|(token, op)| text.find(token).map(|at| (at, *token, *op)))
+    // The first operator in the text, the longest where two start there (`<=` before `<`).
+    let Some((at, token, op)) = CompareOp::ALL
+        .into_iter()
+        .filter_map(|op| text.find(op.symbol()).map(|at| (at, op.symbol(), op)))
         .min_by_key(|(at, token, _)| (*at, std::cmp::Reverse(token.len())))
     else {
+        let ops: Vec<&str> = CompareOp::ALL.map(CompareOp::symbol).to_vec();
         return Err(format!(
-            "filter `{text}`: expected FIELD OP VALUE with OP one of ==, !=, <, <=, >, >="
+            "filter `{text}`: expected FIELD OP VALUE with OP one of {}",
+            ops.join(", ")
         ));
     };
     let field = text[..at].trim();

@@ -234,7 +234,7 @@ fn field_columns(p: &Printer, items: &[ProjectionItem]) -> Vec<(usize, usize)> {
         let ty_w = group
             .iter()
             .filter_map(|&i| match &items[i] {
-                ProjectionItem::Field(f) => Some(type_ref(&f.ty).len()),
+                ProjectionItem::Field(f) => Some(f.ty.to_string().len()),
                 _ => None,
             })
             .max()
@@ -279,12 +279,12 @@ fn projection_item(item: &ProjectionItem, (name_w, ty_w): (usize, usize)) -> Str
                 rest.push_str(&format!(" = {}", literal(&d.value)));
             }
             if rest.is_empty() {
-                format!("{} {}", super::pad(&f.name.name, name_w), type_ref(&f.ty))
+                format!("{} {}", super::pad(&f.name.name, name_w), f.ty.to_string())
             } else {
                 format!(
                     "{} {}{rest}",
                     super::pad(&f.name.name, name_w),
-                    super::pad(&type_ref(&f.ty), ty_w)
+                    super::pad(&f.ty.to_string(), ty_w)
                 )
             }
         }
@@ -320,19 +320,6 @@ fn publish(pb: &Publish) -> String {
         s.push_str(&images.join(", "));
     }
     s
-}
-
-/// `string`, `decimal?`, `[string]`.
-pub(super) fn type_ref(t: &TypeRef) -> String {
-    let base = match &t.kind {
-        TypeKind::Scalar(s) => s.name().to_string(),
-        TypeKind::Array(inner) => format!("[{}]", type_ref(inner)),
-    };
-    if t.nullable {
-        format!("{base}?")
-    } else {
-        base
-    }
 }
 
 fn cast_call(c: &CastCall) -> String {

@@ -608,16 +608,7 @@ fn condition(ctx: &Ctx, p: Pair<Rule>) -> Built<Condition> {
 }
 
 fn compare_op(ctx: &Ctx, p: &Pair<Rule>) -> Built<fdc_plan::CompareOp> {
-    use fdc_plan::CompareOp as C;
-    Ok(match p.as_str() {
-        "==" => C::Eq,
-        "!=" => C::Ne,
-        "<" => C::Lt,
-        "<=" => C::Le,
-        ">" => C::Gt,
-        ">=" => C::Ge,
-        _ => return Err(malformed(ctx, p)),
-    })
+    fdc_plan::CompareOp::from_symbol(p.as_str()).ok_or_else(|| malformed(ctx, p))
 }
 
 fn single_view(ctx: &Ctx, p: Pair<Rule>) -> Built<SingleView> {
