@@ -279,7 +279,7 @@ fn projection_item(item: &ProjectionItem, (name_w, ty_w): (usize, usize)) -> Str
                 rest.push_str(&format!(" = {}", literal(&d.value)));
             }
             if rest.is_empty() {
-                format!("{} {}", super::pad(&f.name.name, name_w), f.ty.to_string())
+                format!("{} {}", super::pad(&f.name.name, name_w), f.ty)
             } else {
                 format!(
                     "{} {}{rest}",
