@@ -149,7 +149,7 @@ pub fn parse_key(types: &[fdc_plan::Type], args: &[String]) -> Result<Vec<Value>
                 _ => json,
             };
             Value::from_json_typed(&json, ty)
-                .ok_or_else(|| format!("key value {} is not a valid {ty:?}", i + 1))
+                .ok_or_else(|| format!("key value {} is not a valid {ty}", i + 1))
         })
         .collect()
 }
@@ -166,7 +166,10 @@ mod tests {
             parse_key(&[fdc_plan::Type::String], &["007".into()]).unwrap(),
             vec![Value::String("007".into())]
         );
-        assert!(parse_key(&[fdc_plan::Type::Int], &["x".into()]).is_err());
+        assert_eq!(
+            parse_key(&[fdc_plan::Type::Int], &["x".into()]),
+            Err("key value 1 is not a valid int".into())
+        );
         assert!(parse_key(&[fdc_plan::Type::Int], &[]).is_err());
     }
 }

@@ -66,10 +66,10 @@ impl Checker<'_> {
         let mut has_codes = false;
         for item in &f.items {
             let (setting, span) = match item {
-                ast::FormatItem::Path { slot, span, .. } => (format!("{:?}", slot.value), *span),
-                ast::FormatItem::Codes { kind, span, .. } => (format!("{:?}", kind.value), *span),
+                ast::FormatItem::Path { slot, span, .. } => (slot.value.keyword(), *span),
+                ast::FormatItem::Codes { kind, span, .. } => (kind.value.keyword(), *span),
             };
-            let setting = setting.to_lowercase();
+            let setting = setting.to_string();
             if let Some(first) = seen.get(&setting).copied() {
                 let (first, _) = self.other(span, first);
                 self.report(

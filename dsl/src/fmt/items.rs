@@ -82,7 +82,7 @@ fn format_decl(p: &mut Printer, f: &FormatDecl) -> String {
             .iter()
             .map(|i| match i {
                 FormatItem::Path { slot, span, .. } => {
-                    (*span, Some(slot_name(slot.value).len()), false)
+                    (*span, Some(slot.value.keyword().len()), false)
                 }
                 FormatItem::Codes { span, .. } => (*span, None, false),
             })
@@ -103,36 +103,18 @@ fn format_decl(p: &mut Printer, f: &FormatDecl) -> String {
                 match item {
                     FormatItem::Path { slot, path, .. } => format!(
                         "{} = {}",
-                        super::pad(slot_name(slot.value), pads[i]),
+                        super::pad(slot.value.keyword(), pads[i]),
                         message_path(path)
                     ),
                     FormatItem::Codes { kind, codes, .. } => {
                         let codes: Vec<String> = codes.iter().map(|c| quote(&c.value)).collect();
-                        format!("{} {}", code_kind(kind.value), codes.join(", "))
+                        format!("{} {}", kind.value.keyword(), codes.join(", "))
                     }
                 }
             }));
         }
         out
     })
-}
-
-fn slot_name(s: FormatSlot) -> &'static str {
-    match s {
-        FormatSlot::Operation => "operation",
-        FormatSlot::Before => "before",
-        FormatSlot::After => "after",
-        FormatSlot::Position => "position",
-    }
-}
-
-fn code_kind(k: CodeKind) -> &'static str {
-    match k {
-        CodeKind::Insert => "insert",
-        CodeKind::Update => "update",
-        CodeKind::Delete => "delete",
-        CodeKind::Skip => "skip",
-    }
 }
 
 fn message_path(m: &MessagePath) -> String {

@@ -74,16 +74,6 @@ const EXPR: &[&str] = &[
     "if", "then", "else", "match", "not", "and", "or", "true", "false", "null", "where", "sort by",
     "limit", "of",
 ];
-const FORMAT_SLOTS: &[&str] = &[
-    "operation =",
-    "before =",
-    "after =",
-    "position =",
-    "insert",
-    "update",
-    "delete",
-    "skip",
-];
 
 /// Where the cursor is, as far as the text before it tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +133,12 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
     match block(before) {
         Block::Top => words(TOP),
         Block::System => words(&["projection"]),
-        Block::Format => words(FORMAT_SLOTS),
+        Block::Format => {
+            let slots = ast::FormatSlot::ALL.map(|s| format!("{} =", s.keyword()));
+            let slots = slots.iter().map(String::as_str);
+            let codes = ast::CodeKind::ALL.map(ast::CodeKind::keyword);
+            words(&slots.chain(codes).collect::<Vec<_>>())
+        }
         Block::Relation => {
             let mut out = words(&["many", "one", "where", "and"]);
             out.extend(

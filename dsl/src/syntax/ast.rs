@@ -166,6 +166,56 @@ pub enum CodeKind {
     Skip,
 }
 
+impl FormatSlot {
+    /// Every slot, in the order a format block lists them.
+    pub const ALL: [FormatSlot; 4] = [
+        FormatSlot::Operation,
+        FormatSlot::Before,
+        FormatSlot::After,
+        FormatSlot::Position,
+    ];
+
+    /// The keyword (parser, formatter and diagnostics all read it here).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            FormatSlot::Operation => "operation",
+            FormatSlot::Before => "before",
+            FormatSlot::After => "after",
+            FormatSlot::Position => "position",
+        }
+    }
+
+    /// The slot written `keyword`, if it is one.
+    pub fn from_keyword(keyword: &str) -> Option<FormatSlot> {
+        FormatSlot::ALL.into_iter().find(|s| s.keyword() == keyword)
+    }
+}
+
+impl CodeKind {
+    /// Every kind of code list, in the order a format block lists them.
+    pub const ALL: [CodeKind; 4] = [
+        CodeKind::Insert,
+        CodeKind::Update,
+        CodeKind::Delete,
+        CodeKind::Skip,
+    ];
+
+    /// The keyword (parser, formatter and diagnostics all read it here).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CodeKind::Insert => "insert",
+            CodeKind::Update => "update",
+            CodeKind::Delete => "delete",
+            CodeKind::Skip => "skip",
+        }
+    }
+
+    /// The kind written `keyword`, if it is one.
+    pub fn from_keyword(keyword: &str) -> Option<CodeKind> {
+        CodeKind::ALL.into_iter().find(|k| k.keyword() == keyword)
+    }
+}
+
 /// `value.payload.op`, `key`, `header "seq"`, `timestamp`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagePath {

@@ -281,13 +281,8 @@ fn format_path(ctx: &Ctx, p: Pair<Rule>) -> Built<FormatItem> {
     let span = ctx.span(&p);
     let mut it = p.clone().into_inner();
     let slot_pair = next(ctx, &p, &mut it)?;
-    let slot = match slot_pair.as_str() {
-        "operation" => FormatSlot::Operation,
-        "before" => FormatSlot::Before,
-        "after" => FormatSlot::After,
-        "position" => FormatSlot::Position,
-        _ => return Err(malformed(ctx, &slot_pair)),
-    };
+    let slot =
+        FormatSlot::from_keyword(slot_pair.as_str()).ok_or_else(|| malformed(ctx, &slot_pair))?;
     let slot = Spanned {
         value: slot,
         span: ctx.span(&slot_pair),
@@ -300,13 +295,8 @@ fn format_codes(ctx: &Ctx, p: Pair<Rule>) -> Built<FormatItem> {
     let span = ctx.span(&p);
     let mut it = p.clone().into_inner();
     let kind_pair = next(ctx, &p, &mut it)?;
-    let kind = match kind_pair.as_str() {
-        "insert" => CodeKind::Insert,
-        "update" => CodeKind::Update,
-        "delete" => CodeKind::Delete,
-        "skip" => CodeKind::Skip,
-        _ => return Err(malformed(ctx, &kind_pair)),
-    };
+    let kind =
+        CodeKind::from_keyword(kind_pair.as_str()).ok_or_else(|| malformed(ctx, &kind_pair))?;
     let kind = Spanned {
         value: kind,
         span: ctx.span(&kind_pair),
