@@ -1,6 +1,6 @@
 //! The runtime: build a plan into an [`Engine`], then drive batches through every stage.
 //!
-//! In: a [`Plan`], the adapters ([`Stores`]), a [`Route`] (decode + cast) and a
+//! In: a [`Plan`], the adapters ([`Stores`]), a [`MessageRouter`] (decode + cast) and a
 //! [`crate::source::Source`]. Out: projections and single views kept up to date,
 //! events, dead letters, input positions committed, and the [`Summary`] of what happened.
 //!
@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use fdc_plan::Plan;
 
-use crate::change::{Ingested, Message};
+use crate::change::{Message, MessageOutcome};
 use crate::project;
 use crate::source::SourceItem;
 use crate::store::{
@@ -49,13 +49,15 @@ pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
 pub use stage::{Role, TriggerRouter};
 
-/// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
-pub trait Route: Send + Sync {
-    fn route(&self, message: &Message) -> Vec<Ingested>;
+/// Turns a message into its outcomes on the reader's side of the read-ahead: per-projection
+/// changes ([`crate::ingest::Router`], decode + cast), or for an aggregate stage a trigger
+/// ([`TriggerRouter`]).
+pub trait MessageRouter: Send + Sync {
+    fn route(&self, message: &Message) -> Vec<MessageOutcome>;
 }
 
-impl Route for crate::ingest::Router {
-    fn route(&self, message: &Message) -> Vec<Ingested> {
+impl MessageRouter for crate::ingest::Router {
+    fn route(&self, message: &Message) -> Vec<MessageOutcome> {
         crate::ingest::Router::route(self, message)
     }
 }
@@ -176,7 +178,7 @@ pub enum Halt {
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub message: Message,
-    pub outcomes: Vec<Ingested>,
+    pub outcomes: Vec<MessageOutcome>,
 }
 
 /// A batch ready for the write stages.
@@ -189,7 +191,7 @@ pub struct RoutedBatch {
 
 impl RoutedBatch {
     /// Routes the items of a source batch.
-    pub fn route(items: Vec<SourceItem>, router: &dyn Route) -> RoutedBatch {
+    pub fn route(items: Vec<SourceItem>, router: &dyn MessageRouter) -> RoutedBatch {
         let mut batch = RoutedBatch::default();
         for item in items {
             match item {
@@ -232,15 +234,16 @@ pub struct Engine {
     config: RuntimeConfig,
     counters: Arc<Counters>,
     /// What this process runs (see `stage`): both stages, or one with triggers in between.
-    stage: Stage,
+    stage: EngineStages,
     /// An aggregate stage beside an ingest stage sharing the counters: the ingest stage
     /// already counted the triggers, so this one does not count them again.
     triggers_counted_elsewhere: bool,
 }
 
-/// The stages an [`Engine`] runs.
+/// The stages an [`Engine`] runs: both, or one of the split roles ([`Role`]), the ingest
+/// one with the sink its triggers go to.
 #[derive(Clone, Default)]
-enum Stage {
+enum EngineStages {
     #[default]
     All,
     Ingest(Arc<dyn TriggerSink>),
@@ -301,7 +304,7 @@ impl Engine {
             schemas: Arc::new(schemas),
             config,
             counters: Arc::new(Counters::default()),
-            stage: Stage::All,
+            stage: EngineStages::All,
             triggers_counted_elsewhere: false,
         })
     }
@@ -324,13 +327,13 @@ impl Engine {
 
     /// Runs only the ingest stage: triggers go to `sink` instead of being rebuilt here.
     pub fn ingest_only(mut self, sink: Arc<dyn TriggerSink>) -> Engine {
-        self.stage = Stage::Ingest(sink);
+        self.stage = EngineStages::Ingest(sink);
         self
     }
 
     /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRouter`]).
     pub fn aggregate_only(mut self) -> Engine {
-        self.stage = Stage::Aggregate;
+        self.stage = EngineStages::Aggregate;
         self
     }
 
@@ -344,9 +347,9 @@ impl Engine {
     /// The role this engine plays.
     pub fn role(&self) -> Role {
         match self.stage {
-            Stage::All => Role::All,
-            Stage::Ingest(_) => Role::Ingest,
-            Stage::Aggregate => Role::Aggregate,
+            EngineStages::All => Role::All,
+            EngineStages::Ingest(_) => Role::Ingest,
+            EngineStages::Aggregate => Role::Aggregate,
         }
     }
 
@@ -374,8 +377,8 @@ impl Engine {
             let m = &r.message;
             for outcome in &r.outcomes {
                 match outcome {
-                    Ingested::Changes(c) => changes.extend(c.iter().cloned()),
-                    Ingested::Trigger {
+                    MessageOutcome::Changes(c) => changes.extend(c.iter().cloned()),
+                    MessageOutcome::Trigger {
                         view,
                         key,
                         origin_ms,
@@ -392,11 +395,11 @@ impl Engine {
                             out.origins.push(ts);
                         }
                     }
-                    Ingested::Skipped { reason, .. } => {
+                    MessageOutcome::Skipped { reason, .. } => {
                         out.skipped
                             .push((m.topic.clone(), m.partition, m.offset, reason.clone()));
                     }
-                    Ingested::DeadLetter { projection, reason } => {
+                    MessageOutcome::DeadLetter { projection, reason } => {
                         out.dead_letters.push(
                             DeadLetter::from_message(m, reason.as_str())
                                 .meant_for(plan, *projection),
@@ -421,7 +424,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        if let Stage::Ingest(sink) = &self.stage {
+        if let EngineStages::Ingest(sink) = &self.stage {
             out.counts.triggered += self
                 .publish_triggers(
                     sink.as_ref(),

@@ -101,7 +101,7 @@ async fn run_file(
     store: Arc<EmbeddedStore>,
 ) -> Summary {
     let plan = engine.plan().clone();
-    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
+    let router: Arc<dyn MessageRouter> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
     let source = FileSource::open(FileInput::File(path.to_path_buf()), Some(store)).unwrap();
     let shutdown = Shutdown::new();
     run(engine, source, router, shutdown.subscribe())
@@ -327,7 +327,8 @@ async fn run_with_fault(
         ..config
     };
     let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
-    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
+    let router: Arc<dyn MessageRouter> =
+        Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
     let source = FileSource::open(FileInput::File(path), Some(store.clone())).unwrap();
     (
         run(engine, source, router, shutdown.subscribe()).await,
@@ -698,7 +699,7 @@ async fn a_value_a_unique_index_holds_is_dead_lettered_on_the_embedded_store() {
             ..RuntimeConfig::default()
         };
         let engine = Arc::new(Engine::build(plan.clone(), stores, config).await.unwrap());
-        let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
+        let router: Arc<dyn MessageRouter> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
         let source = FileSource::open(FileInput::File(path), None).unwrap();
         let s = run(engine, source, router, Shutdown::new().subscribe())
             .await

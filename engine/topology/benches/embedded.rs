@@ -49,10 +49,10 @@ use common::{
     through_engine, timed_refresh,
 };
 use fdc_embedded::{DiskOptions, EmbeddedStore};
-use fdc_engine::change::{Ingested, Message};
+use fdc_engine::change::{Message, MessageOutcome};
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions};
-use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig};
+use fdc_engine::runtime::{layouts, Engine, MessageRouter, RoutedBatch, RuntimeConfig};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::record::{Record, RecordMeta, RecordState};
 use fdc_engine::store::{EventSink, ProjectionStore, RecordWrite};
@@ -288,7 +288,7 @@ async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Me
         let mut per: Vec<Vec<RecordWrite>> = vec![Vec::new(); plan.projections.len()];
         for m in chunk {
             for o in router.route(m) {
-                if let Ingested::Changes(changes) = o {
+                if let MessageOutcome::Changes(changes) = o {
                     for c in changes {
                         if let Some(after) = c.after {
                             per[c.projection].push(RecordWrite::Put(Record {
@@ -337,7 +337,7 @@ async fn latency(engine: &Engine, router: &Router, messages: &[Message], rate: f
             .cloned()
             .map(SourceItem::Message)
             .collect();
-        let batch = RoutedBatch::route(items, router as &dyn Route);
+        let batch = RoutedBatch::route(items, router as &dyn MessageRouter);
         let o = engine.process(&batch).await.expect("process");
         engine.commit(&o, 0);
         let done = start.elapsed();

@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
-    run, Counters, Engine, EngineError, Role, Route, Shutdown, Stores, Summary, TriggerRouter,
+    run, Counters, Engine, EngineError, MessageRouter, Role, Shutdown, Stores, Summary,
+    TriggerRouter,
 };
 use fdc_engine::source::Source;
 use fdc_engine::store::{
@@ -83,7 +84,7 @@ pub struct BuiltStage {
     pub engine: Arc<Engine>,
     /// `None` for a deployment without input (the engine is driven directly).
     pub source: Option<Box<dyn Source>>,
-    pub router: Arc<dyn Route>,
+    pub router: Arc<dyn MessageRouter>,
 }
 
 /// A built deployment; nothing is running.
@@ -321,7 +322,7 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
             Ok::<_, BuildError>(engine.with_counters(counters))
         }
     };
-    let ingest_router = || -> Result<Arc<dyn Route>, BuildError> {
+    let ingest_router = || -> Result<Arc<dyn MessageRouter>, BuildError> {
         Ok(Arc::new(
             Router::new(&plan)
                 .map_err(|e| BuildError::failed(EngineError::Plan(e.to_string())))?

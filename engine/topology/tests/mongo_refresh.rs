@@ -16,7 +16,7 @@ use fdc_embedded::EmbeddedStore;
 use fdc_engine::change::Message;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, Pass, RefreshCursor, RefreshOptions};
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Stores};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig, Stores};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_engine::value::{Map, Value};
@@ -113,7 +113,7 @@ async fn engine(
 async fn feed(engine: &Engine, messages: &[Message]) {
     let router = Router::new(engine.plan()).unwrap();
     let items = messages.iter().cloned().map(SourceItem::Message).collect();
-    let routed = RoutedBatch::route(items, &router as &dyn Route);
+    let routed = RoutedBatch::route(items, &router as &dyn MessageRouter);
     let out = engine.process(&routed).await.unwrap();
     assert!(out.dead_letters.is_empty());
     engine.commit(&out, 0);

@@ -374,7 +374,7 @@ impl DeadLetter {
     }
 
     /// The same letter naming the projection it was meant for: `projection` indexes
-    /// `plan.projections` (as [`crate::change::Ingested::DeadLetter`] does); `None` names none.
+    /// `plan.projections` (as [`crate::change::MessageOutcome::DeadLetter`] does); `None` names none.
     pub fn meant_for(mut self, plan: &Plan, projection: Option<usize>) -> DeadLetter {
         self.projection = projection
             .and_then(|p| plan.projections.get(p))

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::change::Message;
-use crate::runtime::{Route, RoutedBatch, RuntimeConfig, Stores};
+use crate::runtime::{MessageRouter, RoutedBatch, RuntimeConfig, Stores};
 use crate::source::SourceItem;
 use crate::testkit::shop_plan;
 use crate::value::Map;
@@ -105,7 +105,7 @@ async fn feed(engine: &Engine, messages: &[Message], batch: usize) {
     let router = crate::ingest::Router::new(engine.plan()).unwrap();
     for chunk in messages.chunks(batch) {
         let items = chunk.iter().cloned().map(SourceItem::Message).collect();
-        let routed = RoutedBatch::route(items, &router as &dyn Route);
+        let routed = RoutedBatch::route(items, &router as &dyn MessageRouter);
         let out = engine.process(&routed).await.unwrap();
         assert!(out.dead_letters.is_empty());
         engine.commit(&out, 0);

@@ -18,9 +18,9 @@ use fdc_plan::{Plan, Type};
 use super::compare::{differences, field_path, short, Difference, MISSING};
 use super::{encode, Batch, Case, CaseResult, Entry, Expect, Failure, TestFile};
 use fdc_embedded::EmbeddedStore;
-use fdc_engine::change::{Change, Ingested, Op, Origin, Version};
+use fdc_engine::change::{Change, MessageOutcome, Op, Origin, Version};
 use fdc_engine::project;
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig};
 use fdc_file::MemoryEvents;
 
 use crate::{Deployment, EventsSpec};
@@ -224,7 +224,7 @@ async fn apply_given(
 async fn strategy_stage(
     plan: &Plan,
     engine: &Engine,
-    router: &dyn Route,
+    router: &dyn MessageRouter,
     items: Vec<SourceItem>,
     observed: &mut Observed,
 ) -> Result<Vec<strategy::Triggers>, String> {
@@ -236,13 +236,13 @@ async fn strategy_stage(
     for r in &batch.messages {
         for outcome in &r.outcomes {
             match outcome {
-                Ingested::Changes(c) => changes.extend(c.iter().cloned()),
-                Ingested::Skipped { .. } => observed.skipped += 1,
+                MessageOutcome::Changes(c) => changes.extend(c.iter().cloned()),
+                MessageOutcome::Skipped { .. } => observed.skipped += 1,
                 // The plan's router makes no triggers: those are an aggregate stage's input.
-                Ingested::Trigger { .. } => {
+                MessageOutcome::Trigger { .. } => {
                     return Err("a trigger record among a test's messages".to_string())
                 }
-                Ingested::DeadLetter { projection, reason } => observed.dead_letters.push(
+                MessageOutcome::DeadLetter { projection, reason } => observed.dead_letters.push(
                     DeadLetter::from_message(&r.message, reason.as_str())
                         .meant_for(plan, *projection),
                 ),
