@@ -27,7 +27,7 @@ use fdc_embedded::EmbeddedStore;
 use fdc_engine::aggregate::{self, Built};
 use fdc_engine::change::Message;
 use fdc_engine::ingest::Router;
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Shutdown, Stores};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig, Shutdown, Stores};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::{ProjectionStore, Record, SingleViewStore};
 use fdc_engine::value::{Map, Value};
@@ -72,7 +72,7 @@ async fn embedded_run(plan: &Plan, messages: &[Message], rng: &mut Rng) -> Arc<E
         let (now, later) = rest.split_at(n.min(rest.len()));
         rest = later;
         let items = now.iter().cloned().map(SourceItem::Message).collect();
-        let batch = RoutedBatch::route(items, &router as &dyn Route);
+        let batch = RoutedBatch::route(items, &router as &dyn MessageRouter);
         let outcome = engine.process(&batch).await.expect("process");
         assert!(
             outcome.dead_letters.is_empty(),

@@ -25,7 +25,7 @@ use std::time::Duration;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::change::Message;
 use fdc_engine::ingest::Router;
-use fdc_engine::runtime::{run, Engine, Route, RuntimeConfig, Shutdown, Stores};
+use fdc_engine::runtime::{run, Engine, MessageRouter, RuntimeConfig, Shutdown, Stores};
 use fdc_engine::source::{Source, SourceItem};
 use fdc_engine::store::{SingleViewStore, ViewWrite, STATE_FIELD};
 use fdc_engine::value::{Map, Value};
@@ -191,7 +191,7 @@ async fn reference(plan: &Plan, path: &Path, given: &[(String, Vec<ViewWrite>)])
         events: Arc::new(fdc_file::MemoryEvents::default()),
         dead_letters: store.clone(),
     };
-    let router: Arc<dyn Route> = Arc::new(Router::new(plan).expect("router"));
+    let router: Arc<dyn MessageRouter> = Arc::new(Router::new(plan).expect("router"));
     let engine = Arc::new(
         Engine::build(plan.clone(), stores, RuntimeConfig::default())
             .await

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use fdc_embedded::DiskOptions;
 use fdc_engine::change::Message;
 use fdc_engine::runtime::Shutdown;
 use fdc_file::FileInput;
@@ -84,6 +85,7 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         plan.clone(),
         FileInput::File(golden.clone()),
         None,
+        DiskOptions::default(),
         None,
     ))
     .await

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use fdc_engine::change::{Ingested, Message};
+use fdc_engine::change::{Message, MessageOutcome};
 use fdc_engine::decode::json;
 use fdc_engine::ingest::Router;
 use fdc_engine::value::Value;
@@ -212,7 +212,10 @@ fn main() {
         // Sanity: every message gives changes, nothing dead-lettered.
         for m in msgs.iter().take(1000) {
             for out in router.route(m) {
-                assert!(matches!(out, Ingested::Changes(_)), "{format}: {out:?}");
+                assert!(
+                    matches!(out, MessageOutcome::Changes(_)),
+                    "{format}: {out:?}"
+                );
             }
         }
         let raw = best(5, || {

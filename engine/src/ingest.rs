@@ -1,5 +1,5 @@
-//! The ingestion router: from a raw [`Message`] to one [`Ingested`] outcome per projection
-//! bound to the message's topic.
+//! The router (decode + cast; not the `ingest` role of split processes): from a raw
+//! [`Message`] to one [`MessageOutcome`] per projection bound to the message's topic.
 //!
 //! In: a [`Plan`] (prepared once into a [`Router`]: topics indexed, casts compiled, functions
 //! resolved) and, per message, the message. Out: for each projection reading the topic, in plan
@@ -28,14 +28,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fdc_plan::{Format, Plan};
 
 use crate::cast::{CastError, CompiledProjection, PrepareError};
-use crate::change::{Change, Ingested, Message, Op, Origin};
+use crate::change::{Change, Message, MessageOutcome, Op, Origin};
 use crate::decode::shape::Shape;
 use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
 use crate::value::{Map, Value};
 
 /// One projection as the router sees it.
 #[derive(Debug, Clone)]
-struct Route {
+struct ProjectionRoute {
     cast: CompiledProjection,
     format: Format,
 }
@@ -54,7 +54,7 @@ struct Topic {
 #[derive(Debug, Clone)]
 pub struct Router {
     topics: HashMap<String, Topic>,
-    routes: Vec<Route>,
+    routes: Vec<ProjectionRoute>,
     /// How far ahead of the clock a version that is a time may be, in milliseconds (`None`:
     /// not checked).
     max_clock_skew_ms: Option<u64>,
@@ -85,7 +85,7 @@ impl Router {
             topic.projections.push(index);
             topic.value_shape.merge(&value_shape);
             topic.key_shape.merge(&key_shape);
-            routes.push(Route {
+            routes.push(ProjectionRoute {
                 cast,
                 format: projection.format.clone(),
             });
@@ -117,7 +117,7 @@ impl Router {
     }
 
     /// Decodes and casts `message` for every projection bound to its topic.
-    pub fn route(&self, message: &Message) -> Vec<Ingested> {
+    pub fn route(&self, message: &Message) -> Vec<MessageOutcome> {
         let now_ms = self.max_clock_skew_ms.map(|_| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -127,9 +127,9 @@ impl Router {
     }
 
     /// [`Router::route`] with the clock reading `now_ms` (epoch milliseconds).
-    pub fn route_at(&self, message: &Message, now_ms: u128) -> Vec<Ingested> {
+    pub fn route_at(&self, message: &Message, now_ms: u128) -> Vec<MessageOutcome> {
         let Some(topic) = self.topics.get(&message.topic) else {
-            return vec![Ingested::DeadLetter {
+            return vec![MessageOutcome::DeadLetter {
                 projection: None,
                 reason: format!(
                     "no projection reads topic `{}`",
@@ -146,7 +146,7 @@ impl Router {
         topic: &Topic,
         parsed: &ParsedMessage<'_>,
         now_ms: u128,
-    ) -> Vec<Ingested> {
+    ) -> Vec<MessageOutcome> {
         let horizon = self.max_clock_skew_ms.map(|skew_ms| Horizon {
             limit_ms: now_ms.saturating_add(u128::from(skew_ms)),
             skew_ms,
@@ -154,22 +154,26 @@ impl Router {
         topic
             .projections
             .iter()
-            .map(|&i| ingest_one(&self.routes[i], parsed, horizon))
+            .map(|&i| decode_and_cast(&self.routes[i], parsed, horizon))
             .collect()
     }
 }
 
-fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon>) -> Ingested {
+fn decode_and_cast(
+    route: &ProjectionRoute,
+    parsed: &ParsedMessage<'_>,
+    horizon: Option<Horizon>,
+) -> MessageOutcome {
     let projection = route.cast.index;
     match decode::decode(&route.format, parsed) {
-        Err(e) => Ingested::DeadLetter {
+        Err(e) => MessageOutcome::DeadLetter {
             projection: Some(projection),
             reason: e.to_string(),
         },
-        Ok(Decode::Skip(reason)) => Ingested::Skipped { projection, reason },
+        Ok(Decode::Skip(reason)) => MessageOutcome::Skipped { projection, reason },
         Ok(Decode::Change(d)) if d.timed && horizon.is_some_and(|h| d.version.0 > h.limit_ms) => {
             let skew = horizon.map_or(0, |h| h.skew_ms);
-            Ingested::DeadLetter {
+            MessageOutcome::DeadLetter {
                 projection: Some(projection),
                 reason: format!(
                     "{}: the version (a timestamp) is more than {skew} ms ahead of the clock \
@@ -180,8 +184,8 @@ fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon
             }
         }
         Ok(Decode::Change(d)) => match changes(route, d, parsed.message) {
-            Ok(changes) => Ingested::Changes(changes),
-            Err(reason) => Ingested::DeadLetter {
+            Ok(changes) => MessageOutcome::Changes(changes),
+            Err(reason) => MessageOutcome::DeadLetter {
                 projection: Some(projection),
                 reason,
             },
@@ -190,7 +194,11 @@ fn ingest_one(route: &Route, parsed: &ParsedMessage<'_>, horizon: Option<Horizon
 }
 
 /// Casts a decoded change into the projection's changes, or gives the dead-letter reason.
-fn changes(route: &Route, d: Decoded<'_>, message: &Message) -> Result<Vec<Change>, String> {
+fn changes(
+    route: &ProjectionRoute,
+    d: Decoded<'_>,
+    message: &Message,
+) -> Result<Vec<Change>, String> {
     let cast = &route.cast;
     let format = route.format.name();
     let fail = |image: &str, e: CastError| format!("{format}: {image}: {e}");

@@ -2,7 +2,9 @@
 //!
 //! In: a single view and a batch of its keys (triggers). Out: documents written, deleted or
 //! marked deleted in the single-view store; failures in the errors collection; single-view
-//! update events; a [`ViewReport`] of what happened.
+//! update events; a [`ViewReport`] of what happened, whose [`ViewCounts`] are the one type the
+//! outcome counts travel in (batch counts, the run's [`Summary`](crate::runtime::Summary), the
+//! refresh totals).
 //!
 //! Guarantees:
 //! - per batch: one aggregation (see [`crate::aggregate`]), one `get_many` of the stored
@@ -21,6 +23,7 @@
 //!   fields.
 
 use fdc_plan::{Plan, RootDelete, SingleView, WriteMode};
+use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{self, Built};
 use crate::store::{
@@ -29,9 +32,11 @@ use crate::store::{
 };
 use crate::value::{Map, Value};
 
-/// What rebuilding a batch of keys did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ViewReport {
+/// Single-view outcome counts: what rebuilding keys did, one count per outcome. The one
+/// type these counts travel in, from a [`ViewReport`] through a batch's counts to the run's
+/// [`Summary`](crate::runtime::Summary) and a refresh's totals; add them with `+=`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewCounts {
     pub inserted: u64,
     pub updated: u64,
     /// Rebuilt but equal to the stored document (or nothing to delete): not written.
@@ -40,20 +45,40 @@ pub struct ViewReport {
     pub deleted: u64,
     /// Refused by the view's JSON Schema.
     pub failed: u64,
-    /// Mapping-function calls that got bad input.
+    /// Mapping-function calls that got bad input (their value became null).
     pub mapping_errors: u64,
+}
+
+impl std::ops::AddAssign for ViewCounts {
+    fn add_assign(&mut self, o: ViewCounts) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.deleted += o.deleted;
+        self.failed += o.failed;
+        self.mapping_errors += o.mapping_errors;
+    }
+}
+
+impl std::ops::Add for ViewCounts {
+    type Output = ViewCounts;
+    fn add(mut self, o: ViewCounts) -> ViewCounts {
+        self += o;
+        self
+    }
+}
+
+/// What rebuilding a batch of keys did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ViewReport {
+    pub counts: ViewCounts,
     pub events: Vec<Event>,
 }
 
 impl ViewReport {
     /// Adds `other`'s counts and events to `self`.
     pub fn absorb(&mut self, other: ViewReport) {
-        self.inserted += other.inserted;
-        self.updated += other.updated;
-        self.unchanged += other.unchanged;
-        self.deleted += other.deleted;
-        self.failed += other.failed;
-        self.mapping_errors += other.mapping_errors;
+        self.counts += other.counts;
         self.events.extend(other.events);
     }
 }
@@ -127,7 +152,7 @@ pub async fn rebuild(
         return Ok(report);
     }
     let built = aggregate::build(plan, view, projections, keys).await?;
-    report.mapping_errors = built.mapping_errors;
+    report.counts.mapping_errors = built.mapping_errors;
     let stored = views.get_many_shared(&view.name, keys).await?;
     let key_names: Vec<String> = view.key.iter().map(|k| k.name.clone()).collect();
     let mut writes = Vec::new();
@@ -144,7 +169,7 @@ pub async fn rebuild(
                 if let Some(schema) = schema {
                     let json = to_json(&doc);
                     if let Err(reason) = schema.check(&json) {
-                        report.failed += 1;
+                        report.counts.failed += 1;
                         failures.push(ViewFailure {
                             view: view.name.clone(),
                             key: key_json(),
@@ -172,22 +197,22 @@ pub async fn rebuild(
                     .as_ref()
                     .is_some_and(|old| identical_maps(old, result))
                 {
-                    report.unchanged += 1;
+                    report.counts.unchanged += 1;
                     continue;
                 }
                 let op = match &stored {
                     // A marked document (newly marked, or a marked one rebuilt because a
                     // dependency changed) is announced as a delete, with the document after.
                     _ if marked => {
-                        report.deleted += 1;
+                        report.counts.deleted += 1;
                         EventOp::Delete
                     }
                     Some(old) if state(old) != Some("DELETED") => {
-                        report.updated += 1;
+                        report.counts.updated += 1;
                         EventOp::Update
                     }
                     _ => {
-                        report.inserted += 1;
+                        report.counts.inserted += 1;
                         EventOp::Insert
                     }
                 };
@@ -209,16 +234,16 @@ pub async fn rebuild(
                     let mut marked = Map::clone(old);
                     marked.insert(STATE_FIELD.into(), Value::String("DELETED".into()));
                     writes.push(ViewWrite::MarkDeleted { key: key.clone() });
-                    report.deleted += 1;
+                    report.counts.deleted += 1;
                     (EventOp::Delete, Some(to_json(&marked)))
                 }
                 (Some(_), RootDelete::Delete) => {
                     writes.push(ViewWrite::Delete { key: key.clone() });
-                    report.deleted += 1;
+                    report.counts.deleted += 1;
                     (EventOp::Delete, None)
                 }
                 _ => {
-                    report.unchanged += 1;
+                    report.counts.unchanged += 1;
                     continue;
                 }
             },
@@ -278,17 +303,17 @@ mod tests {
         let o = vec![vec![Value::Int(10)]];
         let schema = ViewSchema::compile(plan.single_views[1].schema.as_ref().unwrap()).unwrap();
         let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
-        assert_eq!((r.inserted, r.events.len()), (1, 1));
+        assert_eq!((r.counts.inserted, r.events.len()), (1, 1));
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
-        assert_eq!(r.inserted, 1);
+        assert_eq!(r.counts.inserted, 1);
         // Rebuilding again changes nothing and emits nothing.
         let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
-        assert_eq!((r.unchanged, r.events.len()), (1, 0));
+        assert_eq!((r.counts.unchanged, r.events.len()), (1, 0));
         // Root deletes: customer_360 deletes, order_view marks deleted.
         let dels = vec![delete(p, "customers", 1, 2), delete(p, "orders", 10, 2)];
         write_batch(p, &s, dels, 0).await.unwrap();
         let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
-        assert_eq!(r.deleted, 1);
+        assert_eq!(r.counts.deleted, 1);
         match &r.events[0] {
             Event::SingleViewUpdate { op, after, .. } => {
                 assert_eq!((*op, after.is_none()), (EventOp::Delete, true))
@@ -297,7 +322,7 @@ mod tests {
         }
         assert!(s.all_documents("customer_360").unwrap().is_empty());
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
-        assert_eq!(r.deleted, 1);
+        assert_eq!(r.counts.deleted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
         // Built from the deleted order's last image with the current related records: the
@@ -306,12 +331,12 @@ mod tests {
         assert_eq!(docs[0].1["customer"], Value::Null);
         // Marking again is a no-op.
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
-        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
         // A root never stored: nothing to build from and nothing stored, so nothing is written.
         let r = rebuild(p, 1, Some(&schema), &s, &s, &[vec![Value::Int(99)]])
             .await
             .unwrap();
-        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
         assert_eq!(s.all_documents("order_view").unwrap().len(), 1);
         // Re-inserting the root brings the view back as PUBLIC.
         let back = upsert(
@@ -322,7 +347,7 @@ mod tests {
         );
         write_batch(p, &s, vec![back], 0).await.unwrap();
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
-        assert_eq!(r.inserted, 1);
+        assert_eq!(r.counts.inserted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("PUBLIC".into()));
         assert_eq!(docs[0].1["customer"], Value::Null);
@@ -357,7 +382,7 @@ mod tests {
         let o = vec![vec![Value::Int(10)]];
         // order_view marks deleted: the document is built from the deleted order's image.
         let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
-        assert_eq!((r.deleted, r.inserted), (1, 0));
+        assert_eq!((r.counts.deleted, r.counts.inserted), (1, 0));
         match &r.events[..] {
             [Event::SingleViewUpdate {
                 op, before, after, ..
@@ -380,7 +405,7 @@ mod tests {
         );
         write_batch(p, &s, vec![renamed], 0).await.unwrap();
         let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
-        assert_eq!(r.deleted, 1);
+        assert_eq!(r.counts.deleted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
         assert_eq!(docs[0].1["customer"], Value::String("Bea".into()));
@@ -391,7 +416,7 @@ mod tests {
         let r = rebuild(p, 0, None, &s, &s, &[vec![Value::Int(1)]])
             .await
             .unwrap();
-        assert_eq!((r.deleted, r.unchanged), (0, 1));
+        assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
         assert!(s.all_documents("customer_360").unwrap().is_empty());
     }
 
@@ -438,7 +463,7 @@ mod tests {
             .await
             .unwrap();
         let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
-        assert_eq!((r.failed, r.updated), (1, 0));
+        assert_eq!((r.counts.failed, r.counts.updated), (1, 0));
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1["status"], Value::String("NEW".into()));
         let failures = s.view_failures().unwrap();

@@ -2,7 +2,7 @@
 //! every example the schema accepts is decoded without a dead letter, every example it rejects
 //! is dead-lettered, and every schema is itself a valid JSON Schema.
 
-use fdc_engine::change::{Ingested, Message};
+use fdc_engine::change::{Message, MessageOutcome};
 use fdc_engine::ingest::Router;
 use fdc_plan::Plan;
 use serde_json::{json, Value};
@@ -64,7 +64,9 @@ fn check(format: &str, examples: &[(Value, bool)]) {
         );
         assert!(line.is_valid(example), "file-message schema on {example}");
         let out = router.route(&message(example));
-        let dead = out.iter().any(|o| matches!(o, Ingested::DeadLetter { .. }));
+        let dead = out
+            .iter()
+            .any(|o| matches!(o, MessageOutcome::DeadLetter { .. }));
         assert_eq!(dead, !*valid, "{format} decoder on {example}: {out:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! (A small xorshift generator keeps them dependency-free and reproducible: a failure prints
 //! its seed.)
 
-use fdc_engine::change::{Ingested, Message, Op, Version};
+use fdc_engine::change::{Message, MessageOutcome, Op, Version};
 use fdc_engine::decode::json::parse_slice;
 use fdc_engine::functions::call;
 use fdc_engine::ingest::Router;
@@ -163,7 +163,7 @@ fn routing_random_and_mutated_messages_never_panics_and_answers_every_projection
         let out = router.route(&message(key, value));
         assert_eq!(out.len(), 3, "round {round}");
         for o in &out {
-            if let Ingested::Changes(changes) = o {
+            if let MessageOutcome::Changes(changes) = o {
                 assert!(!changes.is_empty() && changes.len() <= 2, "round {round}");
                 for c in changes {
                     assert_eq!(c.key.len(), 2, "round {round}");
@@ -188,7 +188,7 @@ fn key_changes_split_exactly_when_the_keys_differ() {
             None,
             Some(serde_json::to_vec(&value).expect("json")),
         ));
-        let Ingested::Changes(changes) = &out[1] else {
+        let MessageOutcome::Changes(changes) = &out[1] else {
             panic!("changes expected: {out:?}")
         };
         if (a, x) == (b, y) {
@@ -222,7 +222,7 @@ fn golden_gate_positions_order_like_the_numbers_they_spell() {
             Some(serde_json::to_vec(&value).expect("json")),
         ));
         match &out[2] {
-            Ingested::Changes(c) => c[0].version,
+            MessageOutcome::Changes(c) => c[0].version,
             other => panic!("changes expected: {other:?}"),
         }
     };

@@ -47,7 +47,10 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let spec = StoreSpec::ExistingDirectory(args.store.clone());
+    let spec = StoreSpec::ExistingDirectory {
+        path: args.store.clone(),
+        disk: super::store_dir::options(),
+    };
     let store = match runtime
         .block_on(open_store(&spec))
         .map(|s| s.embedded().cloned())
@@ -68,17 +71,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 eprintln!("error: no single view named `{name}`");
                 return ExitCode::from(2);
             };
-            let root = plan.projection(&view.root().projection);
-            let types: Vec<fdc_plan::Type> = view
-                .key
-                .iter()
-                .map(|k| {
-                    root.and_then(|p| p.field(&k.field))
-                        .map(|f| f.ty.clone())
-                        .unwrap_or(fdc_plan::Type::Any)
-                })
-                .collect();
-            match parse_key(&types, key) {
+            match parse_key(&plan.view_key_types(view), key) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -98,17 +91,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 eprintln!("error: no projection named `{name}`");
                 return ExitCode::from(2);
             };
-            let types: Vec<fdc_plan::Type> = projection
-                .key
-                .iter()
-                .map(|k| {
-                    projection
-                        .field(k)
-                        .map(|f| f.ty.clone())
-                        .unwrap_or(fdc_plan::Type::Any)
-                })
-                .collect();
-            match parse_key(&types, key) {
+            match parse_key(&projection.key_types(), key) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -163,7 +146,7 @@ pub fn parse_key(types: &[fdc_plan::Type], args: &[String]) -> Result<Vec<Value>
                 _ => json,
             };
             Value::from_json_typed(&json, ty)
-                .ok_or_else(|| format!("key value {} is not a valid {ty:?}", i + 1))
+                .ok_or_else(|| format!("key value {} is not a valid {ty}", i + 1))
         })
         .collect()
 }
@@ -180,7 +163,10 @@ mod tests {
             parse_key(&[fdc_plan::Type::String], &["007".into()]).unwrap(),
             vec![Value::String("007".into())]
         );
-        assert!(parse_key(&[fdc_plan::Type::Int], &["x".into()]).is_err());
+        assert_eq!(
+            parse_key(&[fdc_plan::Type::Int], &["x".into()]),
+            Err("key value 1 is not a valid int".into())
+        );
         assert!(parse_key(&[fdc_plan::Type::Int], &[]).is_err());
     }
 }

@@ -23,6 +23,7 @@ pub mod production;
 pub mod refresh;
 pub mod run;
 pub mod status;
+pub mod store_dir;
 pub mod test;
 
 /// Prints a pipeline's diagnostics, then the `error:` line that ends a failed compilation.

@@ -108,7 +108,10 @@ pub fn deployment(plan: Plan, config: &Config, options: &Options) -> Result<Depl
         Deployment::kafka(plan, source, producer, dead_letter_topic, config.events);
     let store = match (&config.mongodb, &options.store_dir) {
         (Some(m), _) => StoreSpec::Mongo(Box::new(m.clone())),
-        (None, Some(dir)) => StoreSpec::Directory(dir.clone()),
+        (None, Some(dir)) => StoreSpec::Directory {
+            path: dir.clone(),
+            disk: crate::commands::store_dir::options(),
+        },
         (None, None) => StoreSpec::Memory,
     };
     let in_process = config.triggers_in_process;

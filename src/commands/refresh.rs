@@ -72,21 +72,16 @@ pub struct RefreshArgs {
 
 /// Parses `FIELD OP VALUE` (see [`RefreshArgs::filters`]).
 pub fn parse_filter(text: &str) -> Result<FieldCondition, String> {
-    const OPS: [(&str, CompareOp); 6] = [
-        ("==", CompareOp::Eq),
-        ("!=", CompareOp::Ne),
-        ("<=", CompareOp::Le),
-        (">=", CompareOp::Ge),
-        ("<", CompareOp::Lt),
-        (">", CompareOp::Gt),
-    ];
-    let Some((at, token, op)) = OPS
-        .iter()
-        .filter_map(|(token, op)| text.find(token).map(|at| (at, *token, *op)))
+    // The first operator in the text, the longest where two start there (`<=` before `<`).
+    let Some((at, token, op)) = CompareOp::ALL
+        .into_iter()
+        .filter_map(|op| text.find(op.symbol()).map(|at| (at, op.symbol(), op)))
         .min_by_key(|(at, token, _)| (*at, std::cmp::Reverse(token.len())))
     else {
+        let ops: Vec<&str> = CompareOp::ALL.map(CompareOp::symbol).to_vec();
         return Err(format!(
-            "filter `{text}`: expected FIELD OP VALUE with OP one of ==, !=, <, <=, >, >="
+            "filter `{text}`: expected FIELD OP VALUE with OP one of {}",
+            ops.join(", ")
         ));
     };
     let field = text[..at].trim();
@@ -147,7 +142,7 @@ impl Progress {
         }
         out += &format!(
             ", {rate:.0} records/s; views {} inserted, {} updated, {} unchanged, {} deleted",
-            t.inserted, t.updated, t.unchanged, t.deleted
+            t.views.inserted, t.views.updated, t.views.unchanged, t.views.deleted
         );
         out
     }
@@ -207,7 +202,10 @@ fn deployment(
     let mut deployment = Deployment::new(plan);
     deployment.dead_letters = DeadLettersSpec::Refused(NO_DEAD_LETTERS);
     if let Some(dir) = &args.store {
-        deployment.store = StoreSpec::ExistingDirectory(dir.clone());
+        deployment.store = StoreSpec::ExistingDirectory {
+            path: dir.clone(),
+            disk: super::store_dir::options(),
+        };
         return Ok((deployment, None));
     }
     production_deployment(args, deployment)
@@ -401,10 +399,10 @@ async fn refresh_with_progress(
                         );
                     }
                 }
-                if outcome.totals.failed > 0 {
+                if outcome.totals.views.failed > 0 {
                     eprintln!(
                         "{} document(s) failed the view's JSON Schema (see the errors collection)",
-                        outcome.totals.failed
+                        outcome.totals.views.failed
                     );
                 }
                 0
@@ -430,6 +428,7 @@ async fn refresh_with_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdc_engine::view::ViewCounts;
     use serde_json::json;
 
     #[test]
@@ -475,7 +474,10 @@ mod tests {
         let p = progress_of_400_after_10s();
         let t = RefreshTotals {
             scanned: 100,
-            inserted: 90,
+            views: ViewCounts {
+                inserted: 90,
+                ..ViewCounts::default()
+            },
             ..RefreshTotals::default()
         };
         let line = p.line(&t);

@@ -180,6 +180,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         compiled.plan,
         input,
         args.store.clone(),
+        super::store_dir::options(),
         args.export.as_deref(),
     );
     deployment.runtime = RuntimeConfig {
@@ -392,13 +393,13 @@ fn print_summary(s: &Summary) {
     eprintln!(
         "single views: {} inserted, {} updated, {} unchanged, {} deleted, {} failed \
          ({} triggered, {} mapping error(s)); {} event(s) in {} batch(es)",
-        s.views_inserted,
-        s.views_updated,
-        s.views_unchanged,
-        s.views_deleted,
-        s.views_failed,
+        s.views.inserted,
+        s.views.updated,
+        s.views.unchanged,
+        s.views.deleted,
+        s.views.failed,
         s.triggered,
-        s.mapping_errors,
+        s.views.mapping_errors,
         s.events,
         s.batches
     );

@@ -3,10 +3,9 @@
 //! In: a configuration value that passed the schema. Out: a [`Config`] whose parts are the
 //! engine's adapter settings ([`KafkaClientConfig`], [`MongoStoreConfig`]).
 //!
-//! Guarantees: a Kafka password is read from the named environment variable or file here
-//! (trailing newline dropped) and kept in a [`Secret`]; the MongoDB password stays a reference
-//! (`password_env` / `password_file`) that the MongoDB adapter reads itself, but it is read
-//! here once too, so that every credential that cannot be read is the same
+//! Guarantees: every password (Kafka SASL and TLS key, MongoDB) is read from the named
+//! environment variable or file here (trailing newline dropped) and kept in a [`Secret`] (the
+//! engine reads no environment), so every credential that cannot be read is the same
 //! [`ConfigError::Secret`]; defaults are the ones `docs/configuration.md` lists.
 
 use std::collections::BTreeMap;
@@ -302,15 +301,20 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
             })
         }
     };
-    let mongodb = raw.mongodb.map(|m| {
-        let d = MongoStoreConfig::default();
-        MongoStoreConfig {
+    let d = MongoStoreConfig::default();
+    let mongodb = match raw.mongodb {
+        None => None,
+        Some(m) => Some(MongoStoreConfig {
+            password: secret(
+                "mongodb.password",
+                m.password_env.as_ref(),
+                m.password_file.as_ref(),
+                environment,
+            )?,
             uri: m.uri,
             database: m.database.unwrap_or(d.database),
             errors_collection: m.errors_collection.unwrap_or(d.errors_collection),
             username: m.username,
-            password_env: m.password_env,
-            password_file: m.password_file,
             auth_source: m.auth_source,
             tls: m.tls.map(|t| MongoTlsConfig {
                 ca_file: t.ca_file,
@@ -323,19 +327,8 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
                 .unwrap_or(d.server_selection_timeout_ms),
             write_concern: m.write_concern.unwrap_or(d.write_concern),
             max_batch: m.max_batch.unwrap_or(d.max_batch),
-        }
-    });
-    if let Some(m) = &mongodb {
-        // The MongoDB adapter reads the password itself when it connects; it is read here too
-        // (and dropped) so that a missing variable or file is the same configuration error,
-        // with the same wording and exit code, as a Kafka credential's.
-        secret(
-            "mongodb.password",
-            m.password_env.as_ref(),
-            m.password_file.as_ref(),
-            environment,
-        )?;
-    }
+        }),
+    };
     let defaults = BatchSettings::default();
     Ok(Config {
         kafka,

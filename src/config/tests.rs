@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use super::settings::BatchSettings;
 use super::*;
+use fdc_core::secret::Secret;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -62,7 +63,7 @@ fn a_full_configuration_parses_into_adapter_settings() {
     assert_eq!(rd.get("fetch.min.bytes"), Some("1024"));
     let m = c.mongodb.as_ref().unwrap();
     assert_eq!(m.database, "c360");
-    assert_eq!(m.password_env.as_deref(), Some("MONGO_PW"));
+    assert_eq!(m.password.as_ref().map(Secret::expose), Some("mpass"));
     assert_eq!(
         m.tls.as_ref().and_then(|t| t.ca_file.clone()),
         Some("/etc/mongo/ca.pem".into())
@@ -133,7 +134,7 @@ fn environment_variables_override_the_file() {
     );
     let m = c.mongodb.unwrap();
     assert_eq!(m.uri, "mongodb://other:27017");
-    assert_eq!(m.password_env.as_deref(), Some("FDC_MONGO_PASSWORD"));
+    assert_eq!(m.password.as_ref().map(Secret::expose), Some("fromenv"));
     assert_eq!(c.batch.max_messages, 10);
     assert_eq!(c.batch.linger, Duration::from_millis(5));
     assert!(c.events);

@@ -153,18 +153,18 @@ pub fn render(counters: &Counters) -> String {
         "Single views rebuilt, by outcome.",
     );
     for (outcome, n) in [
-        ("inserted", s.views_inserted),
-        ("updated", s.views_updated),
-        ("unchanged", s.views_unchanged),
-        ("deleted", s.views_deleted),
-        ("failed", s.views_failed),
+        ("inserted", s.views.inserted),
+        ("updated", s.views.updated),
+        ("unchanged", s.views.unchanged),
+        ("deleted", s.views.deleted),
+        ("failed", s.views.failed),
     ] {
         w.sample("fdc_single_views_total", &[("outcome", outcome)], n);
     }
     w.counter(
         "fdc_mapping_errors_total",
         "Mapping-function calls that got bad input (their value became null).",
-        s.mapping_errors,
+        s.views.mapping_errors,
     );
     w.counter("fdc_events_total", "Events published.", s.events);
     w.counter(

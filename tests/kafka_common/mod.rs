@@ -8,6 +8,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fdc_embedded::DiskOptions;
 use fdc_engine::change::Message;
 use fdc_engine::runtime::Shutdown;
 use fdc_engine::source::{Source, SourceItem};
@@ -418,6 +419,7 @@ pub async fn reference_run(plan: &Plan, path: &Path) -> (Vec<String>, u64) {
         plan.clone(),
         FileInput::File(path.to_path_buf()),
         None,
+        DiskOptions::default(),
         None,
     );
     let mut built = build(deployment).await.expect("build the embedded run");

@@ -53,6 +53,16 @@ impl Plan {
         self.single_views.iter().find(|v| v.name == name)
     }
 
+    /// The types of `view`'s key, in key order: each key field's root-projection field type
+    /// ([`Type::Any`] where the root or the field is unknown, which a compiled plan never has).
+    pub fn view_key_types(&self, view: &SingleView) -> Vec<Type> {
+        let root = self.projection(&view.root().projection);
+        view.key
+            .iter()
+            .map(|k| field_type(root.and_then(|p| p.field(&k.field))))
+            .collect()
+    }
+
     /// Every distinct ingestion topic, in first-declared order.
     pub fn topics(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
@@ -101,6 +111,17 @@ impl Projection {
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
+
+    /// The types of the primary key, in key order ([`Type::Any`] for a key name that is not a
+    /// field, which a compiled plan never has).
+    pub fn key_types(&self) -> Vec<Type> {
+        self.key.iter().map(|k| field_type(self.field(k))).collect()
+    }
+}
+
+/// A field's type; [`Type::Any`] for no field.
+fn field_type(field: Option<&Field>) -> Type {
+    field.map_or(Type::Any, |f| f.ty.clone())
 }
 
 /// One typed field of a projection and how it is computed from the source row.
@@ -652,5 +673,52 @@ mod tests {
         let back: Plan = serde_json::from_str(&text).expect("deserializes");
         assert_eq!(plan, back);
         assert_eq!(plan.topics(), vec!["crm.customers"]);
+    }
+
+    fn field(name: &str, ty: Type) -> Field {
+        Field {
+            name: name.into(),
+            ty,
+            nullable: false,
+            source: vec![name.into()],
+            casts: vec![],
+            default: None,
+        }
+    }
+
+    #[test]
+    fn key_types_follow_key_order_for_projections_and_views() {
+        let mut plan: Plan = serde_json::from_value(serde_json::json!({
+            "version": PLAN_VERSION,
+            "projections": [{"name": "orders", "system": "shop", "topic": "t",
+                "format": {"kind": "basic"}, "key": ["region", "id"], "fields": [],
+                "indexes": [], "delete": "hard", "events": null}],
+            "single_views": [{"name": "v",
+                "key": [{"name": "order", "field": "id"}, {"name": "at", "field": "region"},
+                        {"name": "gone", "field": "nothing"}],
+                "nodes": [{"id": 0, "projection": "orders", "parent": null, "relation": null,
+                    "parent_fields": [], "fields": [], "conditions": [],
+                    "parent_conditions": [], "many": false}],
+                "mapping": [], "on_root_delete": "delete", "write": "replace", "events": null,
+                "schema": null, "strategies": []}]
+        }))
+        .expect("a plan");
+        plan.projections[0].fields = vec![
+            field("id", Type::Int),
+            field("region", Type::String),
+            field(
+                "tags",
+                Type::Array {
+                    items: Box::new(Type::Int),
+                },
+            ),
+        ];
+        let orders = &plan.projections[0];
+        assert_eq!(orders.key_types(), vec![Type::String, Type::Int]);
+        let view = &plan.single_views[0];
+        assert_eq!(
+            plan.view_key_types(view),
+            vec![Type::Int, Type::String, Type::Any]
+        );
     }
 }

@@ -31,7 +31,7 @@ impl Checker<'_> {
         span: Span,
     ) -> Checked {
         let f = function.value;
-        let name = format!("{f:?}").to_lowercase();
+        let name = f.name().to_string();
         let (node, value_expr, path, path_span) = match of {
             Some(of) => {
                 let r = self.resolve(cx, scope, &of.segments)?;

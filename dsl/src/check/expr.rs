@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use fdc_plan::functions::{self, Returns};
-use fdc_plan::{BinaryOp, Branch, Expr, MappedField, SortKey, Type, UnaryOp};
+use fdc_plan::{AggregateFn, BinaryOp, Branch, Expr, MappedField, SortKey, Type, UnaryOp};
 
 use super::projection::arity_phrase;
 use super::types::{accepts, class_name, class_type, comparable, orderable, unify, Ty, Typed};
@@ -588,7 +588,7 @@ impl Checker<'_> {
         let Some(f) = functions::lookup(&name.name) else {
             let candidates = suggest(
                 &name.name,
-                functions::names().chain(["count", "sum", "min", "max", "avg", "first", "last"]),
+                functions::names().chain(AggregateFn::ALL.map(AggregateFn::name)),
             );
             self.report(
                 name.span,

@@ -19,8 +19,6 @@ use super::types::{accepts, class_name, class_type, coercible, Typed};
 use super::{did_you_mean, suggest, CheckError, CheckedProjection, Checker};
 use crate::syntax::ast::{self, Span};
 
-const BUILTIN_FORMATS: &[&str] = &["basic", "debezium", "golden-gate"];
-
 impl Checker<'_> {
     pub(super) fn format_decl(&mut self, f: &ast::FormatDecl) {
         if let Some((_, first)) = self.formats.get(&f.name.name) {
@@ -37,7 +35,7 @@ impl Checker<'_> {
             );
             return;
         }
-        if BUILTIN_FORMATS.contains(&f.name.name.as_str()) {
+        if Format::builtin(&f.name.name).is_some() {
             self.report(
                 f.name.span,
                 CheckError::DuplicateFormat {
@@ -68,10 +66,10 @@ impl Checker<'_> {
         let mut has_codes = false;
         for item in &f.items {
             let (setting, span) = match item {
-                ast::FormatItem::Path { slot, span, .. } => (format!("{:?}", slot.value), *span),
-                ast::FormatItem::Codes { kind, span, .. } => (format!("{:?}", kind.value), *span),
+                ast::FormatItem::Path { slot, span, .. } => (slot.value.keyword(), *span),
+                ast::FormatItem::Codes { kind, span, .. } => (kind.value.keyword(), *span),
             };
-            let setting = setting.to_lowercase();
+            let setting = setting.to_string();
             if let Some(first) = seen.get(&setting).copied() {
                 let (first, _) = self.other(span, first);
                 self.report(
@@ -368,11 +366,8 @@ impl Checker<'_> {
     }
 
     fn format_ref(&mut self, name: &ast::Ident) -> Option<Format> {
-        match name.name.as_str() {
-            "basic" => return Some(Format::Basic),
-            "debezium" => return Some(Format::Debezium),
-            "golden-gate" => return Some(Format::GoldenGate),
-            _ => {}
+        if let Some(builtin) = Format::builtin(&name.name) {
+            return Some(builtin);
         }
         if let Some((f, _)) = self.formats.get(&name.name) {
             let format = Format::Custom(Box::new(f.clone()));
@@ -381,9 +376,8 @@ impl Checker<'_> {
         }
         let candidates = suggest(
             &name.name,
-            BUILTIN_FORMATS
-                .iter()
-                .copied()
+            [Format::BASIC, Format::DEBEZIUM, Format::GOLDEN_GATE]
+                .into_iter()
                 .chain(self.formats.keys().map(String::as_str)),
         );
         self.report(
@@ -404,7 +398,7 @@ impl Checker<'_> {
     }
 
     fn field(&mut self, f: &ast::FieldDecl) -> Field {
-        let ty = plan_type(&f.ty);
+        let ty = f.ty.plan_type();
         let source = match &f.source {
             Some(c) => c.segments.iter().map(|s| s.name.clone()).collect(),
             None => vec![f.name.name.clone()],
@@ -590,25 +584,5 @@ pub(crate) fn event_output(p: &ast::Publish) -> EventOutput {
         topic: p.topic.value.clone(),
         before: p.before,
         after: p.after,
-    }
-}
-
-/// The plan type of a written type.
-pub(crate) fn plan_type(t: &ast::TypeRef) -> Type {
-    match &t.kind {
-        ast::TypeKind::Scalar(s) => match s {
-            ast::ScalarType::String => Type::String,
-            ast::ScalarType::Int => Type::Int,
-            ast::ScalarType::Float => Type::Float,
-            ast::ScalarType::Decimal => Type::Decimal,
-            ast::ScalarType::Bool => Type::Bool,
-            ast::ScalarType::Date => Type::Date,
-            ast::ScalarType::Datetime => Type::Datetime,
-            ast::ScalarType::Object => Type::Object,
-            ast::ScalarType::Any => Type::Any,
-        },
-        ast::TypeKind::Array(inner) => Type::Array {
-            items: Box::new(plan_type(inner)),
-        },
     }
 }

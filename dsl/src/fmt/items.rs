@@ -82,7 +82,7 @@ fn format_decl(p: &mut Printer, f: &FormatDecl) -> String {
             .iter()
             .map(|i| match i {
                 FormatItem::Path { slot, span, .. } => {
-                    (*span, Some(slot_name(slot.value).len()), false)
+                    (*span, Some(slot.value.keyword().len()), false)
                 }
                 FormatItem::Codes { span, .. } => (*span, None, false),
             })
@@ -103,36 +103,18 @@ fn format_decl(p: &mut Printer, f: &FormatDecl) -> String {
                 match item {
                     FormatItem::Path { slot, path, .. } => format!(
                         "{} = {}",
-                        super::pad(slot_name(slot.value), pads[i]),
+                        super::pad(slot.value.keyword(), pads[i]),
                         message_path(path)
                     ),
                     FormatItem::Codes { kind, codes, .. } => {
                         let codes: Vec<String> = codes.iter().map(|c| quote(&c.value)).collect();
-                        format!("{} {}", code_kind(kind.value), codes.join(", "))
+                        format!("{} {}", kind.value.keyword(), codes.join(", "))
                     }
                 }
             }));
         }
         out
     })
-}
-
-fn slot_name(s: FormatSlot) -> &'static str {
-    match s {
-        FormatSlot::Operation => "operation",
-        FormatSlot::Before => "before",
-        FormatSlot::After => "after",
-        FormatSlot::Position => "position",
-    }
-}
-
-fn code_kind(k: CodeKind) -> &'static str {
-    match k {
-        CodeKind::Insert => "insert",
-        CodeKind::Update => "update",
-        CodeKind::Delete => "delete",
-        CodeKind::Skip => "skip",
-    }
 }
 
 fn message_path(m: &MessagePath) -> String {
@@ -234,7 +216,7 @@ fn field_columns(p: &Printer, items: &[ProjectionItem]) -> Vec<(usize, usize)> {
         let ty_w = group
             .iter()
             .filter_map(|&i| match &items[i] {
-                ProjectionItem::Field(f) => Some(type_ref(&f.ty).len()),
+                ProjectionItem::Field(f) => Some(f.ty.to_string().len()),
                 _ => None,
             })
             .max()
@@ -279,12 +261,12 @@ fn projection_item(item: &ProjectionItem, (name_w, ty_w): (usize, usize)) -> Str
                 rest.push_str(&format!(" = {}", literal(&d.value)));
             }
             if rest.is_empty() {
-                format!("{} {}", super::pad(&f.name.name, name_w), type_ref(&f.ty))
+                format!("{} {}", super::pad(&f.name.name, name_w), f.ty)
             } else {
                 format!(
                     "{} {}{rest}",
                     super::pad(&f.name.name, name_w),
-                    super::pad(&type_ref(&f.ty), ty_w)
+                    super::pad(&f.ty.to_string(), ty_w)
                 )
             }
         }
@@ -320,19 +302,6 @@ fn publish(pb: &Publish) -> String {
         s.push_str(&images.join(", "));
     }
     s
-}
-
-/// `string`, `decimal?`, `[string]`.
-pub(super) fn type_ref(t: &TypeRef) -> String {
-    let base = match &t.kind {
-        TypeKind::Scalar(s) => s.name().to_string(),
-        TypeKind::Array(inner) => format!("[{}]", type_ref(inner)),
-    };
-    if t.nullable {
-        format!("{base}?")
-    } else {
-        base
-    }
 }
 
 fn cast_call(c: &CastCall) -> String {

@@ -13,7 +13,7 @@
 //! and scopes come from the analysis (declarations and the checker's recorded scopes). Any
 //! offset, also past the end or inside a character, is accepted.
 
-use fdc_plan::functions;
+use fdc_plan::{functions, AggregateFn, Format, Type};
 
 use super::Analysis;
 use crate::syntax::ast::{self, FileId, Span};
@@ -74,20 +74,6 @@ const EXPR: &[&str] = &[
     "if", "then", "else", "match", "not", "and", "or", "true", "false", "null", "where", "sort by",
     "limit", "of",
 ];
-const TYPES: &[&str] = &[
-    "string", "int", "float", "decimal", "bool", "date", "datetime", "object", "any",
-];
-const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg", "first", "last"];
-const FORMAT_SLOTS: &[&str] = &[
-    "operation =",
-    "before =",
-    "after =",
-    "position =",
-    "insert",
-    "update",
-    "delete",
-    "skip",
-];
 
 /// Where the cursor is, as far as the text before it tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +133,12 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
     match block(before) {
         Block::Top => words(TOP),
         Block::System => words(&["projection"]),
-        Block::Format => words(FORMAT_SLOTS),
+        Block::Format => {
+            let slots = ast::FormatSlot::ALL.map(|s| format!("{} =", s.keyword()));
+            let slots = slots.iter().map(String::as_str);
+            let codes = ast::CodeKind::ALL.map(ast::CodeKind::keyword);
+            words(&slots.chain(codes).collect::<Vec<_>>())
+        }
         Block::Relation => {
             let mut out = words(&["many", "one", "where", "and"]);
             out.extend(
@@ -162,9 +153,9 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
         Block::Projection => {
             let after_as = trimmed.ends_with(" as");
             if after_as {
-                let mut out: Vec<Completion> = ["basic", "debezium", "golden-gate"]
+                let mut out: Vec<Completion> = Format::BUILTIN
                     .iter()
-                    .map(|f| item(f, CompletionKind::Format, None))
+                    .map(|f| item(f.name(), CompletionKind::Format, None))
                     .collect();
                 out.extend(
                     names
@@ -194,8 +185,9 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
                     })
                     .unwrap_or_default();
             }
-            TYPES
+            Type::SCALARS
                 .iter()
+                .filter_map(Type::keyword)
                 .map(|t| item(t, CompletionKind::Type, None))
                 .collect()
         }
@@ -207,7 +199,7 @@ pub fn complete(a: &Analysis, file: Option<FileId>, text: &str, offset: usize) -
         Block::View => {
             let mut out = in_scope(&names, &scope);
             out.extend(functions::CATALOGUE.iter().map(function_item));
-            out.extend(AGGREGATES.iter().map(|f| {
+            out.extend(AggregateFn::ALL.map(AggregateFn::name).iter().map(|f| {
                 item(
                     f,
                     CompletionKind::Function,

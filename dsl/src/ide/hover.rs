@@ -133,14 +133,15 @@ fn aggregate_at(a: &Analysis, file: FileId, offset: usize) -> Option<(Span, Stri
 
 fn aggregate_doc(f: fdc_plan::AggregateFn) -> String {
     use fdc_plan::AggregateFn as A;
-    let (name, what) = match f {
-        A::Count => ("count", "the number of records (`count(PATH)`) or of non-null values (`count(PATH.field)`); 0 on no records"),
-        A::Sum => ("sum", "the sum of the numbers; 0 of the value's type on no records"),
-        A::Min => ("min", "the smallest of the ordered values; null on no records"),
-        A::Max => ("max", "the largest of the ordered values; null on no records"),
-        A::Avg => ("avg", "the mean of the numbers (a float for ints); null on no records"),
-        A::First => ("first", "the first value (or record, without a field) in `sort by` order; null on no records"),
-        A::Last => ("last", "the last value (or record, without a field) in `sort by` order; null on no records"),
+    let name = f.name();
+    let what = match f {
+        A::Count => "the number of records (`count(PATH)`) or of non-null values (`count(PATH.field)`); 0 on no records",
+        A::Sum => "the sum of the numbers; 0 of the value's type on no records",
+        A::Min => "the smallest of the ordered values; null on no records",
+        A::Max => "the largest of the ordered values; null on no records",
+        A::Avg => "the mean of the numbers (a float for ints); null on no records",
+        A::First => "the first value (or record, without a field) in `sort by` order; null on no records",
+        A::Last => "the last value (or record, without a field) in `sort by` order; null on no records",
     };
     format!(
         "```fdl\n{name}(PATH.field | EXPRESSION of PATH [where CONDITION] [sort by KEY [asc|desc], ...])\n```\naggregate: {what}. The path must cross a `many` hop; nulls are skipped."
@@ -171,7 +172,7 @@ fn symbol_doc(a: &Analysis, symbol: &Symbol) -> Option<String> {
                 ast::ProjectionItem::Field(fd) if fd.name.name == *field => Some(fd),
                 _ => None,
             })?;
-            let ty = type_text(&fd.ty);
+            let ty = fd.ty.to_string();
             let null = if fd.ty.nullable {
                 "nullable"
             } else {
@@ -304,13 +305,4 @@ pub(super) fn projection_decl<'a>(a: &'a Analysis, name: &str) -> Option<&'a ast
         })
         .flat_map(|s| &s.projections)
         .find(|p| p.name.name == name)
-}
-
-/// A type as written.
-fn type_text(t: &ast::TypeRef) -> String {
-    let inner = match &t.kind {
-        ast::TypeKind::Scalar(s) => s.name().to_string(),
-        ast::TypeKind::Array(i) => format!("[{}]", type_text(i)),
-    };
-    format!("{inner}{}", if t.nullable { "?" } else { "" })
 }

@@ -8,6 +8,7 @@
 //! keeps the author's order and spelling (no desugaring): `if` and `match` stay distinct, and a
 //! path such as `customer_orders.total` is kept as written until the checker resolves it.
 
+use fdc_plan::Type;
 use serde::Serialize;
 
 /// Index of a source file in a [`crate::Sources`] set.
@@ -165,6 +166,56 @@ pub enum CodeKind {
     Skip,
 }
 
+impl FormatSlot {
+    /// Every slot, in the order a format block lists them.
+    pub const ALL: [FormatSlot; 4] = [
+        FormatSlot::Operation,
+        FormatSlot::Before,
+        FormatSlot::After,
+        FormatSlot::Position,
+    ];
+
+    /// The keyword (parser, formatter and diagnostics all read it here).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            FormatSlot::Operation => "operation",
+            FormatSlot::Before => "before",
+            FormatSlot::After => "after",
+            FormatSlot::Position => "position",
+        }
+    }
+
+    /// The slot written `keyword`, if it is one.
+    pub fn from_keyword(keyword: &str) -> Option<FormatSlot> {
+        FormatSlot::ALL.into_iter().find(|s| s.keyword() == keyword)
+    }
+}
+
+impl CodeKind {
+    /// Every kind of code list, in the order a format block lists them.
+    pub const ALL: [CodeKind; 4] = [
+        CodeKind::Insert,
+        CodeKind::Update,
+        CodeKind::Delete,
+        CodeKind::Skip,
+    ];
+
+    /// The keyword (parser, formatter and diagnostics all read it here).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CodeKind::Insert => "insert",
+            CodeKind::Update => "update",
+            CodeKind::Delete => "delete",
+            CodeKind::Skip => "skip",
+        }
+    }
+
+    /// The kind written `keyword`, if it is one.
+    pub fn from_keyword(keyword: &str) -> Option<CodeKind> {
+        CodeKind::ALL.into_iter().find(|k| k.keyword() == keyword)
+    }
+}
+
 /// `value.payload.op`, `key`, `header "seq"`, `timestamp`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagePath {
@@ -285,19 +336,39 @@ pub enum ScalarType {
 }
 
 impl ScalarType {
-    /// The keyword.
-    pub fn name(self) -> &'static str {
+    /// The plan type it names (its keyword is [`Type::keyword`]).
+    pub fn plan_type(self) -> Type {
         match self {
-            ScalarType::String => "string",
-            ScalarType::Int => "int",
-            ScalarType::Float => "float",
-            ScalarType::Decimal => "decimal",
-            ScalarType::Bool => "bool",
-            ScalarType::Date => "date",
-            ScalarType::Datetime => "datetime",
-            ScalarType::Object => "object",
-            ScalarType::Any => "any",
+            ScalarType::String => Type::String,
+            ScalarType::Int => Type::Int,
+            ScalarType::Float => Type::Float,
+            ScalarType::Decimal => Type::Decimal,
+            ScalarType::Bool => Type::Bool,
+            ScalarType::Date => Type::Date,
+            ScalarType::Datetime => Type::Datetime,
+            ScalarType::Object => Type::Object,
+            ScalarType::Any => Type::Any,
         }
+    }
+}
+
+impl TypeRef {
+    /// The plan type of the written type (nullability aside).
+    pub fn plan_type(&self) -> Type {
+        match &self.kind {
+            TypeKind::Scalar(s) => s.plan_type(),
+            TypeKind::Array(inner) => Type::Array {
+                items: Box::new(inner.plan_type()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for TypeRef {
+    /// As written: the plan type's spelling (`[string]`), then `?` when nullable.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nullable = if self.nullable { "?" } else { "" };
+        write!(f, "{}{nullable}", self.plan_type())
     }
 }
 

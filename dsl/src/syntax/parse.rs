@@ -281,13 +281,8 @@ fn format_path(ctx: &Ctx, p: Pair<Rule>) -> Built<FormatItem> {
     let span = ctx.span(&p);
     let mut it = p.clone().into_inner();
     let slot_pair = next(ctx, &p, &mut it)?;
-    let slot = match slot_pair.as_str() {
-        "operation" => FormatSlot::Operation,
-        "before" => FormatSlot::Before,
-        "after" => FormatSlot::After,
-        "position" => FormatSlot::Position,
-        _ => return Err(malformed(ctx, &slot_pair)),
-    };
+    let slot =
+        FormatSlot::from_keyword(slot_pair.as_str()).ok_or_else(|| malformed(ctx, &slot_pair))?;
     let slot = Spanned {
         value: slot,
         span: ctx.span(&slot_pair),
@@ -300,13 +295,8 @@ fn format_codes(ctx: &Ctx, p: Pair<Rule>) -> Built<FormatItem> {
     let span = ctx.span(&p);
     let mut it = p.clone().into_inner();
     let kind_pair = next(ctx, &p, &mut it)?;
-    let kind = match kind_pair.as_str() {
-        "insert" => CodeKind::Insert,
-        "update" => CodeKind::Update,
-        "delete" => CodeKind::Delete,
-        "skip" => CodeKind::Skip,
-        _ => return Err(malformed(ctx, &kind_pair)),
-    };
+    let kind =
+        CodeKind::from_keyword(kind_pair.as_str()).ok_or_else(|| malformed(ctx, &kind_pair))?;
     let kind = Spanned {
         value: kind,
         span: ctx.span(&kind_pair),
@@ -608,16 +598,7 @@ fn condition(ctx: &Ctx, p: Pair<Rule>) -> Built<Condition> {
 }
 
 fn compare_op(ctx: &Ctx, p: &Pair<Rule>) -> Built<fdc_plan::CompareOp> {
-    use fdc_plan::CompareOp as C;
-    Ok(match p.as_str() {
-        "==" => C::Eq,
-        "!=" => C::Ne,
-        "<" => C::Lt,
-        "<=" => C::Le,
-        ">" => C::Gt,
-        ">=" => C::Ge,
-        _ => return Err(malformed(ctx, p)),
-    })
+    fdc_plan::CompareOp::from_symbol(p.as_str()).ok_or_else(|| malformed(ctx, p))
 }
 
 fn single_view(ctx: &Ctx, p: Pair<Rule>) -> Built<SingleView> {

@@ -1,8 +1,9 @@
-//! The types that cross from ingestion (decode + cast) into the projection writer.
+//! The types that cross from decode + cast (the router) into the projection writer.
 //!
 //! In: a [`Message`] from any source (Kafka, a file, stdin), source-neutral. Out: for each
-//! projection bound to the message's topic, an [`Ingested`] outcome: typed [`Change`]s to apply,
-//! a skip, or a dead letter with the reason.
+//! projection bound to the message's topic, a [`MessageOutcome`]: typed [`Change`]s to apply, a
+//! skip, or a dead letter with the reason (for a trigger record: the single-view key to
+//! rebuild).
 //!
 //! Guarantees: a `Change` holds only values already cast to the projection's declared types;
 //! its `key` is the primary-key tuple in the projection's key order; a primary-key change is
@@ -75,10 +76,11 @@ pub struct Change {
     pub origin: Origin,
 }
 
-/// What a router made of one message: for a source message, the outcome for one projection;
+/// What a router made of one message (decoding and casting it, `fdc_engine::ingest`): for a
+/// source message, the outcome for one projection;
 /// for a trigger record (the input of an aggregate stage), the single-view key to rebuild.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ingested {
+pub enum MessageOutcome {
     /// Changes to apply in order (two for a primary-key change: delete old, upsert new).
     Changes(Vec<Change>),
     /// Deliberately ignored (a Debezium tombstone or truncate, a custom `skip` code); counted.

@@ -6,7 +6,11 @@
 //! [`store`]) and every trait an adapter implements or the runtime calls:
 //! - [`store`]: projection and single-view stores, event and dead-letter sinks, checkpoints;
 //! - [`source`]: where messages come from, and the gauges a source reports (lag, connection);
-//! - [`trigger`]: the transport of trigger records between the ingest and aggregate stages.
+//! - [`trigger`]: the transport of trigger records between the ingest and aggregate stages;
+//! - [`retry`]: waits between attempts that end on shutdown ([`retry::Backoff`],
+//!   [`retry::Stop`]), for the runtime's retry loops and an adapter's own short waits;
+//! - [`secret`]: a credential the caller read ([`secret::Secret`]), for the Kafka and MongoDB
+//!   adapters: no crate of the engine reads the environment.
 //!
 //! Guarantees: this crate depends on no client library (Kafka, MongoDB, a database) and on no
 //! runtime code, so an adapter that depends only on it cannot reach into the runtime; the
@@ -14,6 +18,8 @@
 
 pub mod bounded;
 pub mod change;
+pub mod retry;
+pub mod secret;
 pub mod source;
 pub mod store;
 pub mod trigger;

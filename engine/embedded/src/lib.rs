@@ -55,17 +55,12 @@ impl Default for DiskOptions {
 impl DiskOptions {
     /// The default cache budget (MiB).
     pub const DEFAULT_CACHE_MIB: usize = 64;
-    /// The environment variable that sets [`DiskOptions::cache_mib`] for every command that
-    /// opens a store directory (`fdc run --store`, `fdc refresh --store`, `fdc inspect`).
-    pub const CACHE_ENV: &'static str = "FDC_STORE_CACHE_MB";
 
-    /// The default, with the cache size of `FDC_STORE_CACHE_MB` when it is set to a number.
-    pub fn from_env() -> DiskOptions {
-        DiskOptions::from_var(std::env::var(DiskOptions::CACHE_ENV).ok().as_deref())
-    }
-
-    fn from_var(value: Option<&str>) -> DiskOptions {
-        match value.and_then(|v| v.trim().parse().ok()) {
+    /// The default, with the cache size (MiB) of `setting` when it is a number (surrounding
+    /// blanks ignored). The engine reads no environment: the CLI hands it the value of
+    /// `FDC_STORE_CACHE_MB`.
+    pub fn with_cache_setting(setting: Option<&str>) -> DiskOptions {
+        match setting.and_then(|v| v.trim().parse().ok()) {
             Some(cache_mib) => DiskOptions { cache_mib },
             None => DiskOptions::default(),
         }
@@ -108,10 +103,9 @@ impl EmbeddedStore {
         }
     }
 
-    /// A disk-resident store in `dir` (created if needed), with the options of the
-    /// environment ([`DiskOptions::from_env`]).
+    /// A disk-resident store in `dir` (created if needed), with the default options.
     pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        EmbeddedStore::open_with(dir, DiskOptions::from_env())
+        EmbeddedStore::open_with(dir, DiskOptions::default())
     }
 
     /// A disk-resident store in `dir` (created if needed) with `options`.

@@ -775,10 +775,11 @@ async fn the_cache_stays_within_its_budget() {
 }
 
 #[test]
-fn the_cache_size_comes_from_the_environment_value() {
-    assert_eq!(DiskOptions::from_var(None), DiskOptions::default());
-    assert_eq!(DiskOptions::from_var(Some(" 32 ")).cache_mib, 32);
-    assert_eq!(DiskOptions::from_var(Some("lots")), DiskOptions::default());
+fn the_cache_size_comes_from_the_setting_when_it_is_a_number() {
+    let default = DiskOptions::default();
+    assert_eq!(DiskOptions::with_cache_setting(None), default);
+    assert_eq!(DiskOptions::with_cache_setting(Some(" 32 ")).cache_mib, 32);
+    assert_eq!(DiskOptions::with_cache_setting(Some("lots")), default);
 }
 
 /// A copy of the store's file taken while it is open is what a crash leaves behind.

@@ -265,34 +265,23 @@ fn not_utf8(bytes: &[u8], valid_up_to: usize, line: i64) -> SourceItem {
         .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
         .unwrap_or(bytes);
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    SourceItem::Malformed(DeadLetter {
-        topic: String::new(),
-        partition: 0,
-        offset: line,
-        key: serde_json::Value::Null,
-        value: serde_json::json!({ "base64": encoded }),
-        reason: format!(
-            "input line {line}: not UTF-8 (byte {} is invalid)",
-            valid_up_to + 1
-        ),
-        projection: None,
-        original: None,
-    })
+    SourceItem::Malformed(DeadLetter::of_input_line(
+        String::new(),
+        line,
+        serde_json::json!({ "base64": encoded }),
+        &format!("not UTF-8 (byte {} is invalid)", valid_up_to + 1),
+    ))
 }
 
 /// Parses one line into a message, or a dead letter saying why it is not one.
 pub fn parse_line(text: &str, line: i64) -> SourceItem {
     let malformed = |topic: String, reason: String| {
-        SourceItem::Malformed(DeadLetter {
+        SourceItem::Malformed(DeadLetter::of_input_line(
             topic,
-            partition: 0,
-            offset: line,
-            key: serde_json::Value::Null,
-            value: serde_json::Value::String(text.to_owned()),
-            reason: format!("input line {line}: {reason}"),
-            projection: None,
-            original: None,
-        })
+            line,
+            serde_json::Value::String(text.to_owned()),
+            &reason,
+        ))
     };
     let json: serde_json::Value = match serde_json::from_str(text) {
         Ok(j) => j,

@@ -1,9 +1,9 @@
 //! Connection settings of the MongoDB store, and the redaction of secrets.
 //!
-//! In: a [`MongoStoreConfig`] (from `fdc.yaml` / environment, deserializable). Out: the
-//! driver's client options.
+//! In: a [`MongoStoreConfig`] (built by the CLI from `fdc.yaml` and the environment, which it
+//! reads: the password comes in as a [`Secret`]). Out: the driver's client options.
 //!
-//! Guarantees: a password (in the URI, from an environment variable or a file) never appears in
+//! Guarantees: a password (in the URI, or given) never appears in
 //! a `Debug` output, an error message or a log line: the URI is shown through [`redact_uri`],
 //! and driver messages about the URI are scrubbed of every secret before they are shown. TLS
 //! settings pass through, either in the URI (`tls=true&tlsCAFile=...`) or in
@@ -15,6 +15,7 @@ use std::time::Duration;
 use mongodb::options::{ClientOptions, Credential, Tls, TlsOptions};
 use serde::Deserialize;
 
+use fdc_core::secret::Secret;
 use fdc_core::store::StoreError;
 
 /// TLS settings added to those of the URI.
@@ -30,7 +31,7 @@ pub struct MongoTlsConfig {
 }
 
 /// Settings of a [`super::MongoStore`]. Credentials come from the URI, or from `username` plus
-/// a password read from the environment variable `password_env` or the file `password_file`.
+/// `password` (which the caller reads: the CLI from the variable or file `fdc.yaml` names).
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MongoStoreConfig {
@@ -42,10 +43,9 @@ pub struct MongoStoreConfig {
     pub errors_collection: String,
     /// User name (overrides the URI's).
     pub username: Option<String>,
-    /// Environment variable holding the password.
-    pub password_env: Option<String>,
-    /// File holding the password (trailing newline ignored).
-    pub password_file: Option<PathBuf>,
+    /// The password (overrides the URI's). Never deserialized: the caller reads it.
+    #[serde(skip)]
+    pub password: Option<Secret>,
     /// Authentication database (overrides the URI's).
     pub auth_source: Option<String>,
     /// TLS settings (added to the URI's).
@@ -69,8 +69,7 @@ impl Default for MongoStoreConfig {
             database: "fdc".into(),
             errors_collection: "fdc_errors".into(),
             username: None,
-            password_env: None,
-            password_file: None,
+            password: None,
             auth_source: None,
             tls: None,
             connect_timeout_ms: 10_000,
@@ -88,8 +87,7 @@ impl std::fmt::Debug for MongoStoreConfig {
             .field("database", &self.database)
             .field("errors_collection", &self.errors_collection)
             .field("username", &self.username)
-            .field("password_env", &self.password_env)
-            .field("password_file", &self.password_file)
+            .field("password", &self.password)
             .field("auth_source", &self.auth_source)
             .field("tls", &self.tls)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
@@ -159,34 +157,10 @@ pub(crate) fn scrub(message: &str, secrets: &[&str]) -> String {
 }
 
 impl MongoStoreConfig {
-    /// The password given outside the URI, if any.
-    fn password(&self) -> Result<Option<String>, StoreError> {
-        let op = "read the MongoDB password";
-        if let Some(var) = &self.password_env {
-            return match std::env::var(var) {
-                Ok(p) => Ok(Some(p)),
-                Err(_) => Err(StoreError::fatal(
-                    op,
-                    format!("the environment variable {var} is not set"),
-                )),
-            };
-        }
-        if let Some(path) = &self.password_file {
-            return match std::fs::read_to_string(path) {
-                Ok(p) => Ok(Some(p.trim_end_matches(['\n', '\r']).to_owned())),
-                Err(e) => Err(StoreError::fatal(
-                    op,
-                    format!("cannot read {}: {}", path.display(), e.kind()),
-                )),
-            };
-        }
-        Ok(None)
-    }
-
     /// The driver's options for this configuration.
     pub async fn client_options(&self) -> Result<ClientOptions, StoreError> {
         let op = "configure MongoDB";
-        let password = self.password()?;
+        let password = self.password.as_ref().map(|p| p.expose().to_owned());
         let uri_password = uri_password(&self.uri);
         let mut secrets: Vec<&str> = Vec::new();
         secrets.extend(password.as_deref());
@@ -291,12 +265,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn passwords_come_from_files_and_bad_uris_are_scrubbed() {
-        let path = std::env::temp_dir().join(format!("fdc-mongo-pw-{}", std::process::id()));
-        std::fs::write(&path, "pa55word\n").unwrap();
+    async fn the_password_given_is_used_and_bad_uris_are_scrubbed() {
         let c = MongoStoreConfig {
             username: Some("app".into()),
-            password_file: Some(path.clone()),
+            password: Some(Secret::new("pa55word")),
             tls: Some(MongoTlsConfig {
                 allow_invalid_certificates: true,
                 ..MongoTlsConfig::default()
@@ -308,7 +280,7 @@ mod tests {
         assert_eq!(cred.username.as_deref(), Some("app"));
         assert_eq!(cred.password.as_deref(), Some("pa55word"));
         assert!(matches!(o.tls, Some(Tls::Enabled(_))));
-        let _ = std::fs::remove_file(path);
+        assert!(!format!("{c:?}").contains("pa55word"));
         let bad = MongoStoreConfig {
             uri: "mongodb://u:topsecret@host:notaport/".into(),
             ..MongoStoreConfig::default()

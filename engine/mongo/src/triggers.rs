@@ -36,6 +36,7 @@ use mongodb::{Collection, IndexModel};
 use super::error::from_driver;
 use super::MongoStore;
 use fdc_core::change::Message;
+use fdc_core::retry::{Backoff, Stop};
 use fdc_core::source::{Ack, Source, SourceBatch, SourceItem};
 use fdc_core::store::StoreError;
 use fdc_core::trigger::{TriggerRecord, TriggerSink};
@@ -69,7 +70,9 @@ impl KeyLocks {
     /// behind, after a release failed, is its own).
     async fn acquire(&self, id: &str) -> Result<(), StoreError> {
         let op = "lock a key of the projection-changes collection";
-        let mut wait = Duration::from_millis(1);
+        // Another writer's lock is released or taken over (stale) within LOCK_STALE, and a
+        // database outage fails the calls below: the wait is bounded without a stop signal.
+        let mut backoff = Backoff::capped(Duration::from_millis(1), Duration::from_millis(50));
         loop {
             let lock = doc! { "_id": id, "owner": &self.owner, "at": DateTime::now() };
             match self.collection.insert_one(lock).await {
@@ -99,8 +102,8 @@ impl KeyLocks {
                     }
                 }
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(50));
+            // Bounded as said above, so it needs no stop signal (and cannot be interrupted).
+            let _ = backoff.wait(&mut Stop::never()).await;
         }
     }
 

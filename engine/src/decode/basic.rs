@@ -12,7 +12,7 @@
 
 use super::{image, required_key, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 
-const FORMAT: &str = "basic";
+const FORMAT: &str = fdc_plan::Format::BASIC;
 
 /// Decodes a `basic` message.
 pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeError> {

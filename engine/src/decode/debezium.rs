@@ -17,7 +17,7 @@ use super::{
 };
 use crate::value::Value;
 
-const FORMAT: &str = "debezium";
+const FORMAT: &str = fdc_plan::Format::DEBEZIUM;
 
 /// `{schema, payload}` -> payload; anything else unchanged.
 fn unwrap_envelope(v: &Value) -> &Value {

@@ -13,7 +13,7 @@
 use super::{image, position, Decode, DecodeError, Decoded, Operation, ParsedMessage};
 use crate::value::Value;
 
-const FORMAT: &str = "golden-gate";
+const FORMAT: &str = fdc_plan::Format::GOLDEN_GATE;
 
 /// Decodes a GoldenGate message.
 pub fn decode<'a>(parsed: &'a ParsedMessage<'_>) -> Result<Decode<'a>, DecodeError> {

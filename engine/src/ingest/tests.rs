@@ -80,16 +80,16 @@ fn msg(topic: &str, key: Option<&str>, value: Option<&str>) -> Message {
     }
 }
 
-fn changes(out: &Ingested) -> &[Change] {
+fn changes(out: &MessageOutcome) -> &[Change] {
     match out {
-        Ingested::Changes(c) => c,
+        MessageOutcome::Changes(c) => c,
         other => panic!("changes expected, got {other:?}"),
     }
 }
 
-fn dead_letter(out: &Ingested) -> &str {
+fn dead_letter(out: &MessageOutcome) -> &str {
     match out {
-        Ingested::DeadLetter { reason, .. } => reason,
+        MessageOutcome::DeadLetter { reason, .. } => reason,
         other => panic!("dead letter expected, got {other:?}"),
     }
 }
@@ -107,7 +107,7 @@ fn unknown_topic_is_one_dead_letter_without_projection() {
     let out = router().route(&msg("nobody.reads", None, Some("{}")));
     assert_eq!(
         out,
-        vec![Ingested::DeadLetter {
+        vec![MessageOutcome::DeadLetter {
             projection: None,
             reason: "no projection reads topic `nobody.reads`".into()
         }]
@@ -207,7 +207,7 @@ fn basic_bad_input_is_dead_lettered_with_a_precise_reason() {
         );
         assert!(matches!(
             out[0],
-            Ingested::DeadLetter {
+            MessageOutcome::DeadLetter {
                 projection: Some(0),
                 ..
             }
@@ -304,7 +304,8 @@ fn debezium_tombstone_and_truncate_are_skipped_for_every_projection() {
         let out = router().route(&msg("crm.customers", Some(r#"{"id": 1}"#), value));
         assert_eq!(out.len(), 2);
         assert!(
-            out.iter().all(|o| matches!(o, Ingested::Skipped { .. })),
+            out.iter()
+                .all(|o| matches!(o, MessageOutcome::Skipped { .. })),
             "{out:?}"
         );
     }
@@ -401,7 +402,10 @@ fn custom_codes_skip_and_dead_letter() {
         (Op::Upsert, vec![s("a")], Version(42))
     );
     let out = r.route(&msg("custom.things", None, Some(r#"{"op": "HEARTBEAT"}"#)));
-    assert!(matches!(out[0], Ingested::Skipped { projection: 3, .. }));
+    assert!(matches!(
+        out[0],
+        MessageOutcome::Skipped { projection: 3, .. }
+    ));
     let out = r.route(&msg("custom.things", None, Some(r#"{"op": "Z"}"#)));
     assert_eq!(
         dead_letter(&out[0]),
@@ -536,7 +540,7 @@ fn a_timestamp_version_too_far_ahead_of_the_clock_is_dead_lettered() {
     // `basic`: the Kafka timestamp is the version.
     assert!(matches!(
         r.route_at(&at("bank.accounts", account, within), now)[0],
-        Ingested::Changes(_)
+        MessageOutcome::Changes(_)
     ));
     let out = r.route_at(&at("bank.accounts", account, beyond), now);
     let reason = dead_letter(&out[0]);
@@ -550,26 +554,27 @@ fn a_timestamp_version_too_far_ahead_of_the_clock_is_dead_lettered() {
     let far = at("bank.accounts", account, 16_725_225_600_000);
     assert!(matches!(
         r.route_at(&far, now)[0],
-        Ingested::DeadLetter { .. }
+        MessageOutcome::DeadLetter { .. }
     ));
     assert!(matches!(
         router().route_at(&far, now)[0],
-        Ingested::Changes(_)
+        MessageOutcome::Changes(_)
     ));
     // Debezium: `ts_ms`.
     let dbz = |ts: u128| format!(r#"{{"op": "c", "after": {{"id": 1, "ts": 0}}, "ts_ms": {ts}}}"#);
     let out = r.route_at(&at("crm.customers", &dbz(now + 2 * HOUR), 0), now);
     assert!(
-        out.iter().all(|o| matches!(o, Ingested::DeadLetter { .. })),
+        out.iter()
+            .all(|o| matches!(o, MessageOutcome::DeadLetter { .. })),
         "{out:?}"
     );
     let out = r.route_at(&at("crm.customers", &dbz(now - HOUR), 0), now);
-    assert!(matches!(out[0], Ingested::Changes(_)), "{out:?}");
+    assert!(matches!(out[0], MessageOutcome::Changes(_)), "{out:?}");
     // GoldenGate `pos` is a trail position, not a time: never compared with the clock.
     let gg = r#"{"op_type": "I", "pos": "99999999999999999999", "after": {"ACCOUNT_ID": 1, "BALANCE": "2"}}"#;
     assert!(matches!(
         r.route_at(&at("gg.accounts", gg, beyond), now)[0],
-        Ingested::Changes(_)
+        MessageOutcome::Changes(_)
     ));
     // A custom format's declared position is not a time either.
     let mut thing = at(
@@ -578,12 +583,15 @@ fn a_timestamp_version_too_far_ahead_of_the_clock_is_dead_lettered() {
         beyond,
     );
     thing.headers = vec![("seq".into(), b"99999999999999999".to_vec())];
-    assert!(matches!(r.route_at(&thing, now)[0], Ingested::Changes(_)));
+    assert!(matches!(
+        r.route_at(&thing, now)[0],
+        MessageOutcome::Changes(_)
+    ));
     // Without the declared position it falls back to the Kafka timestamp, a time.
     thing.headers.clear();
     assert!(matches!(
         r.route_at(&thing, now)[0],
-        Ingested::DeadLetter { .. }
+        MessageOutcome::DeadLetter { .. }
     ));
 }
 
@@ -598,7 +606,7 @@ fn an_upsert_whose_message_key_names_another_record_is_dead_lettered() {
         r#"{"ACCOUNT_ID": "7", "BRANCH": " TO01 ", "EXTRA": 1}"#,
     ] {
         assert!(
-            matches!(route(Some(key), row)[0], Ingested::Changes(_)),
+            matches!(route(Some(key), row)[0], MessageOutcome::Changes(_)),
             "{key}"
         );
     }
@@ -646,7 +654,10 @@ fn an_upsert_whose_message_key_names_another_record_is_dead_lettered() {
         Some(r#"{"id": 1}"#),
         Some(r#"{"schema": {}, "payload": {"id": 1}}"#),
     ] {
-        assert!(matches!(customers(key)[0], Ingested::Changes(_)), "{key:?}");
+        assert!(
+            matches!(customers(key)[0], MessageOutcome::Changes(_)),
+            "{key:?}"
+        );
     }
     let out = customers(Some(r#"{"schema": {}, "payload": {"id": 2}}"#));
     assert_eq!(
@@ -658,12 +669,12 @@ fn an_upsert_whose_message_key_names_another_record_is_dead_lettered() {
     let out = r.route(&msg("crm.customers", Some(r#"{"id": 2}"#), Some(moved)));
     assert_eq!(changes(&out[0]).len(), 2, "{out:?}");
     // customer_emails is keyed by email, which the message key does not hold: not compared.
-    assert!(matches!(out[1], Ingested::Changes(_)), "{out:?}");
+    assert!(matches!(out[1], MessageOutcome::Changes(_)), "{out:?}");
     // A key holding only some of the key fields is compared on those.
     let part = route(Some(r#"{"ACCOUNT_ID": 7}"#), row);
-    assert!(matches!(part[0], Ingested::Changes(_)), "{part:?}");
+    assert!(matches!(part[0], MessageOutcome::Changes(_)), "{part:?}");
     // GoldenGate: the key may be any string; it is not compared.
     let gg = r#"{"op_type": "I", "pos": "1", "after": {"ACCOUNT_ID": 1, "BALANCE": "2"}}"#;
     let out = r.route(&msg("gg.accounts", Some("\"2_anything\""), Some(gg)));
-    assert!(matches!(out[0], Ingested::Changes(_)));
+    assert!(matches!(out[0], MessageOutcome::Changes(_)));
 }

@@ -264,7 +264,8 @@ async fn run_once(plan: &Plan, input: &Path, batch: usize, disk: Option<&Path>) 
             .await
             .expect("engine"),
     );
-    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(plan).expect("router"));
+    let router: Arc<dyn MessageRouter> =
+        Arc::new(crate::ingest::Router::new(plan).expect("router"));
     let source = FileSource::open(FileInput::File(input.to_path_buf()), None).expect("source");
     let shutdown = Shutdown::new();
     let s = run(engine, source, router, shutdown.subscribe())

@@ -12,9 +12,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use super::health::Health;
 use super::histogram::{
@@ -23,6 +24,7 @@ use super::histogram::{
 use super::RoutedBatch;
 use crate::bounded;
 use crate::store::DeadLetter;
+use crate::view::ViewCounts;
 
 static LOG_KEYS: AtomicBool = AtomicBool::new(false);
 
@@ -76,20 +78,28 @@ pub struct Summary {
     pub dead_lettered: u64,
     /// Single-view keys triggered (after de-duplication per batch).
     pub triggered: u64,
-    pub views_inserted: u64,
-    pub views_updated: u64,
-    /// Rebuilt and equal to the stored document: not rewritten.
-    pub views_unchanged: u64,
-    /// Deleted or marked deleted.
-    pub views_deleted: u64,
-    /// Refused by the view's JSON Schema (recorded in the errors collection).
-    pub views_failed: u64,
-    /// Mapping-function calls that got bad input (their value became null).
-    pub mapping_errors: u64,
+    /// What the single-view rebuilds did (a refused document is recorded in the errors
+    /// collection). In JSON (`/status`) as `views_inserted` … `views_failed` and
+    /// `mapping_errors`, the names of the counters before they had a type of their own.
+    #[serde(flatten, serialize_with = "summary_view_counts")]
+    pub views: ViewCounts,
     /// Events published.
     pub events: u64,
     /// Batches whose effects are durable.
     pub batches: u64,
+}
+
+/// [`Summary::views`] under the names `/status` has always used (a `views_` prefix, except
+/// `mapping_errors`), in [`ViewCounts`]' order.
+fn summary_view_counts<S: Serializer>(v: &ViewCounts, s: S) -> Result<S::Ok, S::Error> {
+    let mut st = s.serialize_struct("ViewCounts", 6)?;
+    st.serialize_field("views_inserted", &v.inserted)?;
+    st.serialize_field("views_updated", &v.updated)?;
+    st.serialize_field("views_unchanged", &v.unchanged)?;
+    st.serialize_field("views_deleted", &v.deleted)?;
+    st.serialize_field("views_failed", &v.failed)?;
+    st.serialize_field("mapping_errors", &v.mapping_errors)?;
+    st.end()
 }
 
 /// What one batch did (added to the counters when the batch is durable).
@@ -99,12 +109,7 @@ pub struct BatchCounts {
     pub applied: u64,
     pub stale: u64,
     pub triggered: u64,
-    pub views_inserted: u64,
-    pub views_updated: u64,
-    pub views_unchanged: u64,
-    pub views_deleted: u64,
-    pub views_failed: u64,
-    pub mapping_errors: u64,
+    pub views: ViewCounts,
     pub events: u64,
 }
 
@@ -114,12 +119,7 @@ impl std::ops::AddAssign for BatchCounts {
         self.applied += o.applied;
         self.stale += o.stale;
         self.triggered += o.triggered;
-        self.views_inserted += o.views_inserted;
-        self.views_updated += o.views_updated;
-        self.views_unchanged += o.views_unchanged;
-        self.views_deleted += o.views_deleted;
-        self.views_failed += o.views_failed;
-        self.mapping_errors += o.mapping_errors;
+        self.views += o.views;
         self.events += o.events;
     }
 }
@@ -133,12 +133,8 @@ pub struct Counters {
     skipped: AtomicU64,
     dead_lettered: AtomicU64,
     triggered: AtomicU64,
-    views_inserted: AtomicU64,
-    views_updated: AtomicU64,
-    views_unchanged: AtomicU64,
-    views_deleted: AtomicU64,
-    views_failed: AtomicU64,
-    mapping_errors: AtomicU64,
+    /// Added once per durable batch; behind a lock so that one type holds them all.
+    views: Mutex<ViewCounts>,
     events: AtomicU64,
     batches: AtomicU64,
     topics: Mutex<BTreeMap<String, TopicCounts>>,
@@ -159,12 +155,7 @@ impl Default for Counters {
             skipped: zero(),
             dead_lettered: zero(),
             triggered: zero(),
-            views_inserted: zero(),
-            views_updated: zero(),
-            views_unchanged: zero(),
-            views_deleted: zero(),
-            views_failed: zero(),
-            mapping_errors: zero(),
+            views: Mutex::default(),
             events: zero(),
             batches: zero(),
             topics: Mutex::default(),
@@ -253,22 +244,17 @@ impl Counters {
         add(&self.applied, b.applied);
         add(&self.stale, b.stale);
         add(&self.triggered, b.triggered);
-        add(&self.views_inserted, b.views_inserted);
-        add(&self.views_updated, b.views_updated);
-        add(&self.views_unchanged, b.views_unchanged);
-        add(&self.views_deleted, b.views_deleted);
-        add(&self.views_failed, b.views_failed);
-        add(&self.mapping_errors, b.mapping_errors);
+        *self.views.lock().unwrap_or_else(PoisonError::into_inner) += b.views;
         add(&self.events, b.events);
         tracing::debug!(
             consumed = b.consumed,
             applied = b.applied,
             stale = b.stale,
             triggered = b.triggered,
-            written = b.views_inserted + b.views_updated,
-            unchanged = b.views_unchanged,
-            deleted = b.views_deleted,
-            failed = b.views_failed,
+            written = b.views.inserted + b.views.updated,
+            unchanged = b.views.unchanged,
+            deleted = b.views.deleted,
+            failed = b.views.failed,
             millis = millis as u64,
             "batch committed"
         );
@@ -357,12 +343,7 @@ impl Counters {
             skipped: g(&self.skipped),
             dead_lettered: g(&self.dead_lettered),
             triggered: g(&self.triggered),
-            views_inserted: g(&self.views_inserted),
-            views_updated: g(&self.views_updated),
-            views_unchanged: g(&self.views_unchanged),
-            views_deleted: g(&self.views_deleted),
-            views_failed: g(&self.views_failed),
-            mapping_errors: g(&self.mapping_errors),
+            views: *self.views.lock().unwrap_or_else(PoisonError::into_inner),
             events: g(&self.events),
             batches: g(&self.batches),
         }
@@ -387,6 +368,35 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_summary_json_keeps_the_names_and_order_of_the_status_document() {
+        let counters = Counters::default();
+        let views = ViewCounts {
+            inserted: 7,
+            updated: 8,
+            unchanged: 9,
+            deleted: 10,
+            failed: 11,
+            mapping_errors: 12,
+        };
+        let batch = BatchCounts {
+            consumed: 1,
+            applied: 2,
+            stale: 3,
+            triggered: 6,
+            views,
+            events: 13,
+        };
+        counters.batch_committed(&batch, 0);
+        counters.batch_committed(&BatchCounts::default(), 0);
+        let s = counters.summary();
+        assert_eq!(s.views, views);
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"consumed":1,"applied":2,"stale":3,"skipped":0,"dead_lettered":0,"triggered":6,"views_inserted":7,"views_updated":8,"views_unchanged":9,"views_deleted":10,"views_failed":11,"mapping_errors":12,"events":13,"batches":2}"#
+        );
     }
 
     #[test]

@@ -22,7 +22,6 @@
 
 use super::retry::{Backoff, Stop};
 use super::{BatchOutcome, Engine, Halt, RoutedBatch};
-use crate::store::raw_json;
 use crate::store::{DeadLetter, StoreError};
 
 /// Attempts of one message on non-retryable errors before it is dead-lettered.
@@ -103,19 +102,10 @@ pub async fn isolate(
         }
         let m = &routed.message;
         refused_letters.extend(single.malformed);
-        refused_letters.push(DeadLetter {
-            topic: m.topic.clone(),
-            partition: m.partition,
-            offset: m.offset,
-            key: raw_json(m.key.as_deref()),
-            value: raw_json(m.value.as_deref()),
-            reason: format!("the store refused it {ATTEMPTS} times: {e}"),
-            projection: None,
-            original: Some(crate::store::Original {
-                key: m.key.clone(),
-                value: m.value.clone(),
-            }),
-        });
+        refused_letters.push(DeadLetter::from_message(
+            m,
+            format!("the store refused it {ATTEMPTS} times: {e}"),
+        ));
     }
     // Written only now: a batch that stops the run leaves no dead letter behind, so its
     // restart does not dead-letter the same messages twice.
@@ -133,22 +123,8 @@ async fn write_letters(
     letters: &[DeadLetter],
     stop: &mut Stop,
 ) -> Result<(), Halt> {
-    let mut backoff = Backoff::new(engine.config().retry_backoff);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let write = engine.stores().dead_letters.dead_letter(letters.to_vec());
-        match stop.bounded(write).await? {
-            Ok(()) => return Ok(()),
-            Err(e) if e.retryable => {
-                engine.counters().batch_retrying(
-                    attempt,
-                    backoff.delay().as_millis() as u64,
-                    &e.to_string(),
-                );
-                backoff.wait(stop).await?;
-            }
-            Err(e) => return Err(Halt::Failed(e)),
-        }
-    }
+    // Retried without a limit while the sink is unavailable (an outage pauses the run): the
+    // batch cannot be committed without its dead letters.
+    let write = || engine.stores().dead_letters.dead_letter(letters.to_vec());
+    Ok(engine.retrying(stop, 0, write).await??)
 }

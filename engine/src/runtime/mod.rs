@@ -1,6 +1,6 @@
 //! The runtime: build a plan into an [`Engine`], then drive batches through every stage.
 //!
-//! In: a [`Plan`], the adapters ([`Stores`]), a [`Route`] (decode + cast) and a
+//! In: a [`Plan`], the adapters ([`Stores`]), a [`MessageRouter`] (decode + cast) and a
 //! [`crate::source::Source`]. Out: projections and single views kept up to date,
 //! events, dead letters, input positions committed, and the [`Summary`] of what happened.
 //!
@@ -32,12 +32,11 @@ use std::time::Duration;
 
 use fdc_plan::Plan;
 
-use crate::change::{Ingested, Message};
+use crate::change::{Message, MessageOutcome};
 use crate::project;
 use crate::source::SourceItem;
-use crate::store::raw_json;
 use crate::store::{
-    DeadLetter, DeadLetterSink, Event, EventSink, Original, ProjectionLayout, ProjectionStore,
+    DeadLetter, DeadLetterSink, Event, EventSink, ProjectionLayout, ProjectionStore,
     SingleViewStore, StoreError,
 };
 use crate::strategy::{self, KeySet};
@@ -50,13 +49,15 @@ pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
 pub use stage::{Role, TriggerRouter};
 
-/// Decodes and casts a message into per-projection outcomes ([`crate::ingest::Router`]).
-pub trait Route: Send + Sync {
-    fn route(&self, message: &Message) -> Vec<Ingested>;
+/// Turns a message into its outcomes on the reader's side of the read-ahead: per-projection
+/// changes ([`crate::ingest::Router`], decode + cast), or for an aggregate stage a trigger
+/// ([`TriggerRouter`]).
+pub trait MessageRouter: Send + Sync {
+    fn route(&self, message: &Message) -> Vec<MessageOutcome>;
 }
 
-impl Route for crate::ingest::Router {
-    fn route(&self, message: &Message) -> Vec<Ingested> {
+impl MessageRouter for crate::ingest::Router {
+    fn route(&self, message: &Message) -> Vec<MessageOutcome> {
         crate::ingest::Router::route(self, message)
     }
 }
@@ -177,7 +178,7 @@ pub enum Halt {
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub message: Message,
-    pub outcomes: Vec<Ingested>,
+    pub outcomes: Vec<MessageOutcome>,
 }
 
 /// A batch ready for the write stages.
@@ -190,7 +191,7 @@ pub struct RoutedBatch {
 
 impl RoutedBatch {
     /// Routes the items of a source batch.
-    pub fn route(items: Vec<SourceItem>, router: &dyn Route) -> RoutedBatch {
+    pub fn route(items: Vec<SourceItem>, router: &dyn MessageRouter) -> RoutedBatch {
         let mut batch = RoutedBatch::default();
         for item in items {
             match item {
@@ -233,15 +234,16 @@ pub struct Engine {
     config: RuntimeConfig,
     counters: Arc<Counters>,
     /// What this process runs (see `stage`): both stages, or one with triggers in between.
-    stage: Stage,
+    stage: EngineStages,
     /// An aggregate stage beside an ingest stage sharing the counters: the ingest stage
     /// already counted the triggers, so this one does not count them again.
     triggers_counted_elsewhere: bool,
 }
 
-/// The stages an [`Engine`] runs.
+/// The stages an [`Engine`] runs: both, or one of the split roles ([`Role`]), the ingest
+/// one with the sink its triggers go to.
 #[derive(Clone, Default)]
-enum Stage {
+enum EngineStages {
     #[default]
     All,
     Ingest(Arc<dyn TriggerSink>),
@@ -302,7 +304,7 @@ impl Engine {
             schemas: Arc::new(schemas),
             config,
             counters: Arc::new(Counters::default()),
-            stage: Stage::All,
+            stage: EngineStages::All,
             triggers_counted_elsewhere: false,
         })
     }
@@ -325,13 +327,13 @@ impl Engine {
 
     /// Runs only the ingest stage: triggers go to `sink` instead of being rebuilt here.
     pub fn ingest_only(mut self, sink: Arc<dyn TriggerSink>) -> Engine {
-        self.stage = Stage::Ingest(sink);
+        self.stage = EngineStages::Ingest(sink);
         self
     }
 
     /// Runs only the aggregate stage: batches hold trigger records ([`TriggerRouter`]).
     pub fn aggregate_only(mut self) -> Engine {
-        self.stage = Stage::Aggregate;
+        self.stage = EngineStages::Aggregate;
         self
     }
 
@@ -345,9 +347,9 @@ impl Engine {
     /// The role this engine plays.
     pub fn role(&self) -> Role {
         match self.stage {
-            Stage::All => Role::All,
-            Stage::Ingest(_) => Role::Ingest,
-            Stage::Aggregate => Role::Aggregate,
+            EngineStages::All => Role::All,
+            EngineStages::Ingest(_) => Role::Ingest,
+            EngineStages::Aggregate => Role::Aggregate,
         }
     }
 
@@ -375,8 +377,8 @@ impl Engine {
             let m = &r.message;
             for outcome in &r.outcomes {
                 match outcome {
-                    Ingested::Changes(c) => changes.extend(c.iter().cloned()),
-                    Ingested::Trigger {
+                    MessageOutcome::Changes(c) => changes.extend(c.iter().cloned()),
+                    MessageOutcome::Trigger {
                         view,
                         key,
                         origin_ms,
@@ -393,26 +395,15 @@ impl Engine {
                             out.origins.push(ts);
                         }
                     }
-                    Ingested::Skipped { reason, .. } => {
+                    MessageOutcome::Skipped { reason, .. } => {
                         out.skipped
                             .push((m.topic.clone(), m.partition, m.offset, reason.clone()));
                     }
-                    Ingested::DeadLetter { projection, reason } => {
-                        out.dead_letters.push(DeadLetter {
-                            topic: m.topic.clone(),
-                            partition: m.partition,
-                            offset: m.offset,
-                            key: raw_json(m.key.as_deref()),
-                            value: raw_json(m.value.as_deref()),
-                            reason: reason.clone(),
-                            projection: projection
-                                .and_then(|p| plan.projections.get(p))
-                                .map(|p| p.name.clone()),
-                            original: Some(Original {
-                                key: m.key.clone(),
-                                value: m.value.clone(),
-                            }),
-                        });
+                    MessageOutcome::DeadLetter { projection, reason } => {
+                        out.dead_letters.push(
+                            DeadLetter::from_message(m, reason.as_str())
+                                .meant_for(plan, *projection),
+                        );
                     }
                 }
             }
@@ -433,7 +424,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        if let Stage::Ingest(sink) = &self.stage {
+        if let EngineStages::Ingest(sink) = &self.stage {
             out.counts.triggered += self
                 .publish_triggers(
                     sink.as_ref(),
@@ -537,13 +528,8 @@ impl Engine {
         out: &mut BatchOutcome,
         events: &mut Vec<Event>,
     ) {
-        out.counts.views_inserted += r.inserted;
-        out.counts.views_updated += r.updated;
-        out.counts.views_unchanged += r.unchanged;
-        out.counts.views_deleted += r.deleted;
-        out.counts.views_failed += r.failed;
-        out.counts.mapping_errors += r.mapping_errors;
-        for _ in 0..r.failed {
+        out.counts.views += r.counts;
+        for _ in 0..r.counts.failed {
             out.failed.push((
                 self.plan.single_views[vi].name.clone(),
                 "document does not satisfy the view's JSON Schema".into(),
@@ -601,30 +587,33 @@ impl Engine {
         batch: &RoutedBatch,
         stop: &mut retry::Stop,
     ) -> Result<BatchOutcome, Halt> {
-        let mut attempt: u32 = 0;
-        let mut backoff = retry::Backoff::new(self.config.retry_backoff);
-        loop {
-            attempt += 1;
-            match stop.bounded(self.process(batch)).await? {
-                Ok(o) => {
-                    self.counters.batch_succeeded();
-                    return Ok(o);
-                }
-                Err(e)
-                    if e.retryable
-                        && (self.config.max_attempts == 0
-                            || attempt < self.config.max_attempts) =>
-                {
-                    self.counters.batch_retrying(
-                        attempt,
-                        backoff.delay().as_millis() as u64,
-                        &e.to_string(),
-                    );
-                    backoff.wait(stop).await?;
-                }
-                Err(e) => return Err(Halt::Failed(e)),
-            }
-        }
+        let outcome = self
+            .retrying(stop, self.config.max_attempts, || self.process(batch))
+            .await??;
+        self.counters.batch_succeeded();
+        Ok(outcome)
+    }
+
+    /// [`retry::with_retries`] from the configured first delay, with at most `max_attempts`
+    /// (0: no limit); each retry is counted as a batch retrying (health, log).
+    pub(super) async fn retrying<T, Fut>(
+        &self,
+        stop: &mut retry::Stop,
+        max_attempts: u32,
+        attempt: impl FnMut() -> Fut,
+    ) -> Result<Result<T, StoreError>, retry::Interrupted>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let retries = retry::Retries {
+            first: self.config.retry_backoff,
+            max_attempts,
+        };
+        let count = |n: u32, delay: Duration, e: &StoreError| {
+            self.counters
+                .batch_retrying(n, delay.as_millis() as u64, &e.to_string());
+        };
+        retry::with_retries(stop, retries, count, attempt).await
     }
 
     /// [`Engine::process_with_retry`], then, when the store refuses the batch (a non-retryable

@@ -1,121 +1,56 @@
-//! Retrying through outages without holding up a shutdown.
+//! Retrying a store call through outages without holding up a shutdown.
 //!
-//! In: the run's shutdown signal ([`Stop`]) and a first retry delay. Out: waits between
-//! attempts that double up to [`MAX_BACKOFF`] ([`Backoff`]), and work run under a deadline
-//! that starts when shutdown is asked for ([`Stop::bounded`]).
+//! In: the run's shutdown signal ([`Stop`]), a first retry delay and the attempts at most
+//! ([`Retries`]). Out: a store call tried again while it fails with a retryable error
+//! ([`with_retries`]). The waits and the shutdown deadline are `fdc_core::retry`'s ([`Backoff`],
+//! [`Stop::bounded`]), re-exported here; every retry or backoff loop of the engine waits
+//! through [`Backoff`].
 //!
-//! Guarantees:
-//! - a wait between two attempts ends as soon as shutdown is asked for, with [`Interrupted`];
-//! - work started before shutdown may go on for the stop's grace period after it, then it is
-//!   abandoned (dropped) with [`Interrupted`]; work started after shutdown gets the grace
-//!   period from its start. So a writer stuck on an unreachable database stops within the grace
-//!   period plus one check, whatever the driver's own time-outs;
-//! - abandoning work is safe only where its effects are idempotent and nothing was committed
-//!   for it: the run loop commits a batch's input positions only after the batch is durable,
-//!   so an abandoned batch is read again on restart, as after a crash.
+//! Guarantees: those of `fdc_core::retry` (a wait ends as soon as shutdown is asked for; work
+//! in flight is abandoned after the grace period, with [`Interrupted`]); abandoning work is
+//! safe only where its effects are idempotent and nothing was committed for it: the run loop
+//! commits a batch's input positions only after the batch is durable, so an abandoned batch is
+//! read again on restart, as after a crash.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::watch;
+pub use fdc_core::retry::{Backoff, Interrupted, Stop, MAX_BACKOFF};
 
-/// The longest wait between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+use crate::store::StoreError;
 
-/// Shutdown was asked for before the work could finish; nothing of it was committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("shutdown was asked for before the work could finish")]
-pub struct Interrupted;
-
-/// The shutdown signal as a writer sees it, with the grace period it gives work in flight.
-#[derive(Debug, Clone)]
-pub struct Stop {
-    signal: Option<watch::Receiver<bool>>,
-    grace: Duration,
+/// How a store call is tried again: the first wait of its [`Backoff`] and the attempts at
+/// most (0: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    pub first: Duration,
+    pub max_attempts: u32,
 }
 
-impl Stop {
-    /// A stop that never fires (tools that run to completion, tests).
-    pub fn never() -> Stop {
-        Stop {
-            signal: None,
-            grace: Duration::MAX,
-        }
-    }
-
-    /// Follows `signal` (true: shutdown asked for); work in flight gets `grace` after it.
-    pub fn new(signal: watch::Receiver<bool>, grace: Duration) -> Stop {
-        Stop {
-            signal: Some(signal),
-            grace,
-        }
-    }
-
-    /// Whether shutdown has been asked for.
-    pub fn is_set(&self) -> bool {
-        self.signal.as_ref().is_some_and(|s| *s.borrow())
-    }
-
-    /// Resolves when shutdown is asked for; never when it cannot be any more (the trigger
-    /// was dropped) or for [`Stop::never`].
-    pub async fn fired(&mut self) {
-        match self.signal.as_mut() {
-            Some(signal) => {
-                if signal.wait_for(|stop| *stop).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+/// Runs `attempt` until it succeeds, fails with an error that is not retryable, or fails for
+/// the `max_attempts`-th time: that result is returned. Between attempts it tells `on_retry`
+/// the number of the attempt that failed, the coming delay and the error, then waits out a
+/// [`Backoff`]. Each attempt runs under [`Stop::bounded`] and each wait ends on shutdown: then
+/// [`Interrupted`].
+pub async fn with_retries<T, Fut>(
+    stop: &mut Stop,
+    retries: Retries,
+    mut on_retry: impl FnMut(u32, Duration, &StoreError),
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Result<T, StoreError>, Interrupted>
+where
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = Backoff::new(retries.first);
+    let mut n: u32 = 0;
+    loop {
+        n += 1;
+        match stop.bounded(attempt()).await? {
+            Err(e) if e.retryable && (retries.max_attempts == 0 || n < retries.max_attempts) => {
+                on_retry(n, backoff.delay(), &e);
+                backoff.wait(stop).await?;
             }
-            None => std::future::pending::<()>().await,
-        }
-    }
-
-    /// Runs `work` to its end, unless shutdown is asked for and `work` then takes longer than
-    /// the grace period: it is dropped and [`Interrupted`] returned.
-    pub async fn bounded<T>(&mut self, work: impl Future<Output = T>) -> Result<T, Interrupted> {
-        tokio::pin!(work);
-        if !self.is_set() {
-            tokio::select! {
-                out = &mut work => return Ok(out),
-                () = self.fired() => {}
-            }
-        }
-        match tokio::time::timeout(self.grace, work).await {
-            Ok(out) => Ok(out),
-            Err(_) => Err(Interrupted),
-        }
-    }
-}
-
-/// Waits between attempts: the first delay, doubled after each wait up to [`MAX_BACKOFF`].
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    /// Starts at `first` (at least one millisecond).
-    pub fn new(first: Duration) -> Backoff {
-        Backoff {
-            next: first.clamp(Duration::from_millis(1), MAX_BACKOFF),
-        }
-    }
-
-    /// The delay the next [`Backoff::wait`] sleeps.
-    pub fn delay(&self) -> Duration {
-        self.next
-    }
-
-    /// Sleeps the current delay and doubles it; ends early with [`Interrupted`] when shutdown
-    /// is asked for (also when it already was).
-    pub async fn wait(&mut self, stop: &mut Stop) -> Result<(), Interrupted> {
-        if stop.is_set() {
-            return Err(Interrupted);
-        }
-        let delay = self.next;
-        self.next = (self.next * 2).min(MAX_BACKOFF);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => Ok(()),
-            () = stop.fired() => Err(Interrupted),
+            done => return Ok(done),
         }
     }
 }
@@ -123,84 +58,81 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::watch;
 
-    #[test]
-    fn the_delay_doubles_up_to_the_cap() {
-        let mut b = Backoff::new(Duration::from_secs(10));
-        let mut stop = Stop::never();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("runtime");
-        let mut seen = Vec::new();
-        rt.block_on(async {
-            for _ in 0..4 {
-                seen.push(b.delay().as_secs());
-                b.wait(&mut stop).await.expect("never stopped");
-            }
-        });
-        assert_eq!(seen, vec![10, 20, 30, 30]);
-        assert_eq!(
-            Backoff::new(Duration::ZERO).delay(),
-            Duration::from_millis(1)
-        );
+    /// A call failing with the given errors in turn, then succeeding; counts its calls.
+    fn failing(
+        errors: Vec<StoreError>,
+    ) -> impl FnMut() -> std::future::Ready<Result<u8, StoreError>> {
+        let mut errors = errors.into_iter();
+        move || std::future::ready(errors.next().map_or(Ok(7), Err))
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_wait_ends_when_shutdown_is_asked_for() {
-        let (tx, rx) = watch::channel(false);
-        let mut stop = Stop::new(rx, Duration::from_secs(5));
-        let mut b = Backoff::new(Duration::from_secs(30));
-        let started = tokio::time::Instant::now();
-        {
-            let wait = b.wait(&mut stop);
-            tokio::pin!(wait);
-            tokio::select! {
-                r = &mut wait => panic!("the wait ended before shutdown: {r:?}"),
-                () = tokio::time::sleep(Duration::from_secs(1)) => tx.send_replace(true),
-            };
-            assert_eq!(wait.await, Err(Interrupted));
-        }
-        assert_eq!(started.elapsed(), Duration::from_secs(1));
-        // Once shutdown is set, no wait sleeps at all.
-        assert_eq!(b.wait(&mut stop).await, Err(Interrupted));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn work_in_flight_gets_the_grace_period_then_is_abandoned() {
-        let (tx, rx) = watch::channel(false);
-        let mut stop = Stop::new(rx, Duration::from_secs(5));
-        // Finishes within the grace period: its result is kept.
-        let quick = async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            7
+    async fn with_retries_retries_retryable_errors_with_backoff_up_to_the_attempts() {
+        let retries = Retries {
+            first: Duration::from_secs(1),
+            max_attempts: 0,
         };
+        let down = || StoreError::retryable("write", "down");
+        let mut told = Vec::new();
+        let started = tokio::time::Instant::now();
+        let out = with_retries(
+            &mut Stop::never(),
+            retries,
+            |n, delay, e| told.push((n, delay.as_secs(), e.retryable)),
+            failing(vec![down(), down(), down()]),
+        )
+        .await;
+        assert_eq!(out.expect("not interrupted").expect("succeeds"), 7);
+        assert_eq!(told, vec![(1, 1, true), (2, 2, true), (3, 4, true)]);
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+
+        // A fatal error is not retried; the attempts bound the retryable ones.
+        let fatal = with_retries(
+            &mut Stop::never(),
+            retries,
+            |_, _, _| panic!("not retried"),
+            failing(vec![StoreError::fatal("write", "refused")]),
+        )
+        .await;
+        assert!(fatal.expect("not interrupted").is_err_and(|e| !e.retryable));
+        let mut calls = 0;
+        let bounded = with_retries(
+            &mut Stop::never(),
+            Retries {
+                max_attempts: 2,
+                ..retries
+            },
+            |_, _, _| calls += 1,
+            failing(vec![down(), down(), down()]),
+        )
+        .await;
+        assert!(bounded
+            .expect("not interrupted")
+            .is_err_and(|e| e.retryable));
+        assert_eq!(calls, 1, "two attempts: one retry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_retries_stops_waiting_on_shutdown() {
+        let (tx, rx) = watch::channel(false);
+        let mut stop = Stop::new(rx, Duration::from_secs(5));
+        let retries = Retries {
+            first: Duration::from_secs(30),
+            max_attempts: 0,
+        };
+        let started = tokio::time::Instant::now();
         let signal = async {
             tokio::time::sleep(Duration::from_secs(1)).await;
             tx.send_replace(true);
         };
-        let (out, ()) = tokio::join!(stop.bounded(quick), signal);
-        assert_eq!(out, Ok(7));
-        // Hangs (an unreachable database): abandoned after the grace period.
-        let started = tokio::time::Instant::now();
-        let hung = stop.bounded(std::future::pending::<()>()).await;
-        assert_eq!(hung, Err(Interrupted));
-        assert_eq!(started.elapsed(), Duration::from_secs(5));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_dropped_trigger_or_never_does_not_interrupt() {
-        let (tx, rx) = watch::channel(false);
-        let mut stop = Stop::new(rx, Duration::from_secs(1));
-        drop(tx);
-        let work = async {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            1
-        };
-        assert_eq!(stop.bounded(work).await, Ok(1));
-        let mut never = Stop::never();
-        assert!(!never.is_set());
-        assert_eq!(never.bounded(async { 2 }).await, Ok(2));
+        let always_down = || std::future::ready(Err::<u8, _>(StoreError::retryable("w", "down")));
+        let (out, ()) = tokio::join!(
+            with_retries(&mut stop, retries, |_, _, _| {}, always_down),
+            signal
+        );
+        assert_eq!(out.map(|_| ()), Err(Interrupted));
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
     }
 }

@@ -1,7 +1,7 @@
 //! The run loop: a reader task reads and routes batches ahead while the engine writes the
 //! current one; positions are committed behind the durable watermark.
 //!
-//! In: a built [`Engine`], a [`Source`], a [`Route`], a shutdown signal. Out: the [`Summary`]
+//! In: a built [`Engine`], a [`Source`], a [`MessageRouter`], a shutdown signal. Out: the [`Summary`]
 //! when the input ends or shutdown is asked for.
 //!
 //! Guarantees: batches are written in read order, one at a time; decode and cast of the next
@@ -28,7 +28,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 use super::retry::Stop;
-use super::{Engine, EngineError, Halt, Route, RoutedBatch, Summary};
+use super::{Engine, EngineError, Halt, MessageRouter, RoutedBatch, Summary};
 use crate::source::{Ack, InFlight, Source, KEEP_ALIVE};
 use crate::store::StoreError;
 
@@ -63,7 +63,7 @@ impl Shutdown {
 pub async fn run<S: Source + 'static>(
     engine: Arc<Engine>,
     mut source: S,
-    router: Arc<dyn Route>,
+    router: Arc<dyn MessageRouter>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Summary, EngineError> {
     let batch_size = engine.config().batch_size.max(1);

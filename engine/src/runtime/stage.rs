@@ -14,8 +14,8 @@
 //! the plan does not have, is dead-lettered with the reason. Rebuilding is idempotent, so a
 //! re-delivered trigger costs a rebuild and changes nothing.
 
-use super::{Engine, Route};
-use crate::change::{Ingested, Message};
+use super::{Engine, MessageRouter};
+use crate::change::{Message, MessageOutcome};
 use crate::store::StoreError;
 use crate::trigger::{TriggerRecord, TriggerSink};
 
@@ -43,7 +43,7 @@ impl Role {
 }
 
 /// The router of an aggregate stage: decodes each trigger record on the reader's side of the
-/// read-ahead channel, like any message, into [`Ingested::Trigger`], or a dead letter with the
+/// read-ahead channel, like any message, into [`MessageOutcome::Trigger`], or a dead letter with the
 /// reason when it is not a trigger record or names a view the plan does not have.
 pub struct TriggerRouter {
     /// The plan's single views, by index.
@@ -57,7 +57,7 @@ impl TriggerRouter {
         }
     }
 
-    fn decode(&self, message: &Message) -> Result<Ingested, String> {
+    fn decode(&self, message: &Message) -> Result<MessageOutcome, String> {
         let value = message
             .value
             .as_deref()
@@ -69,7 +69,7 @@ impl TriggerRouter {
             .iter()
             .position(|v| *v == t.view)
             .ok_or_else(|| "a trigger of a single view this pipeline does not have".to_string())?;
-        Ok(Ingested::Trigger {
+        Ok(MessageOutcome::Trigger {
             view,
             key: t.key,
             origin_ms: t.origin_ms,
@@ -77,11 +77,11 @@ impl TriggerRouter {
     }
 }
 
-impl Route for TriggerRouter {
-    fn route(&self, message: &Message) -> Vec<Ingested> {
+impl MessageRouter for TriggerRouter {
+    fn route(&self, message: &Message) -> Vec<MessageOutcome> {
         vec![self
             .decode(message)
-            .unwrap_or_else(|reason| Ingested::DeadLetter {
+            .unwrap_or_else(|reason| MessageOutcome::DeadLetter {
                 projection: None,
                 reason,
             })]
@@ -146,14 +146,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             router.route(&message(Some(&record))),
-            vec![Ingested::Trigger {
+            vec![MessageOutcome::Trigger {
                 view: 0,
                 key: vec![Value::Int(1)],
                 origin_ms: Some(3),
             }]
         );
         let reason = |value: Option<&str>| match router.route(&message(value)).as_slice() {
-            [Ingested::DeadLetter {
+            [MessageOutcome::DeadLetter {
                 projection: None,
                 reason,
             }] => reason.clone(),

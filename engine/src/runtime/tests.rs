@@ -101,7 +101,7 @@ async fn run_file(
     store: Arc<EmbeddedStore>,
 ) -> Summary {
     let plan = engine.plan().clone();
-    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
+    let router: Arc<dyn MessageRouter> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
     let source = FileSource::open(FileInput::File(path.to_path_buf()), Some(store)).unwrap();
     let shutdown = Shutdown::new();
     run(engine, source, router, shutdown.subscribe())
@@ -327,7 +327,8 @@ async fn run_with_fault(
         ..config
     };
     let engine = Arc::new(Engine::build(shop_plan(), stores, config).await.unwrap());
-    let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
+    let router: Arc<dyn MessageRouter> =
+        Arc::new(crate::ingest::Router::new(&shop_plan()).unwrap());
     let source = FileSource::open(FileInput::File(path), Some(store.clone())).unwrap();
     (
         run(engine, source, router, shutdown.subscribe()).await,
@@ -540,7 +541,7 @@ async fn split_ingest_and_aggregate_stages_build_the_views_of_one_process() {
     assert_eq!(ingest.role(), Role::Ingest);
     let s = run_file(ingest, &path, Arc::new(EmbeddedStore::in_memory())).await;
     assert!(s.triggered > 0);
-    assert_eq!(s.views_inserted + s.views_updated + s.views_deleted, 0);
+    assert_eq!(s.views.inserted + s.views.updated + s.views.deleted, 0);
     assert!(split.all_documents("customer_360").unwrap().is_empty());
 
     // Aggregate: the triggers (and one record that is not a trigger) as messages.
@@ -698,7 +699,7 @@ async fn a_value_a_unique_index_holds_is_dead_lettered_on_the_embedded_store() {
             ..RuntimeConfig::default()
         };
         let engine = Arc::new(Engine::build(plan.clone(), stores, config).await.unwrap());
-        let router: Arc<dyn Route> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
+        let router: Arc<dyn MessageRouter> = Arc::new(crate::ingest::Router::new(&plan).unwrap());
         let source = FileSource::open(FileInput::File(path), None).unwrap();
         let s = run(engine, source, router, Shutdown::new().subscribe())
             .await

@@ -49,10 +49,10 @@ use common::{
     through_engine, timed_refresh,
 };
 use fdc_embedded::{DiskOptions, EmbeddedStore};
-use fdc_engine::change::{Ingested, Message};
+use fdc_engine::change::{Message, MessageOutcome};
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions};
-use fdc_engine::runtime::{layouts, Engine, Route, RoutedBatch, RuntimeConfig};
+use fdc_engine::runtime::{layouts, Engine, MessageRouter, RoutedBatch, RuntimeConfig};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::record::{Record, RecordMeta, RecordState};
 use fdc_engine::store::{EventSink, ProjectionStore, RecordWrite};
@@ -249,12 +249,17 @@ impl EventSink for NoEvents {
     }
 }
 
+/// The store directory's options, with the cache size of `FDC_STORE_CACHE_MB` as `fdc` reads it.
+fn disk_options() -> DiskOptions {
+    DiskOptions::with_cache_setting(std::env::var("FDC_STORE_CACHE_MB").ok().as_deref())
+}
+
 fn open_store(tag: &str) -> Arc<EmbeddedStore> {
     match std::env::var("FDC_BENCH_DIR") {
         Ok(dir) => {
             let path = std::path::Path::new(&dir).join(tag);
             let _ = std::fs::remove_dir_all(&path);
-            Arc::new(EmbeddedStore::open(&path).expect("open store"))
+            Arc::new(EmbeddedStore::open_with(&path, disk_options()).expect("open store"))
         }
         Err(_) => Arc::new(EmbeddedStore::in_memory()),
     }
@@ -283,7 +288,7 @@ async fn raw(plan: &Plan, store: &EmbeddedStore, router: &Router, messages: &[Me
         let mut per: Vec<Vec<RecordWrite>> = vec![Vec::new(); plan.projections.len()];
         for m in chunk {
             for o in router.route(m) {
-                if let Ingested::Changes(changes) = o {
+                if let MessageOutcome::Changes(changes) = o {
                     for c in changes {
                         if let Some(after) = c.after {
                             per[c.projection].push(RecordWrite::Put(Record {
@@ -332,7 +337,7 @@ async fn latency(engine: &Engine, router: &Router, messages: &[Message], rate: f
             .cloned()
             .map(SourceItem::Message)
             .collect();
-        let batch = RoutedBatch::route(items, router as &dyn Route);
+        let batch = RoutedBatch::route(items, router as &dyn MessageRouter);
         let o = engine.process(&batch).await.expect("process");
         engine.commit(&o, 0);
         let done = start.elapsed();
@@ -395,7 +400,7 @@ async fn bench() {
         "data set: {customers} customers, {n} messages (customers, addresses, 3 orders each, 3 items per order, 1000 products); batch {BATCH}; {} runtime thread(s); store {}; MIMALLOC_PURGE_DELAY={}",
         threads(),
         match std::env::var("FDC_BENCH_DIR") {
-            Ok(_) => format!("disk-resident (redb), cache {} MiB", DiskOptions::from_env().cache_mib),
+            Ok(_) => format!("disk-resident (redb), cache {} MiB", disk_options().cache_mib),
             Err(_) => "in memory".into(),
         },
         std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_default()
@@ -569,8 +574,8 @@ async fn refresh_twice(eng: &Engine, view: &str, t_read: f64) {
             "   full refresh of {view} ({label}):      {:>9.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {:.0} views per CPU-s)  raw read of the same records takes {:.0} % of this time  peak RSS {:.0} MiB",
             views / t,
             out.totals.rebuilt,
-            out.totals.inserted,
-            out.totals.unchanged,
+            out.totals.views.inserted,
+            out.totals.views.unchanged,
             views / c,
             100.0 * t_read / t,
             peak_rss_mib()

@@ -203,7 +203,7 @@ async fn through_engine(
     task.await.expect("task").expect("run");
     let s = engine.counters().summary();
     assert_eq!(s.dead_lettered, 0);
-    let views = s.views_inserted + s.views_updated;
+    let views = s.views.inserted + s.views.updated;
     println!(
         "{label}: {:>9.0} msg/s  ({t:.2} s; {} applied, {} triggered, {views} view writes = {:.0} views/s)",
         n as f64 / t,

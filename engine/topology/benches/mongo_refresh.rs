@@ -362,8 +362,8 @@ async fn main() {
             "2. full refresh of {VIEW} ({label}): {:>7.0} views/s ({t:.2} s, {} views, {} inserted, {} unchanged; {c:.2} CPU-s here, {:.0} views per CPU-s{})  peak RSS {:.0} MiB",
             views / t,
             out.totals.rebuilt,
-            out.totals.inserted,
-            out.totals.unchanged,
+            out.totals.views.inserted,
+            out.totals.views.unchanged,
             views / c,
             Cost::new(t, c, s0).server_part(),
             peak_rss_mib()

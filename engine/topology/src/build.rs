@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
-    run, Counters, Engine, EngineError, Role, Route, Shutdown, Stores, Summary, TriggerRouter,
+    run, Counters, Engine, EngineError, MessageRouter, Role, Shutdown, Stores, Summary,
+    TriggerRouter,
 };
 use fdc_engine::source::Source;
 use fdc_engine::store::{
@@ -83,7 +84,7 @@ pub struct BuiltStage {
     pub engine: Arc<Engine>,
     /// `None` for a deployment without input (the engine is driven directly).
     pub source: Option<Box<dyn Source>>,
-    pub router: Arc<dyn Route>,
+    pub router: Arc<dyn MessageRouter>,
 }
 
 /// A built deployment; nothing is running.
@@ -321,7 +322,7 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
             Ok::<_, BuildError>(engine.with_counters(counters))
         }
     };
-    let ingest_router = || -> Result<Arc<dyn Route>, BuildError> {
+    let ingest_router = || -> Result<Arc<dyn MessageRouter>, BuildError> {
         Ok(Arc::new(
             Router::new(&plan)
                 .map_err(|e| BuildError::failed(EngineError::Plan(e.to_string())))?
@@ -410,18 +411,18 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
 pub async fn open_store(spec: &StoreSpec) -> Result<OpenedStore, BuildError> {
     Ok(match spec {
         StoreSpec::Memory => OpenedStore::Embedded(Arc::new(EmbeddedStore::in_memory())),
-        StoreSpec::Directory(dir) => OpenedStore::Embedded(Arc::new(
-            EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+        StoreSpec::Directory { path, disk } => OpenedStore::Embedded(Arc::new(
+            EmbeddedStore::open_with(path, *disk).map_err(BuildError::failed)?,
         )),
-        StoreSpec::ExistingDirectory(dir) => {
-            if !dir.is_dir() {
+        StoreSpec::ExistingDirectory { path, disk } => {
+            if !path.is_dir() {
                 return Err(BuildError::usage(format!(
                     "store `{}` does not exist",
-                    dir.display()
+                    path.display()
                 )));
             }
             OpenedStore::Embedded(Arc::new(
-                EmbeddedStore::open(dir).map_err(BuildError::failed)?,
+                EmbeddedStore::open_with(path, *disk).map_err(BuildError::failed)?,
             ))
         }
         #[cfg(feature = "mongo")]

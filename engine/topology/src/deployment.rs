@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fdc_embedded::DiskOptions;
 use fdc_engine::runtime::{Counters, Role, RuntimeConfig};
 use fdc_engine::store::{DeadLetterSink, EventSink};
 use fdc_file::FileInput;
@@ -62,19 +63,24 @@ impl Deployment {
     }
 
     /// The embedded default (`fdc run --input`): `input` read into the embedded store, on
-    /// `store` when given (then resumable: file positions are kept in it) or in memory;
+    /// `store` when given (opened with `disk`; then resumable: file positions are kept in it)
+    /// or in memory;
     /// events to `<export>/events.jsonl` when exporting, else dropped; dead letters in the
     /// store (written out by [`crate::export::export`]).
     pub fn embedded(
         plan: Plan,
         input: FileInput,
         store: Option<PathBuf>,
+        disk: DiskOptions,
         export: Option<&Path>,
     ) -> Deployment {
         let resume = store.is_some();
         Deployment {
             input: Input::Files { input, resume },
-            store: store.map_or(StoreSpec::Memory, StoreSpec::Directory),
+            store: store.map_or(StoreSpec::Memory, |path| StoreSpec::Directory {
+                path,
+                disk,
+            }),
             events: export.map_or(EventsSpec::Drop, |dir| {
                 EventsSpec::Jsonl(dir.join("events.jsonl"))
             }),
@@ -128,10 +134,12 @@ pub enum Input {
 pub enum StoreSpec {
     /// The embedded store in memory (gone with the process).
     Memory,
-    /// The embedded store on a directory (created when missing).
-    Directory(PathBuf),
-    /// The embedded store on a directory that must exist already (`fdc refresh --store`).
-    ExistingDirectory(PathBuf),
+    /// The embedded store on a directory (created when missing), with the cache settings the
+    /// caller read (the CLI: `FDC_STORE_CACHE_MB`; this crate reads no environment).
+    Directory { path: PathBuf, disk: DiskOptions },
+    /// The embedded store on a directory that must exist already (`fdc refresh --store`,
+    /// `fdc inspect`).
+    ExistingDirectory { path: PathBuf, disk: DiskOptions },
     /// MongoDB.
     #[cfg(feature = "mongo")]
     Mongo(Box<fdc_mongo::MongoStoreConfig>),

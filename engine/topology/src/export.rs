@@ -121,6 +121,7 @@ mod tests {
             shop_plan(),
             FileInput::File(input),
             Some(dir.join("store")),
+            fdc_embedded::DiskOptions::default(),
             Some(&out),
         );
         let mut built = build(deployment).await.unwrap();

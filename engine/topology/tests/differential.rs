@@ -16,7 +16,7 @@ use std::sync::Arc;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::aggregate::{self, Built};
 use fdc_engine::ingest::Router;
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Stores};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig, Stores};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::{ProjectionLayout, ProjectionStore, Record, RecordState, RecordWrite};
 use fdc_engine::value::Value;
@@ -58,7 +58,7 @@ async fn check_stream(seed: u64, plan: &Plan, router: &Router) {
         let (now, later) = rest.split_at(n.min(rest.len()));
         rest = later;
         let items = now.iter().cloned().map(SourceItem::Message).collect();
-        let batch = RoutedBatch::route(items, router as &dyn Route);
+        let batch = RoutedBatch::route(items, router as &dyn MessageRouter);
         let outcome = engine.process(&batch).await.expect("process");
         assert!(
             outcome.dead_letters.is_empty(),

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fdc_embedded::DiskOptions;
 use fdc_engine::runtime::{RuntimeConfig, Shutdown};
 use fdc_file::FileInput;
 use fdc_plan::Plan;
@@ -66,6 +67,7 @@ async fn outputs_validate_against_their_schemas() {
         plan.clone(),
         FileInput::File(dir.join("in.jsonl")),
         None,
+        DiskOptions::default(),
         Some(&out),
     );
     // One message per batch, so that every step shows up as its own event.
@@ -80,7 +82,7 @@ async fn outputs_validate_against_their_schemas() {
     assert_eq!(summary.dead_lettered, 2);
     // Order 6's view fails its schema on every rebuild: its insert, and the two changes of
     // customer 1 that its view reads.
-    assert_eq!(summary.views_failed, 3);
+    assert_eq!(summary.views.failed, 3);
 
     let sv = schema("single-view-update.schema.json");
     let pu = schema("projection-update.schema.json");

@@ -16,7 +16,7 @@ use fdc_embedded::EmbeddedStore;
 use fdc_engine::change::Message;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, Pass, RefreshCursor, RefreshOptions};
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig, Stores};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig, Stores};
 use fdc_engine::source::SourceItem;
 use fdc_engine::store::{ProjectionStore, SingleViewStore};
 use fdc_engine::value::{Map, Value};
@@ -113,7 +113,7 @@ async fn engine(
 async fn feed(engine: &Engine, messages: &[Message]) {
     let router = Router::new(engine.plan()).unwrap();
     let items = messages.iter().cloned().map(SourceItem::Message).collect();
-    let routed = RoutedBatch::route(items, &router as &dyn Route);
+    let routed = RoutedBatch::route(items, &router as &dyn MessageRouter);
     let out = engine.process(&routed).await.unwrap();
     assert!(out.dead_letters.is_empty());
     engine.commit(&out, 0);
@@ -164,7 +164,7 @@ async fn an_initial_load_and_a_resumed_refresh_on_mongodb_match_the_steady_state
         .await
         .unwrap();
     assert!(done.complete);
-    assert_eq!(done.totals.inserted, 4, "customer 4 is soft-deleted");
+    assert_eq!(done.totals.views.inserted, 4, "customer 4 is soft-deleted");
     for view in ["customer_360", "order_view"] {
         if view == "order_view" {
             let all = RefreshOptions {

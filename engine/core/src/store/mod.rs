@@ -24,10 +24,10 @@ pub mod record;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fdc_plan::{FieldCondition, WriteMode};
+use fdc_plan::{FieldCondition, Plan, WriteMode};
 use serde::Serialize;
 
-use crate::change::Version;
+use crate::change::{Message, Version};
 use crate::value::{Map, Value};
 pub use record::{Record, RecordMeta, RecordState, STATE_FIELD};
 
@@ -353,6 +353,67 @@ pub struct DeadLetter {
     pub original: Option<Original>,
 }
 
+impl DeadLetter {
+    /// The dead letter of message `m`: its position, its key and value in JSON form
+    /// ([`raw_json`]) and exactly as read, and `reason` (which names fields and types, never
+    /// values). It names no projection; see [`DeadLetter::meant_for`].
+    pub fn from_message(m: &Message, reason: impl Into<String>) -> DeadLetter {
+        DeadLetter {
+            topic: m.topic.clone(),
+            partition: m.partition,
+            offset: m.offset,
+            key: raw_json(m.key.as_deref()),
+            value: raw_json(m.value.as_deref()),
+            reason: reason.into(),
+            projection: None,
+            original: Some(Original {
+                key: m.key.clone(),
+                value: m.value.clone(),
+            }),
+        }
+    }
+
+    /// The same letter naming the projection it was meant for: `projection` indexes
+    /// `plan.projections` (as [`crate::change::MessageOutcome::DeadLetter`] does); `None` names none.
+    pub fn meant_for(mut self, plan: &Plan, projection: Option<usize>) -> DeadLetter {
+        self.projection = projection
+            .and_then(|p| plan.projections.get(p))
+            .map(|p| p.name.clone());
+        self
+    }
+
+    /// The dead letter of input line `line` (its position: partition 0, the line number as
+    /// the offset) that is not a message: `value` is what the line holds, `topic` the topic it
+    /// names if any (else empty), and the reason `input line {line}: {reason}`.
+    pub fn of_input_line(
+        topic: String,
+        line: i64,
+        value: serde_json::Value,
+        reason: &str,
+    ) -> DeadLetter {
+        DeadLetter {
+            topic,
+            partition: 0,
+            offset: line,
+            key: serde_json::Value::Null,
+            value,
+            reason: format!("input line {line}: {reason}"),
+            projection: None,
+            original: None,
+        }
+    }
+}
+
+/// The JSON form of raw message bytes (as a dead letter keeps them): JSON when they parse,
+/// else a string.
+pub fn raw_json(bytes: Option<&[u8]>) -> serde_json::Value {
+    match bytes {
+        None => serde_json::Value::Null,
+        Some(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into())),
+    }
+}
+
 /// The key and value bytes of a message exactly as read (`None`: absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Original {
@@ -422,12 +483,49 @@ pub trait CheckpointStore: Send + Sync {
     async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError>;
 }
 
-/// The JSON form of raw message bytes (as a dead letter keeps them): JSON when they parse,
-/// else a string.
-pub fn raw_json(bytes: Option<&[u8]>) -> serde_json::Value {
-    match bytes {
-        None => serde_json::Value::Null,
-        Some(b) => serde_json::from_slice(b)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into())),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_s_dead_letter_keeps_its_position_both_forms_and_the_projection_meant() {
+        // The engine's test plan (engine/tests/fixtures); this crate has no test kit of its own.
+        let plan: Plan =
+            serde_json::from_str(include_str!("../../../tests/fixtures/shop.plan.json"))
+                .expect("plan");
+        let m = Message {
+            topic: "t".into(),
+            partition: 3,
+            offset: 9,
+            key: Some(br#"{"id":1}"#.to_vec()),
+            value: Some(b"not json".to_vec()),
+            headers: vec![],
+            timestamp: None,
+        };
+        let letter = DeadLetter::from_message(&m, "why").meant_for(&plan, Some(1));
+        assert_eq!(
+            (letter.topic.as_str(), letter.partition, letter.offset),
+            ("t", 3, 9)
+        );
+        assert_eq!(letter.key, serde_json::json!({"id": 1}));
+        assert_eq!(letter.value, serde_json::json!("not json"));
+        assert_eq!(letter.reason, "why");
+        assert_eq!(letter.projection, Some(plan.projections[1].name.clone()));
+        let original = letter.original.expect("the bytes as read");
+        assert_eq!(
+            (original.key, original.value),
+            (m.key.clone(), m.value.clone())
+        );
+        let nowhere = DeadLetter::from_message(&m, "why").meant_for(&plan, Some(99));
+        assert_eq!(nowhere.projection, None);
+    }
+
+    #[test]
+    fn an_input_line_s_dead_letter_says_which_line() {
+        let letter = DeadLetter::of_input_line(String::new(), 4, "x".into(), "not JSON");
+        assert_eq!(
+            (letter.offset, letter.reason.as_str(), letter.original),
+            (4, "input line 4: not JSON", None)
+        );
     }
 }

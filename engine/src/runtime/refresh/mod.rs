@@ -31,6 +31,7 @@ use super::{BatchOutcome, Engine, EngineError};
 use crate::store::{condition, key, FindIn, StoreError};
 use crate::strategy::{view_key, KeySet};
 use crate::value::Value;
+use crate::view::ViewCounts;
 
 /// Which pass a cursor is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,12 +67,9 @@ pub struct RefreshTotals {
     pub orphans_scanned: u64,
     /// Keys rebuilt.
     pub rebuilt: u64,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-    pub failed: u64,
-    pub mapping_errors: u64,
+    /// What rebuilding them did (in a cursor: the fields `inserted` … `mapping_errors`).
+    #[serde(flatten)]
+    pub views: ViewCounts,
 }
 
 /// Settings of one refresh.
@@ -274,14 +272,8 @@ async fn rebuild(
         .rebuild_triggered(vi, keys, &mut out, &mut events)
         .await?;
     let out = engine.finish(out, events).await?;
-    let c = &out.counts;
     totals.rebuilt += keys.len() as u64;
-    totals.inserted += c.views_inserted;
-    totals.updated += c.views_updated;
-    totals.unchanged += c.views_unchanged;
-    totals.deleted += c.views_deleted;
-    totals.failed += c.views_failed;
-    totals.mapping_errors += c.mapping_errors;
+    totals.views += out.counts.views;
     engine.commit(&out, start.elapsed().as_millis());
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::change::Message;
-use crate::runtime::{Route, RoutedBatch, RuntimeConfig, Stores};
+use crate::runtime::{MessageRouter, RoutedBatch, RuntimeConfig, Stores};
 use crate::source::SourceItem;
 use crate::testkit::shop_plan;
 use crate::value::Map;
@@ -105,7 +105,7 @@ async fn feed(engine: &Engine, messages: &[Message], batch: usize) {
     let router = crate::ingest::Router::new(engine.plan()).unwrap();
     for chunk in messages.chunks(batch) {
         let items = chunk.iter().cloned().map(SourceItem::Message).collect();
-        let routed = RoutedBatch::route(items, &router as &dyn Route);
+        let routed = RoutedBatch::route(items, &router as &dyn MessageRouter);
         let out = engine.process(&routed).await.unwrap();
         assert!(out.dead_letters.is_empty());
         engine.commit(&out, 0);
@@ -157,7 +157,7 @@ async fn an_initial_load_then_a_refresh_gives_what_the_steady_state_gives() {
             documents(&expected, view),
             "{view}"
         );
-        assert!(out.totals.inserted > 0);
+        assert!(out.totals.views.inserted > 0);
     }
     // A second refresh finds nothing to write.
     let out = refresh(&loader, &options("customer_360", vec![], 4), None, |_| {
@@ -166,10 +166,14 @@ async fn an_initial_load_then_a_refresh_gives_what_the_steady_state_gives() {
     .await
     .unwrap();
     assert_eq!(
-        (out.totals.inserted, out.totals.updated, out.totals.deleted),
+        (
+            out.totals.views.inserted,
+            out.totals.views.updated,
+            out.totals.views.deleted
+        ),
         (0, 0, 0)
     );
-    assert_eq!(out.totals.unchanged, 6, "customers 1, 2, 4, 5, 6, 7");
+    assert_eq!(out.totals.views.unchanged, 6, "customers 1, 2, 4, 5, 6, 7");
     assert_eq!(
         roots_to_scan(&loader, "customer_360").await.unwrap(),
         Some(7)
@@ -311,4 +315,28 @@ async fn a_filter_rebuilds_only_the_matching_roots_and_names_unknown_fields() {
         validate(&loader, &options("nope", vec![], 1), None).unwrap_err(),
         RefreshError::UnknownView("nope".into())
     );
+}
+
+#[test]
+fn cursor_totals_keep_their_flat_json_and_older_cursors_still_load() {
+    let totals = RefreshTotals {
+        scanned: 1,
+        orphans_scanned: 2,
+        rebuilt: 3,
+        views: ViewCounts {
+            inserted: 4,
+            updated: 5,
+            unchanged: 6,
+            deleted: 7,
+            failed: 8,
+            mapping_errors: 9,
+        },
+    };
+    let json = r#"{"scanned":1,"orphans_scanned":2,"rebuilt":3,"inserted":4,"updated":5,"unchanged":6,"deleted":7,"failed":8,"mapping_errors":9}"#;
+    assert_eq!(serde_json::to_string(&totals).unwrap(), json);
+    assert_eq!(serde_json::from_str::<RefreshTotals>(json).unwrap(), totals);
+    // A cursor written before `orphans_scanned` existed.
+    let older = r#"{"scanned":1,"rebuilt":3,"inserted":4,"updated":5,"unchanged":6,"deleted":7,"failed":8,"mapping_errors":9}"#;
+    let loaded: RefreshTotals = serde_json::from_str(older).unwrap();
+    assert_eq!((loaded.orphans_scanned, loaded.views), (0, totals.views));
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use fdc_engine::change::Message;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::refresh::{refresh, Flow, RefreshOptions, RefreshOutcome};
-use fdc_engine::runtime::{Engine, Route, RoutedBatch};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch};
 use fdc_engine::source::SourceItem;
 use fdc_plan::Plan;
 use serde_json::json;
@@ -166,10 +166,10 @@ pub async fn through_engine(
     let mut dead = 0;
     for chunk in messages.chunks(batch) {
         let items = chunk.iter().cloned().map(SourceItem::Message).collect();
-        let batch = RoutedBatch::route(items, router as &dyn Route);
+        let batch = RoutedBatch::route(items, router as &dyn MessageRouter);
         let out = engine.process(&batch).await.expect("process");
         engine.commit(&out, 0);
-        views += out.counts.views_inserted + out.counts.views_updated + out.counts.views_deleted;
+        views += out.counts.views.inserted + out.counts.views.updated + out.counts.views.deleted;
         dead += out.dead_letters.len() as u64;
     }
     (start.elapsed().as_secs_f64(), views, dead)

@@ -18,14 +18,13 @@ use fdc_plan::{Plan, Type};
 use super::compare::{differences, field_path, short, Difference, MISSING};
 use super::{encode, Batch, Case, CaseResult, Entry, Expect, Failure, TestFile};
 use fdc_embedded::EmbeddedStore;
-use fdc_engine::change::{Change, Ingested, Op, Origin, Version};
+use fdc_engine::change::{Change, MessageOutcome, Op, Origin, Version};
 use fdc_engine::project;
-use fdc_engine::runtime::{Engine, Route, RoutedBatch, RuntimeConfig};
+use fdc_engine::runtime::{Engine, MessageRouter, RoutedBatch, RuntimeConfig};
 use fdc_file::MemoryEvents;
 
 use crate::{Deployment, EventsSpec};
 use fdc_engine::source::SourceItem;
-use fdc_engine::store::raw_json;
 use fdc_engine::store::{DeadLetter, Event, ProjectionStore, SingleViewStore, STATE_FIELD};
 use fdc_engine::strategy;
 use fdc_engine::value::{Map, Value};
@@ -225,7 +224,7 @@ async fn apply_given(
 async fn strategy_stage(
     plan: &Plan,
     engine: &Engine,
-    router: &dyn Route,
+    router: &dyn MessageRouter,
     items: Vec<SourceItem>,
     observed: &mut Observed,
 ) -> Result<Vec<strategy::Triggers>, String> {
@@ -237,29 +236,16 @@ async fn strategy_stage(
     for r in &batch.messages {
         for outcome in &r.outcomes {
             match outcome {
-                Ingested::Changes(c) => changes.extend(c.iter().cloned()),
-                Ingested::Skipped { .. } => observed.skipped += 1,
+                MessageOutcome::Changes(c) => changes.extend(c.iter().cloned()),
+                MessageOutcome::Skipped { .. } => observed.skipped += 1,
                 // The plan's router makes no triggers: those are an aggregate stage's input.
-                Ingested::Trigger { .. } => {
+                MessageOutcome::Trigger { .. } => {
                     return Err("a trigger record among a test's messages".to_string())
                 }
-                Ingested::DeadLetter { projection, reason } => {
-                    observed.dead_letters.push(DeadLetter {
-                        topic: r.message.topic.clone(),
-                        partition: r.message.partition,
-                        offset: r.message.offset,
-                        key: raw_json(r.message.key.as_deref()),
-                        value: raw_json(r.message.value.as_deref()),
-                        reason: reason.clone(),
-                        projection: projection
-                            .and_then(|p| plan.projections.get(p))
-                            .map(|p| p.name.clone()),
-                        original: Some(fdc_engine::store::Original {
-                            key: r.message.key.clone(),
-                            value: r.message.value.clone(),
-                        }),
-                    })
-                }
+                MessageOutcome::DeadLetter { projection, reason } => observed.dead_letters.push(
+                    DeadLetter::from_message(&r.message, reason.as_str())
+                        .meant_for(plan, *projection),
+                ),
             }
         }
     }
@@ -333,20 +319,11 @@ fn view_key_types(plan: &Plan, view: &str) -> Result<(Vec<String>, Vec<Type>), S
     let v = plan
         .single_view(view)
         .ok_or_else(|| format!("no single view `{view}` in the pipeline"))?;
-    let root = plan
-        .projection(&v.root().projection)
-        .ok_or_else(|| format!("single view `{view}`: unknown root"))?;
+    if plan.projection(&v.root().projection).is_none() {
+        return Err(format!("single view `{view}`: unknown root"));
+    }
     let names = v.key.iter().map(|k| k.name.clone()).collect();
-    let types = v
-        .key
-        .iter()
-        .map(|k| {
-            root.field(&k.field)
-                .map(|f| f.ty.clone())
-                .unwrap_or(Type::Any)
-        })
-        .collect();
-    Ok((names, types))
+    Ok((names, plan.view_key_types(v)))
 }
 
 fn check_triggers(
@@ -517,16 +494,7 @@ async fn check(
         let projection = plan
             .projection(name)
             .ok_or_else(|| format!("no projection `{name}` in the pipeline"))?;
-        let types: Vec<Type> = projection
-            .key
-            .iter()
-            .map(|k| {
-                projection
-                    .field(k)
-                    .map(|f| f.ty.clone())
-                    .unwrap_or(Type::Any)
-            })
-            .collect();
+        let types = projection.key_types();
         let mut listed = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let key = typed_key(

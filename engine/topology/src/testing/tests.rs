@@ -364,7 +364,7 @@ fn discovery_finds_test_files_in_a_tree() {
 /// A compact change encoded in each format decodes back to the same change.
 #[test]
 fn compact_changes_round_trip_through_every_format() {
-    use fdc_engine::change::{Ingested, Op};
+    use fdc_engine::change::{MessageOutcome, Op};
     use fdc_engine::source::SourceItem;
     use fdc_engine::value::Value;
     use fdc_plan::{CustomFormat, Format, MessagePart, MessagePath};
@@ -400,7 +400,7 @@ fn compact_changes_round_trip_through_every_format() {
                 panic!("{format:?} {op}: not a message")
             };
             let outcomes = router.route(&m);
-            let Some(Ingested::Changes(changes)) = outcomes.first() else {
+            let Some(MessageOutcome::Changes(changes)) = outcomes.first() else {
                 panic!("{format:?} {op}: {outcomes:?}")
             };
             let c = &changes[0];
