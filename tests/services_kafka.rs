@@ -104,16 +104,27 @@ async fn consumer_group_resumes_after_committed_offsets() {
     if let Err((name, code)) = &created[0] {
         panic!("topic {name} not created: {code:?}");
     }
-    let metadata = admin
-        .inner()
-        .fetch_metadata(Some(&topic), Duration::from_secs(10))
-        .expect("topic metadata");
-    let described = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .expect("the new topic is in the metadata");
-    assert_eq!(described.partitions().len(), PARTITIONS as usize);
+    // The controller answers the creation before every broker's metadata holds the new
+    // partitions (a loaded machine showed a topic with none for a moment): ask until they
+    // show up, then check their number.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let partitions = loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        let described = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .expect("the new topic is in the metadata");
+        let n = described.partitions().len();
+        if n > 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(partitions, PARTITIONS as usize);
 
     // Creating it again is refused: the broker really keeps topics.
     let again = within(
