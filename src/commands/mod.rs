@@ -9,6 +9,7 @@
 use std::path::Path;
 
 pub mod check;
+pub mod deployed;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
