@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub mod check;
+pub mod deployed;
 pub mod explain;
 pub mod fmt;
 pub mod graph;

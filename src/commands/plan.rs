@@ -1,16 +1,18 @@
-//! `fdc plan PIPELINE (--against OLD_PIPELINE | --deployed FILE.json) [--write-record FILE]
-//! [--format human|json] [--prune]`.
+//! `fdc plan PIPELINE (--against OLD_PIPELINE | --deployed FILE.json | --store DIR | --config
+//! FILE) [--write-record FILE] [--format human|json] [--prune]`.
 //!
 //! In: the new pipeline, and what it replaces: another pipeline (the base branch of a pull
-//! request) or a deployment record saved earlier with `--write-record`. Out: the actions that
+//! request), a deployment record saved earlier with `--write-record`, or the record deployed on
+//! a store (`--store DIR`, the MongoDB of `--config FILE`: `commands/deployed.rs`), whose
+//! counts then give the cost estimates. Out: the actions that
 //! applying the new pipeline would take (`fdc_plan::deployment::diff`), in order, with reasons
 //! and costs, as text or as JSON (`schemas/plan-report.schema.json`); `--write-record` also
 //! saves the new pipeline's deployment record.
 //!
 //! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
 //! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
-//! that does not exist; a usage error, which other commands report with 2). Nothing is read from or written to a store: cost estimates are
-//! "unknown" until the stores keep deployment records.
+//! that does not exist; a store without a record; a usage error, which other commands report
+//! with 2). Nothing is written to a store; without one, cost estimates are "unknown".
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +35,12 @@ pub struct PlanArgs {
     /// Compare with a deployment record saved by `fdc plan --write-record`.
     #[arg(long, value_name = "FILE.json")]
     pub deployed: Option<PathBuf>,
+    /// Compare with the plan deployed on this embedded store directory, with its counts.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["against", "deployed", "config"])]
+    pub store: Option<PathBuf>,
+    /// Compare with the plan deployed on the MongoDB of this `fdc.yaml`, with its counts.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["against", "deployed"])]
+    pub config: Option<PathBuf>,
     /// Save the new pipeline's deployment record (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub write_record: Option<PathBuf>,
@@ -93,7 +101,30 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
             return Err(failed());
         }
     }
+    let mut options = DiffOptions {
+        prune: args.prune,
+        ..DiffOptions::default()
+    };
+    let from_store = match (&args.store, &args.config) {
+        (Some(dir), _) => Some((
+            super::paths::shown(dir),
+            fdc_topology::StoreSpec::ExistingDirectory(dir.clone()),
+        )),
+        (None, Some(file)) => Some((super::paths::shown(file), config_store(file)?)),
+        (None, None) => None,
+    };
     let (against, old_path, old) = match (&args.against, &args.deployed) {
+        _ if from_store.is_some() => {
+            let Some((shown, spec)) = from_store else {
+                return Err(failed());
+            };
+            let (record, counts) = super::deployed::stored(&spec, &new).map_err(|e| {
+                eprintln!("error: `{shown}`: {e}");
+                failed()
+            })?;
+            options.counts = counts;
+            (AgainstKind::Record, shown, record)
+        }
         (Some(dir), _) => {
             let (shown, record) = record_of(dir, args)?;
             (AgainstKind::Pipeline, shown, record)
@@ -114,14 +145,11 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
         (None, None) => {
             eprintln!(
                 "error: nothing to compare `{new_path}` with: name the deployed pipeline \
-                 (`--against OLD_PIPELINE`) or a saved record (`--deployed FILE.json`)"
+                 (`--against OLD_PIPELINE`), a saved record (`--deployed FILE.json`) or a store \
+                 (`--store DIR`, `--config FILE`)"
             );
             return Err(failed());
         }
-    };
-    let options = DiffOptions {
-        prune: args.prune,
-        ..DiffOptions::default()
     };
     let changes = diff(&old, &new, &options);
     let report = Report::new(
@@ -144,6 +172,32 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// The store an `fdc.yaml` names (its MongoDB), for `--config`.
+#[cfg(feature = "production")]
+fn config_store(file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
+    let shown = super::paths::shown(file);
+    let config = crate::config::load(Some(file), &crate::config::ProcessEnv).map_err(|e| {
+        eprintln!("error: `{shown}`: {e}");
+        failed()
+    })?;
+    match config.mongodb {
+        Some(m) => Ok(fdc_topology::StoreSpec::Mongo(Box::new(m))),
+        None => {
+            eprintln!(
+                "error: `{shown}` configures no MongoDB: compare with an embedded store with                  `--store DIR`"
+            );
+            Err(failed())
+        }
+    }
+}
+
+/// A build without the production adapters cannot reach MongoDB.
+#[cfg(not(feature = "production"))]
+fn config_store(_file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
+    eprintln!("error: --config: {}", super::WITHOUT_PRODUCTION);
+    Err(failed())
 }
 
 /// Compiles the pipeline at `path` and returns how it is shown and its deployment record;

@@ -43,6 +43,9 @@ pub struct Options {
     pub initial_load: bool,
     /// Which stages this process runs.
     pub role: Role,
+    /// The deployed plan's check (`commands/deployed.rs`), made before the build when the
+    /// run has a store that keeps one (MongoDB or a store directory).
+    pub check: Option<super::deployed::Check>,
 }
 
 /// Pings the database every [`PROBE_INTERVAL`] and tells the health what it found.
@@ -188,6 +191,16 @@ pub fn run_production(
                 role: options.role.name().into(),
             });
             background.push(tokio::spawn(http::serve(listener, endpoint)));
+        }
+        if let (Some(check), false) = (&options.check, matches!(deployment.store, StoreSpec::Memory)) {
+            // Before the build: a refused run reads no message and creates no index.
+            let opened = fdc_topology::open_store(&deployment.store)
+                .await
+                .map_err(|e| failure(e.code, e.message))?;
+            super::deployed::check(opened.deployments().as_ref(), check)
+                .await
+                .map_err(|(code, message)| failure(code, message))?;
+            deployment.store = StoreSpec::Opened(opened);
         }
         let mut built = fdc_topology::build(deployment)
             .await

@@ -80,6 +80,15 @@ pub struct RunArgs {
     /// which is long-lived: alert on its `fdc_messages_dead_lettered_total` metric instead.
     #[arg(long, value_name = "N", conflicts_with = "config")]
     pub max_dead_letters: Option<u64>,
+    /// A pipeline that differs from the plan deployed on the store (`--store`, `--config`):
+    /// record the new plan and run, when none of its actions needs data work (new indexes,
+    /// changed strategies, removed views left alone); otherwise the run is refused.
+    #[arg(long)]
+    pub apply: bool,
+    /// Record the new plan as deployed whatever its actions (you did them by hand, e.g. `fdc
+    /// refresh` of the views `fdc plan` names), then run.
+    #[arg(long, conflicts_with = "apply")]
+    pub mark_applied: bool,
 }
 
 /// The exit code of an embedded run that dead-lettered more than `--max-dead-letters`.
@@ -131,7 +140,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        return run_production(args, compiled.plan);
+        let check = deploy_check(args, &compiled, config_shown(args));
+        return run_production(args, compiled.plan, check);
     }
     if args.http.is_some() || args.role != RoleArg::All {
         eprintln!(
@@ -176,6 +186,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
             );
         }
     }
+    // An in-memory run has nothing deployed: only a store directory is compared.
+    let check = args.store.as_ref().map(|dir| {
+        deploy_check(
+            args,
+            &compiled,
+            format!("--store {}", super::paths::shown(dir)),
+        )
+    });
+    if check.is_none() && (args.apply || args.mark_applied) {
+        eprintln!(
+            "note: --apply and --mark-applied concern a store: this in-memory run keeps none"
+        );
+    }
     let mut deployment = Deployment::embedded(
         compiled.plan,
         input,
@@ -196,6 +219,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
+        if let Some(check) = &check {
+            // Before the build: a refused run reads nothing and creates no index.
+            let opened = fdc_topology::open_store(&deployment.store)
+                .await
+                .map_err(|e| (e.code, e.message))?;
+            super::deployed::check(opened.deployments().as_ref(), check).await?;
+            deployment.store = fdc_topology::StoreSpec::Opened(opened);
+        }
         let mut built = fdc_topology::build(deployment)
             .await
             .map_err(|e| (e.code, e.message))?;
@@ -268,6 +299,29 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// What `fdc run` compares with the store's deployed plan (`commands/deployed.rs`).
+fn deploy_check(
+    args: &RunArgs,
+    compiled: &fdc_dsl::Compiled,
+    store_args: String,
+) -> super::deployed::Check {
+    super::deployed::Check {
+        record: super::deployed::record_of(compiled),
+        apply: args.apply,
+        mark_applied: args.mark_applied,
+        store_args,
+        pipeline: super::paths::shown(&args.pipeline),
+    }
+}
+
+/// How the refusal of a production run names its configuration.
+fn config_shown(args: &RunArgs) -> String {
+    match &args.config {
+        Some(c) => format!("--config {}", super::paths::shown(c)),
+        None => "--config fdc.yaml".into(),
+    }
+}
+
 /// Whether this is a production run: `--config`, or `FDC_KAFKA_BROKERS` without `--input`.
 #[cfg(feature = "production")]
 fn production_wanted(args: &RunArgs) -> bool {
@@ -288,8 +342,9 @@ fn production_wanted(args: &RunArgs) -> bool {
 
 /// Kafka in, MongoDB out, until SIGINT or SIGTERM (`commands/production.rs`).
 #[cfg(feature = "production")]
-fn run_production(args: &RunArgs, plan: fdc_plan::Plan) -> ExitCode {
+fn run_production(args: &RunArgs, plan: fdc_plan::Plan, check: super::deployed::Check) -> ExitCode {
     let options = super::production::Options {
+        check: Some(check),
         store_dir: args.store.clone(),
         http: args.http.clone(),
         initial_load: args.initial_load,
@@ -310,7 +365,11 @@ fn run_production(args: &RunArgs, plan: fdc_plan::Plan) -> ExitCode {
 
 /// A build without the production adapters: the run is refused, saying how to get them.
 #[cfg(not(feature = "production"))]
-fn run_production(_args: &RunArgs, _plan: fdc_plan::Plan) -> ExitCode {
+fn run_production(
+    _args: &RunArgs,
+    _plan: fdc_plan::Plan,
+    _check: super::deployed::Check,
+) -> ExitCode {
     eprintln!(
         "error: a production run (--config or FDC_KAFKA_BROKERS): {}",
         super::WITHOUT_PRODUCTION

@@ -1,4 +1,5 @@
-//! The embedded store: projections, single views, failures, dead letters and checkpoints,
+//! The embedded store: projections, single views, failures, dead letters, checkpoints and the
+//! deployed plan's record,
 //! either in memory ([`EmbeddedStore::in_memory`]) or disk-resident in a directory with redb
 //! ([`EmbeddedStore::open`]).
 //!
@@ -24,13 +25,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use fdc_plan::deployment::Deployment;
 use fdc_plan::WriteMode;
 
 use disk::DiskStore;
 use fdc_core::store::{
-    key, CheckpointStore, DeadLetter, DeadLetterSink, FindIn, Page, ProjectionLayout,
-    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
-    WriteOutcome, STATE_FIELD,
+    deployment::decode_record, key, CheckpointStore, DeadLetter, DeadLetterSink, DeploymentStore,
+    FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordWrite, SingleViewStore,
+    StoreError, ViewFailure, ViewWrite, WriteOutcome, STATE_FIELD,
 };
 use fdc_core::value::{Map, Value};
 use memory::MemoryStore;
@@ -283,6 +285,10 @@ impl SingleViewStore for EmbeddedStore {
         on_backend!(self, s => s.scan_view_keys(view, after, limit.max(1)))
     }
 
+    async fn count_documents(&self, view: &str) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, s => s.count_documents(view)).map(Some)
+    }
+
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
         let json = failures.iter().map(to_json).collect();
         on_backend!(self, s => s.append_failures(json))
@@ -305,6 +311,20 @@ impl CheckpointStore for EmbeddedStore {
 
     async fn save_checkpoints(&self, positions: &[(String, i64)]) -> Result<(), StoreError> {
         on_backend!(self, s => s.save_checkpoints(positions))
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for EmbeddedStore {
+    async fn load_deployment(&self) -> Result<Option<Deployment>, StoreError> {
+        match on_backend!(self, s => s.load_deployment())? {
+            Some(text) => decode_record(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_deployment(&self, record: &Deployment) -> Result<(), StoreError> {
+        on_backend!(self, s => s.save_deployment(record.to_json()))
     }
 }
 

@@ -32,6 +32,8 @@ struct Inner {
     dead_letters: Vec<serde_json::Value>,
     failures: Vec<serde_json::Value>,
     checkpoints: HashMap<String, i64>,
+    /// The deployed plan's record (JSON text), as the disk store keeps it.
+    deployment: Option<String>,
 }
 
 /// The in-memory backend (see the module docs).
@@ -251,6 +253,20 @@ impl MemoryStore {
                 }
             }
         }
+        Ok(())
+    }
+
+    pub fn count_documents(&self, view: &str) -> Result<u64, StoreError> {
+        let inner = self.read("count single view")?;
+        Ok(inner.views.get(view).map_or(0, |t| t.len() as u64))
+    }
+
+    pub fn load_deployment(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.read("load deployment record")?.deployment.clone())
+    }
+
+    pub fn save_deployment(&self, json: String) -> Result<(), StoreError> {
+        self.write_lock("save deployment record")?.deployment = Some(json);
         Ok(())
     }
 

@@ -15,6 +15,8 @@
 //! - [`ids`]: `_id` from the key, versions as fixed-width strings;
 //! - `projection` / `view`: the trait implementations; `guard`: projection writes under the
 //!   version guard ([`WriteGuard`]); [`command`]: bulk commands;
+//! - [`deployment`]: the deployed plan's record (one document in `fdc_deployment`) and
+//!   collection counts;
 //! - [`error`]: retryable or fatal, never with values; [`config`]: settings and redaction;
 //! - `locks`: writes of one record inside the process never overlap;
 //! - [`triggers`]: the projection-changes collection, the optional trigger transport between
@@ -31,6 +33,7 @@
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod deployment;
 pub mod documents;
 pub mod error;
 #[cfg(feature = "fault-injection")]

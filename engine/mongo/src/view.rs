@@ -265,6 +265,11 @@ impl SingleViewStore for MongoStore {
         Ok(Page { items, next })
     }
 
+    async fn count_documents(&self, view: &str) -> Result<Option<u64>, StoreError> {
+        self.count_collection(&format!("count single view {view}"), view)
+            .await
+    }
+
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
         if failures.is_empty() {
             return Ok(());

@@ -25,7 +25,8 @@ use fdc_engine::runtime::{
 };
 use fdc_engine::source::Source;
 use fdc_engine::store::{
-    DeadLetter, DeadLetterSink, Event, EventSink, ProjectionStore, SingleViewStore, StoreError,
+    DeadLetter, DeadLetterSink, DeploymentStore, Event, EventSink, ProjectionStore,
+    SingleViewStore, StoreError,
 };
 use fdc_engine::trigger::TriggerSink;
 use fdc_file::{FileSource, JsonlEvents, Resumed};
@@ -59,6 +60,26 @@ impl OpenedStore {
             OpenedStore::Mongo(s) => Some(s),
             OpenedStore::Embedded(_) => None,
         }
+    }
+
+    /// Where this store keeps the deployed plan's record (`fdc run` compares it with the plan
+    /// it compiled before reading anything; `fdc plan --store/--config` reads it).
+    pub fn deployments(&self) -> Arc<dyn DeploymentStore> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(s) => s.clone(),
+        }
+    }
+
+    /// Records per projection of this store (`fdc plan`'s cost estimates).
+    pub async fn count_records(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        self.projections().count(projection).await
+    }
+
+    /// Documents per single view of this store (`fdc plan`'s cost estimates).
+    pub async fn count_documents(&self, view: &str) -> Result<Option<u64>, StoreError> {
+        self.views().count_documents(view).await
     }
 
     fn projections(&self) -> Arc<dyn ProjectionStore> {

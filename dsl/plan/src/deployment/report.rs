@@ -22,7 +22,8 @@ pub const REPORT_FORMAT: u32 = 1;
 pub enum AgainstKind {
     /// Another pipeline's sources (`--against DIR`: e.g. the base branch of a pull request).
     Pipeline,
-    /// A saved deployment record (`--deployed FILE`).
+    /// A deployment record: saved (`--deployed FILE`) or deployed on a store (`--store DIR`,
+    /// `--config FILE`; then `path` is the store directory or the configuration file).
     Record,
 }
 

@@ -18,6 +18,7 @@
 //! - errors carry no record contents or key values.
 
 pub mod condition;
+pub mod deployment;
 pub mod key;
 pub mod record;
 
@@ -29,6 +30,7 @@ use serde::Serialize;
 
 use crate::change::{Message, Version};
 use crate::value::{Map, Value};
+pub use deployment::DeploymentStore;
 pub use record::{Record, RecordMeta, RecordState, STATE_FIELD};
 
 /// A failed store, sink or source call. Never holds record contents.
@@ -326,6 +328,12 @@ pub trait SingleViewStore: Send + Sync {
             items: page.items.into_iter().map(|(k, _)| k).collect(),
             next: page.next,
         })
+    }
+
+    /// How many documents the view holds, when the store can tell cheaply (the cost
+    /// estimates of `fdc plan`; an estimate is fine). The default: unknown.
+    async fn count_documents(&self, _view: &str) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
 
     /// Records failed documents in the errors collection.

@@ -361,6 +361,36 @@ impl DiskStore {
         Ok(())
     }
 
+    pub fn load_deployment(&self) -> Result<Option<String>, StoreError> {
+        let op = "load deployment record";
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        Ok(match open_read(&txn, tables::DEPLOYMENT, op)? {
+            Some(t) => t
+                .get(tables::DEPLOYMENT_KEY)
+                .map_err(|e| err(op, e))?
+                .map(|v| v.value().to_owned()),
+            None => None,
+        })
+    }
+
+    pub fn save_deployment(&self, json: String) -> Result<(), StoreError> {
+        let op = "save deployment record";
+        let _state = self.write_state(op)?;
+        // Immediate (fsync), as a checkpoint: the record is durable when the call returns,
+        // together with every data commit before it.
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        {
+            let mut t = txn.open_table(tables::DEPLOYMENT).map_err(|e| err(op, e))?;
+            t.insert(tables::DEPLOYMENT_KEY, json.as_str())
+                .map_err(|e| err(op, e))?;
+        }
+        txn.commit().map_err(|e| err(op, e))?;
+        self.pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     pub fn load_checkpoint(&self, stream: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .read_state("read checkpoint")?

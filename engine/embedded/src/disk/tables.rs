@@ -14,7 +14,8 @@
 //!   key -> the encoded primary key of the record holding it; `unique_defs`: its table name ->
 //!   postcard of `(projection, fields)`;
 //! - `v/<view>`: encoded view key -> postcard of `(key, document)`;
-//! - `dead_letters`, `view_failures`: sequence -> JSON text; `checkpoints`: stream -> position.
+//! - `dead_letters`, `view_failures`: sequence -> JSON text; `checkpoints`: stream -> position;
+//! - `deployment`: `"record"` -> the deployed plan's record (JSON text, `fdc_plan::deployment`).
 
 use redb::{ReadTransaction, ReadableDatabase, TableDefinition, TableError, TableHandle};
 
@@ -24,6 +25,9 @@ use fdc_core::value::{Map, Value};
 pub const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 pub const FAILURES: TableDefinition<u64, &[u8]> = TableDefinition::new("view_failures");
 pub const CHECKPOINTS: TableDefinition<&str, i64> = TableDefinition::new("checkpoints");
+pub const DEPLOYMENT: TableDefinition<&str, &str> = TableDefinition::new("deployment");
+/// The one key of [`DEPLOYMENT`].
+pub const DEPLOYMENT_KEY: &str = "record";
 pub const INDEX_DEFS: TableDefinition<&str, &[u8]> = TableDefinition::new("index_defs");
 pub const UNIQUE_DEFS: TableDefinition<&str, &[u8]> = TableDefinition::new("unique_defs");
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use fdc_plan::WriteMode;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::cache::Entry;
 use super::tables::{self, err, open_read, BytesDef, KeyedDoc};
@@ -127,6 +127,17 @@ impl DiskStore {
         }
         drop(state);
         Ok(())
+    }
+
+    pub fn count_documents(&self, view: &str) -> Result<u64, StoreError> {
+        let op = "count single view";
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let name = tables::view_table(view);
+        Ok(match open_read(&txn, BytesDef::new(&name), op)? {
+            Some(t) => t.len().map_err(|e| err(op, e))?,
+            None => 0,
+        })
     }
 
     pub fn scan_documents(

@@ -1,0 +1,93 @@
+//! The deployment record (`DeploymentStore`) and the single-view count of `fdc plan`'s
+//! estimates, on the MongoDB store against a real server (`scripts/services up`; FerretDB v1
+//! on `FDC_MONGO_URI`) and on the embedded store with the same assertions.
+//!
+//! Compiled with the `integration` feature; a missing server is a failure, never a skip.
+#![cfg(feature = "integration")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod mongo_common;
+
+use fdc_embedded::EmbeddedStore;
+use fdc_engine::store::{DeploymentStore, SingleViewStore, ViewWrite};
+use fdc_engine::value::{Map, Value};
+use fdc_mongo::deployment::DEPLOYMENT_COLLECTION;
+use fdc_plan::deployment::Deployment;
+use fdc_plan::WriteMode;
+use mongodb::bson::{doc, Document};
+
+/// The record of the shop fixture plan (projections, views, indexes, strategies: every part
+/// of the record's shape), applied by `by`; `text` sets its text hash.
+fn record(text: &str, by: &str) -> Deployment {
+    let mut r = Deployment::new(&fdc_engine::testkit::shop_plan(), &[text]);
+    r.applied_at = Some("2026-12-07T05:00:00.000Z".into());
+    r.applied_by = Some(by.into());
+    r
+}
+
+/// Nothing stored, a first save, a replacing save: each load gives exactly what was saved.
+async fn round_trip(store: &dyn DeploymentStore) {
+    assert_eq!(store.load_deployment().await.unwrap(), None);
+    let first = record("one", "ada");
+    assert!(!first.projections.is_empty() && !first.views.is_empty());
+    store.save_deployment(&first).await.unwrap();
+    assert_eq!(store.load_deployment().await.unwrap(), Some(first.clone()));
+    let mut second = record("two", "grace");
+    second.applied_at = None;
+    store.save_deployment(&second).await.unwrap();
+    assert_eq!(store.load_deployment().await.unwrap(), Some(second));
+}
+
+async fn counts(store: &dyn SingleViewStore) {
+    store.ensure_view("summary", &["id".into()]).await.unwrap();
+    let writes = (1..=4)
+        .map(|i| ViewWrite::Upsert {
+            key: vec![Value::Int(i)],
+            document: Map::default(),
+        })
+        .collect();
+    store
+        .write("summary", WriteMode::Replace, writes)
+        .await
+        .unwrap();
+    assert_eq!(store.count_documents("summary").await.unwrap(), Some(4));
+}
+
+#[tokio::test]
+async fn the_record_round_trips_on_the_embedded_store() {
+    let store = EmbeddedStore::in_memory();
+    round_trip(&store).await;
+    counts(&store).await;
+}
+
+#[tokio::test]
+async fn the_record_round_trips_in_one_mongodb_document() {
+    let store = mongo_common::fresh_store("deployment_record").await;
+    round_trip(&store).await;
+    // One document, replaced in place, readable by an operator (the record's fields, not a
+    // string).
+    let coll = store
+        .database()
+        .collection::<Document>(DEPLOYMENT_COLLECTION);
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 1);
+    let stored = coll.find_one(doc! {}).await.unwrap().unwrap();
+    assert_eq!(stored.get_str("_id").unwrap(), "current");
+    assert_eq!(stored.get_str("applied_by").unwrap(), "grace");
+    assert!(stored.get_document("projections").is_ok());
+    counts(&store).await;
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_record_of_another_format_is_an_error_on_mongodb() {
+    let store = mongo_common::fresh_store("deployment_format").await;
+    store
+        .database()
+        .collection::<Document>(DEPLOYMENT_COLLECTION)
+        .insert_one(doc! { "_id": "current", "format": 99 })
+        .await
+        .unwrap();
+    let e = store.load_deployment().await.unwrap_err();
+    assert!(e.to_string().contains("format 99"), "{e}");
+    store.drop_database().await.unwrap();
+}

@@ -1,0 +1,295 @@
+//! The deployed plan's record in the store, as `fdc run` and `fdc plan --store/--config`
+//! use it.
+//!
+//! In: the compiled pipeline (its plan and file texts), the store a run or a plan opens, and
+//! whether the run was started with `--apply`. Out: for `fdc run`, whether it may consume
+//! input ([`check`]): the same plan runs; an empty store records the plan (first deploy) and
+//! runs; a different plan is refused with exit 2 and a message naming the actions, unless
+//! `--apply` is given and no action needs data work (then the new plan is recorded and the
+//! run goes on); for `fdc plan`, the stored record and the store's counts ([`stored`]).
+//!
+//! Guarantees: the check reads the record before anything is read from the input, and writes
+//! nothing but the record; who applied a deployment comes from `FDC_DEPLOYED_BY`, else the
+//! user name (`USER`, `USERNAME`): the CLI reads it, no engine crate does.
+
+use fdc_core::store::DeploymentStore;
+use fdc_plan::deployment::diff::{diff, Action, ActionKind, Counts, DiffOptions};
+use fdc_plan::deployment::Deployment as Record;
+
+/// What `fdc run` checks against the store before it consumes anything.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The record of the plan about to run.
+    pub record: Record,
+    /// `--apply`: record the new plan first when its actions need no data work.
+    pub apply: bool,
+    /// `--mark-applied`: record the new plan whatever its actions (done by hand).
+    pub mark_applied: bool,
+    /// How the run was started, for the commands the refusal suggests (`--store DIR`,
+    /// `--config FILE`).
+    pub store_args: String,
+    /// The pipeline as given on the command line.
+    pub pipeline: String,
+}
+
+/// The deployment record of a compiled pipeline (its plan and the texts of its files).
+pub fn record_of(compiled: &fdc_dsl::Compiled) -> Record {
+    let texts: Vec<&str> = compiled
+        .diagnostics
+        .sources
+        .files
+        .iter()
+        .map(|f| f.text.as_str())
+        .collect();
+    Record::new(&compiled.plan, &texts)
+}
+
+/// Who applies a deployment: `FDC_DEPLOYED_BY`, else the user name, else `unknown`.
+pub fn applied_by() -> String {
+    ["FDC_DEPLOYED_BY", "USER", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `record` stamped with the current time and [`applied_by`].
+fn stamped(record: &Record) -> Record {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let mut r = record.clone();
+    r.applied_at = Some(fdc_core::store::record::millis_to_rfc3339(now));
+    r.applied_by = Some(applied_by());
+    r
+}
+
+/// Whether `fdc run` does an action by itself: a new index is created when the run ensures
+/// its projections, a strategy change takes effect when the run starts, and a removed view or
+/// projection is left alone. Everything else changes stored data or drops something.
+fn run_does(kind: ActionKind) -> bool {
+    matches!(
+        kind,
+        ActionKind::CreateIndex
+            | ActionKind::UpdateStrategies
+            | ActionKind::KeepView
+            | ActionKind::KeepProjection
+    )
+}
+
+/// One line per action: what it does (its target and kind).
+fn action_lines(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .map(|a| format!("  - {}: {}\n", kind_name(a.kind), a.target))
+        .collect()
+}
+
+fn kind_name(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::DropIndex => "drop index",
+        ActionKind::CreateIndex => "create index",
+        ActionKind::Ingest => "ingest projection",
+        ActionKind::Reingest => "re-ingest projection",
+        ActionKind::Build => "build single view",
+        ActionKind::Refresh => "refresh single view",
+        ActionKind::RefreshFields => "refresh fields of single view",
+        ActionKind::UpdateStrategies => "change what triggers single view",
+        ActionKind::KeepView => "leave removed single view's collection",
+        ActionKind::DropView => "drop removed single view's collection",
+        ActionKind::KeepProjection => "leave removed projection's collection",
+        ActionKind::DropProjection => "drop removed projection's collection",
+    }
+}
+
+/// Compares the plan about to run with the store's record (see the module docs). `Err`
+/// holds the exit code and the message (without the `error: ` prefix).
+pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8, String)> {
+    if check.mark_applied {
+        return mark_applied(store, check).await;
+    }
+    let stored = store
+        .load_deployment()
+        .await
+        .map_err(|e| (1, e.to_string()))?;
+    let Some(deployed) = stored else {
+        store
+            .save_deployment(&stamped(&check.record))
+            .await
+            .map_err(|e| (1, e.to_string()))?;
+        eprintln!("deployed: first run on this store: its plan is recorded");
+        return Ok(());
+    };
+    if deployed.plan_fingerprint == check.record.plan_fingerprint {
+        return Ok(());
+    }
+    let changes = diff(&deployed, &check.record, &DiffOptions::default());
+    let when = match (&deployed.applied_at, &deployed.applied_by) {
+        (Some(at), Some(by)) => format!(" (applied {at} by {by})"),
+        (Some(at), None) => format!(" (applied {at})"),
+        _ => String::new(),
+    };
+    let plan_cmd = format!("fdc plan {} {}", check.pipeline, check.store_args);
+    let work: Vec<&Action> = changes
+        .actions
+        .iter()
+        .filter(|a| !run_does(a.kind))
+        .collect();
+    if !check.apply {
+        return Err((
+            2,
+            format!(
+                "the pipeline differs from the plan deployed on this store{when}; applying it \
+                 takes {} action(s):\n{}nothing was read. See why and what each costs with \
+                 `{plan_cmd}`.{}",
+                changes.actions.len(),
+                action_lines(&changes.actions),
+                if work.is_empty() {
+                    " None of these needs data work: rerun with `--apply` to record the new \
+                     plan and run it."
+                        .to_owned()
+                } else {
+                    manual_hint(&work, check)
+                }
+            ),
+        ));
+    }
+    if !work.is_empty() {
+        return Err((
+            2,
+            format!(
+                "--apply records a new plan only when its actions need no data work, and \
+                 these do:\n{}nothing was read or recorded. See them with `{plan_cmd}`.{}",
+                action_lines(&work.iter().map(|a| (*a).clone()).collect::<Vec<_>>()),
+                manual_hint(&work, check)
+            ),
+        ));
+    }
+    store
+        .save_deployment(&stamped(&check.record))
+        .await
+        .map_err(|e| (1, e.to_string()))?;
+    eprintln!(
+        "applied: the new plan is recorded ({} action(s), each done by the run itself)",
+        changes.actions.len()
+    );
+    Ok(())
+}
+
+/// What to do about actions that need data work, as things are: `fdc apply` does not exist
+/// yet; the views can be rebuilt with `fdc refresh`.
+fn manual_hint(work: &[&Action], check: &Check) -> String {
+    let mut views: Vec<&str> = work
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                ActionKind::Build | ActionKind::Refresh | ActionKind::RefreshFields
+            )
+        })
+        .map(|a| a.target.as_str())
+        .collect();
+    views.dedup();
+    let mut hint = String::from(
+        "\n`fdc apply`, which will perform these actions, is not there yet (issue 13).",
+    );
+    if !views.is_empty() {
+        hint.push_str(&format!(
+            " Until then rebuild the single view(s) {} with `fdc refresh {} VIEW {}`",
+            views
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            check.pipeline,
+            check.store_args
+        ));
+        if work
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest))
+        {
+            hint.push_str(", after re-reading the topics of the (re-)ingested projections");
+        }
+        hint.push('.');
+    } else {
+        hint.push_str(" Until then do them by hand.");
+    }
+    hint.push_str(
+        " Then `--mark-applied` records the new plan (you vouch that the store holds its data).",
+    );
+    hint
+}
+
+/// `--mark-applied`: records the new plan whatever its actions (the operator did them by
+/// hand), saying what it recorded over.
+async fn mark_applied(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8, String)> {
+    let before = store
+        .load_deployment()
+        .await
+        .map_err(|e| (1, e.to_string()))?;
+    if before.as_ref().map(|d| &d.plan_fingerprint) != Some(&check.record.plan_fingerprint) {
+        store
+            .save_deployment(&stamped(&check.record))
+            .await
+            .map_err(|e| (1, e.to_string()))?;
+        eprintln!("marked applied: the new plan is recorded as deployed on this store");
+    }
+    Ok(())
+}
+
+/// The counts of `fdc plan`'s estimates: records per projection and documents per view of
+/// the deployed and the new plan, as the store tells them (a name it cannot count is left
+/// out: "unknown").
+pub async fn counts(
+    store: &fdc_topology::OpenedStore,
+    old: &Record,
+    new: &Record,
+) -> Result<Counts, String> {
+    let mut counts = Counts::default();
+    for name in old.projections.keys().chain(new.projections.keys()) {
+        if let Some(n) = store.count_records(name).await.map_err(|e| e.to_string())? {
+            counts.projections.insert(name.clone(), n);
+        }
+    }
+    for name in old.views.keys().chain(new.views.keys()) {
+        if let Some(n) = store
+            .count_documents(name)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            counts.views.insert(name.clone(), n);
+        }
+    }
+    Ok(counts)
+}
+
+/// For `fdc plan --store/--config`: the record deployed on the store of `spec`, and the
+/// store's counts for the names of both plans. `Err`: the message (a store that cannot be
+/// opened or read, or that has no record).
+pub fn stored(spec: &fdc_topology::StoreSpec, new: &Record) -> Result<(Record, Counts), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let opened = fdc_topology::open_store(spec)
+            .await
+            .map_err(|e| e.message)?;
+        let Some(old) = opened
+            .deployments()
+            .load_deployment()
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Err(
+                "no plan is deployed on this store yet (the first `fdc run` on it \
+                        records one)"
+                    .to_owned(),
+            );
+        };
+        let counts = counts(&opened, &old, new).await?;
+        Ok((old, counts))
+    })
+}
