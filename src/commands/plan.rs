@@ -108,7 +108,10 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
     let from_store = match (&args.store, &args.config) {
         (Some(dir), _) => Some((
             super::paths::shown(dir),
-            fdc_topology::StoreSpec::ExistingDirectory(dir.clone()),
+            fdc_topology::StoreSpec::ExistingDirectory {
+                path: dir.clone(),
+                disk: super::store_dir::options(),
+            },
         )),
         (None, Some(file)) => Some((super::paths::shown(file), config_store(file)?)),
         (None, None) => None,
