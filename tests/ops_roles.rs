@@ -196,8 +196,8 @@ async fn split_roles_over_the_projection_changes_collection_build_the_same_views
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger() {
-    use fdc_engine::runtime::{TriggerRecord, TriggerSink};
     use fdc_engine::source::{Source, SourceItem};
+    use fdc_engine::trigger::{TriggerRecord, TriggerSink};
     use fdc_engine::value::Value;
     use fdc_mongo::triggers::{MongoTriggerSource, MongoTriggers};
     use fdc_mongo::{MongoStore, MongoStoreConfig};

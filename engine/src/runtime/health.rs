@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-pub use fdc_core::source::{PartitionLag, SourceGauges};
+use crate::source::{PartitionLag, SourceGauges};
 
 /// The health state (see the module docs).
 #[derive(Default)]

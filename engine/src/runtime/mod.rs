@@ -40,11 +40,11 @@ use crate::store::{
     SingleViewStore, StoreError,
 };
 use crate::strategy::{self, KeySet};
+use crate::trigger::TriggerSink;
 use crate::view::{self, ViewSchema};
 
-pub use crate::trigger::{TriggerRecord, TriggerSink};
 pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, TopicCounts};
-pub use health::{Health, HealthSnapshot, PartitionLag, SourceGauges};
+pub use health::{Health, HealthSnapshot};
 pub use histogram::HistogramSnapshot;
 pub use run::{run, Shutdown};
 pub use stage::{Role, TriggerRouter};

@@ -1,6 +1,7 @@
 use super::*;
 use crate::store::{ProjectionLayout, ProjectionStore, StoreError};
 use crate::testkit::shop_plan;
+use crate::trigger::TriggerRecord;
 use crate::value::Value;
 use fdc_embedded::EmbeddedStore;
 use fdc_file::{FileInput, FileSource, MemoryEvents};

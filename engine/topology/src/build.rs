@@ -177,14 +177,10 @@ impl Built {
         });
         let result = run_stages(stages, &self.counters, shutdown).await;
         #[cfg(feature = "kafka")]
-        {
-            if let Some(w) = watcher {
-                w.abort();
-            }
-            if let Some(p) = &self.producer {
-                p.flush(std::time::Duration::from_secs(30))?;
-            }
+        if let Some(w) = watcher {
+            w.abort();
         }
+        self.flush()?;
         result
     }
 
