@@ -18,10 +18,8 @@ pub use ast::*;
 use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
-/// The pest parser generated from `grammar.pest`.
-#[derive(pest_derive::Parser)]
-#[grammar = "grammar.pest"]
-pub(crate) struct FdlParser;
+/// The pest parser generated from the grammar (`dsl/grammar/src/grammar.pest`).
+pub(crate) use fdc_grammar::{FdlParser, Rule};
 
 /// Problems found while parsing one file.
 #[derive(Debug, Clone, Error, Diagnostic, PartialEq)]
