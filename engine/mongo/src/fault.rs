@@ -8,7 +8,7 @@
 //! Out: from the `N`-th successful projection write call of the process on, the call never
 //! returns, after printing [`PAUSED`] and the call's number on stderr. The engine is then stuck
 //! after a batch's projection writes and before its single views, events and commit: the state
-//! a crash at that point leaves. `tests/production_crash.rs` waits for the line and sends
+//! a crash at that point leaves. `tests/production/production_crash.rs` waits for the line and sends
 //! `kill -9`.
 //!
 //! Guarantees: without the variable (or with a value that is not a positive integer) nothing

@@ -1,7 +1,7 @@
 //! Seeded random streams of the shop pipeline (`fixtures/shop.plan.json`: customers, orders,
 //! items, products, addresses in the basic format) for the differential tests of the engine
 //! (`engine/topology/tests/differential.rs`) and of the Kafka + MongoDB path
-//! (`tests/kafka_differential.rs`, which includes this file by path).
+//! (`tests/kafka/kafka_differential.rs`, which includes this file by path).
 //!
 //! A stream holds inserts, updates, deletes, primary-key changes, exact duplicates
 //! (re-deliveries) and out-of-order versions; a [`Shape`] sets how many keys each projection

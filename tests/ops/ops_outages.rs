@@ -10,11 +10,10 @@
 //! Runs on private services (`scripts/services` with its own state directory and ports, the
 //! binaries from the shared cache), never on the shared ones; a guard stops them even when the
 //! test fails.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-mod ops_common;
-mod support;
+use crate::kafka_common;
+use crate::ops_common;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -5,9 +5,8 @@
 //! the committed offsets.
 //!
 //! Needs a broker at `FDC_KAFKA_BROKERS` (default `127.0.0.1:9092`); a missing broker fails.
-#![cfg(feature = "integration")]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

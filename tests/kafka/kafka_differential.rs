@@ -13,12 +13,11 @@
 //!
 //! `FDC_KAFKA_DIFFERENTIAL_SEEDS` (default 2) sets how many streams run. Needs the services of
 //! `scripts/services`; a missing one fails.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-#[path = "../engine/topology/tests/shop/mod.rs"]
+use crate::kafka_common;
+#[path = "../../engine/topology/tests/shop/mod.rs"]
 mod shop;
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,9 +7,8 @@
 //! docs/services.md lists what works and what does not.
 //!
 //! Needs a server at `FDC_MONGO_URI` (default `mongodb://127.0.0.1:27017`); a missing one fails.
-#![cfg(feature = "integration")]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

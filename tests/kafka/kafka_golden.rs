@@ -13,10 +13,9 @@
 //!
 //! Needs the services of `scripts/services`; a missing one fails. Topics, groups and
 //! databases are unique to each case, so the cases run in parallel.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-mod support;
+use crate::kafka_common;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

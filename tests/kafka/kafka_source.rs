@@ -6,10 +6,9 @@
 //!
 //! Needs a broker at `FDC_KAFKA_BROKERS` (default `127.0.0.1:9092`); a missing broker fails.
 //! Every test uses its own topics and consumer groups.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-mod support;
+use crate::kafka_common;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -12,10 +12,9 @@
 //!
 //! Needs the services of `scripts/services`; a missing one fails. Topics, group and database
 //! are unique to the test.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-mod support;
+use crate::kafka_common;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;

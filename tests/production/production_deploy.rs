@@ -6,10 +6,9 @@
 //! Needs the MongoDB-wire server of `scripts/services` (`FDC_MONGO_URI`); a missing server
 //! fails. Kafka is named in the configuration but never reached: the check comes first. The
 //! database is unique to the test.
-#![cfg(feature = "integration")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,11 +5,10 @@
 //!
 //! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
 //! service fails. Topics, group and database are unique to the test.
-#![cfg(feature = "integration")]
 
-mod kafka_common;
-mod ops_common;
-mod support;
+use crate::kafka_common;
+use crate::ops_common;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -9,7 +9,7 @@
 //! and the expected outputs: `expected.txt` (the exit status, then the human output) and
 //! `expected.json` (`--format json`, which must validate against
 //! `schemas/plan-report.schema.json`). Regenerate them after a deliberate change with
-//! `FDC_BLESS=1 cargo test --features integration --test plan_cli` and review the diff.
+//! `FDC_BLESS=1 cargo test --features integration --test cli plan_cli::` and review the diff.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 

@@ -1,0 +1,14 @@
+//! Commands end to end through the `fdc` binary, no services needed.
+//!
+//! One test executable for the files of this folder, each a module: one executable links
+//! the dependency tree once, where one per file linked it once each.
+//! Run one file's tests with `cargo test --features integration --test cli <file>::`.
+
+mod check_cli;
+mod config_cli;
+mod deploy_cli;
+mod golden;
+mod imports_cli;
+mod plan_cli;
+mod run_input;
+mod type_spelling;
