@@ -1,0 +1,238 @@
+//! The preview source: reads the ingestion topics by plain partition assignment, outside any
+//! consumer group, and never commits (`fdc preview`).
+//!
+//! In: a [`PreviewSourceConfig`] (client settings, topics, where to start). Out: batches of
+//! [`fdc_core::change::Message`]s as [`crate::KafkaSource`] hands them out, with empty acks.
+//!
+//! Guarantees:
+//! - no `group.id` is set (one among the client's free-form properties is removed): the consumer joins no group (the real group's membership and
+//!   assignment are untouched, no throw-away group is left on the broker) and has nothing it
+//!   could commit; [`Source::commit`] does nothing, and acks carry no positions;
+//! - every partition of the topics is assigned (from the metadata on the first read), starting
+//!   at [`StartAt`]: the high watermark (from now on), the low watermark (from the
+//!   beginning), or `N` messages before the high watermark (at the low one at the earliest);
+//! - with a start other than [`StartAt::Now`] the high watermarks of the first read are the
+//!   end: messages at or past a partition's end are left out, and the source ends (`Ok(None)`)
+//!   once every partition was read up to its end (a partition end signalled by the client
+//!   counts, so a compacted tail ends it too).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+use super::config::{KafkaClientConfig, TopicMap};
+use super::source::{is_fatal, message_of};
+use fdc_core::source::{Ack, Source, SourceBatch, SourceItem};
+use fdc_core::store::StoreError;
+
+/// Where a preview starts reading each partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// At the high watermark: only messages produced from now on; no end.
+    Now,
+    /// At the low watermark (the earliest retained message); ends at the high watermark.
+    Earliest,
+    /// This many messages before the high watermark; ends at the high watermark.
+    Last(u64),
+}
+
+/// Settings of a [`PreviewSource`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewSourceConfig {
+    pub client: KafkaClientConfig,
+    /// The plan's ingestion topics.
+    pub topics: Vec<String>,
+    /// Renames from plan topics to broker topics.
+    pub topic_map: TopicMap,
+    /// Longest wait for a batch to fill.
+    pub linger: Duration,
+    pub start: StartAt,
+}
+
+/// How long metadata and watermark requests may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A reader of the topics outside any group (see the module docs).
+pub struct PreviewSource {
+    consumer: Arc<StreamConsumer>,
+    config: PreviewSourceConfig,
+    /// Per (broker topic, partition): the end still to reach; `None` until the first read.
+    ends: Option<BTreeMap<(String, i32), i64>>,
+}
+
+impl PreviewSource {
+    /// Creates the consumer (without a group); partitions are assigned on the first read.
+    pub fn connect(config: PreviewSourceConfig) -> Result<PreviewSource, StoreError> {
+        let op = "create kafka consumer";
+        if config.topics.is_empty() {
+            return Err(StoreError::fatal(op, "the pipeline has no ingestion topic"));
+        }
+        let mut c = config.client.client_config();
+        // Not even a `group.id` among the free-form properties: the preview joins no group.
+        c.remove("group.id")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true");
+        let consumer: StreamConsumer = c
+            .create()
+            .map_err(|e| StoreError::fatal(op, config.client.describe(&e)))?;
+        Ok(PreviewSource {
+            consumer: Arc::new(consumer),
+            config,
+            ends: None,
+        })
+    }
+
+    /// Assigns every partition at its start; returns the ends to reach (none from now on).
+    async fn assign(&self) -> Result<BTreeMap<(String, i32), i64>, StoreError> {
+        let consumer = self.consumer.clone();
+        let topics: Vec<String> = self
+            .config
+            .topics
+            .iter()
+            .map(|t| self.config.topic_map.to_broker(t).to_string())
+            .collect();
+        let start = self.config.start;
+        let client = self.config.client.clone();
+        let describe = move |e: KafkaError| client.describe(&e);
+        tokio::task::spawn_blocking(move || {
+            let op = "assign kafka partitions";
+            let mut list = TopicPartitionList::new();
+            let mut ends = BTreeMap::new();
+            for topic in &topics {
+                let metadata = consumer
+                    .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+                    .map_err(|e| StoreError::retryable(op, describe(e)))?;
+                let partitions: Vec<i32> = metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.name() == topic)
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect();
+                if partitions.is_empty() {
+                    return Err(StoreError::fatal(
+                        op,
+                        format!("topic `{topic}` has no partitions (does it exist?)"),
+                    ));
+                }
+                for p in partitions {
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                        .map_err(|e| StoreError::retryable(op, describe(e)))?;
+                    let from = match start {
+                        StartAt::Now => high,
+                        StartAt::Earliest => low,
+                        StartAt::Last(n) => high
+                            .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
+                            .max(low),
+                    };
+                    list.add_partition_offset(topic, p, Offset::Offset(from))
+                        .map_err(|e| StoreError::fatal(op, describe(e)))?;
+                    if start != StartAt::Now && from < high {
+                        ends.insert((topic.clone(), p), high);
+                    }
+                }
+            }
+            consumer
+                .assign(&list)
+                .map_err(|e| StoreError::fatal(op, describe(e)))?;
+            Ok(ends)
+        })
+        .await
+        .map_err(|e| StoreError::fatal("assign kafka partitions", e))?
+    }
+
+    /// Drops the ends the consumer's positions have reached (after a partition end).
+    fn positions_reached(&self, ends: &mut BTreeMap<(String, i32), i64>) {
+        if let Ok(positions) = self.consumer.position() {
+            for e in positions.elements() {
+                if let Offset::Offset(at) = e.offset() {
+                    let key = (e.topic().to_string(), e.partition());
+                    if ends.get(&key).is_some_and(|end| at >= *end) {
+                        ends.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Source for PreviewSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
+        let mut ends = match self.ends.take() {
+            Some(ends) => ends,
+            None => {
+                let ends = self.assign().await?;
+                if self.config.start != StartAt::Now && ends.is_empty() {
+                    // Every partition is empty or already at its end.
+                    self.ends = Some(ends);
+                    return Ok(None);
+                }
+                ends
+            }
+        };
+        let bounded = self.config.start != StartAt::Now;
+        if bounded && ends.is_empty() {
+            self.reached
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.ends = Some(ends);
+            return Ok(None);
+        }
+        let deadline = Instant::now() + self.config.linger;
+        let mut items = Vec::new();
+        while items.len() < max.max(1) && !(bounded && ends.is_empty()) {
+            let received = match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(r) => r,
+            };
+            match received {
+                Ok(m) => {
+                    let key = (m.topic().to_string(), m.partition());
+                    if bounded {
+                        let Some(end) = ends.get(&key).copied() else {
+                            continue; // past its end (or a partition with nothing to read)
+                        };
+                        if m.offset() >= end {
+                            ends.remove(&key);
+                            continue;
+                        }
+                        if m.offset() + 1 >= end {
+                            ends.remove(&key);
+                        }
+                    }
+                    items.push(SourceItem::Message(message_of(&self.config.topic_map, &m)));
+                }
+                Err(KafkaError::PartitionEOF(_)) => self.positions_reached(&mut ends),
+                Err(e) if is_fatal(&e) => {
+                    return Err(StoreError::fatal(
+                        "consume from kafka",
+                        self.config.client.describe(&e),
+                    ))
+                }
+                Err(e) => {
+                    // librdkafka recovers from transport and leader errors by itself.
+                    tracing::warn!(error = %self.config.client.describe(&e), "kafka consumer error");
+                    break;
+                }
+            }
+        }
+        self.ends = Some(ends);
+        Ok(Some(SourceBatch {
+            items,
+            ack: Ack::default(),
+        }))
+    }
+
+    /// Nothing to commit: the preview belongs to no group (see the module docs).
+    async fn commit(&mut self, _ack: &Ack) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
