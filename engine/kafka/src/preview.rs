@@ -169,20 +169,11 @@ impl Source for PreviewSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
         let mut ends = match self.ends.take() {
             Some(ends) => ends,
-            None => {
-                let ends = self.assign().await?;
-                if self.config.start != StartAt::Now && ends.is_empty() {
-                    // Every partition is empty or already at its end.
-                    self.ends = Some(ends);
-                    return Ok(None);
-                }
-                ends
-            }
+            None => self.assign().await?,
         };
         let bounded = self.config.start != StartAt::Now;
         if bounded && ends.is_empty() {
-            self.reached
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            // Every partition was read up to its end (or was empty at the start).
             self.ends = Some(ends);
             return Ok(None);
         }
