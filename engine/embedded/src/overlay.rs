@@ -7,8 +7,8 @@
 //!
 //! Guarantees:
 //! - the base is never written: writes, deletes, `ensure_*` (collections, indexes), failures
-//!   and the deployment record stay in an in-memory [`EmbeddedStore`] (the shadow) or are
-//!   refused (`save_deployment`);
+//!   dead letters and the deployment record stay in an in-memory [`EmbeddedStore`] (the
+//!   shadow, counted) or are refused (`save_deployment`);
 //! - a key written (or deleted) in the overlay is owned by it: reads of an owned key answer
 //!   from the shadow (a delete hides the base's record), other keys fall through to the base;
 //!   `find_in` merges the base's matches of keys not owned with the shadow's matches;
@@ -31,8 +31,9 @@ use fdc_plan::WriteMode;
 use crate::EmbeddedStore;
 use fdc_core::change::Version;
 use fdc_core::store::{
-    key, DeploymentStore, FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordWrite,
-    SingleViewStore, StoreError, ViewFailure, ViewWrite, WriteOutcome,
+    key, DeadLetter, DeadLetterSink, DeploymentStore, FindIn, Page, ProjectionLayout,
+    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
+    WriteOutcome,
 };
 use fdc_core::value::{Map, Value};
 
@@ -44,6 +45,7 @@ struct Owned {
     /// Single-view keys written since the last [`OverlayStore::take_written`], in order.
     written: Vec<(String, Vec<Value>)>,
     failures: u64,
+    dead_letters: u64,
 }
 
 /// A read-only base with in-memory writes (see the module docs).
@@ -130,6 +132,14 @@ impl OverlayStore {
     /// How many single-view failures were recorded (kept in memory, not in the base).
     pub fn failures(&self) -> u64 {
         self.owned.lock().map(|o| o.failures).unwrap_or_default()
+    }
+
+    /// How many dead letters were taken (kept in memory, produced nowhere).
+    pub fn dead_letters(&self) -> u64 {
+        self.owned
+            .lock()
+            .map(|o| o.dead_letters)
+            .unwrap_or_default()
     }
 
     /// The base's documents (what is stored, without the overlay's writes).
@@ -366,6 +376,16 @@ impl SingleViewStore for OverlayStore {
         let n = failures.len() as u64;
         self.shadow.record_failures(failures).await?;
         self.owned("record single-view failures")?.failures += n;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeadLetterSink for OverlayStore {
+    async fn dead_letter(&self, letters: Vec<DeadLetter>) -> Result<(), StoreError> {
+        let n = letters.len() as u64;
+        self.shadow.dead_letter(letters).await?;
+        self.owned("store dead letters")?.dead_letters += n;
         Ok(())
     }
 }
@@ -664,7 +684,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failures_are_counted_scans_and_record_saves_refused() {
+    async fn failures_and_dead_letters_are_counted_apart_scans_refused() {
         let (base, o) = seeded().await;
         o.record_failures(vec![ViewFailure {
             view: "c".into(),
@@ -676,6 +696,10 @@ mod tests {
         .unwrap();
         assert_eq!(o.failures(), 1);
         assert!(base.view_failures().unwrap().is_empty());
+        let letter = DeadLetter::of_input_line(String::new(), 1, "x".into(), "not JSON");
+        o.dead_letter(vec![letter]).await.unwrap();
+        assert_eq!(o.dead_letters(), 1);
+        assert!(base.dead_letters().unwrap().is_empty());
         assert!(ProjectionStore::scan(&o, "orders", None, 10).await.is_err());
         assert!(SingleViewStore::scan(&o, "c", None, 10).await.is_err());
         // The base's record is read through (it has none).

@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use fdc_embedded::overlay::OverlayStore;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
@@ -41,6 +42,8 @@ pub enum OpenedStore {
     Embedded(Arc<EmbeddedStore>),
     #[cfg(feature = "mongo")]
     Mongo(Arc<fdc_mongo::MongoStore>),
+    /// An overlay over another opened store (read-only), writes in memory.
+    Overlay(Arc<OverlayStore>),
 }
 
 impl OpenedStore {
@@ -48,8 +51,15 @@ impl OpenedStore {
     pub fn embedded(&self) -> Option<&Arc<EmbeddedStore>> {
         match self {
             OpenedStore::Embedded(s) => Some(s),
-            #[cfg(feature = "mongo")]
-            OpenedStore::Mongo(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The overlay store, if that is what was opened.
+    pub fn overlay(&self) -> Option<&Arc<OverlayStore>> {
+        match self {
+            OpenedStore::Overlay(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -58,7 +68,7 @@ impl OpenedStore {
     pub fn mongo(&self) -> Option<&Arc<fdc_mongo::MongoStore>> {
         match self {
             OpenedStore::Mongo(s) => Some(s),
-            OpenedStore::Embedded(_) => None,
+            _ => None,
         }
     }
 
@@ -69,6 +79,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 
@@ -87,6 +98,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 
@@ -95,6 +107,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 }
@@ -296,6 +309,8 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                     "dead letters go to a Kafka topic with MongoDB: the database keeps none",
                 ))
             }
+            // Kept and counted in memory, like every other write of an overlay.
+            OpenedStore::Overlay(s) => s.clone(),
         },
         DeadLettersSpec::Refused(reason) => Arc::new(RefusedDeadLetters(reason)),
         DeadLettersSpec::Sink(sink) => sink,
@@ -369,6 +384,20 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                 let source = FileSource::open(input, checkpoints).map_err(BuildError::failed)?;
                 resumed = Some(source.resumed());
                 Some(Box::new(source))
+            }
+            #[cfg(feature = "kafka")]
+            Input::KafkaPreview(mut config) => {
+                if split {
+                    return Err(BuildError::usage(
+                        "a preview runs both stages in one process: triggers stay in memory",
+                    ));
+                }
+                if config.topics.is_empty() {
+                    config.topics = plan.topics().into_iter().map(String::from).collect();
+                }
+                Some(Box::new(
+                    fdc_kafka::PreviewSource::connect(*config).map_err(BuildError::failed)?,
+                ))
             }
             #[cfg(feature = "kafka")]
             Input::Kafka(mut config) => {
@@ -449,6 +478,14 @@ pub async fn open_store(spec: &StoreSpec) -> Result<OpenedStore, BuildError> {
                 .map_err(BuildError::failed)?,
         )),
         StoreSpec::Opened(store) => store.clone(),
+        StoreSpec::Overlay(base) => {
+            let base = Box::pin(open_store(base)).await?;
+            OpenedStore::Overlay(Arc::new(OverlayStore::new(
+                base.projections(),
+                base.views(),
+                base.deployments(),
+            )))
+        }
     })
 }
 

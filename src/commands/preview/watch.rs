@@ -1,0 +1,212 @@
+//! The preview run: the new pipeline on an overlay over MongoDB, fed by a group-less reader
+//! of the topics, watched until the limit, the high watermarks or Ctrl-C.
+//!
+//! In: the arguments and the compiled plan. Out: the [`Report`]: the changed documents in the
+//! order the new pipeline first wrote them (at most `--limit`), and the counts.
+//!
+//! Guarantees: the deployment is the production one of `fdc.yaml`
+//! ([`crate::commands::production::deployment`]) with its input, store and sinks swapped for
+//! the read-only ones (see the parent module); the documents written are compared with
+//! MongoDB while the run goes on, so the run stops soon after `--limit` changed documents
+//! (the batches in flight finish); the report compares the final state of every document
+//! written with what MongoDB holds.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fdc_core::store::key;
+use fdc_core::store::record::key_json;
+use fdc_core::store::SingleViewStore;
+use fdc_core::value::Value;
+use fdc_embedded::overlay::OverlayStore;
+use fdc_engine::runtime::{Role, Shutdown};
+use fdc_kafka::{PreviewSourceConfig, StartAt};
+use fdc_plan::preview::{diff_document, DocumentDiff, Ended, Report, Summary, REPORT_FORMAT};
+use fdc_plan::Plan;
+use fdc_topology::{DeadLettersSpec, EventsSpec, Input, StoreSpec, TriggersSpec};
+
+use super::PreviewArgs;
+use crate::commands::production::{deployment, Options};
+use crate::config::{load, ProcessEnv};
+
+/// How often the documents written are compared with MongoDB while the run goes on.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The documents written so far, distinct, in first-write order.
+struct Seen {
+    order: Vec<(String, Vec<Value>)>,
+    known: HashSet<(String, Vec<u8>)>,
+    changed: HashSet<(String, Vec<u8>)>,
+}
+
+/// Runs the preview (see the module docs); an error is the message of the `error:` line.
+pub fn preview(args: &PreviewArgs, plan: Plan) -> Result<Report, String> {
+    let config = load(Some(&args.config), &ProcessEnv).map_err(|e| e.to_string())?;
+    let (Some(kafka), Some(_)) = (&config.kafka, &config.mongodb) else {
+        return Err(format!(
+            "`{}` must configure `kafka` and `mongodb`: the preview reads the live topics and \
+             compares with the stored single views",
+            crate::commands::paths::shown(&args.config)
+        ));
+    };
+    let start = match (args.from_beginning, args.last) {
+        (true, _) => StartAt::Earliest,
+        (false, Some(n)) => StartAt::Last(n),
+        (false, None) => StartAt::Now,
+    };
+    let source = PreviewSourceConfig {
+        client: kafka.client.clone(),
+        topics: vec![],
+        topic_map: kafka.topics.clone(),
+        linger: config.batch.linger,
+        start,
+    };
+    let views = plan.single_views.clone();
+    let mut d = deployment(plan, &config, &Options::default()).map_err(|f| f.message)?;
+    d.input = Input::KafkaPreview(Box::new(source));
+    d.store = StoreSpec::Overlay(Box::new(d.store));
+    d.events = EventsSpec::Drop;
+    d.dead_letters = DeadLettersSpec::Store;
+    d.triggers = TriggersSpec::InProcess;
+    d.role = Role::All;
+    d.producer = None;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let mut built = fdc_topology::build(d).await.map_err(|e| e.message)?;
+        let Some(overlay) = built.store.overlay().cloned() else {
+            return Err("the preview's store is not an overlay".to_string());
+        };
+        let counters = built.counters.clone();
+        let shutdown = Arc::new(Shutdown::new());
+        let run_shutdown = shutdown.clone();
+        let mut run = tokio::spawn(async move { built.run(&run_shutdown).await });
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+        let key_names = |view: &str| -> Vec<String> {
+            views
+                .iter()
+                .find(|v| v.name == view)
+                .map(|v| v.key.iter().map(|k| k.name.clone()).collect())
+                .unwrap_or_default()
+        };
+        let mut seen = Seen {
+            order: Vec::new(),
+            known: HashSet::new(),
+            changed: HashSet::new(),
+        };
+        let mut ended = None;
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::signal::ctrl_c(), if ended.is_none() => {
+                    ended = Some(Ended::Interrupted);
+                    shutdown.trigger();
+                }
+                _ = terminate.recv(), if ended.is_none() => {
+                    ended = Some(Ended::Interrupted);
+                    shutdown.trigger();
+                }
+                () = tokio::time::sleep(POLL), if ended.is_none() => {
+                    observe(&overlay, &mut seen, &args.views).await?;
+                    if seen.changed.len() >= args.limit {
+                        ended = Some(Ended::Limit);
+                        shutdown.trigger();
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(e) => return Err(format!("the preview run failed: {e}")),
+        }
+        observe(&overlay, &mut seen, &args.views).await?;
+        // Without a stop asked for, the run ended because its source did: at the watermarks.
+        let ended = ended.unwrap_or(Ended::HighWatermarks);
+        let mut documents = Vec::new();
+        let mut unchanged = 0;
+        for (view, k) in &seen.order {
+            match diff_of(&overlay, view, k, &key_names(view)).await? {
+                Some(d) => documents.push(d),
+                None => unchanged += 1,
+            }
+        }
+        let changed = documents.len() as u64;
+        documents.truncate(args.limit);
+        let summary = counters.summary();
+        Ok(Report {
+            format: REPORT_FORMAT,
+            pipeline: crate::commands::paths::shown(&args.pipeline),
+            documents,
+            summary: Summary {
+                messages: summary.consumed,
+                changed,
+                unchanged,
+                dead_letters: overlay.dead_letters(),
+                view_failures: overlay.failures(),
+                ended,
+            },
+        })
+    })
+}
+
+/// Takes the documents written since the last call, and notes which of them now differ from
+/// MongoDB (a document written again is compared again).
+async fn observe(overlay: &OverlayStore, seen: &mut Seen, only: &[String]) -> Result<(), String> {
+    let mut again: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut this_round = HashSet::new();
+    for (view, k) in overlay.take_written() {
+        if !only.is_empty() && !only.contains(&view) {
+            continue;
+        }
+        let Some(e) = key::encode(&k) else { continue };
+        let id = (view.clone(), e);
+        if seen.known.insert(id.clone()) {
+            seen.order.push((view.clone(), k.clone()));
+        }
+        if this_round.insert(id) {
+            again.push((view, k));
+        }
+    }
+    for (view, k) in again {
+        let differs = diff_of(overlay, &view, &k, &[]).await?.is_some();
+        let id = (view, key::encode(&k).unwrap_or_default());
+        if differs {
+            seen.changed.insert(id);
+        } else {
+            seen.changed.remove(&id);
+        }
+    }
+    Ok(())
+}
+
+/// The diff of one document: MongoDB's against the overlay's.
+async fn diff_of(
+    overlay: &OverlayStore,
+    view: &str,
+    k: &[Value],
+    key_names: &[String],
+) -> Result<Option<DocumentDiff>, String> {
+    let keys = [k.to_vec()];
+    let stored = overlay
+        .stored_documents(view, &keys)
+        .await
+        .map_err(|e| e.to_string())?;
+    let new = SingleViewStore::get_many(overlay, view, &keys)
+        .await
+        .map_err(|e| e.to_string())?;
+    let json = |d: Option<&fdc_core::value::Map>| d.map(|m| Value::Object(m.clone()).to_json());
+    let stored = json(stored.first().and_then(Option::as_ref));
+    let new = json(new.first().and_then(Option::as_ref));
+    Ok(diff_document(
+        view,
+        key_json(key_names, k),
+        stored.as_ref(),
+        new.as_ref(),
+    ))
+}
