@@ -1,5 +1,5 @@
-//! Kafka adapters: the consumer-group [`KafkaSource`], the group-less [`PreviewSource`] of
-//! `fdc preview` (never commits), and the producer sinks ([`KafkaEvents`],
+//! Kafka adapters: the consumer-group [`KafkaSource`], the [`PreviewSource`] of `fdc preview`
+//! (assigned partitions, no group membership, never commits), and the producer sinks ([`KafkaEvents`],
 //! [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles).
 //!
 //! In: a [`KafkaClientConfig`] (brokers, security, free-form librdkafka properties) and, per

@@ -1,13 +1,16 @@
-//! The preview source: reads the ingestion topics by plain partition assignment, outside any
-//! consumer group, and never commits (`fdc preview`).
+//! The preview source: reads the ingestion topics by plain partition assignment, as no
+//! group's member, and never commits (`fdc preview`).
 //!
 //! In: a [`PreviewSourceConfig`] (client settings, topics, where to start). Out: batches of
 //! [`fdc_core::change::Message`]s as [`crate::KafkaSource`] hands them out, with empty acks.
 //!
 //! Guarantees:
-//! - no `group.id` is set (one among the client's free-form properties is removed): the consumer joins no group (the real group's membership and
-//!   assignment are untouched, no throw-away group is left on the broker) and has nothing it
-//!   could commit; [`Source::commit`] does nothing, and acks carry no positions;
+//! - the consumer joins no group: partitions are assigned, not subscribed to, under a
+//!   throw-away group id unique to the process (librdkafka assigns only with one; it replaces
+//!   any `group.id` of the client's properties, so it is never the deployment's group); auto
+//!   commit is off and [`Source::commit`] does nothing (acks carry no positions), so the real
+//!   group's offsets and membership are untouched and the broker keeps nothing of the
+//!   throw-away group;
 //! - every partition of the topics is assigned (from the metadata on the first read), starting
 //!   at [`StartAt`]: the high watermark (from now on), the low watermark (from the
 //!   beginning), or `N` messages before the high watermark (at the low one at the earliest);
@@ -56,6 +59,15 @@ pub struct PreviewSourceConfig {
     pub start: StartAt,
 }
 
+/// A group id unique to this process and moment (`fdc-preview.<pid>.<nanoseconds>`).
+fn throw_away_group() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("fdc-preview.{}.{nanos}", std::process::id())
+}
+
 /// How long metadata and watermark requests may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -75,8 +87,10 @@ impl PreviewSource {
             return Err(StoreError::fatal(op, "the pipeline has no ingestion topic"));
         }
         let mut c = config.client.client_config();
-        // Not even a `group.id` among the free-form properties: the preview joins no group.
-        c.remove("group.id")
+        // librdkafka assigns partitions only to a consumer with a group id; a fresh one that
+        // no deployment uses (replacing one among the free-form properties) is never joined
+        // (no subscription) and never committed to, so the broker keeps nothing of it.
+        c.set("group.id", throw_away_group())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true");
