@@ -71,6 +71,66 @@ async fn preview(pipeline: &Path, config: &Path, args: &[&str]) -> (Option<i32>,
     (out.status.code(), json, stderr)
 }
 
+/// `fdc preview` started in the background (JSON on stdout), with its stderr being read.
+struct Started {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+/// Starts `fdc preview` and waits until it said on stderr that its partitions are assigned.
+async fn start_preview(pipeline: &Path, config: &Path, args: &[&str]) -> Started {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .arg("preview")
+        .arg(pipeline)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .args(["--format", "json"])
+        .env_remove("FDC_KAFKA_BROKERS")
+        .env_remove("FDC_MONGO_URI")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fdc preview");
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let (said, stderr) = within("the preview's start", async move {
+        tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut stderr = stderr;
+            let mut first = String::new();
+            stderr.read_line(&mut first).expect("read stderr");
+            (first, stderr)
+        })
+        .await
+        .expect("join")
+    })
+    .await;
+    assert!(
+        said.starts_with("previewing on the messages produced from now on"),
+        "{said}"
+    );
+    Started { child, stderr }
+}
+
+/// The exit code, JSON report and the rest of stderr of a preview started with
+/// [`start_preview`].
+async fn finish(started: Started) -> (Option<i32>, Value, String) {
+    let Started { child, mut stderr } = started;
+    let (out, rest) = within("the preview's end", async move {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut rest = String::new();
+            stderr.read_to_string(&mut rest).expect("read stderr");
+            (child.wait_with_output().expect("wait"), rest)
+        })
+        .await
+        .expect("join")
+    })
+    .await;
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), json, rest)
+}
+
 /// The documents of a report as `(view, customer id) -> document diff`.
 fn by_key(report: &Value) -> BTreeMap<(String, i64), Value> {
     report["documents"]
@@ -295,6 +355,45 @@ async fn preview_shows_the_diffs_of_a_changed_mapping_and_writes_nothing() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(limited["documents"].as_array().map(Vec::len), Some(1));
     assert_eq!(limited["summary"]["ended"], "limit", "{limited}");
+
+    // By default only what is produced from now on counts; the preview ends at --limit.
+    let live = start_preview(&new, &c.config, &["--limit", "1", "--view", "customer_360"]).await;
+    produce(
+        &p,
+        &c.map,
+        &[customer(
+            5,
+            "Barbara",
+            "Liskov",
+            "bl@example.org",
+            "gold",
+            1_709_900_002_000,
+        )],
+    )
+    .await;
+    let (code, report, stderr) = finish(live).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["ended"], "limit", "{report}");
+    assert_eq!(report["summary"]["messages"], 1, "{report}");
+    let docs = by_key(&report);
+    assert_eq!(
+        docs.keys().collect::<Vec<_>>(),
+        vec![&("customer_360".to_string(), 5)]
+    );
+    assert_eq!(docs[&("customer_360".to_string(), 5)]["change"], "insert");
+
+    // Ctrl-C ends a preview cleanly, with its summary.
+    let waiting = start_preview(&new, &c.config, &[]).await;
+    let interrupted = Command::new("kill")
+        .arg("-INT")
+        .arg(waiting.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let (code, report, stderr) = finish(waiting).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["ended"], "interrupted", "{report}");
+    assert_eq!(report["documents"], json!([]));
 
     // Nothing was written: the same collections and documents, the same committed offsets.
     assert_eq!(dump(&uri, &database).await, stored);

@@ -11,10 +11,10 @@
 //!   commit is off and [`Source::commit`] does nothing (acks carry no positions), so the real
 //!   group's offsets and membership are untouched and the broker keeps nothing of the
 //!   throw-away group;
-//! - every partition of the topics is assigned (from the metadata on the first read), starting
+//! - every partition of the topics is assigned when the source connects, starting
 //!   at [`StartAt`]: the high watermark (from now on), the low watermark (from the
 //!   beginning), or `N` messages before the high watermark (at the low one at the earliest);
-//! - with a start other than [`StartAt::Now`] the high watermarks of the first read are the
+//! - with a start other than [`StartAt::Now`] the high watermarks at the connection are the
 //!   end: messages at or past a partition's end are left out, and the source ends (`Ok(None)`)
 //!   once every partition was read up to its end (a partition end signalled by the client
 //!   counts, so a compacted tail ends it too).
@@ -75,13 +75,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PreviewSource {
     consumer: Arc<StreamConsumer>,
     config: PreviewSourceConfig,
-    /// Per (broker topic, partition): the end still to reach; `None` until the first read.
-    ends: Option<BTreeMap<(String, i32), i64>>,
+    /// Per (broker topic, partition): the end still to reach (none from now on).
+    ends: BTreeMap<(String, i32), i64>,
 }
 
 impl PreviewSource {
-    /// Creates the consumer (without a group); partitions are assigned on the first read.
-    pub fn connect(config: PreviewSourceConfig) -> Result<PreviewSource, StoreError> {
+    /// Creates the consumer and assigns every partition at its start (so "from now on"
+    /// means from the moment this returns).
+    pub async fn connect(config: PreviewSourceConfig) -> Result<PreviewSource, StoreError> {
         let op = "create kafka consumer";
         if config.topics.is_empty() {
             return Err(StoreError::fatal(op, "the pipeline has no ingestion topic"));
@@ -97,11 +98,13 @@ impl PreviewSource {
         let consumer: StreamConsumer = c
             .create()
             .map_err(|e| StoreError::fatal(op, config.client.describe(&e)))?;
-        Ok(PreviewSource {
+        let mut source = PreviewSource {
             consumer: Arc::new(consumer),
             config,
-            ends: None,
-        })
+            ends: BTreeMap::new(),
+        };
+        source.ends = source.assign().await?;
+        Ok(source)
     }
 
     /// Assigns every partition at its start; returns the ends to reach (none from now on).
@@ -181,14 +184,10 @@ impl PreviewSource {
 #[async_trait]
 impl Source for PreviewSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
-        let mut ends = match self.ends.take() {
-            Some(ends) => ends,
-            None => self.assign().await?,
-        };
+        let mut ends = std::mem::take(&mut self.ends);
         let bounded = self.config.start != StartAt::Now;
         if bounded && ends.is_empty() {
             // Every partition was read up to its end (or was empty at the start).
-            self.ends = Some(ends);
             return Ok(None);
         }
         let deadline = Instant::now() + self.config.linger;
@@ -229,7 +228,7 @@ impl Source for PreviewSource {
                 }
             }
         }
-        self.ends = Some(ends);
+        self.ends = ends;
         Ok(Some(SourceBatch {
             items,
             ack: Ack::default(),

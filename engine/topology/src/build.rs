@@ -396,7 +396,9 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                     config.topics = plan.topics().into_iter().map(String::from).collect();
                 }
                 Some(Box::new(
-                    fdc_kafka::PreviewSource::connect(*config).map_err(BuildError::failed)?,
+                    fdc_kafka::PreviewSource::connect(*config)
+                        .await
+                        .map_err(BuildError::failed)?,
                 ))
             }
             #[cfg(feature = "kafka")]

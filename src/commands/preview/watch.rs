@@ -81,12 +81,25 @@ pub fn preview(args: &PreviewArgs, plan: Plan) -> Result<Report, String> {
             return Err("the preview's store is not an overlay".to_string());
         };
         let counters = built.counters.clone();
+        // Watched before the line below: an operator (or a script) may stop as soon as it shows.
+        let signal = |kind, name: &str| {
+            tokio::signal::unix::signal(kind).map_err(|e| format!("cannot watch {name}: {e}"))
+        };
+        let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
+        let mut terminate = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
+        // The partitions are assigned: from here on nothing produced is missed.
+        let until = match start {
+            StartAt::Now => "on the messages produced from now on",
+            _ => "up to the high watermarks as of now",
+        };
+        eprintln!(
+            "previewing {until} (at most {} changed document(s)); Ctrl-C stops and prints the \
+             diffs",
+            args.limit
+        );
         let shutdown = Arc::new(Shutdown::new());
         let run_shutdown = shutdown.clone();
         let mut run = tokio::spawn(async move { built.run(&run_shutdown).await });
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
         let key_names = |view: &str| -> Vec<String> {
             views
                 .iter()
@@ -103,7 +116,7 @@ pub fn preview(args: &PreviewArgs, plan: Plan) -> Result<Report, String> {
         let result = loop {
             tokio::select! {
                 r = &mut run => break r,
-                _ = tokio::signal::ctrl_c(), if ended.is_none() => {
+                _ = interrupt.recv(), if ended.is_none() => {
                     ended = Some(Ended::Interrupted);
                     shutdown.trigger();
                 }
