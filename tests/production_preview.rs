@@ -68,7 +68,24 @@ async fn preview(pipeline: &Path, config: &Path, args: &[&str]) -> (Option<i32>,
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    valid(&json);
     (out.status.code(), json, stderr)
+}
+
+/// Asserts that a report (unless absent) validates against its committed schema.
+fn valid(report: &Value) {
+    if report.is_null() {
+        return;
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/preview-report.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("a schema");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}: {report}");
 }
 
 /// `fdc preview` started in the background (JSON on stdout), with its stderr being read.
@@ -128,6 +145,7 @@ async fn finish(started: Started) -> (Option<i32>, Value, String) {
     })
     .await;
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    valid(&json);
     (out.status.code(), json, rest)
 }
 

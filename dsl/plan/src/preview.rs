@@ -21,10 +21,11 @@ use serde_json::Value;
 /// Version of the report's JSON shape.
 pub const REPORT_FORMAT: u32 = 1;
 
-/// What `fdc preview` found (see the module docs).
+/// What `fdc preview` found: the single-view documents a new pipeline would change, and the
+/// counts of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Report {
-    /// [`REPORT_FORMAT`].
+    /// The version of this JSON shape (`REPORT_FORMAT`: fields are only added within one).
     pub format: u32,
     /// The new pipeline, as given on the command line.
     pub pipeline: String,
