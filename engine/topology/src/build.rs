@@ -572,3 +572,86 @@ async fn transport(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fdc_core::value::Value;
+    use fdc_engine::runtime::Shutdown;
+    use fdc_engine::testkit::shop_plan;
+    use fdc_file::FileInput;
+
+    use super::*;
+
+    async fn run_on(store: StoreSpec, input: &std::path::Path) -> Built {
+        let mut deployment = Deployment::embedded(
+            shop_plan(),
+            FileInput::File(input.to_path_buf()),
+            None,
+            fdc_embedded::DiskOptions::default(),
+            None,
+        );
+        deployment.store = store;
+        let mut built = build(deployment).await.unwrap();
+        built.run(&Shutdown::new()).await.unwrap();
+        built
+    }
+
+    /// Customer 1's document in `customer_360`.
+    async fn stored(s: &dyn SingleViewStore) -> Option<fdc_core::value::Map> {
+        let key = vec![vec![Value::Int(1)]];
+        s.get_many("customer_360", &key).await.unwrap().remove(0)
+    }
+
+    #[tokio::test]
+    async fn an_overlay_deployment_runs_on_the_base_s_data_and_leaves_it_unchanged() {
+        let dir = std::env::temp_dir().join(format!("fdc-overlay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("first.jsonl");
+        std::fs::write(
+            &first,
+            [
+                r#"{"topic":"shop.customers","key":{"id":1},"value":{"id":1,"name":"Ann","country":"IT"},"timestamp":1}"#,
+                r#"{"topic":"shop.orders","key":{"id":5},"value":{"id":5,"customer_id":1,"status":"PAID","total":"3"},"timestamp":1}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let then = dir.join("then.jsonl");
+        std::fs::write(
+            &then,
+            [
+                r#"{"topic":"shop.orders","key":{"id":6},"value":{"id":6,"customer_id":1,"status":"PAID","total":"4"},"timestamp":2}"#,
+                "garbage",
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let base = run_on(StoreSpec::Memory, &first).await.store;
+        let before = base.embedded().unwrap().clone();
+        let before_doc = stored(before.as_ref())
+            .await
+            .expect("the first run wrote it");
+
+        let built = run_on(StoreSpec::Overlay(Box::new(StoreSpec::Opened(base))), &then).await;
+        let overlay = built.store.overlay().expect("an overlay").clone();
+        // The new order joins the stored customer and order in the overlay...
+        let after = stored(overlay.as_ref()).await.expect("a document");
+        assert_eq!(
+            after.get("spent").map(Value::to_json),
+            Some(serde_json::json!("7"))
+        );
+        assert_eq!(
+            overlay.take_written(),
+            vec![
+                ("customer_360".to_string(), vec![Value::Int(1)]),
+                ("order_view".to_string(), vec![Value::Int(6)])
+            ]
+        );
+        assert_eq!(overlay.dead_letters(), 1);
+        // ...and the base holds what it held, without the dead letter.
+        assert_eq!(stored(before.as_ref()).await, Some(before_doc));
+        assert!(before.dead_letters().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
