@@ -46,8 +46,9 @@ async fn dump(uri: &str, database: &str) -> BTreeMap<String, Vec<Document>> {
     out
 }
 
-/// `fdc preview PIPELINE --config CONFIG ARGS... --format json`: exit code, JSON, stderr.
-async fn preview(pipeline: &Path, config: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+/// `fdc preview PIPELINE --config CONFIG ARGS... --format json`, its output piped; the file
+/// decides the services, not the test's environment.
+fn preview_command(pipeline: &Path, config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fdc"));
     command
         .arg("preview")
@@ -60,6 +61,12 @@ async fn preview(pipeline: &Path, config: &Path, args: &[&str]) -> (Option<i32>,
         .env_remove("FDC_MONGO_URI")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    command
+}
+
+/// Runs [`preview_command`] to its end: exit code, JSON, stderr.
+async fn preview(pipeline: &Path, config: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut command = preview_command(pipeline, config, args);
     let out = within("fdc preview", async move {
         tokio::task::spawn_blocking(move || command.output().expect("run fdc preview"))
             .await
@@ -96,17 +103,7 @@ struct Started {
 
 /// Starts `fdc preview` and waits until it said on stderr that its partitions are assigned.
 async fn start_preview(pipeline: &Path, config: &Path, args: &[&str]) -> Started {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
-        .arg("preview")
-        .arg(pipeline)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .args(["--format", "json"])
-        .env_remove("FDC_KAFKA_BROKERS")
-        .env_remove("FDC_MONGO_URI")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = preview_command(pipeline, config, args)
         .spawn()
         .expect("start fdc preview");
     let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
