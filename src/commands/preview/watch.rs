@@ -11,7 +11,7 @@
 //! (the batches in flight finish); the report compares the final state of every document
 //! written with what MongoDB holds.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,14 +141,9 @@ pub fn preview(args: &PreviewArgs, plan: Plan) -> Result<Report, String> {
         observe(&overlay, &mut seen, &args.views).await?;
         // Without a stop asked for, the run ended because its source did: at the watermarks.
         let ended = ended.unwrap_or(Ended::HighWatermarks);
-        let mut documents = Vec::new();
-        let mut unchanged = 0;
-        for (view, k) in &seen.order {
-            match diff_of(&overlay, view, k, &key_names(view)).await? {
-                Some(d) => documents.push(d),
-                None => unchanged += 1,
-            }
-        }
+        let all = diffs(&overlay, &seen.order, key_names).await?;
+        let unchanged = all.iter().filter(|d| d.is_none()).count() as u64;
+        let mut documents: Vec<DocumentDiff> = all.into_iter().flatten().collect();
         let changed = documents.len() as u64;
         documents.truncate(args.limit);
         let summary = counters.summary();
@@ -186,10 +181,10 @@ async fn observe(overlay: &OverlayStore, seen: &mut Seen, only: &[String]) -> Re
             again.push((view, k));
         }
     }
-    for (view, k) in again {
-        let differs = diff_of(overlay, &view, &k, &[]).await?.is_some();
+    let now = diffs(overlay, &again, |_| Vec::new()).await?;
+    for ((view, k), d) in again.into_iter().zip(now) {
         let id = (view, key::encode(&k).unwrap_or_default());
-        if differs {
+        if d.is_some() {
             seen.changed.insert(id);
         } else {
             seen.changed.remove(&id);
@@ -198,28 +193,37 @@ async fn observe(overlay: &OverlayStore, seen: &mut Seen, only: &[String]) -> Re
     Ok(())
 }
 
-/// The diff of one document: MongoDB's against the overlay's.
-async fn diff_of(
+/// The diffs of documents (MongoDB's against the overlay's), in the order of `docs`: one read
+/// of each side per view. `key_names` names a view's key fields (for the report's keys).
+async fn diffs(
     overlay: &OverlayStore,
-    view: &str,
-    k: &[Value],
-    key_names: &[String],
-) -> Result<Option<DocumentDiff>, String> {
-    let keys = [k.to_vec()];
-    let stored = overlay
-        .stored_documents(view, &keys)
-        .await
-        .map_err(|e| e.to_string())?;
-    let new = SingleViewStore::get_many(overlay, view, &keys)
-        .await
-        .map_err(|e| e.to_string())?;
-    let json = |d: Option<&fdc_core::value::Map>| d.map(|m| Value::Object(m.clone()).to_json());
-    let stored = json(stored.first().and_then(Option::as_ref));
-    let new = json(new.first().and_then(Option::as_ref));
-    Ok(diff_document(
-        view,
-        key_json(key_names, k),
-        stored.as_ref(),
-        new.as_ref(),
-    ))
+    docs: &[(String, Vec<Value>)],
+    key_names: impl Fn(&str) -> Vec<String>,
+) -> Result<Vec<Option<DocumentDiff>>, String> {
+    let mut by_view: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (view, _)) in docs.iter().enumerate() {
+        by_view.entry(view.as_str()).or_default().push(i);
+    }
+    let mut out: Vec<Option<DocumentDiff>> = docs.iter().map(|_| None).collect();
+    let json = |d: Option<fdc_core::value::Map>| d.map(|m| Value::Object(m).to_json());
+    for (view, at) in by_view {
+        let keys: Vec<Vec<Value>> = at.iter().map(|i| docs[*i].1.clone()).collect();
+        let stored = overlay
+            .stored_documents(view, &keys)
+            .await
+            .map_err(|e| e.to_string())?;
+        let new = SingleViewStore::get_many(overlay, view, &keys)
+            .await
+            .map_err(|e| e.to_string())?;
+        let names = key_names(view);
+        for (((i, k), old), new) in at.iter().zip(&keys).zip(stored).zip(new) {
+            out[*i] = diff_document(
+                view,
+                key_json(&names, k),
+                json(old).as_ref(),
+                json(new).as_ref(),
+            );
+        }
+    }
+    Ok(out)
 }
