@@ -59,6 +59,9 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Show what changing a deployed pipeline would do (exit 0: nothing, 2: actions, 1: errors).
     Plan(commands::plan::PlanArgs),
+    /// Show what a new pipeline would change in the single views, on live messages, without
+    /// writing anything (MongoDB only read, no offsets committed).
+    Preview(commands::preview::PreviewArgs),
     /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             let code = match e.exit_code() {
                 0 => 0,
                 _ if commands::plan::invoked(&args) => 1,
+                _ if commands::preview::invoked(&args) => 1,
                 other => u8::try_from(other).unwrap_or(2),
             };
             return ExitCode::from(code);
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Preview(args) => commands::preview::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Lsp(args) => commands::lsp::run(&args),

@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod lsp;
 pub mod paths;
 pub mod plan;
+pub mod preview;
 #[cfg(feature = "production")]
 pub mod production;
 pub mod refresh;

@@ -75,6 +75,12 @@ pub fn run(args: &PlanArgs) -> ExitCode {
 /// word that is not a global option (`--log-format FORMAT`, `--log-keys`) is `plan`. Used to
 /// give `plan`'s usage errors the status 1 (its 2 means "there are actions").
 pub fn invoked(args: &[std::ffi::OsString]) -> bool {
+    first_command(args) == Some("plan")
+}
+
+/// The command a command line `args` (without the program name) names: its first word that
+/// is not a global option (`--log-format FORMAT`, `--log-keys`).
+pub fn first_command(args: &[std::ffi::OsString]) -> Option<&str> {
     let mut words = args.iter().map(|a| a.to_str().unwrap_or_default());
     while let Some(word) = words.next() {
         match word {
@@ -82,10 +88,10 @@ pub fn invoked(args: &[std::ffi::OsString]) -> bool {
                 words.next();
             }
             w if w.starts_with('-') => {}
-            w => return w == "plan",
+            w => return Some(w),
         }
     }
-    false
+    None
 }
 
 /// The exit status of a failure (1: every error of `plan` is an error, not a change).

@@ -10,5 +10,6 @@ mod deploy_cli;
 mod golden;
 mod imports_cli;
 mod plan_cli;
+mod preview_cli;
 mod run_input;
 mod type_spelling;

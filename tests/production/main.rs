@@ -16,5 +16,6 @@ mod support;
 mod production_crash;
 mod production_deploy;
 mod production_initial_load;
+mod production_preview;
 mod production_run;
 mod services_mongo;

@@ -3,7 +3,8 @@
 //! In: nothing (this crate has no logic beyond small accessors, and pure rules kept here as
 //! every crate depends on it: [`discovery`], which directories every file search skips;
 //! [`indexes`], which secondary indexes each projection has; [`deployment`], the deployment
-//! record of a plan and the diff of two, which `fdc plan` prints). Out: the [`Plan`] that the
+//! record of a plan and the diff of two, which `fdc plan` prints; [`preview`], the document
+//! diff and report of `fdc preview`). Out: the [`Plan`] that the
 //! compiler in `fdc-dsl` produces and the runtime in `fdc-engine` executes.
 //!
 //! Guarantees:
@@ -22,6 +23,7 @@ pub mod deployment;
 pub mod discovery;
 pub mod functions;
 pub mod indexes;
+pub mod preview;
 pub mod spelling;
 
 use schemars::JsonSchema;

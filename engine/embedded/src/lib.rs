@@ -18,6 +18,7 @@
 
 mod disk;
 mod memory;
+pub mod overlay;
 mod table;
 mod unique;
 

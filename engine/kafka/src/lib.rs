@@ -1,5 +1,6 @@
-//! Kafka adapters: the consumer-group [`KafkaSource`] and the producer sinks
-//! ([`KafkaEvents`], [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles).
+//! Kafka adapters: the consumer-group [`KafkaSource`], the [`PreviewSource`] of `fdc preview`
+//! (assigned partitions, no group membership, never commits), and the producer sinks ([`KafkaEvents`],
+//! [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles).
 //!
 //! In: a [`KafkaClientConfig`] (brokers, security, free-form librdkafka properties) and, per
 //! adapter, its own settings. Out: [`fdc_core::source::Source`] batches of
@@ -15,11 +16,13 @@
 //! - credentials never appear in a `Debug` output, an error or a log line.
 
 mod config;
+mod preview;
 mod sink;
 mod source;
 mod triggers;
 
 pub use config::{KafkaClientConfig, KafkaSaslConfig, KafkaTlsConfig, Secret, TopicMap};
+pub use preview::{PreviewSource, PreviewSourceConfig, StartAt};
 pub use sink::{headers, KafkaDeadLetters, KafkaEvents, KafkaProducer, KafkaProducerConfig};
 pub use source::{KafkaSource, KafkaSourceConfig};
 pub use triggers::KafkaTriggers;

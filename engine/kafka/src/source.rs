@@ -366,7 +366,7 @@ fn parse_stream(stream: &str) -> Option<(String, i32, u64)> {
 }
 
 /// Errors after which consuming cannot go on (bad credentials or permissions).
-fn is_fatal(e: &KafkaError) -> bool {
+pub(crate) fn is_fatal(e: &KafkaError) -> bool {
     matches!(
         e.rdkafka_error_code(),
         Some(
@@ -569,28 +569,36 @@ impl KafkaSource {
     }
 
     fn convert(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Message {
-            topic: self.config.topic_map.to_plan(m.topic()).to_string(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            headers,
-            timestamp: m.timestamp().to_millis(),
-        }
+        message_of(&self.config.topic_map, m)
+    }
+}
+
+/// The message of a received Kafka message, its topic named as the plan names it.
+pub(crate) fn message_of(
+    topic_map: &TopicMap,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> Message {
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        topic: topic_map.to_plan(m.topic()).to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp: m.timestamp().to_millis(),
     }
 }
 

@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use fdc_embedded::overlay::OverlayStore;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
@@ -41,6 +42,8 @@ pub enum OpenedStore {
     Embedded(Arc<EmbeddedStore>),
     #[cfg(feature = "mongo")]
     Mongo(Arc<fdc_mongo::MongoStore>),
+    /// An overlay over another opened store (read-only), writes in memory.
+    Overlay(Arc<OverlayStore>),
 }
 
 impl OpenedStore {
@@ -48,8 +51,15 @@ impl OpenedStore {
     pub fn embedded(&self) -> Option<&Arc<EmbeddedStore>> {
         match self {
             OpenedStore::Embedded(s) => Some(s),
-            #[cfg(feature = "mongo")]
-            OpenedStore::Mongo(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The overlay store, if that is what was opened.
+    pub fn overlay(&self) -> Option<&Arc<OverlayStore>> {
+        match self {
+            OpenedStore::Overlay(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -58,7 +68,7 @@ impl OpenedStore {
     pub fn mongo(&self) -> Option<&Arc<fdc_mongo::MongoStore>> {
         match self {
             OpenedStore::Mongo(s) => Some(s),
-            OpenedStore::Embedded(_) => None,
+            _ => None,
         }
     }
 
@@ -69,6 +79,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 
@@ -87,6 +98,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 
@@ -95,6 +107,7 @@ impl OpenedStore {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
             OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 }
@@ -296,6 +309,8 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                     "dead letters go to a Kafka topic with MongoDB: the database keeps none",
                 ))
             }
+            // Kept and counted in memory, like every other write of an overlay.
+            OpenedStore::Overlay(s) => s.clone(),
         },
         DeadLettersSpec::Refused(reason) => Arc::new(RefusedDeadLetters(reason)),
         DeadLettersSpec::Sink(sink) => sink,
@@ -369,6 +384,22 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
                 let source = FileSource::open(input, checkpoints).map_err(BuildError::failed)?;
                 resumed = Some(source.resumed());
                 Some(Box::new(source))
+            }
+            #[cfg(feature = "kafka")]
+            Input::KafkaPreview(mut config) => {
+                if split {
+                    return Err(BuildError::usage(
+                        "a preview runs both stages in one process: triggers stay in memory",
+                    ));
+                }
+                if config.topics.is_empty() {
+                    config.topics = plan.topics().into_iter().map(String::from).collect();
+                }
+                Some(Box::new(
+                    fdc_kafka::PreviewSource::connect(*config)
+                        .await
+                        .map_err(BuildError::failed)?,
+                ))
             }
             #[cfg(feature = "kafka")]
             Input::Kafka(mut config) => {
@@ -449,6 +480,14 @@ pub async fn open_store(spec: &StoreSpec) -> Result<OpenedStore, BuildError> {
                 .map_err(BuildError::failed)?,
         )),
         StoreSpec::Opened(store) => store.clone(),
+        StoreSpec::Overlay(base) => {
+            let base = Box::pin(open_store(base)).await?;
+            OpenedStore::Overlay(Arc::new(OverlayStore::new(
+                base.projections(),
+                base.views(),
+                base.deployments(),
+            )))
+        }
     })
 }
 
@@ -531,5 +570,88 @@ async fn transport(
                 source,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fdc_core::value::Value;
+    use fdc_engine::runtime::Shutdown;
+    use fdc_engine::testkit::shop_plan;
+    use fdc_file::FileInput;
+
+    use super::*;
+
+    async fn run_on(store: StoreSpec, input: &std::path::Path) -> Built {
+        let mut deployment = Deployment::embedded(
+            shop_plan(),
+            FileInput::File(input.to_path_buf()),
+            None,
+            fdc_embedded::DiskOptions::default(),
+            None,
+        );
+        deployment.store = store;
+        let mut built = build(deployment).await.unwrap();
+        built.run(&Shutdown::new()).await.unwrap();
+        built
+    }
+
+    /// Customer 1's document in `customer_360`.
+    async fn stored(s: &dyn SingleViewStore) -> Option<fdc_core::value::Map> {
+        let key = vec![vec![Value::Int(1)]];
+        s.get_many("customer_360", &key).await.unwrap().remove(0)
+    }
+
+    #[tokio::test]
+    async fn an_overlay_deployment_runs_on_the_base_s_data_and_leaves_it_unchanged() {
+        let dir = std::env::temp_dir().join(format!("fdc-overlay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("first.jsonl");
+        std::fs::write(
+            &first,
+            [
+                r#"{"topic":"shop.customers","key":{"id":1},"value":{"id":1,"name":"Ann","country":"IT"},"timestamp":1}"#,
+                r#"{"topic":"shop.orders","key":{"id":5},"value":{"id":5,"customer_id":1,"status":"PAID","total":"3"},"timestamp":1}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let then = dir.join("then.jsonl");
+        std::fs::write(
+            &then,
+            [
+                r#"{"topic":"shop.orders","key":{"id":6},"value":{"id":6,"customer_id":1,"status":"PAID","total":"4"},"timestamp":2}"#,
+                "garbage",
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let base = run_on(StoreSpec::Memory, &first).await.store;
+        let before = base.embedded().unwrap().clone();
+        let before_doc = stored(before.as_ref())
+            .await
+            .expect("the first run wrote it");
+
+        let built = run_on(StoreSpec::Overlay(Box::new(StoreSpec::Opened(base))), &then).await;
+        let overlay = built.store.overlay().expect("an overlay").clone();
+        // The new order joins the stored customer and order in the overlay...
+        let after = stored(overlay.as_ref()).await.expect("a document");
+        assert_eq!(
+            after.get("spent").map(Value::to_json),
+            Some(serde_json::json!("7"))
+        );
+        assert_eq!(
+            overlay.take_written(),
+            vec![
+                ("customer_360".to_string(), vec![Value::Int(1)]),
+                ("order_view".to_string(), vec![Value::Int(6)])
+            ]
+        );
+        assert_eq!(overlay.dead_letters(), 1);
+        // ...and the base holds what it held, without the dead letter.
+        assert_eq!(stored(before.as_ref()).await, Some(before_doc));
+        assert!(before.dead_letters().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

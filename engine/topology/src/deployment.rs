@@ -127,6 +127,10 @@ pub enum Input {
     /// reads the trigger topic instead, in the group `<group>.aggregate`.
     #[cfg(feature = "kafka")]
     Kafka(Box<fdc_kafka::KafkaSourceConfig>),
+    /// The topics read outside any group, never committed (`fdc preview`); `topics` is filled
+    /// from the plan when empty. Only for a `--role all` deployment with in-memory triggers.
+    #[cfg(feature = "kafka")]
+    KafkaPreview(Box<fdc_kafka::PreviewSourceConfig>),
 }
 
 /// Where projections and single views are kept.
@@ -146,6 +150,9 @@ pub enum StoreSpec {
     /// A store opened already (tests and benchmarks that seed it before the run, or read it
     /// while it runs).
     Opened(OpenedStore),
+    /// This store read-only, every write (records, documents, failures, dead letters) kept in
+    /// memory over it (`fdc preview`; [`fdc_embedded::overlay::OverlayStore`]).
+    Overlay(Box<StoreSpec>),
 }
 
 /// Where events go.
