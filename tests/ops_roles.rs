@@ -225,6 +225,7 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
         view: "v".into(),
         key: vec![Value::Int(1)],
         origin_ms: Some(1_700_000_000_000),
+        source_ms: None,
     };
     let items = |batch: &fdc_engine::source::SourceBatch| -> Vec<TriggerRecord> {
         batch

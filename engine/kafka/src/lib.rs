@@ -15,6 +15,7 @@
 //! - credentials never appear in a `Debug` output, an error or a log line.
 
 mod config;
+mod group;
 mod sink;
 mod source;
 mod triggers;
