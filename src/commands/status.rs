@@ -252,7 +252,7 @@ pub fn thousands(n: i64) -> String {
 pub fn view_line(v: &Value) -> String {
     let name = v["view"].as_str().unwrap_or("?");
     let behind = match v["behind_seconds"].as_f64() {
-        Some(s) if s == 0.0 => "caught up".to_string(),
+        Some(0.0) => "caught up".to_string(),
         Some(s) => format!("{s:.1} s behind"),
         None => "behind (by how much is unknown until its inputs' first change)".to_string(),
     };

@@ -91,12 +91,15 @@ pub(crate) struct GroupState {
     pub(crate) lost: BTreeMap<(String, i32), RetentionLoss>,
 }
 
+/// A partition's offsets as asked: (broker topic, partition), committed, earliest, end.
+type Offsets = ((String, i32), Option<i64>, i64, i64);
+
 /// One ask's raw answer, before owners and stalls are named.
 struct Asked {
     state: String,
     members: usize,
     /// Per (broker topic, partition): committed, earliest, end.
-    offsets: Vec<((String, i32), Option<i64>, i64, i64)>,
+    offsets: Vec<Offsets>,
     /// Per (broker topic, partition): the owner's member id and host.
     owners: BTreeMap<(String, i32), (String, String)>,
 }
