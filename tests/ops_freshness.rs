@@ -54,6 +54,15 @@ fn status(fdc: &Fdc) -> Value {
     }
 }
 
+/// The `/status` entry of single view `view`.
+fn view_status(fdc: &Fdc, view: &str) -> Option<Value> {
+    status(fdc)["views"]
+        .as_array()?
+        .iter()
+        .find(|v| v["view"] == view)
+        .cloned()
+}
+
 /// `fdc status --addr` of `fdc`: its summary.
 fn summary(fdc: &Fdc) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_fdc"))
@@ -63,16 +72,23 @@ fn summary(fdc: &Fdc) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent() {
+/// The services, and a customer360 deployment of the test's own (`name`), its `fdc.yaml`
+/// written; returns the brokers too.
+async fn deployment(name: &str, partitions: i32) -> (String, Customer360) {
     let brokers = support::require_kafka();
     let uri = support::require_mongo();
-    let c = Customer360::new(&brokers, support::unique_name("it_fresh_delay"), 2).await;
+    let c = Customer360::new(&brokers, support::unique_name(name), partitions).await;
     std::fs::write(
         &c.config,
         config_text(&brokers, &c.group, &uri, &c.prefix, &c.map.renames, "dlq"),
     )
     .expect("config");
+    (brokers, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent() {
+    let (brokers, c) = deployment("it_fresh_delay", 2).await;
     let fdc = Fdc::start("customer360", &c.config, &[], &c.dir.join("fdc.log"));
     // Changes made 30 s ago at the database, produced (and so Kafka-timestamped) now.
     const DELAY_S: f64 = 30.0;
@@ -80,13 +96,7 @@ async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent()
     let messages: Vec<Message> = (1..=20).map(|id| customer(id, source_ms)).collect();
     produce(&producer(&brokers), &c.map, &messages).await;
     let view = wait_for("customer_360's freshness", Duration::from_secs(60), || {
-        let doc = status(&fdc);
-        let v = doc["views"]
-            .as_array()?
-            .iter()
-            .find(|v| v["view"] == "customer_360")?
-            .clone();
-        (v["newest_source_ms"] == json!(source_ms)).then_some(v)
+        view_status(&fdc, "customer_360").filter(|v| v["newest_source_ms"] == json!(source_ms))
     });
     let h = &view["freshness_seconds"];
     let count = h["count"].as_f64().expect("count");
@@ -104,13 +114,7 @@ async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent()
     .expect("the view's histogram");
     assert!((sum / count - DELAY_S).abs() <= DELAY_S * 0.1, "{sum}");
     wait_for("caught up", Duration::from_secs(30), || {
-        let doc = status(&fdc);
-        let v = doc["views"]
-            .as_array()?
-            .iter()
-            .find(|v| v["view"] == "customer_360")?
-            .clone();
-        (v["behind_seconds"] == json!(0.0)).then_some(())
+        view_status(&fdc, "customer_360").filter(|v| v["behind_seconds"] == json!(0.0))
     });
     let text = summary(&fdc);
     // About 30 s: in the bucket up to 60 s.
@@ -125,11 +129,9 @@ async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent()
 async fn the_survivor_shows_the_lag_and_owner_of_a_killed_members_partitions() {
     const PARTITIONS: i32 = 4;
     const SESSION_S: u64 = 40;
-    let brokers = support::require_kafka();
-    let uri = support::require_mongo();
-    let c = Customer360::new(&brokers, support::unique_name("it_fresh_group"), PARTITIONS).await;
+    let (brokers, c) = deployment("it_fresh_group", PARTITIONS).await;
     // A session long enough to look at the group before the killed member is dropped.
-    let text = config_text(&brokers, &c.group, &uri, &c.prefix, &c.map.renames, "dlq").replace(
+    let text = std::fs::read_to_string(&c.config).expect("config").replace(
         &format!("  group_id: {}\n", c.group),
         &format!(
             "  group_id: {}\n  properties:\n    session.timeout.ms: \"{}\"\n    \
@@ -225,14 +227,7 @@ async fn the_survivor_shows_the_lag_and_owner_of_a_killed_members_partitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_retention_deleted_below_the_committed_offset_are_counted() {
-    let brokers = support::require_kafka();
-    let uri = support::require_mongo();
-    let c = Customer360::new(&brokers, support::unique_name("it_fresh_retention"), 1).await;
-    std::fs::write(
-        &c.config,
-        config_text(&brokers, &c.group, &uri, &c.prefix, &c.map.renames, "dlq"),
-    )
-    .expect("config");
+    let (brokers, c) = deployment("it_fresh_retention", 1).await;
     let p = producer(&brokers);
     let topic = c.map.to_broker("crm.public.customers").to_string();
     let fdc = Fdc::start("customer360", &c.config, &[], &c.dir.join("a.log"));
