@@ -395,7 +395,7 @@ impl Engine {
                     } => {
                         out.freshness.triggers =
                             freshness::newest(out.freshness.triggers, m.timestamp);
-                        out.freshness.view(*view, *source_ms, true);
+                        out.freshness.view(*view, source_ms.or(*origin_ms), true);
                         if consumed.is_empty() {
                             consumed.resize_with(plan.single_views.len(), KeySet::default);
                         }
