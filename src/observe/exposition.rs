@@ -389,8 +389,9 @@ fn render_freshness(w: &mut Writer, counters: &Counters, now_ms: i64) {
     }
 }
 
-/// The freshness sections of `/status`: `views`, `stages`, `group_lag`, `lost_to_retention`.
-fn freshness_status(counters: &Counters, now_ms: i64) -> serde_json::Value {
+/// The freshness sections of `/status`: `views` (none in an `ingest` process, which rebuilds
+/// no view), `stages`, `group_lag`, `lost_to_retention`.
+fn freshness_status(counters: &Counters, role: &str, now_ms: i64) -> serde_json::Value {
     let health = counters.health();
     let lags = health.stage_lag();
     let stages: Vec<serde_json::Value> = Stage::ALL
@@ -423,8 +424,13 @@ fn freshness_status(counters: &Counters, now_ms: i64) -> serde_json::Value {
             v
         })
         .collect();
+    let views = if role == "ingest" {
+        Vec::new()
+    } else {
+        counters.freshness().views(&input_lag(counters), now_ms)
+    };
     json!({
-        "views": counters.freshness().views(&input_lag(counters), now_ms),
+        "views": views,
         "stages": stages,
         "group_lag": groups,
         "lost_to_retention": health.lost_to_retention(),
@@ -443,9 +449,10 @@ pub fn status(counters: &Counters, uptime_seconds: u64, role: &str) -> serde_jso
         "topics": counters.topics(),
         "histograms": counters.histograms(),
     });
-    if let (Some(doc), serde_json::Value::Object(more)) =
-        (doc.as_object_mut(), freshness_status(counters, now_ms()))
-    {
+    if let (Some(doc), serde_json::Value::Object(more)) = (
+        doc.as_object_mut(),
+        freshness_status(counters, role, now_ms()),
+    ) {
         doc.extend(more);
     }
     doc
@@ -660,5 +667,12 @@ mod tests {
         assert_eq!(doc["stages"][1]["stage"], "aggregate");
         assert_eq!(doc["group_lag"], json!([]));
         assert_eq!(doc["lost_to_retention"], json!([]));
+        let ingest = status(&c, 1, "ingest");
+        assert_eq!(
+            ingest["views"],
+            json!([]),
+            "an ingest process rebuilds no view"
+        );
+        assert_eq!(ingest["stages"], doc["stages"]);
     }
 }
