@@ -118,15 +118,31 @@ fn ask<C: ConsumerContext, K: Consumer<C>>(
             }
         }
     }
-    let committed = consumer.committed_offsets(tpl, ASK_TIMEOUT)?;
+    let committed = consumer.committed_offsets(tpl.clone(), ASK_TIMEOUT)?;
+    // The earliest and end offsets of every partition in one request per broker each (the
+    // special times `Beginning` and `End`), not two requests per partition.
+    let mut ends = [Offset::Beginning, Offset::End].map(|_| BTreeMap::new());
+    for (i, at) in [Offset::Beginning, Offset::End].into_iter().enumerate() {
+        let mut asked = tpl.clone();
+        asked.set_all_offsets(at)?;
+        for e in consumer.offsets_for_times(asked, ASK_TIMEOUT)?.elements() {
+            if let (Offset::Offset(n), Some(map)) = (e.offset(), ends.get_mut(i)) {
+                map.insert((e.topic().to_string(), e.partition()), n);
+            }
+        }
+    }
+    let [low, high] = ends;
     let mut offsets = Vec::new();
     for e in committed.elements() {
-        let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), ASK_TIMEOUT)?;
+        let key = (e.topic().to_string(), e.partition());
+        let (Some(low), Some(high)) = (low.get(&key), high.get(&key)) else {
+            continue;
+        };
         let committed = match e.offset() {
             Offset::Offset(n) if n >= 0 => Some(n),
             _ => None,
         };
-        offsets.push(((e.topic().to_string(), e.partition()), committed, low, high));
+        offsets.push((key, committed, *low, *high));
     }
     let list = consumer.fetch_group_list(Some(group), ASK_TIMEOUT)?;
     let mut owners = BTreeMap::new();
