@@ -363,18 +363,23 @@ fn freshness_summary(doc: &Value) -> String {
         }
     }
     for s in doc["stages"].as_array().cloned().unwrap_or_default() {
-        let mut line = format!("stage {}:", s["stage"].as_str().unwrap_or("?"));
+        let mut parts = Vec::new();
         if let Some(lag) = s["lag"].as_i64() {
-            line.push_str(&format!(" lag {}", thousands(lag)));
+            parts.push(format!("lag {}", thousands(lag)));
         }
         let hist = &s["freshness_seconds"];
         if hist["count"].as_u64().unwrap_or(0) > 0 {
-            line.push_str(&format!(
-                " freshness p50 {}, p99 {}",
+            parts.push(format!(
+                "freshness p50 {}, p99 {}",
                 seconds(quantile(hist, 0.5)),
                 seconds(quantile(hist, 0.99))
             ));
         }
+        let line = format!(
+            "stage {}: {}",
+            s["stage"].as_str().unwrap_or("?"),
+            parts.join("; ")
+        );
         out.push_str(&line);
         out.push('\n');
     }
@@ -501,7 +506,9 @@ mod tests {
                        "freshness_seconds": {"count": 1, "sum": 4.0,
                            "buckets": [[5.0, 1]]}},
                       {"view": "order_view", "behind_seconds": null}],
-            "stages": [{"stage": "ingest", "lag": 12300, "freshness_seconds": null}],
+            "stages": [{"stage": "ingest", "lag": 12300, "freshness_seconds": null},
+                       {"stage": "aggregate", "lag": null,
+                        "freshness_seconds": {"count": 1, "sum": 4.0, "buckets": [[5.0, 1]]}}],
             "group_lag": [{"group": "g", "state": "Stable", "members": 2, "partitions": [
                 {"topic": "t", "partition": 0, "lag": 5, "owner": "m-1 (h)", "mine": true},
                 {"topic": "t", "partition": 1, "lag": 9, "owner": "m-2 (h)", "mine": false,
@@ -515,6 +522,7 @@ mod tests {
             "  customer_360: 4.2 s behind, held back by orders (lag 12,300); freshness p50 <= 5 s",
             "  order_view: behind (by how much is unknown",
             "stage ingest: lag 12,300\n",
+            "stage aggregate: freshness p50 <= 5 s, p99 <= 5 s\n",
             "group g (Stable, 2 member(s)): 15 message(s) behind",
             "  t[0]: lag 5, owner m-1 (h) (this process)\n",
             "  t[1]: lag 9, owner m-2 (h); no progress for 12 s: its owner may be dead",
