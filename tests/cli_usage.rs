@@ -585,3 +585,38 @@ fn the_readme_pipeline_compiles_and_names_the_example_fields() {
         );
     }
 }
+
+#[test]
+fn status_watch_refuses_a_standard_output_that_is_not_a_terminal() {
+    // The test harness captures the output: a pipe, not a terminal. Nothing is drawn, nothing
+    // is asked of the (absent) endpoint, and the error says what to use instead.
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "status",
+        "--watch",
+        "--interval",
+        "0.5",
+        "--addr",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(stderr.contains("fdc status --json"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no escape codes written: {:?}",
+        out.stdout
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // `--interval` needs `--watch`, and a sensible number.
+    let bad = run(&["status", "--watch", "--interval", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("--interval"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let alone = run(&["status", "--interval", "1"]);
+    assert_eq!(alone.status.code(), Some(2), "{}", text(&alone.stderr));
+}

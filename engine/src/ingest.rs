@@ -183,7 +183,12 @@ fn decode_and_cast(
                 ),
             }
         }
-        Ok(Decode::Change(d)) => match changes(route, d, parsed.message) {
+        Ok(Decode::Change(d)) => match changes(
+            route,
+            d,
+            parsed.message,
+            decode::source_time::source_ms(&route.format, parsed),
+        ) {
             Ok(changes) => MessageOutcome::Changes(changes),
             Err(reason) => MessageOutcome::DeadLetter {
                 projection: Some(projection),
@@ -198,6 +203,7 @@ fn changes(
     route: &ProjectionRoute,
     d: Decoded<'_>,
     message: &Message,
+    source_ms: Option<i64>,
 ) -> Result<Vec<Change>, String> {
     let cast = &route.cast;
     let format = route.format.name();
@@ -209,7 +215,10 @@ fn changes(
         before,
         after,
         version: d.version,
-        origin: Origin::of(message),
+        origin: Origin {
+            source_ms,
+            ..Origin::of(message)
+        },
     };
     // A before image that fails to cast is dropped (the writer reads the stored record).
     let before: Option<Map> = d.before.and_then(|b| cast.cast_row(b).ok());

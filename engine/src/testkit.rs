@@ -44,6 +44,7 @@ pub fn upsert(plan: &Plan, projection: &str, json: serde_json::Value, version: u
             partition: 0,
             offset: version as i64,
             timestamp: Some(version as i64),
+            source_ms: Some(version as i64),
         },
     }
 }

@@ -25,6 +25,7 @@ pub mod production;
 pub mod refresh;
 pub mod run;
 pub mod status;
+pub mod status_watch;
 pub mod store_dir;
 pub mod test;
 

@@ -28,6 +28,20 @@ pub struct StatusArgs {
     /// Print the `/status` JSON document instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Keep a refreshing view open in the terminal (`q` or Ctrl-C quits).
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
+    /// Seconds between refreshes of `--watch`.
+    #[arg(long, default_value_t = 2.0, requires = "watch", value_parser = parse_interval)]
+    pub interval: f64,
+}
+
+/// A `--interval`: positive seconds, at most an hour.
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err("expected seconds between 0 and 3600, e.g. 0.5 or 5".into()),
+    }
 }
 
 /// The `host:port` to connect to.
@@ -44,7 +58,7 @@ fn target(addr: Option<&str>, env: Option<String>) -> String {
 }
 
 /// `GET path` on `addr`; the status code and body.
-fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
+pub(crate) fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
     let timeout = Duration::from_secs(5);
     let socket = addr
         .to_socket_addrs()
@@ -213,12 +227,185 @@ pub fn summary(doc: &Value, now_ms: u64) -> String {
         seconds(quantile(&hist["end_to_end_seconds"], 0.5)),
         seconds(quantile(&hist["end_to_end_seconds"], 0.99)),
     ));
+    out.push_str(&freshness_summary(doc));
+    out
+}
+
+/// `n` with thousands separators (`12,300`).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// One view's line: "customer_360: 4.2 s behind, held back by orders (lag 12,300)".
+pub fn view_line(v: &Value) -> String {
+    let name = v["view"].as_str().unwrap_or("?");
+    let behind = match v["behind_seconds"].as_f64() {
+        Some(0.0) => "caught up".to_string(),
+        Some(s) => format!("{s:.1} s behind"),
+        None => "behind (by how much is unknown until its inputs' first change)".to_string(),
+    };
+    let held = match v["held_back_by"].as_object() {
+        Some(h) => format!(
+            ", held back by {} (lag {})",
+            h.get("projection").and_then(Value::as_str).unwrap_or("?"),
+            thousands(h.get("lag").and_then(Value::as_i64).unwrap_or(0))
+        ),
+        None => String::new(),
+    };
+    let hist = &v["freshness_seconds"];
+    let fresh = if hist["count"].as_u64().unwrap_or(0) > 0 {
+        format!(
+            "; freshness p50 {}, p99 {}",
+            seconds(quantile(hist, 0.5)),
+            seconds(quantile(hist, 0.99))
+        )
+    } else {
+        String::new()
+    };
+    format!("{name}: {behind}{held}{fresh}")
+}
+
+/// A group partition's line: lag and owner, and whether it has a live owner.
+pub fn partition_line(p: &Value) -> String {
+    let lag = p["lag"].as_i64().unwrap_or(0);
+    let place = format!(
+        "{}[{}]",
+        p["topic"].as_str().unwrap_or("?"),
+        p["partition"].as_i64().unwrap_or(-1)
+    );
+    let owner = match p["owner"].as_str() {
+        Some(o) if p["mine"] == Value::Bool(true) => format!("owner {o} (this process)"),
+        Some(o) => format!("owner {o}"),
+        None if lag > 0 => "unassigned: no live owner".to_string(),
+        None => "unassigned".to_string(),
+    };
+    let stalled = match p["stalled_seconds"].as_u64() {
+        Some(s) => format!(
+            "; no progress for {s} s: its owner may be dead (the group moves its partitions \
+             when the owner's session times out)"
+        ),
+        None => String::new(),
+    };
+    format!("{place}: lag {}, {owner}{stalled}", thousands(lag))
+}
+
+/// The retention warning, when retention deleted unread messages.
+pub fn retention_warning(doc: &Value) -> Option<String> {
+    let lost = doc["lost_to_retention"].as_array()?;
+    let total: i64 = lost.iter().filter_map(|l| l["messages"].as_i64()).sum();
+    if total <= 0 {
+        return None;
+    }
+    let parts: Vec<String> = lost
+        .iter()
+        .map(|l| {
+            format!(
+                "{}[{}]: {}",
+                l["topic"].as_str().unwrap_or("?"),
+                l["partition"].as_i64().unwrap_or(-1),
+                thousands(l["messages"].as_i64().unwrap_or(0))
+            )
+        })
+        .collect();
+    Some(format!(
+        "retention deleted {} message(s) before they were read ({}): the single views may \
+         miss changes; a refresh is needed (`fdc refresh`)",
+        thousands(total),
+        parts.join(", ")
+    ))
+}
+
+/// The `paused` section, when the document has one (any shape: items as text).
+pub fn paused_lines(doc: &Value) -> Vec<String> {
+    fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", text(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join("; "),
+            other => other.to_string(),
+        }
+    }
+    match &doc["paused"] {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().map(text).collect(),
+        Value::Object(m) => m.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect(),
+        other => vec![text(other)],
+    }
+}
+
+/// The freshness part of the summary: views, stages, the group's lag and retention losses.
+fn freshness_summary(doc: &Value) -> String {
+    let mut out = String::new();
+    if let Some(w) = retention_warning(doc) {
+        out.push_str(&format!("WARNING: {w}\n"));
+    }
+    let views = doc["views"].as_array().cloned().unwrap_or_default();
+    if !views.is_empty() {
+        out.push_str("freshness per single view:\n");
+        for v in &views {
+            out.push_str(&format!("  {}\n", view_line(v)));
+        }
+    }
+    for s in doc["stages"].as_array().cloned().unwrap_or_default() {
+        let mut parts = Vec::new();
+        if let Some(lag) = s["lag"].as_i64() {
+            parts.push(format!("lag {}", thousands(lag)));
+        }
+        let hist = &s["freshness_seconds"];
+        if hist["count"].as_u64().unwrap_or(0) > 0 {
+            parts.push(format!(
+                "freshness p50 {}, p99 {}",
+                seconds(quantile(hist, 0.5)),
+                seconds(quantile(hist, 0.99))
+            ));
+        }
+        let line = format!(
+            "stage {}: {}",
+            s["stage"].as_str().unwrap_or("?"),
+            parts.join("; ")
+        );
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for g in doc["group_lag"].as_array().cloned().unwrap_or_default() {
+        let partitions = g["partitions"].as_array().cloned().unwrap_or_default();
+        let total: i64 = partitions.iter().filter_map(|p| p["lag"].as_i64()).sum();
+        out.push_str(&format!(
+            "group {} ({}, {} member(s)): {} message(s) behind\n",
+            g["group"].as_str().unwrap_or("?"),
+            g["state"].as_str().unwrap_or("?"),
+            g["members"].as_u64().unwrap_or(0),
+            thousands(total)
+        ));
+        for p in &partitions {
+            out.push_str(&format!("  {}\n", partition_line(p)));
+        }
+    }
     out
 }
 
 /// Runs `fdc status`.
 pub fn run(args: &StatusArgs) -> ExitCode {
     let addr = target(args.addr.as_deref(), std::env::var("FDC_HTTP_LISTEN").ok());
+    if args.watch {
+        return super::status_watch::run(&addr, Duration::from_secs_f64(args.interval));
+    }
     let (code, body) = match get(&addr, "/status") {
         Ok(r) => r,
         Err(e) => {
@@ -306,6 +493,59 @@ mod tests {
         assert!(
             s.contains("  t: 9 consumed, 0 skipped, 1 dead-lettered"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_what_holds_each_view_back_and_who_owns_the_lag() {
+        let doc = json!({
+            "health": {"ready": true, "lag": []}, "summary": {}, "histograms": {},
+            "views": [{"view": "customer_360", "behind_seconds": 4.2,
+                       "held_back_by": {"projection": "orders", "topic": "crm.orders",
+                                        "lag": 12300},
+                       "freshness_seconds": {"count": 1, "sum": 4.0,
+                           "buckets": [[5.0, 1]]}},
+                      {"view": "order_view", "behind_seconds": null}],
+            "stages": [{"stage": "ingest", "lag": 12300, "freshness_seconds": null},
+                       {"stage": "aggregate", "lag": null,
+                        "freshness_seconds": {"count": 1, "sum": 4.0, "buckets": [[5.0, 1]]}}],
+            "group_lag": [{"group": "g", "state": "Stable", "members": 2, "partitions": [
+                {"topic": "t", "partition": 0, "lag": 5, "owner": "m-1 (h)", "mine": true},
+                {"topic": "t", "partition": 1, "lag": 9, "owner": "m-2 (h)", "mine": false,
+                 "stalled_seconds": 12},
+                {"topic": "t", "partition": 2, "lag": 1, "owner": null, "mine": false},
+                {"topic": "t", "partition": 3, "lag": 0, "owner": null, "mine": false}]}],
+            "lost_to_retention": [{"topic": "t", "partition": 2, "messages": 1500}]
+        });
+        let s = summary(&doc, 0);
+        for expected in [
+            "  customer_360: 4.2 s behind, held back by orders (lag 12,300); freshness p50 <= 5 s",
+            "  order_view: behind (by how much is unknown",
+            "stage ingest: lag 12,300\n",
+            "stage aggregate: freshness p50 <= 5 s, p99 <= 5 s\n",
+            "group g (Stable, 2 member(s)): 15 message(s) behind",
+            "  t[0]: lag 5, owner m-1 (h) (this process)\n",
+            "  t[1]: lag 9, owner m-2 (h); no progress for 12 s: its owner may be dead",
+            "  t[2]: lag 1, unassigned: no live owner\n",
+            "  t[3]: lag 0, unassigned\n",
+            "WARNING: retention deleted 1,500 message(s) before they were read (t[2]: 1,500): \
+             the single views may miss changes; a refresh is needed",
+        ] {
+            assert!(s.contains(expected), "{expected}\n{s}");
+        }
+        assert_eq!(
+            (
+                thousands(0),
+                thousands(999),
+                thousands(1000),
+                thousands(-1234567)
+            ),
+            (
+                "0".into(),
+                "999".into(),
+                "1,000".into(),
+                "-1,234,567".into()
+            )
         );
     }
 }

@@ -11,7 +11,9 @@
 
 use std::fmt::Write as _;
 
+use fdc_engine::runtime::freshness::Stage;
 use fdc_engine::runtime::{Counters, HistogramSnapshot};
+use fdc_engine::source::PartitionLag;
 use serde_json::json;
 
 /// The Content-Type of [`render`]'s output.
@@ -80,13 +82,23 @@ impl Writer {
 
     fn histogram(&mut self, name: &str, help: &str, h: &HistogramSnapshot) {
         self.family(name, "histogram", help);
+        self.histogram_samples(name, &[], h);
+    }
+
+    /// The samples of one labelled series of a histogram family declared before.
+    fn histogram_samples(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
         let bucket = format!("{name}_bucket");
         for (bound, count) in &h.buckets {
-            self.sample(&bucket, &[("le", &number(*bound))], count);
+            let le = number(*bound);
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            self.sample(&bucket, &l, count);
         }
-        self.sample(&bucket, &[("le", "+Inf")], h.count);
-        self.sample(&format!("{name}_sum"), &[], number(h.sum));
-        self.sample(&format!("{name}_count"), &[], h.count);
+        let mut l = labels.to_vec();
+        l.push(("le", "+Inf"));
+        self.sample(&bucket, &l, h.count);
+        self.sample(&format!("{name}_sum"), labels, number(h.sum));
+        self.sample(&format!("{name}_count"), labels, h.count);
     }
 }
 
@@ -239,13 +251,196 @@ pub fn render(counters: &Counters) -> String {
             number(ms as f64 / 1000.0),
         );
     }
+    render_freshness(&mut w, counters, now_ms());
     w.out
+}
+
+/// Epoch milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The lag the views' freshness is judged by: the whole group's on the input topics when
+/// known (a killed member's partitions included), else this member's.
+fn input_lag(counters: &Counters) -> Vec<PartitionLag> {
+    let health = counters.health();
+    let group: Vec<PartitionLag> = health
+        .group_lag()
+        .into_iter()
+        .filter(|(stage, _)| *stage == Stage::Ingest)
+        .flat_map(|(_, g)| g.partitions)
+        .map(|p| PartitionLag {
+            topic: p.topic,
+            partition: p.partition,
+            lag: p.lag,
+        })
+        .collect();
+    if group.is_empty() {
+        health.snapshot().lag
+    } else {
+        group
+    }
+}
+
+/// The freshness, stage, group and retention families of `/metrics`.
+fn render_freshness(w: &mut Writer, counters: &Counters, now_ms: i64) {
+    let health = counters.health();
+    let freshness = counters.freshness();
+    let views = freshness.views(&input_lag(counters), now_ms);
+    w.family(
+        "fdc_view_freshness_seconds",
+        "histogram",
+        "Age of the newest source change a single view reflects, at each rebuild of the view.",
+    );
+    for v in &views {
+        w.histogram_samples(
+            "fdc_view_freshness_seconds",
+            &[("view", &v.view)],
+            &v.freshness_seconds,
+        );
+    }
+    w.family(
+        "fdc_view_behind_seconds",
+        "gauge",
+        "How far behind a single view is now: 0 when no input has a lag, else the age of the \
+         newest source change it reflects.",
+    );
+    for v in &views {
+        if let Some(s) = v.behind_seconds {
+            w.sample("fdc_view_behind_seconds", &[("view", &v.view)], number(s));
+        }
+    }
+    let stages = freshness.stages();
+    w.family(
+        "fdc_stage_freshness_seconds",
+        "histogram",
+        "Age of the newest source change (triggers: trigger publication) a stage wrote, per \
+         durable batch.",
+    );
+    for s in &stages {
+        w.histogram_samples(
+            "fdc_stage_freshness_seconds",
+            &[("stage", s.stage)],
+            &s.freshness_seconds,
+        );
+    }
+    w.family(
+        "fdc_stage_lag_messages",
+        "gauge",
+        "Messages after the committed offsets of this member's partitions, per stage.",
+    );
+    for (stage, lag, _) in health.stage_lag() {
+        w.sample("fdc_stage_lag_messages", &[("stage", stage.name())], lag);
+    }
+    let groups = health.group_lag();
+    w.family(
+        "fdc_group_lag_messages",
+        "gauge",
+        "Messages after the group's committed offset, per partition of the group's topics, \
+         whoever owns it.",
+    );
+    for (stage, g) in &groups {
+        for p in &g.partitions {
+            let partition = p.partition.to_string();
+            w.sample(
+                "fdc_group_lag_messages",
+                &[
+                    ("stage", stage.name()),
+                    ("topic", &p.topic),
+                    ("partition", &partition),
+                ],
+                p.lag,
+            );
+        }
+    }
+    w.family(
+        "fdc_group_partitions_without_live_owner",
+        "gauge",
+        "Partitions of the group with messages waiting and no owner, or whose owner makes no \
+         progress (a killed member, until its session times out).",
+    );
+    for (stage, g) in &groups {
+        let n = g
+            .partitions
+            .iter()
+            .filter(|p| p.lag > 0 && (p.owner.is_none() || p.stalled_seconds.is_some()))
+            .count();
+        w.sample(
+            "fdc_group_partitions_without_live_owner",
+            &[("stage", stage.name())],
+            n,
+        );
+    }
+    w.family(
+        "fdc_messages_lost_to_retention_total",
+        "counter",
+        "Messages deleted by retention below the group's committed offset before they were \
+         read (single views may miss changes: refresh them).",
+    );
+    for l in health.lost_to_retention() {
+        let partition = l.partition.to_string();
+        w.sample(
+            "fdc_messages_lost_to_retention_total",
+            &[("topic", &l.topic), ("partition", &partition)],
+            l.messages,
+        );
+    }
+}
+
+/// The freshness sections of `/status`: `views` (none in an `ingest` process, which rebuilds
+/// no view), `stages`, `group_lag`, `lost_to_retention`.
+fn freshness_status(counters: &Counters, role: &str, now_ms: i64) -> serde_json::Value {
+    let health = counters.health();
+    let lags = health.stage_lag();
+    let stages: Vec<serde_json::Value> = Stage::ALL
+        .into_iter()
+        .filter_map(|stage| {
+            let fresh = counters
+                .freshness()
+                .stages()
+                .into_iter()
+                .find(|s| s.stage == stage.name());
+            let lag = lags.iter().find(|l| l.0 == stage);
+            if fresh.is_none() && lag.is_none() {
+                return None;
+            }
+            Some(json!({
+                "stage": stage.name(),
+                "lag": lag.map(|l| l.1),
+                "partitions": lag.map(|l| l.2),
+                "newest_source_ms": fresh.as_ref().and_then(|f| f.newest_source_ms),
+                "freshness_seconds": fresh.map(|f| f.freshness_seconds),
+            }))
+        })
+        .collect();
+    let groups: Vec<serde_json::Value> = health
+        .group_lag()
+        .into_iter()
+        .map(|(stage, g)| {
+            let mut v = json!(g);
+            v["stage"] = json!(stage.name());
+            v
+        })
+        .collect();
+    let views = if role == "ingest" {
+        Vec::new()
+    } else {
+        counters.freshness().views(&input_lag(counters), now_ms)
+    };
+    json!({
+        "views": views,
+        "stages": stages,
+        "group_lag": groups,
+        "lost_to_retention": health.lost_to_retention(),
+    })
 }
 
 /// The `/status` document: what runs, since when, health, lag, counts and latencies.
 pub fn status(counters: &Counters, uptime_seconds: u64, role: &str) -> serde_json::Value {
     let health = counters.health().snapshot();
-    json!({
+    let mut doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": role,
         "uptime_seconds": uptime_seconds,
@@ -253,7 +448,14 @@ pub fn status(counters: &Counters, uptime_seconds: u64, role: &str) -> serde_jso
         "summary": counters.summary(),
         "topics": counters.topics(),
         "histograms": counters.histograms(),
-    })
+    });
+    if let (Some(doc), serde_json::Value::Object(more)) = (
+        doc.as_object_mut(),
+        freshness_status(counters, role, now_ms()),
+    ) {
+        doc.extend(more);
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -417,5 +619,60 @@ mod tests {
         let doc = status(&c, 5, "all");
         assert_eq!(doc["health"]["retries"], 1);
         assert_eq!(doc["health"]["last_error"], "store unavailable");
+    }
+
+    #[test]
+    fn freshness_per_view_and_per_stage_is_exposed_well_formed() {
+        use fdc_engine::runtime::freshness::BatchFreshness;
+        let plan: fdc_plan::Plan =
+            serde_json::from_str(include_str!("../../engine/tests/fixtures/shop.plan.json"))
+                .expect("plan");
+        let c = Counters::default();
+        c.freshness().know_plan(&plan);
+        let mut fresh = BatchFreshness {
+            ingest: Some(1_000),
+            ..BatchFreshness::default()
+        };
+        fresh.view(0, Some(1_000), true);
+        c.freshness().batch_durable(&plan, &fresh, 31_000);
+        let text = render(&c);
+        let view = |series: &str| value(&text, &format!("{series}{{view=\"customer_360\"}}"));
+        assert_eq!(view("fdc_view_freshness_seconds_sum"), 30.0);
+        assert_eq!(view("fdc_view_freshness_seconds_count"), 1.0);
+        assert_eq!(
+            value(
+                &text,
+                "fdc_view_freshness_seconds_bucket{view=\"customer_360\",le=\"10\"}"
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "fdc_view_freshness_seconds_bucket{view=\"customer_360\",le=\"30\"}"
+            ),
+            1.0
+        );
+        assert_eq!(view("fdc_view_behind_seconds"), 0.0, "no lag: caught up");
+        assert_eq!(
+            value(&text, "fdc_stage_freshness_seconds_count{stage=\"ingest\"}"),
+            1.0
+        );
+        assert!(text.contains("# TYPE fdc_messages_lost_to_retention_total counter"));
+        let doc = status(&c, 1, "all");
+        assert_eq!(doc["views"][0]["view"], "customer_360");
+        assert_eq!(doc["views"][0]["newest_source_ms"], 1_000);
+        assert_eq!(doc["views"][1]["freshness_seconds"]["count"], 0);
+        assert_eq!(doc["stages"][0]["stage"], "ingest");
+        assert_eq!(doc["stages"][1]["stage"], "aggregate");
+        assert_eq!(doc["group_lag"], json!([]));
+        assert_eq!(doc["lost_to_retention"], json!([]));
+        let ingest = status(&c, 1, "ingest");
+        assert_eq!(
+            ingest["views"],
+            json!([]),
+            "an ingest process rebuilds no view"
+        );
+        assert_eq!(ingest["stages"], doc["stages"]);
     }
 }

@@ -1,9 +1,9 @@
 //! `fdc preview` without services: its usage errors (each exits 1 with one `error:` line and
 //! nothing on stdout) and the committed schema of its JSON report. The preview itself runs in
-//! `tests/production_preview.rs` (Kafka + FerretDB).
+//! `tests/production/production_preview.rs` (Kafka + FerretDB).
 //!
 //! Regenerate the schema after a deliberate change of `fdc_plan::preview` with
-//! `FDC_BLESS=1 cargo test --features integration --test preview_cli` and review the diff.
+//! `FDC_BLESS=1 cargo test --features integration --test cli preview_cli::` and review the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ mod ops_common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ops_freshness;
 mod ops_metrics;
 mod ops_outages;
 mod ops_roles;

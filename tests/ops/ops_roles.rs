@@ -104,6 +104,51 @@ async fn ingest_and_aggregate_processes_build_the_single_process_views() {
     assert!(sum / count > 86_400.0, "{text}");
     let status = aggregate.get("/status").expect("status").1;
     assert!(status.contains("\"role\":\"aggregate\""), "{status}");
+    // Lag and freshness per stage: the ingest process reads the input topics (the `ingest`
+    // stage), the aggregate one the trigger topic (`triggers`) and writes the views
+    // (`aggregate`), whose freshness is measured from the source changes (from 2024) across
+    // the trigger topic.
+    let ingest_text = ingest.metrics();
+    assert!(metric(&ingest_text, "fdc_stage_lag_messages{stage=\"ingest\"}").is_some());
+    assert!(metric(&ingest_text, "fdc_stage_lag_messages{stage=\"triggers\"}").is_none());
+    assert!(
+        metric(
+            &ingest_text,
+            "fdc_stage_freshness_seconds_count{stage=\"ingest\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{ingest_text}"
+    );
+    assert!(metric(&text, "fdc_stage_lag_messages{stage=\"triggers\"}").is_some());
+    for stage in ["triggers", "aggregate"] {
+        let series = format!("fdc_stage_freshness_seconds_count{{stage=\"{stage}\"}}");
+        assert!(metric(&text, &series).is_some_and(|n| n >= 1.0), "{text}");
+    }
+    let fresh = |stage: &str| {
+        let sum = metric(
+            &text,
+            &format!("fdc_stage_freshness_seconds_sum{{stage=\"{stage}\"}}"),
+        );
+        let n = metric(
+            &text,
+            &format!("fdc_stage_freshness_seconds_count{{stage=\"{stage}\"}}"),
+        );
+        sum.unwrap_or(0.0) / n.unwrap_or(1.0)
+    };
+    assert!(fresh("aggregate") > 86_400.0, "{text}");
+    assert!(
+        fresh("triggers") < 600.0,
+        "from the triggers' publication: {text}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&status).expect("json");
+    let view = doc["views"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["view"] == "customer_360"))
+        .expect("customer_360 in the aggregate's status");
+    assert!(
+        view["freshness_seconds"]["count"].as_u64() >= Some(1),
+        "{view}"
+    );
 
     stop_all([ingest, aggregate]);
     assert_views_of_reference(&uri, &prefix, &plan, &golden).await;
@@ -224,6 +269,7 @@ async fn the_projection_changes_lifecycle_claims_once_and_keeps_a_newer_trigger(
         view: "v".into(),
         key: vec![Value::Int(1)],
         origin_ms: Some(1_700_000_000_000),
+        source_ms: None,
     };
     let items = |batch: &fdc_engine::source::SourceBatch| -> Vec<TriggerRecord> {
         batch

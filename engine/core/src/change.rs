@@ -32,16 +32,21 @@ pub struct Origin {
     pub partition: i32,
     pub offset: i64,
     pub timestamp: Option<i64>,
+    /// When the change happened at its source (epoch ms: Debezium `source.ts_ms`, GoldenGate
+    /// `op_ts`, else the message timestamp): what single-view freshness is measured from.
+    /// Not stored; carried to the freshness gauges only.
+    pub source_ms: Option<i64>,
 }
 
 impl Origin {
-    /// The origin of `message`.
+    /// The origin of `message` (its source time: the message timestamp).
     pub fn of(message: &Message) -> Origin {
         Origin {
             topic: message.topic.clone(),
             partition: message.partition,
             offset: message.offset,
             timestamp: message.timestamp,
+            source_ms: message.timestamp,
         }
     }
 }
@@ -92,10 +97,12 @@ pub enum MessageOutcome {
         reason: String,
     },
     /// A trigger record: single view `view` (by plan index), key `key` must be rebuilt.
-    /// `origin_ms` is the timestamp of the source message that caused it, when known.
+    /// `origin_ms` is the timestamp of the source message that caused it, when known;
+    /// `source_ms` the newest source time ([`Origin::source_ms`]) of the changes behind it.
     Trigger {
         view: usize,
         key: Vec<crate::value::Value>,
         origin_ms: Option<i64>,
+        source_ms: Option<i64>,
     },
 }

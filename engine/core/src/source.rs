@@ -151,12 +151,73 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+/// One partition of a consumer group's topics, as the whole group sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupPartition {
+    /// The topic as the plan names it.
+    pub topic: String,
+    pub partition: i32,
+    /// The group's committed offset (`None`: the group never committed on it).
+    pub committed: Option<i64>,
+    /// The partition's end (high watermark).
+    pub end: i64,
+    /// Messages after the committed offset (from the earliest retained one when none is
+    /// committed) up to the end.
+    pub lag: i64,
+    /// The member that owns it now (`client_id@host`), `None`: unassigned.
+    pub owner: Option<String>,
+    /// Whether this process is the owner.
+    pub mine: bool,
+    /// Seconds the committed offset has not moved while messages wait (`None`: it moves, or
+    /// nothing waits). A stalled partition of another member may have no live owner: a
+    /// killed member keeps its partitions until its session times out.
+    pub stalled_seconds: Option<u64>,
+}
+
+/// The lag of a whole consumer group, every partition of its topics, whoever owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupLag {
+    pub group: String,
+    /// The group's state as the coordinator reports it (`Stable`, `PreparingRebalance`, ...).
+    pub state: String,
+    /// Members now (a killed member stays until its session times out).
+    pub members: usize,
+    /// When this was asked (epoch ms).
+    pub as_of_ms: i64,
+    pub partitions: Vec<GroupPartition>,
+}
+
+/// Messages a partition lost to retention: the group's committed position was older than the
+/// earliest retained offset, so the consumer skipped to the earliest and never read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionLoss {
+    /// The topic as the plan names it.
+    pub topic: String,
+    pub partition: i32,
+    /// Messages skipped (earliest retained minus committed, summed over detections).
+    pub messages: i64,
+    /// The last detection: the committed offset and the earliest retained one.
+    pub committed: i64,
+    pub earliest: i64,
+    /// When it was last detected (epoch ms).
+    pub detected_ms: i64,
+}
+
 /// What a source reports about itself, read when metrics are scraped.
 pub trait SourceGauges: Send + Sync {
     /// The lag of every partition assigned to this member (empty when unknown).
     fn lag(&self) -> Vec<PartitionLag>;
     /// Whether the source reaches its brokers (`None`: not known yet, or not applicable).
     fn connected(&self) -> Option<bool>;
+    /// The lag of the whole consumer group with each partition's owner, as last asked
+    /// (`None`: not a group, or not asked yet).
+    fn group_lag(&self) -> Option<GroupLag> {
+        None
+    }
+    /// The partitions whose unread messages retention deleted (see [`RetentionLoss`]).
+    fn lost_to_retention(&self) -> Vec<RetentionLoss> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

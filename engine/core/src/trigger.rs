@@ -23,6 +23,11 @@ pub struct TriggerRecord {
     /// the aggregate measures the end-to-end latency from there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_ms: Option<i64>,
+    /// The newest source time (epoch ms, [`crate::change::Origin::source_ms`]) of the ingest
+    /// batch's changes that feed this view: the aggregate measures the view's freshness
+    /// from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ms: Option<i64>,
 }
 
 impl TriggerRecord {
@@ -51,6 +56,7 @@ mod tests {
             view: "v".into(),
             key: vec![Value::Int(7), Value::String("7".into())],
             origin_ms: Some(1_700_000_000_000),
+            source_ms: Some(1_699_999_999_000),
         };
         let bytes = serde_json::to_vec(&t).unwrap();
         assert_eq!(serde_json::from_slice::<TriggerRecord>(&bytes).unwrap(), t);
@@ -59,17 +65,19 @@ mod tests {
             view: "v".into(),
             key: vec![Value::Int(7), Value::String("7".into())],
             origin_ms: Some(1),
+            source_ms: None,
         };
         assert_eq!(t.partition_key().unwrap(), same.partition_key().unwrap());
         let other = TriggerRecord {
             view: "v".into(),
             key: vec![Value::String("7".into()), Value::Int(7)],
             origin_ms: None,
+            source_ms: None,
         };
         assert_ne!(t.partition_key().unwrap(), other.partition_key().unwrap());
         // Triggers without an origin (older publishers) still parse.
         let old: TriggerRecord = serde_json::from_str(r#"{"view": "v", "key": []}"#).unwrap();
-        assert_eq!(old.origin_ms, None);
+        assert_eq!((old.origin_ms, old.source_ms), (None, None));
         assert!(!String::from_utf8(serde_json::to_vec(&other).unwrap())
             .unwrap()
             .contains("origin"));

@@ -16,6 +16,7 @@
 //! - credentials never appear in a `Debug` output, an error or a log line.
 
 mod config;
+mod group;
 mod preview;
 mod sink;
 mod source;

@@ -20,7 +20,9 @@
 //! - [`KafkaSource::gauges`] reports the lag of each assigned partition behind its committed
 //!   offset (every `stats_interval`, from the broker's high watermarks, also while the
 //!   pipeline is paused and does not poll) and whether any broker answers (librdkafka's
-//!   statistics);
+//!   statistics); and, asked every few seconds off the read path (`group`), the whole
+//!   group's lag per partition with its owner, and the messages retention deleted below the
+//!   committed offset of a partition before it was assigned (checked at each assignment);
 //! - partitions are given up only after the batches already handed to the writer are
 //!   finished (the revocation waits on the run's [`InFlight`], at most [`REVOKE_WAIT`]), and
 //!   messages of a partition revoked while a batch was being read are left out of it: the
@@ -47,9 +49,10 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::config::{KafkaClientConfig, TopicMap};
+use super::group::{self, GroupState};
 use fdc_core::change::Message;
 use fdc_core::source::{Ack, InFlight, Source, SourceBatch, SourceItem};
-use fdc_core::source::{PartitionLag, SourceGauges};
+use fdc_core::source::{GroupLag, PartitionLag, RetentionLoss, SourceGauges};
 use fdc_core::store::StoreError;
 
 /// Settings of a [`KafkaSource`].
@@ -108,6 +111,9 @@ struct Assignment {
 /// Longest wait of a revocation for the batches in flight to finish.
 pub const REVOKE_WAIT: Duration = Duration::from_secs(60);
 
+/// How often, at least, the whole group's lag is asked (`group::watch`).
+const GROUP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long [`Source::keep_alive`] polls.
 const KEEP_ALIVE_POLL: Duration = Duration::from_millis(100);
 
@@ -116,6 +122,9 @@ struct Tracker {
     state: Arc<Mutex<Assignment>>,
     /// The run's batches in flight, once the run gave them.
     in_flight: Arc<OnceLock<Arc<InFlight>>>,
+    /// The group's lag and what retention took (`group`), checked at assignment.
+    group: Arc<Mutex<GroupState>>,
+    topic_map: TopicMap,
 }
 
 impl Tracker {
@@ -232,6 +241,7 @@ async fn refresh_lag(
 struct KafkaGauges {
     state: Arc<Mutex<Assignment>>,
     topic_map: TopicMap,
+    group: Arc<Mutex<GroupState>>,
 }
 
 impl SourceGauges for KafkaGauges {
@@ -253,6 +263,17 @@ impl SourceGauges for KafkaGauges {
     fn connected(&self) -> Option<bool> {
         self.state.lock().ok().and_then(|s| s.brokers_up)
     }
+
+    fn group_lag(&self) -> Option<GroupLag> {
+        self.group.lock().ok().and_then(|g| g.last.clone())
+    }
+
+    fn lost_to_retention(&self) -> Vec<RetentionLoss> {
+        self.group
+            .lock()
+            .map(|g| g.lost.values().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl ConsumerContext for Tracker {
@@ -272,9 +293,11 @@ impl ConsumerContext for Tracker {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                // Before the first read of the partitions: what retention took from them.
+                group::retention_overtaken(consumer, tpl, &self.group, &self.topic_map);
                 if let Ok(mut s) = self.state.lock() {
                     for e in tpl.elements() {
                         s.next_epoch += 1;
@@ -309,6 +332,8 @@ pub struct KafkaSource {
     stash: VecDeque<Stashed>,
     /// With `until_end`: the backlog's end per (broker topic, partition) still to reach.
     backlog: Option<Backlog>,
+    /// The group's lag and the retention losses (read by the gauges).
+    group: Arc<Mutex<GroupState>>,
 }
 
 /// The end of the backlog, and what is left of it.
@@ -401,10 +426,13 @@ impl KafkaSource {
             );
         let state = Arc::new(Mutex::new(Assignment::default()));
         let in_flight = Arc::new(OnceLock::new());
+        let group = Arc::new(Mutex::new(GroupState::default()));
         let consumer: StreamConsumer<Tracker> = c
             .create_with_context(Tracker {
                 state: state.clone(),
                 in_flight: in_flight.clone(),
+                group: group.clone(),
+                topic_map: config.topic_map.clone(),
             })
             .map_err(|e| StoreError::fatal(op, config.client.describe(&e)))?;
         let topics: Vec<&str> = config
@@ -427,6 +455,21 @@ impl KafkaSource {
                 state.clone(),
                 config.stats_interval,
             ));
+            let assigned = state.clone();
+            handle.spawn(group::watch(
+                Arc::downgrade(&consumer),
+                config.group_id.clone(),
+                topics.iter().map(|t| t.to_string()).collect(),
+                config.topic_map.clone(),
+                group.clone(),
+                move || {
+                    assigned
+                        .lock()
+                        .map(|s| s.epochs.keys().cloned().collect())
+                        .unwrap_or_default()
+                },
+                config.stats_interval.max(GROUP_INTERVAL),
+            ));
         }
         Ok(KafkaSource {
             consumer,
@@ -437,6 +480,7 @@ impl KafkaSource {
             paused: false,
             stash: VecDeque::new(),
             backlog: None,
+            group,
         })
     }
 
@@ -456,6 +500,7 @@ impl KafkaSource {
         Arc::new(KafkaGauges {
             state: self.state.clone(),
             topic_map: self.config.topic_map.clone(),
+            group: self.group.clone(),
         })
     }
 

@@ -15,6 +15,7 @@ pub mod debezium;
 pub mod golden_gate;
 pub mod json;
 pub mod shape;
+pub mod source_time;
 
 use std::cell::OnceCell;
 
@@ -265,6 +266,8 @@ pub fn shapes(format: &Format, row: &Shape) -> (Shape, Shape) {
             Shape::nothing()
                 .with("op_type", Shape::All)
                 .with("pos", Shape::All)
+                // The source time freshness is measured from (`source_time`).
+                .with("op_ts", Shape::All)
                 .with("before", row.clone())
                 .with("after", row.clone()),
             Shape::nothing(),

@@ -142,7 +142,8 @@ fn basic_upsert_casts_the_row_with_a_composite_key() {
             topic: "bank.accounts".into(),
             partition: 2,
             offset: 41,
-            timestamp: Some(1_000)
+            timestamp: Some(1_000),
+            source_ms: Some(1_000)
         }
     );
 }

@@ -17,6 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+use super::freshness::Freshness;
 use super::health::Health;
 use super::histogram::{
     Histogram, HistogramSnapshot, BATCH_SIZE_BUCKETS, FANOUT_BUCKETS, SECONDS_BUCKETS,
@@ -143,6 +144,7 @@ pub struct Counters {
     end_to_end_seconds: Histogram,
     fanout: Histogram,
     health: Health,
+    freshness: Freshness,
 }
 
 impl Default for Counters {
@@ -164,6 +166,7 @@ impl Default for Counters {
             end_to_end_seconds: Histogram::new(SECONDS_BUCKETS),
             fanout: Histogram::new(FANOUT_BUCKETS),
             health: Health::default(),
+            freshness: Freshness::default(),
         }
     }
 }
@@ -316,6 +319,11 @@ impl Counters {
     /// The health of the run (readiness, lag).
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// The freshness of the single views and stages.
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     /// The counts per input topic so far.

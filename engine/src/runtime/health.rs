@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::source::{PartitionLag, SourceGauges};
+use super::freshness::Stage;
+use crate::source::{GroupLag, PartitionLag, RetentionLoss, SourceGauges};
 
 /// The health state (see the module docs).
 #[derive(Default)]
@@ -33,8 +34,8 @@ pub struct Health {
     /// A configuration problem found while running (does not change readiness).
     warning: Mutex<Option<String>>,
     /// The sources of the process's stages (two in a `--role all` process whose stages are
-    /// connected by the trigger topic).
-    sources: Mutex<Vec<Arc<dyn SourceGauges>>>,
+    /// connected by the trigger topic), with the stage each one feeds.
+    sources: Mutex<Vec<(Stage, Arc<dyn SourceGauges>)>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -95,11 +96,55 @@ impl Health {
         }
     }
 
-    /// Registers a source whose gauges are read at scrape time (one per stage).
+    /// Registers the input source, whose gauges are read at scrape time.
     pub fn watch_source(&self, source: Arc<dyn SourceGauges>) {
+        self.watch_stage_source(Stage::Ingest, source);
+    }
+
+    /// Registers the source of `stage` (`Ingest`: the input topics; `Triggers`: the trigger
+    /// transport an aggregate stage reads), whose gauges are read at scrape time.
+    pub fn watch_stage_source(&self, stage: Stage, source: Arc<dyn SourceGauges>) {
         if let Ok(mut s) = self.sources.lock() {
-            s.push(source);
+            s.push((stage, source));
         }
+    }
+
+    fn sources(&self) -> Vec<(Stage, Arc<dyn SourceGauges>)> {
+        self.sources.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// This member's lag per stage whose source reports one: `(stage, messages, partitions)`.
+    pub fn stage_lag(&self) -> Vec<(Stage, i64, usize)> {
+        let mut out: Vec<(Stage, i64, usize)> = Vec::new();
+        for (stage, source) in self.sources() {
+            let lag = source.lag();
+            let total: i64 = lag.iter().map(|l| l.lag.max(0)).sum();
+            match out.iter_mut().find(|o| o.0 == stage) {
+                Some(o) => {
+                    o.1 += total;
+                    o.2 += lag.len();
+                }
+                None => out.push((stage, total, lag.len())),
+            }
+        }
+        out.sort_by_key(|o| o.0);
+        out
+    }
+
+    /// The whole consumer group's lag of each stage's source, when known.
+    pub fn group_lag(&self) -> Vec<(Stage, GroupLag)> {
+        self.sources()
+            .into_iter()
+            .filter_map(|(stage, s)| s.group_lag().map(|g| (stage, g)))
+            .collect()
+    }
+
+    /// What retention took from the sources' partitions before they were read.
+    pub fn lost_to_retention(&self) -> Vec<RetentionLoss> {
+        self.sources()
+            .into_iter()
+            .flat_map(|(_, s)| s.lost_to_retention())
+            .collect()
     }
 
     pub(super) fn retrying(&self, error: String) {
@@ -139,11 +184,11 @@ impl Health {
 
     /// The health now (reads the source's gauges).
     pub fn snapshot(&self) -> HealthSnapshot {
-        let sources = self.sources.lock().map(|s| s.clone()).unwrap_or_default();
+        let sources = self.sources();
         // Connected when every source that knows says so; not when one of them says not.
         let mut source_connected = None;
         let mut lag = Vec::new();
-        for s in &sources {
+        for (_, s) in &sources {
             source_connected = match (source_connected, s.connected()) {
                 (Some(false), _) | (_, Some(false)) => Some(false),
                 (Some(true), _) | (_, Some(true)) => Some(true),
@@ -254,5 +299,18 @@ mod tests {
         assert!(!s.ready);
         let topics: Vec<&str> = s.lag.iter().map(|l| l.topic.as_str()).collect();
         assert_eq!(topics, ["fdc.triggers", "t"]);
+    }
+
+    #[test]
+    fn lag_is_reported_per_stage() {
+        let h = Health::default();
+        h.watch_stage_source(Stage::Triggers, Arc::new(Up));
+        h.watch_source(Arc::new(Down));
+        h.watch_source(Arc::new(Down));
+        assert_eq!(
+            h.stage_lag(),
+            vec![(Stage::Ingest, 6, 2), (Stage::Triggers, 1, 1)]
+        );
+        assert!(h.group_lag().is_empty() && h.lost_to_retention().is_empty());
     }
 }

@@ -35,6 +35,7 @@ fn merge(total: &mut BatchOutcome, part: BatchOutcome) {
     total.skipped.extend(part.skipped);
     total.failed.extend(part.failed);
     total.origins.extend(part.origins);
+    total.freshness.merge(part.freshness);
     if total.by_projection.len() < part.by_projection.len() {
         total.by_projection.resize(part.by_projection.len(), (0, 0));
     }

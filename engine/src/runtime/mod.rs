@@ -19,6 +19,7 @@
 //!   run without committing when the store refuses everything.
 
 mod counters;
+pub mod freshness;
 mod health;
 mod histogram;
 mod isolate;
@@ -223,6 +224,8 @@ pub struct BatchOutcome {
     /// An aggregate batch: the timestamps its end-to-end latency is measured from (the
     /// original messages'), instead of those of the trigger records.
     pub origins: Vec<i64>,
+    /// What the batch made fresh (recorded by [`Engine::commit`]).
+    pub freshness: freshness::BatchFreshness,
 }
 
 /// A built pipeline: plan, adapters and compiled pieces; nothing running.
@@ -238,6 +241,8 @@ pub struct Engine {
     /// An aggregate stage beside an ingest stage sharing the counters: the ingest stage
     /// already counted the triggers, so this one does not count them again.
     triggers_counted_elsewhere: bool,
+    /// Per view, its input projections (`freshness::view_inputs`).
+    view_inputs: Arc<Vec<Vec<usize>>>,
 }
 
 /// The stages an [`Engine`] runs: both, or one of the split roles ([`Role`]), the ingest
@@ -298,12 +303,15 @@ impl Engine {
             let key: Vec<String> = v.key.iter().map(|k| k.name.clone()).collect();
             stores.views.ensure_view(&v.name, &key).await?;
         }
+        let counters = Arc::new(Counters::default());
+        counters.freshness().know_plan(&plan);
         Ok(Engine {
+            view_inputs: Arc::new(freshness::view_inputs(&plan)),
             plan: Arc::new(plan),
             stores,
             schemas: Arc::new(schemas),
             config,
-            counters: Arc::new(Counters::default()),
+            counters,
             stage: EngineStages::All,
             triggers_counted_elsewhere: false,
         })
@@ -321,6 +329,7 @@ impl Engine {
 
     /// Counts into `counters` (shared with a metrics endpoint) instead of fresh ones.
     pub fn with_counters(mut self, counters: Arc<Counters>) -> Engine {
+        counters.freshness().know_plan(&self.plan);
         self.counters = counters;
         self
     }
@@ -382,7 +391,11 @@ impl Engine {
                         view,
                         key,
                         origin_ms,
+                        source_ms,
                     } => {
+                        out.freshness.triggers =
+                            freshness::newest(out.freshness.triggers, m.timestamp);
+                        out.freshness.view(*view, source_ms.or(*origin_ms), true);
                         if consumed.is_empty() {
                             consumed.resize_with(plan.single_views.len(), KeySet::default);
                         }
@@ -408,6 +421,24 @@ impl Engine {
                 }
             }
         }
+        // The newest source time per projection, then per view over its inputs.
+        let mut projection_source: Vec<Option<i64>> = vec![None; plan.projections.len()];
+        for c in &changes {
+            if let Some(p) = projection_source.get_mut(c.projection) {
+                *p = freshness::newest(*p, c.origin.source_ms);
+            }
+        }
+        out.freshness.ingest = projection_source.iter().copied().flatten().max();
+        let view_source: Vec<Option<i64>> = self
+            .view_inputs
+            .iter()
+            .map(|inputs| {
+                inputs
+                    .iter()
+                    .filter_map(|&p| projection_source.get(p).copied().flatten())
+                    .max()
+            })
+            .collect();
         let now = chrono::Utc::now().timestamp_millis();
         let projections = self.stores.projections.as_ref();
         let written = if self.config.strategies {
@@ -434,8 +465,15 @@ impl Engine {
                         .iter()
                         .filter_map(|r| r.message.timestamp)
                         .min(),
+                    &view_source,
                 )
                 .await?;
+        } else {
+            // Every view reflects its inputs' changes of the batch, rebuilt or not.
+            for (vi, source) in view_source.iter().enumerate() {
+                let rebuilt = triggers.iter().any(|t| t.view == vi && !t.keys.is_empty());
+                out.freshness.view(vi, *source, rebuilt);
+            }
         }
         for t in triggers {
             out.counts.triggered += t.keys.len() as u64;
@@ -660,6 +698,11 @@ impl Engine {
             }
         }
         self.counters.batch_committed(&outcome.counts, millis);
+        self.counters.freshness().batch_durable(
+            &self.plan,
+            &outcome.freshness,
+            chrono::Utc::now().timestamp_millis(),
+        );
     }
 }
 

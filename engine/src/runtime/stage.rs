@@ -73,6 +73,7 @@ impl TriggerRouter {
             view,
             key: t.key,
             origin_ms: t.origin_ms,
+            source_ms: t.source_ms,
         })
     }
 }
@@ -95,15 +96,18 @@ impl Engine {
         sink: &dyn TriggerSink,
         triggers: Vec<crate::strategy::Triggers>,
         origin_ms: Option<i64>,
+        view_source: &[Option<i64>],
     ) -> Result<u64, StoreError> {
         let mut records = Vec::new();
         for t in triggers {
             let view = &self.plan.single_views[t.view].name;
+            let source_ms = view_source.get(t.view).copied().flatten();
             for key in t.keys {
                 records.push(TriggerRecord {
                     view: view.clone(),
                     key,
                     origin_ms,
+                    source_ms,
                 });
             }
         }
@@ -142,6 +146,7 @@ mod tests {
             view,
             key: vec![Value::Int(1)],
             origin_ms: Some(3),
+            source_ms: Some(2),
         })
         .unwrap();
         assert_eq!(
@@ -150,6 +155,7 @@ mod tests {
                 view: 0,
                 key: vec![Value::Int(1)],
                 origin_ms: Some(3),
+                source_ms: Some(2),
             }]
         );
         let reason = |value: Option<&str>| match router.route(&message(value)).as_slice() {

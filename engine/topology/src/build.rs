@@ -533,8 +533,12 @@ async fn transport(
                 // Aggregate stages share the trigger partitions among themselves only.
                 config.group_id = format!("{}.aggregate", config.group_id);
                 let source = fdc_kafka::KafkaSource::connect(config).map_err(BuildError::failed)?;
-                // The trigger partitions' lag is reported beside the input's.
-                counters.health().watch_source(source.gauges());
+                // The trigger partitions' lag is reported beside the input's, as the
+                // `triggers` stage's.
+                counters.health().watch_stage_source(
+                    fdc_engine::runtime::freshness::Stage::Triggers,
+                    source.gauges(),
+                );
                 Some(Box::new(source))
             } else {
                 None

@@ -277,6 +277,7 @@ mod tests {
                     partition: 0,
                     offset: 0,
                     timestamp: None,
+                    source_ms: None,
                 },
                 0,
                 0,

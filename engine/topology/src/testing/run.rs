@@ -199,6 +199,7 @@ async fn apply_given(
                     partition: 0,
                     offset: 0,
                     timestamp: None,
+                    source_ms: None,
                 },
             });
         }
