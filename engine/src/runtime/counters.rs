@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -143,6 +143,8 @@ pub struct Counters {
     end_to_end_seconds: Histogram,
     fanout: Histogram,
     health: Health,
+    /// The process's pause state, for `/status` and `/metrics` (set once by the build).
+    pause: std::sync::OnceLock<Arc<super::PauseControl>>,
 }
 
 impl Default for Counters {
@@ -164,6 +166,7 @@ impl Default for Counters {
             end_to_end_seconds: Histogram::new(SECONDS_BUCKETS),
             fanout: Histogram::new(FANOUT_BUCKETS),
             health: Health::default(),
+            pause: std::sync::OnceLock::new(),
         }
     }
 }
@@ -316,6 +319,17 @@ impl Counters {
     /// The health of the run (readiness, lag).
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// Shows `control`'s state through these counters (`/status`, `/metrics`, the write
+    /// routes of the operations endpoint); the first control set stays.
+    pub fn watch_pause(&self, control: Arc<super::PauseControl>) {
+        let _ = self.pause.set(control);
+    }
+
+    /// The pause state shown, if the deployment has one.
+    pub fn pause(&self) -> Option<&Arc<super::PauseControl>> {
+        self.pause.get()
     }
 
     /// The counts per input topic so far.
