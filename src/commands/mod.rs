@@ -18,6 +18,7 @@ pub mod imports;
 pub mod inspect;
 pub mod lsp;
 pub mod paths;
+pub mod pause;
 pub mod plan;
 #[cfg(feature = "production")]
 pub mod production;

@@ -11,4 +11,6 @@
 pub mod exposition;
 #[cfg(feature = "production")]
 pub mod http;
+#[cfg(feature = "production")]
+pub mod control;
 pub mod logging;
