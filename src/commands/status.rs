@@ -394,7 +394,9 @@ mod tests {
         }});
         let s = paused_summary(&doc, 20_000);
         assert!(
-            s.contains("projection orders: since 1970-01-01T00:00:10.000Z (10 s ago) by ada: repair"),
+            s.contains(
+                "projection orders: since 1970-01-01T00:00:10.000Z (10 s ago) by ada: repair"
+            ),
             "{s}"
         );
         assert!(s.contains("the whole process (nothing is consumed)"), "{s}");

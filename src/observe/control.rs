@@ -64,7 +64,10 @@ pub fn authorize(token: Option<&Secret>, authorization: Option<&str>) -> Result<
     };
     let given = authorization
         .map(str::trim)
-        .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match given {
         Some(g) if same(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
@@ -186,7 +189,11 @@ pub fn metrics(counters: &Counters) -> String {
     };
     let s = control.snapshot();
     let mut out = String::new();
-    let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let label = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
     out.push_str(
         "# HELP fdc_paused_items 1 per pause in force (kind all, projection or view; set by \
          fdc pause). Unlike fdc_paused, which means a failed batch is being retried.\n\
@@ -212,7 +219,11 @@ pub fn metrics(counters: &Counters) -> String {
          start.\n# TYPE fdc_triggers_kept_total counter\n",
     );
     for (view, n) in control.kept_totals() {
-        let _ = writeln!(out, "fdc_triggers_kept_total{{view=\"{}\"}} {n}", label(&view));
+        let _ = writeln!(
+            out,
+            "fdc_triggers_kept_total{{view=\"{}\"}} {n}",
+            label(&view)
+        );
     }
     out
 }
@@ -224,12 +235,33 @@ mod tests {
     #[test]
     fn the_token_is_required_and_compared() {
         let token = Secret::new("s3cret");
-        assert_eq!(authorize(None, Some("Bearer s3cret")).unwrap_err().status, 403);
-        assert!(authorize(None, None).unwrap_err().body.contains("http.token_env"));
+        assert_eq!(
+            authorize(None, Some("Bearer s3cret")).unwrap_err().status,
+            403
+        );
+        assert!(authorize(None, None)
+            .unwrap_err()
+            .body
+            .contains("http.token_env"));
         assert_eq!(authorize(Some(&token), None).unwrap_err().status, 401);
-        assert_eq!(authorize(Some(&token), Some("Bearer nope")).unwrap_err().status, 401);
-        assert_eq!(authorize(Some(&token), Some("Bearer s3cre")).unwrap_err().status, 401);
-        assert_eq!(authorize(Some(&token), Some("Basic s3cret")).unwrap_err().status, 401);
+        assert_eq!(
+            authorize(Some(&token), Some("Bearer nope"))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            authorize(Some(&token), Some("Bearer s3cre"))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            authorize(Some(&token), Some("Basic s3cret"))
+                .unwrap_err()
+                .status,
+            401
+        );
         assert!(authorize(Some(&token), Some("Bearer s3cret")).is_ok());
         let refused = authorize(Some(&token), Some("Bearer wrong")).unwrap_err();
         assert!(!refused.body.contains("s3cret"), "{}", refused.body);

@@ -8,9 +8,9 @@
 
 // The endpoint of a production run (`fdc run --http`).
 #[cfg(feature = "production")]
+pub mod control;
+#[cfg(feature = "production")]
 pub mod exposition;
 #[cfg(feature = "production")]
 pub mod http;
-#[cfg(feature = "production")]
-pub mod control;
 pub mod logging;

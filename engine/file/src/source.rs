@@ -260,7 +260,9 @@ impl Source for FileSource {
             }
             batch.items.push(item);
         }
-        if batch.items.is_empty() && self.parked.is_none() && self.current.is_none()
+        if batch.items.is_empty()
+            && self.parked.is_none()
+            && self.current.is_none()
             && self.pending.is_empty()
         {
             // Only blank lines were left: nothing to apply (re-reading them is harmless).
@@ -555,7 +557,10 @@ mod tests {
         // The blank line is consumed, the held line is not.
         assert_eq!(first.ack.positions[0].1, 2);
         s.commit(&first.ack).await.unwrap();
-        assert!(s.next_batch(10).await.unwrap().is_none(), "held: the input ends");
+        assert!(
+            s.next_batch(10).await.unwrap().is_none(),
+            "held: the input ends"
+        );
 
         // Released within the run: the held message comes first.
         s.hold(Held::Nothing);
@@ -566,9 +571,15 @@ mod tests {
         // The next run starts at the held line (the second batch was never committed).
         let mut again = FileSource::open(FileInput::File(file), Some(store)).unwrap();
         again.hold(Held::All);
-        assert!(again.next_batch(10).await.unwrap().is_none(), "all held: nothing read");
+        assert!(
+            again.next_batch(10).await.unwrap().is_none(),
+            "all held: nothing read"
+        );
         again.hold(Held::Nothing);
-        assert_eq!(topics(&again.next_batch(10).await.unwrap().unwrap()), ["b", "a"]);
+        assert_eq!(
+            topics(&again.next_batch(10).await.unwrap().unwrap()),
+            ["b", "a"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -170,8 +170,14 @@ impl ClientContext for Tracker {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 let key = (topic.clone(), *partition);
-                if *partition >= 0 && p.consumer_lag >= 0 && s.epochs.contains_key(&key) {
-                    lag.insert(key.clone(), p.consumer_lag);
+                if *partition >= 0 && s.epochs.contains_key(&key) {
+                    if p.consumer_lag >= 0 {
+                        lag.insert(key.clone(), p.consumer_lag);
+                    } else if let Some(known) = s.lag.get(&key) {
+                        // Not known to the client (nothing committed, nothing consumed: a
+                        // held partition): the watermark refresh's value stays.
+                        lag.insert(key.clone(), *known);
+                    }
                 }
                 if *partition >= 0 && p.committed_offset >= 0 {
                     s.committed.entry(key).or_insert(p.committed_offset);
@@ -194,11 +200,15 @@ impl ClientContext for Tracker {
 /// Keeps the lag fresh while the runtime does not poll the consumer (librdkafka delivers its
 /// statistics only on polls, and a paused pipeline does not poll): every `interval`, the high
 /// watermark of each assigned partition is asked from the broker and the lag is that minus
-/// the committed offset. Ends when the consumer is dropped.
+/// the committed offset. A partition the group never committed counts from its low watermark
+/// when the group starts from the earliest offset (`earliest`: everything retained waits,
+/// e.g. behind a paused projection), and is not reported otherwise. Ends when the consumer is
+/// dropped.
 async fn refresh_lag(
     consumer: std::sync::Weak<StreamConsumer<Tracker>>,
     state: Arc<Mutex<Assignment>>,
     interval: Duration,
+    earliest: bool,
 ) {
     loop {
         tokio::time::sleep(interval).await;
@@ -214,10 +224,14 @@ async fn refresh_lag(
         let fresh = tokio::task::spawn_blocking(move || {
             let mut lag = BTreeMap::new();
             for ((topic, partition), committed) in partitions {
-                let Some(committed) = committed else { continue };
-                if let Ok((_, high)) = c.fetch_watermarks(&topic, partition, Duration::from_secs(1))
+                if committed.is_none() && !earliest {
+                    continue;
+                }
+                if let Ok((low, high)) =
+                    c.fetch_watermarks(&topic, partition, Duration::from_secs(1))
                 {
-                    lag.insert((topic, partition), (high - committed).max(0));
+                    let from = committed.unwrap_or(low);
+                    lag.insert((topic, partition), (high - from).max(0));
                 }
             }
             lag
@@ -435,6 +449,7 @@ impl KafkaSource {
                 Arc::downgrade(&consumer),
                 state.clone(),
                 config.stats_interval,
+                config.auto_offset_reset == "earliest",
             ));
         }
         Ok(KafkaSource {

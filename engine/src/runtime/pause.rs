@@ -208,13 +208,14 @@ impl PauseControl {
 
     /// The kept keys of `view` were all rebuilt (until the next poll says otherwise).
     pub(super) fn drained(&self, view: &str) {
-        self.state.send_if_modified(|s| match s.pending.get_mut(view) {
-            Some(n) if *n > 0 => {
-                *n = 0;
-                true
-            }
-            _ => false,
-        });
+        self.state
+            .send_if_modified(|s| match s.pending.get_mut(view) {
+                Some(n) if *n > 0 => {
+                    *n = 0;
+                    true
+                }
+                _ => false,
+            });
     }
 
     /// Triggers kept per view since the start.
@@ -317,7 +318,9 @@ impl super::Engine {
             }
             let store = control.store().clone();
             let kept = self
-                .retrying(stop, self.config.max_attempts, || store.pending(&v.name, chunk))
+                .retrying(stop, self.config.max_attempts, || {
+                    store.pending(&v.name, chunk)
+                })
                 .await??;
             if kept.is_empty() {
                 control.drained(&v.name);
@@ -325,7 +328,9 @@ impl super::Engine {
             }
             let keys: Vec<Vec<crate::value::Value>> = kept.iter().map(|k| k.key.clone()).collect();
             let outcome = self
-                .retrying(stop, self.config.max_attempts, || self.rebuild_kept(vi, &keys))
+                .retrying(stop, self.config.max_attempts, || {
+                    self.rebuild_kept(vi, &keys)
+                })
                 .await??;
             self.retrying(stop, self.config.max_attempts, || {
                 store.remove_pending(&v.name, &kept)
@@ -358,7 +363,10 @@ impl super::Engine {
                 }];
                 self.publish_triggers(sink.as_ref(), triggers, None).await?;
             }
-            _ => self.rebuild_triggered(vi, keys, &mut out, &mut events).await?,
+            _ => {
+                self.rebuild_triggered(vi, keys, &mut out, &mut events)
+                    .await?
+            }
         }
         self.finish(out, events).await
     }
