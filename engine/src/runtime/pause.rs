@@ -371,3 +371,62 @@ impl super::Engine {
         self.finish(out, events).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::shop_plan;
+
+    fn item(target: PauseTarget) -> PauseItem {
+        PauseItem {
+            target,
+            since_ms: 1,
+            by: "t".into(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn what_a_stage_holds_follows_the_items() {
+        let plan = shop_plan();
+        let p = &plan.projections[0];
+        let v = &plan.single_views[0];
+        let mut s = PauseSnapshot::default();
+        assert_eq!(s.held(&plan, Role::All), Held::Nothing);
+        s.items.push(item(PauseTarget::Projection(p.name.clone())));
+        assert_eq!(
+            s.held(&plan, Role::Ingest),
+            Held::Topics([p.topic.clone()].into())
+        );
+        // An aggregate stage reads triggers: a projection's pause is not its business.
+        assert_eq!(s.held(&plan, Role::Aggregate), Held::Nothing);
+        assert!(s.projection(&p.name) && !s.view(&v.name));
+        s.items.push(item(PauseTarget::All));
+        assert_eq!(s.held(&plan, Role::Aggregate), Held::All);
+        assert!(s.projection(&plan.projections[1].name));
+    }
+
+    #[test]
+    fn kept_triggers_are_drainable_only_when_their_view_and_the_process_run() {
+        let mut s = PauseSnapshot::default();
+        s.pending.insert("v".into(), 3);
+        assert!(s.drainable());
+        s.items.push(item(PauseTarget::View("v".into())));
+        assert!(!s.drainable());
+        s.items[0] = item(PauseTarget::All);
+        assert!(!s.drainable());
+        s.items.clear();
+        s.pending.insert("v".into(), 0);
+        assert!(!s.drainable());
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_plan() {
+        let plan = shop_plan();
+        assert!(check_target(&plan, &PauseTarget::All).is_ok());
+        let p = PauseTarget::Projection(plan.projections[0].name.clone());
+        assert!(check_target(&plan, &p).is_ok());
+        let e = check_target(&plan, &PauseTarget::View("nope".into())).unwrap_err();
+        assert!(e.contains("no single view `nope`"), "{e}");
+    }
+}
