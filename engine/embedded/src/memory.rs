@@ -38,8 +38,11 @@ struct Inner {
     /// Pause items by target id (JSON text), and per view its pending keys (encoded key ->
     /// key and stamp).
     pauses: BTreeMap<String, String>,
-    pending: HashMap<String, BTreeMap<Vec<u8>, (Vec<Value>, i64)>>,
+    pending: HashMap<String, PendingTable>,
 }
+
+/// A paused view's kept keys: encoded key -> key and stamp.
+type PendingTable = BTreeMap<Vec<u8>, (Vec<Value>, i64)>;
 
 /// The in-memory backend (see the module docs).
 #[derive(Default)]

@@ -154,11 +154,10 @@ pub async fn run<S: Source + 'static>(
         let next = match &mut drain {
             Some(state) => tokio::select! {
                 biased;
-                wanted = state.wait_for(super::PauseSnapshot::drainable) => {
+                // The guard of the state ends inside: the run stays `Send`.
+                wanted = async { state.wait_for(super::PauseSnapshot::drainable).await.is_ok() } => {
                     // The state's sender lives in the engine's control: it cannot be gone.
-                    let gone = wanted.is_err();
-                    drop(wanted);
-                    if gone {
+                    if !wanted {
                         break;
                     }
                     let start = Instant::now();

@@ -128,40 +128,6 @@ pub trait PauseStore: Send + Sync {
     async fn count_pending(&self, view: &str) -> Result<u64, StoreError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_item_round_trips_through_its_json_text() {
-        let item = PauseItem {
-            target: PauseTarget::Projection("orders".into()),
-            since_ms: 1_700_000_000_000,
-            by: "ada".into(),
-            reason: Some("source repair".into()),
-        };
-        let text = item.to_json();
-        assert!(text.contains(r#""kind":"projection""#), "{text}");
-        assert!(text.contains(r#""name":"orders""#), "{text}");
-        assert_eq!(PauseItem::from_json(&text).unwrap(), item);
-        let all = PauseItem {
-            target: PauseTarget::All,
-            since_ms: 1,
-            by: "x".into(),
-            reason: None,
-        };
-        assert_eq!(PauseItem::from_json(&all.to_json()).unwrap(), all);
-        assert!(PauseItem::from_json("{}").is_err());
-    }
-
-    #[test]
-    fn ids_name_kind_and_target() {
-        assert_eq!(PauseTarget::All.id(), "all");
-        assert_eq!(PauseTarget::View("c360".into()).id(), "view:c360");
-        assert_eq!(PauseTarget::Projection("o".into()).kind(), "projection");
-    }
-}
-
 /// The behaviour every [`PauseStore`] must show, on an empty store: what each adapter's tests
 /// run (embedded in memory and on disk, MongoDB). `Err` says what differed.
 pub async fn conformance(store: &dyn PauseStore) -> Result<(), String> {
@@ -265,4 +231,38 @@ pub async fn conformance(store: &dyn PauseStore) -> Result<(), String> {
         "views keep their keys apart",
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_round_trips_through_its_json_text() {
+        let item = PauseItem {
+            target: PauseTarget::Projection("orders".into()),
+            since_ms: 1_700_000_000_000,
+            by: "ada".into(),
+            reason: Some("source repair".into()),
+        };
+        let text = item.to_json();
+        assert!(text.contains(r#""kind":"projection""#), "{text}");
+        assert!(text.contains(r#""name":"orders""#), "{text}");
+        assert_eq!(PauseItem::from_json(&text).unwrap(), item);
+        let all = PauseItem {
+            target: PauseTarget::All,
+            since_ms: 1,
+            by: "x".into(),
+            reason: None,
+        };
+        assert_eq!(PauseItem::from_json(&all.to_json()).unwrap(), all);
+        assert!(PauseItem::from_json("{}").is_err());
+    }
+
+    #[test]
+    fn ids_name_kind_and_target() {
+        assert_eq!(PauseTarget::All.id(), "all");
+        assert_eq!(PauseTarget::View("c360".into()).id(), "view:c360");
+        assert_eq!(PauseTarget::Projection("o".into()).kind(), "projection");
+    }
 }
