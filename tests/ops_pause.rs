@@ -45,6 +45,13 @@ fn cli(verb: &str, addr: &str, token: Option<&Path>, args: &[&str]) -> (i32, Str
     )
 }
 
+/// [`cli`] that must succeed: its stdout.
+fn done(verb: &str, addr: &str, token: Option<&Path>, args: &[&str]) -> String {
+    let (code, out, err) = cli(verb, addr, token, args);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
 /// A raw `POST path` with `authorization` and `body`: the status code and body.
 fn post(addr: &str, path: &str, authorization: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -94,6 +101,11 @@ fn on_topic(messages: &[fdc_engine::change::Message], topic: &str) -> i64 {
     messages.iter().filter(|m| m.topic == topic).count() as i64
 }
 
+/// Waits until the group committed every one of `n` messages on the input topics.
+async fn wait_all_committed(brokers: &str, c: &Customer360, n: usize) {
+    wait_committed(brokers, &c.group, &c.topics, PARTITIONS, n as i64).await;
+}
+
 /// `config_text` with the pause poll at 200 ms, the trigger topic between stages (several
 /// replicas: each view key has one rebuilding owner) and, when given, the token file.
 fn config(c: &Customer360, brokers: &str, uri: &str, token: Option<&Path>) -> String {
@@ -134,13 +146,12 @@ async fn a_paused_projection_and_a_paused_view_hold_back_and_catch_up_on_resume(
     assert!(!err.contains(TOKEN) && !a.stderr().contains(TOKEN));
     let (status, body) = post(&a.addr, "/pause", Some("Bearer not-it"), r#"{"all":true}"#);
     assert_eq!(status, 401, "{body}");
-    let (code, out, err) = cli(
+    let out = done(
         "pause",
         &a.addr,
         Some(&token),
         &["--projection", "orders", "--reason", "source repair"],
     );
-    assert_eq!(code, 0, "{err}");
     assert!(out.contains("paused projection `orders`"), "{out}");
     // An unknown name is refused.
     let (code, _, err) = cli("pause", &a.addr, Some(&token), &["--view", "nope"]);
@@ -205,25 +216,16 @@ async fn a_paused_projection_and_a_paused_view_hold_back_and_catch_up_on_resume(
     assert!(shown.contains("by ops-test: source repair"), "{shown}");
 
     // The view paused, the orders released: their triggers are kept, one per customer.
-    let (code, _, err) = cli("pause", &a.addr, Some(&token), &["--view", "customer_360"]);
-    assert_eq!(code, 0, "{err}");
+    done("pause", &a.addr, Some(&token), &["--view", "customer_360"]);
     wait_for("the view pause in /status", Duration::from_secs(10), || {
         a.get("/status")?
             .1
             .contains("\"kind\":\"view\"")
             .then_some(())
     });
-    let (code, out, err) = cli("resume", &a.addr, Some(&token), &["--projection", "orders"]);
-    assert_eq!(code, 0, "{err}");
+    let out = done("resume", &a.addr, Some(&token), &["--projection", "orders"]);
     assert!(out.contains("resumed projection `orders`"), "{out}");
-    wait_committed(
-        &brokers,
-        &c.group,
-        &c.topics,
-        PARTITIONS,
-        messages.len() as i64,
-    )
-    .await;
+    wait_all_committed(&brokers, &c, messages.len()).await;
     let kept = wait_for("the kept triggers", Duration::from_secs(30), || {
         let m = a.metrics();
         metric(&m, "fdc_pending_triggers{view=\"customer_360\"}").filter(|n| *n >= 40.0)
@@ -237,8 +239,7 @@ async fn a_paused_projection_and_a_paused_view_hold_back_and_catch_up_on_resume(
         ) >= Some(40.0)
     );
 
-    let (code, _, err) = cli("resume", &a.addr, Some(&token), &["--view", "customer_360"]);
-    assert_eq!(code, 0, "{err}");
+    done("resume", &a.addr, Some(&token), &["--view", "customer_360"]);
     wait_for("the kept triggers rebuilt", Duration::from_secs(30), || {
         let m = a.metrics();
         (metric(&m, "fdc_pending_triggers{view=\"customer_360\"}") == Some(0.0)).then_some(())
@@ -333,20 +334,11 @@ async fn a_paused_start_survives_a_restart_and_replicas_share_the_pause() {
         .contains("\"kind\":\"all\""));
 
     // Resumed through one endpoint: both consume.
-    let (code, out, err) = cli("resume", &a.addr, Some(&token), &["--all"]);
-    assert_eq!(code, 0, "{err}");
+    let out = done("resume", &a.addr, Some(&token), &["--all"]);
     assert!(out.contains("resumed the whole process"), "{out}");
-    wait_committed(
-        &brokers,
-        &c.group,
-        &c.topics,
-        PARTITIONS,
-        messages.len() as i64,
-    )
-    .await;
+    wait_all_committed(&brokers, &c, messages.len()).await;
     // Paused through one endpoint, seen by the other replica.
-    let (code, _, err) = cli("pause", &a.addr, Some(&token), &["--projection", "orders"]);
-    assert_eq!(code, 0, "{err}");
+    done("pause", &a.addr, Some(&token), &["--projection", "orders"]);
     wait_for(
         "the other replica to follow",
         Duration::from_secs(10),
@@ -355,8 +347,7 @@ async fn a_paused_start_survives_a_restart_and_replicas_share_the_pause() {
             metric(&m, "fdc_paused_items{kind=\"projection\",name=\"orders\"}").map(|_| ())
         },
     );
-    let (code, _, err) = cli("resume", &a.addr, Some(&token), &["--projection", "orders"]);
-    assert_eq!(code, 0, "{err}");
+    done("resume", &a.addr, Some(&token), &["--projection", "orders"]);
     wait_for(
         "the other replica to resume",
         Duration::from_secs(10),
