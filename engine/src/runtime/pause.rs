@@ -201,8 +201,15 @@ impl PauseControl {
         if let Ok(mut k) = self.kept.lock() {
             *k.entry(view.to_string()).or_default() += n;
         }
-        self.state.send_modify(|s| {
-            *s.pending.entry(view.to_string()).or_default() += n;
+        // The store deduplicates the keys: the exact count comes with the next poll; until
+        // then the view is known to have some.
+        self.state.send_if_modified(|s| {
+            let pending = s.pending.entry(view.to_string()).or_default();
+            if *pending == 0 && n > 0 {
+                *pending = n;
+                return true;
+            }
+            false
         });
     }
 
