@@ -325,4 +325,97 @@ mod tests {
         assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
         server.abort();
     }
+
+    /// `POST path` with `authorization` and `body` to `addr`: the raw answer.
+    async fn post(
+        addr: std::net::SocketAddr,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> String {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn the_write_routes_want_the_token_and_change_the_pause_state() {
+        use fdc_engine::runtime::PauseControl;
+        use fdc_engine::store::PauseTarget;
+        let plan = fdc_plan::Plan {
+            version: fdc_plan::PLAN_VERSION,
+            projections: Vec::new(),
+            single_views: Vec::new(),
+        };
+        let open = |token: Option<&str>| {
+            let mut e = endpoint();
+            e.token = token.map(Secret::new);
+            e
+        };
+        // No token configured: refused, whatever the caller sends.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(serve(listener, Arc::new(open(None))));
+        let r = post(addr, "/pause", Some("Bearer x"), r#"{"all":true}"#).await;
+        assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
+        assert!(r.contains("http.token_file"), "{r}");
+        server.abort();
+
+        let e = open(Some("s3cret"));
+        let store = Arc::new(fdc_embedded::EmbeddedStore::in_memory());
+        let control = Arc::new(PauseControl::new(
+            store,
+            Arc::new(plan),
+            Duration::from_secs(60),
+        ));
+        e.counters.watch_pause(control.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(serve(listener, Arc::new(e)));
+        let r = post(addr, "/pause", None, r#"{"all":true}"#).await;
+        assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+        let r = post(addr, "/pause", Some("Bearer s3cre"), r#"{"all":true}"#).await;
+        assert!(
+            r.starts_with("HTTP/1.1 401 ") && !r.contains("s3cret"),
+            "{r}"
+        );
+        assert!(control.snapshot().items.is_empty());
+        let r = post(addr, "/pause", Some("Bearer s3cret"), r#"{"all":"x"}"#).await;
+        assert!(r.starts_with("HTTP/1.1 400 "), "{r}");
+        let r = post(addr, "/pause", Some("Bearer s3cret"), r#"{"view":"nope"}"#).await;
+        assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
+        let r = post(
+            addr,
+            "/pause",
+            Some("Bearer s3cret"),
+            r#"{"all":true,"reason":"maintenance","by":"ada"}"#,
+        )
+        .await;
+        assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+        let items = control.snapshot().items;
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            (
+                &items[0].target,
+                items[0].by.as_str(),
+                items[0].reason.as_deref()
+            ),
+            (&PauseTarget::All, "ada", Some("maintenance"))
+        );
+        let status = post(addr, "/status", None, "").await;
+        assert!(status.starts_with("HTTP/1.1 405 "), "{status}");
+        let r = post(addr, "/resume", Some("Bearer s3cret"), r#"{"all":true}"#).await;
+        assert!(r.contains(r#""resumed":[{"kind":"all","name":""}]"#), "{r}");
+        assert!(control.snapshot().items.is_empty());
+        server.abort();
+    }
 }
