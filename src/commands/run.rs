@@ -294,6 +294,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
             export(&plan, &store, dir).map_err(|e| (1, e.to_string()))?;
         }
         if let Some(p) = &built.pause {
+            // The exact counts of kept triggers are the store's.
+            p.refresh().await.map_err(|e| (1, e.to_string()))?;
             print_paused(&p.snapshot(), args.store.as_deref());
         }
         Ok((summary, store, built.resumed()))
