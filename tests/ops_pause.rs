@@ -371,3 +371,45 @@ async fn a_paused_start_survives_a_restart_and_replicas_share_the_pause() {
         .expect("drop");
     let _ = std::fs::remove_dir_all(&c.dir);
 }
+
+/// The projection-changes collection as a trigger transport: an aggregate stage of a paused
+/// process claims nothing (the changes stay pending for later), and claims again once resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_aggregate_claims_no_projection_change() {
+    use fdc_engine::source::{Held, Source};
+    use fdc_engine::trigger::{TriggerRecord, TriggerSink};
+    use fdc_engine::value::Value;
+    use fdc_mongo::triggers::{MongoTriggerSource, MongoTriggers};
+    use std::sync::Arc;
+
+    let uri = support::require_mongo();
+    let database = support::unique_name("it_ops_paused_claims");
+    let store = Arc::new(mongo(&uri, &database).await);
+    let sink = MongoTriggers::open(store.clone(), "changes")
+        .await
+        .expect("open");
+    let poll = Duration::from_millis(10);
+    let mut source =
+        MongoTriggerSource::new(&store, "changes", "a", Duration::from_secs(600), poll);
+    sink.publish(vec![TriggerRecord {
+        view: "v".into(),
+        key: vec![Value::Int(1)],
+        origin_ms: None,
+    }])
+    .await
+    .expect("publish");
+    source.hold(Held::All);
+    let held = source.next_batch(10).await.expect("read").expect("batch");
+    assert!(held.items.is_empty() && held.ack.positions.is_empty());
+    let pending = store
+        .database()
+        .collection::<mongodb::bson::Document>("changes")
+        .count_documents(mongodb::bson::doc! { "state": "pending" })
+        .await
+        .expect("count");
+    assert_eq!(pending, 1);
+    source.hold(Held::Nothing);
+    let released = source.next_batch(10).await.expect("read").expect("batch");
+    assert_eq!(released.items.len(), 1);
+    store.drop_database().await.expect("drop");
+}
