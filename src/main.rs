@@ -67,6 +67,11 @@ enum Command {
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
     /// endpoint it serves with `--http`.
     Status(commands::status::StatusArgs),
+    /// Pause the whole process, a projection or a single view of a deployment (through its
+    /// operations endpoint `--addr`, or on an embedded store `--store`).
+    Pause(commands::pause::PauseArgs),
+    /// Resume what `fdc pause` paused (`--all`: everything).
+    Resume(commands::pause::PauseArgs),
     /// Serve the Language Server Protocol on stdin/stdout (editors: docs/editors.md).
     Lsp(commands::lsp::LspArgs),
 }
@@ -109,6 +114,8 @@ fn main() -> ExitCode {
         Command::Preview(args) => commands::preview::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
+        Command::Pause(args) => commands::pause::run(&args, true),
+        Command::Resume(args) => commands::pause::run(&args, false),
         Command::Lsp(args) => commands::lsp::run(&args),
     }
 }

@@ -54,12 +54,17 @@ pub fn applied_by() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `record` stamped with the current time and [`applied_by`].
-fn stamped(record: &Record) -> Record {
-    let now = std::time::SystemTime::now()
+/// The current time in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// `record` stamped with the current time and [`applied_by`].
+fn stamped(record: &Record) -> Record {
+    let now = now_ms();
     let mut r = record.clone();
     r.applied_at = Some(fdc_core::store::record::millis_to_rfc3339(now));
     r.applied_by = Some(applied_by());

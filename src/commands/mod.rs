@@ -18,6 +18,7 @@ pub mod imports;
 pub mod inspect;
 pub mod lsp;
 pub mod paths;
+pub mod pause;
 pub mod plan;
 pub mod preview;
 #[cfg(feature = "production")]

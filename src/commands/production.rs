@@ -46,6 +46,8 @@ pub struct Options {
     /// The deployed plan's check (`commands/deployed.rs`), made before the build when the
     /// run has a store that keeps one (MongoDB or a store directory).
     pub check: Option<super::deployed::Check>,
+    /// `fdc run --paused`: start with the whole process paused.
+    pub paused: bool,
 }
 
 /// Pings the database every [`PROBE_INTERVAL`] and tells the health what it found.
@@ -141,6 +143,15 @@ pub fn deployment(plan: Plan, config: &Config, options: &Options) -> Result<Depl
         },
     };
     deployment.role = options.role;
+    deployment.pause.poll = config.pause_poll;
+    if options.paused || config.start_paused {
+        let why = if options.paused {
+            "fdc run --paused"
+        } else {
+            "start_paused: true"
+        };
+        deployment.pause.start_paused = Some(super::run::start_paused(why));
+    }
     deployment.store = store;
     deployment.triggers = triggers;
     deployment.runtime = RuntimeConfig {
@@ -189,6 +200,7 @@ pub fn run_production(
                 counters: counters.clone(),
                 started,
                 role: options.role.name().into(),
+                token: config.http_token.clone(),
             });
             background.push(tokio::spawn(http::serve(listener, endpoint)));
         }

@@ -89,6 +89,48 @@ pub struct RunArgs {
     /// refresh` of the views `fdc plan` names), then run.
     #[arg(long, conflicts_with = "apply")]
     pub mark_applied: bool,
+    /// Start with the whole process paused (recorded in the store, so every replica and a
+    /// restart stay paused) until `fdc resume --all`. An embedded run then reads nothing.
+    #[arg(long)]
+    pub paused: bool,
+}
+
+/// The pause of the whole process that `fdc run --paused` (or `start_paused: true`) records,
+/// by [`super::deployed::applied_by`].
+pub fn start_paused(reason: &str) -> fdc_engine::store::PauseItem {
+    fdc_engine::store::PauseItem {
+        target: fdc_engine::store::PauseTarget::All,
+        since_ms: crate::commands::deployed::now_ms(),
+        by: super::deployed::applied_by(),
+        reason: Some(reason.to_string()),
+    }
+}
+
+/// What an embedded run left unread because of a pause, and how to go on.
+fn print_paused(state: &fdc_engine::runtime::PauseSnapshot, store: Option<&std::path::Path>) {
+    if state.items.is_empty() {
+        return;
+    }
+    let what: Vec<String> = state
+        .items
+        .iter()
+        .map(|i| match &i.target {
+            fdc_engine::store::PauseTarget::All => "the whole process".to_string(),
+            t => format!("{} `{}`", t.kind(), fdc_core::bounded::name(t.name())),
+        })
+        .collect();
+    let kept: u64 = state.pending.values().sum();
+    let store = store.map_or_else(|| "DIR".to_string(), |d| super::paths::shown(d).to_string());
+    eprintln!(
+        "note: paused: {}; the input stops at the first message a pause holds (kept for the \
+         next run{}); resume with `fdc resume --store {store} ...`, then run again",
+        what.join(", "),
+        if kept > 0 {
+            format!("; {kept} trigger(s) of paused views kept")
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// The exit code of an embedded run that dead-lettered more than `--max-dead-letters`.
@@ -206,6 +248,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         super::store_dir::options(),
         args.export.as_deref(),
     );
+    deployment.pause.start_paused = args.paused.then(|| start_paused("fdc run --paused"));
     deployment.runtime = RuntimeConfig {
         batch_size: args.batch_size.max(1),
         strategies: !args.initial_load,
@@ -249,6 +292,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         };
         if let Some(dir) = &args.export {
             export(&plan, &store, dir).map_err(|e| (1, e.to_string()))?;
+        }
+        if let Some(p) = &built.pause {
+            // The exact counts of kept triggers are the store's.
+            p.refresh().await.map_err(|e| (1, e.to_string()))?;
+            print_paused(&p.snapshot(), args.store.as_deref());
         }
         Ok((summary, store, built.resumed()))
     });
@@ -349,6 +397,7 @@ fn run_production(args: &RunArgs, plan: fdc_plan::Plan, check: super::deployed::
         http: args.http.clone(),
         initial_load: args.initial_load,
         role: args.role.role(),
+        paused: args.paused,
     };
     match super::production::run_production(plan, args.config.as_deref(), &options) {
         Ok(summary) => {

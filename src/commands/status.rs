@@ -57,8 +57,26 @@ fn target(addr: Option<&str>, env: Option<String>) -> String {
     }
 }
 
+/// The `host:port` of an operations endpoint: `addr`, else `FDC_HTTP_LISTEN`, else the
+/// default (what `fdc status`, `fdc pause` and `fdc resume` connect to).
+pub fn address(addr: Option<&str>) -> String {
+    target(addr, std::env::var("FDC_HTTP_LISTEN").ok())
+}
+
 /// `GET path` on `addr`; the status code and body.
 pub(crate) fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    request(addr, "GET", path, None, "")
+}
+
+/// `method path` on `addr` with `body` (JSON) and an `Authorization` header when given; the
+/// status code and body.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: &str,
+) -> Result<(u16, String), String> {
     let timeout = Duration::from_secs(5);
     let socket = addr
         .to_socket_addrs()
@@ -71,9 +89,21 @@ pub(crate) fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
         .set_read_timeout(Some(timeout))
         .and_then(|_| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
+    let authorization = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}{content}Connection: \
+         close\r\n\r\n{body}"
     )
     .map_err(|e| format!("cannot ask {addr}: {e}"))?;
     let mut raw = String::new();
@@ -431,7 +461,7 @@ pub fn run(args: &StatusArgs) -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        summary(&doc, now_ms)
+        summary(&doc, now_ms) + &paused_summary(&doc, now_ms)
     };
     if let Err(code) = crate::output::print(&text) {
         return code;
@@ -441,6 +471,49 @@ pub fn run(args: &StatusArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// What `/status` says is paused by an operator (`fdc pause`), since when, by whom and why,
+/// and the triggers kept for paused single views; empty when nothing is.
+pub fn paused_summary(doc: &Value, now_ms: u64) -> String {
+    let p = &doc["pause"];
+    let items = p["items"].as_array().cloned().unwrap_or_default();
+    let kept: Vec<(String, u64)> = p["pending_triggers"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(v, n)| n.as_u64().filter(|n| *n > 0).map(|n| (v.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if items.is_empty() && kept.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("paused by an operator:\n");
+    for i in &items {
+        let what = match (i["kind"].as_str(), i["name"].as_str()) {
+            (Some("all"), _) => "the whole process (nothing is consumed)".to_string(),
+            (Some(kind), Some(name)) => format!("{kind} {name}"),
+            _ => "?".to_string(),
+        };
+        let ago = i["since_ms"]
+            .as_u64()
+            .map(|t| format!("{:.0} s ago", now_ms.saturating_sub(t) as f64 / 1000.0))
+            .unwrap_or_default();
+        let since = i["since"].as_str().unwrap_or("?");
+        let by = i["by"].as_str().unwrap_or("?");
+        out.push_str(&format!("  {what}: since {since} ({ago}) by {by}"));
+        if let Some(r) = i["reason"].as_str() {
+            out.push_str(&format!(": {r}"));
+        }
+        out.push('\n');
+    }
+    for (view, n) in kept {
+        out.push_str(&format!(
+            "  {view}: {n} trigger(s) kept, rebuilt on resume\n"
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -547,5 +620,28 @@ mod tests {
                 "-1,234,567".into()
             )
         );
+    }
+
+    #[test]
+    fn the_summary_shows_what_an_operator_paused() {
+        let doc = json!({"pause": {
+            "items": [{"kind": "projection", "name": "orders", "since_ms": 10_000,
+                       "since": "1970-01-01T00:00:10.000Z", "by": "ada", "reason": "repair"},
+                      {"kind": "all", "name": "", "since_ms": 11_000,
+                       "since": "1970-01-01T00:00:11.000Z", "by": "grace", "reason": null}],
+            "pending_triggers": {"c360": 4, "other": 0},
+            "triggers_kept": {"c360": 4}
+        }});
+        let s = paused_summary(&doc, 20_000);
+        assert!(
+            s.contains(
+                "projection orders: since 1970-01-01T00:00:10.000Z (10 s ago) by ada: repair"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("the whole process (nothing is consumed)"), "{s}");
+        assert!(s.contains("c360: 4 trigger(s) kept"), "{s}");
+        assert!(!s.contains("other"), "{s}");
+        assert_eq!(paused_summary(&json!({"pause": null}), 0), "");
     }
 }

@@ -54,6 +54,13 @@ pub struct Config {
     /// How far ahead of the clock a timestamp version may be (`ingest.max_clock_skew_ms`;
     /// `None`: not checked, set by 0).
     pub max_clock_skew: Option<Duration>,
+    /// The bearer token of the endpoint's write routes (`http.token_env` / `http.token_file`;
+    /// `None`: those routes are refused).
+    pub http_token: Option<Secret>,
+    /// Start with the whole process paused (`start_paused`).
+    pub start_paused: bool,
+    /// How often the pause state is read (`pause.poll_ms`).
+    pub pause_poll: Duration,
 }
 
 /// How triggers travel between `--role ingest` and `--role aggregate` processes.
@@ -117,6 +124,15 @@ struct Raw {
     triggers: RawTriggers,
     #[serde(default)]
     ingest: RawIngest,
+    #[serde(default)]
+    start_paused: bool,
+    #[serde(default)]
+    pause: RawPause,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPause {
+    poll_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,6 +152,8 @@ struct RawTriggers {
 #[derive(Deserialize, Default)]
 struct RawHttp {
     listen: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -330,7 +348,20 @@ pub(super) fn build(value: &Value, environment: &dyn Environment) -> Result<Conf
         }),
     };
     let defaults = BatchSettings::default();
+    let http_token = secret(
+        "http.token",
+        raw.http.token_env.as_ref(),
+        raw.http.token_file.as_ref(),
+        environment,
+    )?;
     Ok(Config {
+        http_token,
+        start_paused: raw.start_paused,
+        pause_poll: raw
+            .pause
+            .poll_ms
+            .map(Duration::from_millis)
+            .unwrap_or(fdc_engine::runtime::DEFAULT_PAUSE_POLL),
         kafka,
         mongodb,
         batch: BatchSettings {

@@ -352,3 +352,25 @@ fn oversized_or_deeply_nested_configurations_are_refused_before_parsing() {
         parse(&fine, &env(&[]))
     );
 }
+
+#[test]
+fn the_operations_token_and_the_pause_settings_are_read() {
+    let c = parse("", &env(&[])).unwrap();
+    assert_eq!(c.http_token, None);
+    assert!(!c.start_paused);
+    assert_eq!(c.pause_poll, fdc_engine::runtime::DEFAULT_PAUSE_POLL);
+    let c = parse(
+        "http: {token_env: OPS_TOKEN}\nstart_paused: true\npause: {poll_ms: 250}",
+        &env(&[("OPS_TOKEN", "s3cret")]),
+    )
+    .unwrap();
+    assert_eq!(c.http_token.as_ref().map(|t| t.expose()), Some("s3cret"));
+    assert!(c.start_paused);
+    assert_eq!(c.pause_poll, Duration::from_millis(250));
+    // The token is never shown, not even in the settings' debug form.
+    assert!(!format!("{c:?}").contains("s3cret"));
+    let err = parse("http: {token_env: OPS_TOKEN}", &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("http.token"), "{err}");
+    assert!(parse("http: {token_env: A, token_file: /b}", &env(&[("A", "x")])).is_err());
+    assert!(parse("pause: {poll_ms: 1}", &env(&[])).is_err());
+}

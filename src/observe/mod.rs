@@ -8,6 +8,8 @@
 
 // The endpoint of a production run (`fdc run --http`).
 #[cfg(feature = "production")]
+pub mod control;
+#[cfg(feature = "production")]
 pub mod exposition;
 #[cfg(feature = "production")]
 pub mod http;

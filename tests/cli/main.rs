@@ -9,6 +9,7 @@ mod config_cli;
 mod deploy_cli;
 mod golden;
 mod imports_cli;
+mod pause_cli;
 mod plan_cli;
 mod preview_cli;
 mod run_input;

@@ -16,5 +16,6 @@ mod support;
 mod ops_freshness;
 mod ops_metrics;
 mod ops_outages;
+mod ops_pause;
 mod ops_roles;
 mod ops_scale_out;

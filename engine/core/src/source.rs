@@ -116,6 +116,36 @@ pub trait Source: Send {
     async fn keep_alive(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// From now on, deliver no message of what `held` names (a paused projection's topic, or
+    /// everything while the whole process is paused), keeping their positions: a held message
+    /// is delivered once it is no longer held, and no position at or after it is acknowledged
+    /// before then. An unbounded source (Kafka) keeps its group membership and waits; a
+    /// bounded one (files) ends at the first held message, its position kept for the next run.
+    fn hold(&mut self, _held: Held) {}
+}
+
+/// What a source holds back (see [`Source::hold`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing: every message is delivered.
+    #[default]
+    Nothing,
+    /// The messages of these topics (as the plan names them).
+    Topics(std::collections::BTreeSet<String>),
+    /// Every message.
+    All,
+}
+
+impl Held {
+    /// Whether a message of `topic` is held.
+    pub fn holds(&self, topic: &str) -> bool {
+        match self {
+            Held::Nothing => false,
+            Held::Topics(t) => t.contains(topic),
+            Held::All => true,
+        }
+    }
 }
 
 /// A boxed source is a source (a deployment picks its source at run time).
@@ -135,6 +165,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     async fn keep_alive(&mut self) -> Result<(), StoreError> {
         (**self).keep_alive().await
+    }
+
+    fn hold(&mut self, held: Held) {
+        (**self).hold(held)
     }
 }
 

@@ -32,8 +32,9 @@ use fdc_plan::WriteMode;
 use disk::DiskStore;
 use fdc_core::store::{
     deployment::decode_record, key, CheckpointStore, DeadLetter, DeadLetterSink, DeploymentStore,
-    FindIn, Page, ProjectionLayout, ProjectionStore, Record, RecordWrite, SingleViewStore,
-    StoreError, ViewFailure, ViewWrite, WriteOutcome, STATE_FIELD,
+    FindIn, Page, PauseItem, PauseStore, PauseTarget, PendingKey, ProjectionLayout,
+    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
+    WriteOutcome, STATE_FIELD,
 };
 use fdc_core::value::{Map, Value};
 use memory::MemoryStore;
@@ -326,6 +327,49 @@ impl DeploymentStore for EmbeddedStore {
 
     async fn save_deployment(&self, record: &Deployment) -> Result<(), StoreError> {
         on_backend!(self, s => s.save_deployment(record.to_json()))
+    }
+}
+
+#[async_trait]
+impl PauseStore for EmbeddedStore {
+    async fn load_pauses(&self) -> Result<Vec<PauseItem>, StoreError> {
+        let texts = on_backend!(self, s => s.load_pauses())?;
+        let mut items = texts
+            .iter()
+            .map(|t| PauseItem::from_json(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        items.sort_by(|a, b| a.target.cmp(&b.target));
+        Ok(items)
+    }
+
+    async fn save_pause(&self, item: &PauseItem) -> Result<(), StoreError> {
+        let json = item.to_json();
+        on_backend!(self, s => s.put_pause(&item.target.id(), Some(&json))).map(|_| ())
+    }
+
+    async fn remove_pause(&self, target: &PauseTarget) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.put_pause(&target.id(), None))
+    }
+
+    async fn keep_pending(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+        stamp: i64,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.keep_pending(view, keys, stamp))
+    }
+
+    async fn pending(&self, view: &str, limit: usize) -> Result<Vec<PendingKey>, StoreError> {
+        on_backend!(self, s => s.pending(view, limit.max(1)))
+    }
+
+    async fn remove_pending(&self, view: &str, keys: &[PendingKey]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.remove_pending(view, keys))
+    }
+
+    async fn count_pending(&self, view: &str) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.count_pending(view))
     }
 }
 

@@ -16,7 +16,8 @@ use fdc_plan::WriteMode;
 use super::table::Table;
 use super::{first_page, poisoned, Keyed};
 use fdc_core::store::{
-    key, FindIn, Page, ProjectionLayout, Record, RecordWrite, StoreError, ViewWrite, WriteOutcome,
+    key, FindIn, Page, PendingKey, ProjectionLayout, Record, RecordWrite, StoreError, ViewWrite,
+    WriteOutcome,
 };
 use fdc_core::value::{Map, Value};
 
@@ -34,7 +35,14 @@ struct Inner {
     checkpoints: HashMap<String, i64>,
     /// The deployed plan's record (JSON text), as the disk store keeps it.
     deployment: Option<String>,
+    /// Pause items by target id (JSON text), and per view its pending keys (encoded key ->
+    /// key and stamp).
+    pauses: BTreeMap<String, String>,
+    pending: HashMap<String, PendingTable>,
 }
+
+/// A paused view's kept keys: encoded key -> key and stamp.
+type PendingTable = BTreeMap<Vec<u8>, (Vec<Value>, i64)>;
 
 /// The in-memory backend (see the module docs).
 #[derive(Default)]
@@ -322,5 +330,78 @@ impl MemoryStore {
             inner.checkpoints.insert(s.clone(), *p);
         }
         Ok(())
+    }
+
+    pub fn load_pauses(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read("load pause state")?
+            .pauses
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    /// Saves (`Some`) or removes (`None`) the item `id`; whether one was stored before.
+    pub fn put_pause(&self, id: &str, json: Option<&str>) -> Result<bool, StoreError> {
+        let mut inner = self.write_lock("save pause state")?;
+        Ok(match json {
+            Some(j) => inner.pauses.insert(id.to_string(), j.to_string()).is_some(),
+            None => inner.pauses.remove(id).is_some(),
+        })
+    }
+
+    pub fn keep_pending(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+        stamp: i64,
+    ) -> Result<(), StoreError> {
+        let op = "keep pending triggers";
+        let mut encoded = Vec::with_capacity(keys.len());
+        for k in keys {
+            let Some(e) = key::encode(k) else {
+                return Err(StoreError::fatal(op, "a single-view key field is null"));
+            };
+            encoded.push((e, k.clone()));
+        }
+        let mut inner = self.write_lock(op)?;
+        let table = inner.pending.entry(view.to_string()).or_default();
+        for (e, k) in encoded {
+            table.insert(e, (k, stamp));
+        }
+        Ok(())
+    }
+
+    pub fn pending(&self, view: &str, limit: usize) -> Result<Vec<PendingKey>, StoreError> {
+        let inner = self.read("read pending triggers")?;
+        Ok(inner.pending.get(view).map_or_else(Vec::new, |t| {
+            t.values()
+                .take(limit)
+                .map(|(key, stamp)| PendingKey {
+                    key: key.clone(),
+                    stamp: *stamp,
+                })
+                .collect()
+        }))
+    }
+
+    pub fn remove_pending(&self, view: &str, keys: &[PendingKey]) -> Result<(), StoreError> {
+        let mut inner = self.write_lock("remove pending triggers")?;
+        if let Some(t) = inner.pending.get_mut(view) {
+            for k in keys {
+                let Some(e) = key::encode(&k.key) else {
+                    continue;
+                };
+                if t.get(&e).is_some_and(|(_, stamp)| *stamp == k.stamp) {
+                    t.remove(&e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn count_pending(&self, view: &str) -> Result<u64, StoreError> {
+        let inner = self.read("count pending triggers")?;
+        Ok(inner.pending.get(view).map_or(0, |t| t.len() as u64))
     }
 }

@@ -404,6 +404,56 @@ impl DeploymentStore for OverlayStore {
     }
 }
 
+/// The pause state of a preview lives with its shadow, in memory: a preview shows what the
+/// pipeline would write, so the deployment's own pauses do not hold it back, and nothing it
+/// pauses or keeps reaches the base store.
+#[async_trait]
+impl fdc_core::store::PauseStore for OverlayStore {
+    async fn load_pauses(&self) -> Result<Vec<fdc_core::store::PauseItem>, StoreError> {
+        self.shadow.load_pauses().await
+    }
+
+    async fn save_pause(&self, item: &fdc_core::store::PauseItem) -> Result<(), StoreError> {
+        self.shadow.save_pause(item).await
+    }
+
+    async fn remove_pause(
+        &self,
+        target: &fdc_core::store::PauseTarget,
+    ) -> Result<bool, StoreError> {
+        self.shadow.remove_pause(target).await
+    }
+
+    async fn keep_pending(
+        &self,
+        view: &str,
+        keys: &[Vec<Value>],
+        stamp: i64,
+    ) -> Result<(), StoreError> {
+        self.shadow.keep_pending(view, keys, stamp).await
+    }
+
+    async fn pending(
+        &self,
+        view: &str,
+        limit: usize,
+    ) -> Result<Vec<fdc_core::store::PendingKey>, StoreError> {
+        self.shadow.pending(view, limit).await
+    }
+
+    async fn remove_pending(
+        &self,
+        view: &str,
+        keys: &[fdc_core::store::PendingKey],
+    ) -> Result<(), StoreError> {
+        self.shadow.remove_pending(view, keys).await
+    }
+
+    async fn count_pending(&self, view: &str) -> Result<u64, StoreError> {
+        self.shadow.count_pending(view).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

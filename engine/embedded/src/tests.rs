@@ -883,3 +883,35 @@ async fn single_views_are_counted(s: EmbeddedStore) {
     assert_eq!(s.count_documents("v").await.unwrap(), Some(3));
     assert_eq!(s.count_documents("nothing").await.unwrap(), Some(0));
 }
+
+on_each_backend!(pause_state_conforms:
+    pause_state_conforms_memory => Memory,
+    pause_state_conforms_disk => Disk,
+    pause_state_conforms_disk_uncached => DiskUncached);
+
+async fn pause_state_conforms(s: EmbeddedStore) {
+    fdc_core::store::pause::conformance(&s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reopened_store_holds_the_pause_state_and_pending_keys() {
+    use fdc_core::store::{PauseItem, PauseStore, PauseTarget};
+    let dir = Scratch::new();
+    let item = PauseItem {
+        target: PauseTarget::Projection("orders".into()),
+        since_ms: 5,
+        by: "ada".into(),
+        reason: None,
+    };
+    {
+        let s = EmbeddedStore::open(&dir.0).unwrap();
+        s.save_pause(&item).await.unwrap();
+        s.keep_pending("v", &[vec![Value::Int(1)]], 7)
+            .await
+            .unwrap();
+        s.sync_to_disk().unwrap();
+    }
+    let reopened = EmbeddedStore::open(&dir.0).unwrap();
+    assert_eq!(reopened.load_pauses().await.unwrap(), vec![item]);
+    assert_eq!(reopened.count_pending("v").await.unwrap(), 1);
+}

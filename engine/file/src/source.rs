@@ -27,7 +27,7 @@ use async_trait::async_trait;
 
 use fdc_core::bounded;
 use fdc_core::change::Message;
-use fdc_core::source::{Ack, Source, SourceBatch, SourceItem};
+use fdc_core::source::{Ack, Held, Source, SourceBatch, SourceItem};
 use fdc_core::store::{CheckpointStore, DeadLetter, StoreError};
 
 /// Where the lines come from.
@@ -66,6 +66,10 @@ pub struct FileSource {
     current: Option<Open>,
     checkpoints: Option<Arc<dyn CheckpointStore>>,
     resumed: Arc<Mutex<Vec<Resumed>>>,
+    /// What a pause holds ([`Source::hold`]).
+    held: Held,
+    /// A message read but held: its line is not counted as consumed until it is delivered.
+    parked: Option<Message>,
 }
 
 /// The name of a stream read only once: stdin, a pipe (`<(...)`, a FIFO) or a device
@@ -106,6 +110,8 @@ impl FileSource {
             current: None,
             checkpoints,
             resumed: Arc::default(),
+            held: Held::Nothing,
+            parked: None,
         })
     }
 
@@ -182,6 +188,26 @@ fn stream_name(p: &Path) -> String {
 impl Source for FileSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
         let mut batch = SourceBatch::default();
+        if self.held == Held::All {
+            tracing::info!("input held: the whole process is paused; the run ends here");
+            return Ok(None);
+        }
+        if let Some(m) = self.parked.take() {
+            if self.held.holds(&m.topic) {
+                tracing::info!(
+                    topic = %bounded::name(&m.topic),
+                    "input held at a message of a paused projection; the run ends here and \
+                     the next run continues from it"
+                );
+                self.parked = Some(m);
+                return Ok(None);
+            }
+            if let Some(open) = self.current.as_mut() {
+                open.line += 1;
+                set_position(&mut batch.ack, &open.stream, open.line);
+            }
+            batch.items.push(SourceItem::Message(m));
+        }
         let mut buf = Vec::new();
         while batch.items.len() < max.max(1) {
             if self.current.is_none() && !self.next_open().await? {
@@ -204,13 +230,27 @@ impl Source for FileSource {
                 }
                 continue;
             }
-            open.line += 1;
-            set_position(&mut batch.ack, &open.stream, open.line);
+            let number = open.line + 1;
             let mut item = match std::str::from_utf8(&buf) {
-                Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => parse_line(text.trim(), open.line),
-                Err(e) => not_utf8(&buf, e.valid_up_to(), open.line),
+                Ok(text) if text.trim().is_empty() => {
+                    open.line = number;
+                    set_position(&mut batch.ack, &open.stream, open.line);
+                    continue;
+                }
+                Ok(text) => parse_line(text.trim(), number),
+                Err(e) => not_utf8(&buf, e.valid_up_to(), number),
             };
+            // A held message stays unconsumed (its line not counted, no position at or after
+            // it acknowledged): the batch ends before it.
+            if let SourceItem::Message(m) = item {
+                if self.held.holds(&m.topic) {
+                    self.parked = Some(m);
+                    break;
+                }
+                item = SourceItem::Message(m);
+            }
+            open.line = number;
+            set_position(&mut batch.ack, &open.stream, open.line);
             // A line that is not a message has no topic: the dead letter names the input it
             // came from instead (its offset is the line number), so it says where to look.
             if let SourceItem::Malformed(d) = &mut item {
@@ -220,11 +260,19 @@ impl Source for FileSource {
             }
             batch.items.push(item);
         }
-        if batch.items.is_empty() && self.current.is_none() && self.pending.is_empty() {
+        if batch.items.is_empty()
+            && self.parked.is_none()
+            && self.current.is_none()
+            && self.pending.is_empty()
+        {
             // Only blank lines were left: nothing to apply (re-reading them is harmless).
             return Ok(None);
         }
         Ok(Some(batch))
+    }
+
+    fn hold(&mut self, held: Held) {
+        self.held = held;
     }
 
     async fn commit(&mut self, ack: &Ack) -> Result<(), StoreError> {
@@ -475,6 +523,63 @@ mod tests {
         assert!(s.next_batch(10).await.unwrap().is_none());
         let mut s = FileSource::open(FileInput::Directory(dir.join("in")), Some(store)).unwrap();
         assert!(s.next_batch(10).await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn topics(batch: &SourceBatch) -> Vec<String> {
+        batch
+            .items
+            .iter()
+            .map(|i| match i {
+                SourceItem::Message(m) => m.topic.clone(),
+                SourceItem::Malformed(_) => "malformed".into(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_held_topic_ends_the_input_before_its_first_message_and_keeps_its_position() {
+        let dir = std::env::temp_dir().join(format!("fdc-file-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("in.jsonl");
+        std::fs::write(
+            &file,
+            "{\"topic\":\"a\"}\n\n{\"topic\":\"b\"}\n{\"topic\":\"a\"}\n",
+        )
+        .unwrap();
+        let store: Arc<dyn CheckpointStore> =
+            Arc::new(EmbeddedStore::open(&dir.join("s")).unwrap());
+        let mut s = FileSource::open(FileInput::File(file.clone()), Some(store.clone())).unwrap();
+        s.hold(Held::Topics(["b".to_string()].into()));
+        let first = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(topics(&first), ["a"]);
+        // The blank line is consumed, the held line is not.
+        assert_eq!(first.ack.positions[0].1, 2);
+        s.commit(&first.ack).await.unwrap();
+        assert!(
+            s.next_batch(10).await.unwrap().is_none(),
+            "held: the input ends"
+        );
+
+        // Released within the run: the held message comes first.
+        s.hold(Held::Nothing);
+        let rest = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(topics(&rest), ["b", "a"]);
+        assert_eq!(rest.ack.positions[0].1, 4);
+
+        // The next run starts at the held line (the second batch was never committed).
+        let mut again = FileSource::open(FileInput::File(file), Some(store)).unwrap();
+        again.hold(Held::All);
+        assert!(
+            again.next_batch(10).await.unwrap().is_none(),
+            "all held: nothing read"
+        );
+        again.hold(Held::Nothing);
+        assert_eq!(
+            topics(&again.next_batch(10).await.unwrap().unwrap()),
+            ["b", "a"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -30,6 +30,11 @@
 //! - while the pipeline is paused, [`Source::keep_alive`] pauses the assigned partitions and
 //!   polls, so the member stays in its group (`max.poll.interval.ms`) and its statistics stay
 //!   fresh; the next read resumes them, and a message received meanwhile is kept for it;
+//! - what [`Source::hold`] names (a paused projection's topic, or everything) is paused in the
+//!   consumer on the next read: the member keeps its partitions and its place in the group,
+//!   polls on, and its lag keeps being reported; a message of a held partition received
+//!   before the pause took effect is kept (not delivered, its offset not acknowledged) and
+//!   delivered first once the partition is released;
 //! - with [`KafkaSourceConfig::until_end`] (an initial load) the end of every partition is
 //!   taken on the first read, and the source ends (`Ok(None)`) once each partition was read
 //!   up to it by this member or committed up to it by the group: the backlog as of the start
@@ -51,7 +56,7 @@ use tokio::time::Instant;
 use super::config::{KafkaClientConfig, TopicMap};
 use super::group::{self, GroupState};
 use fdc_core::change::Message;
-use fdc_core::source::{Ack, InFlight, Source, SourceBatch, SourceItem};
+use fdc_core::source::{Ack, Held, InFlight, Source, SourceBatch, SourceItem};
 use fdc_core::source::{GroupLag, PartitionLag, RetentionLoss, SourceGauges};
 use fdc_core::store::StoreError;
 
@@ -174,8 +179,14 @@ impl ClientContext for Tracker {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 let key = (topic.clone(), *partition);
-                if *partition >= 0 && p.consumer_lag >= 0 && s.epochs.contains_key(&key) {
-                    lag.insert(key.clone(), p.consumer_lag);
+                if *partition >= 0 && s.epochs.contains_key(&key) {
+                    if p.consumer_lag >= 0 {
+                        lag.insert(key.clone(), p.consumer_lag);
+                    } else if let Some(known) = s.lag.get(&key) {
+                        // Not known to the client (nothing committed, nothing consumed: a
+                        // held partition): the watermark refresh's value stays.
+                        lag.insert(key.clone(), *known);
+                    }
                 }
                 if *partition >= 0 && p.committed_offset >= 0 {
                     s.committed.entry(key).or_insert(p.committed_offset);
@@ -198,11 +209,15 @@ impl ClientContext for Tracker {
 /// Keeps the lag fresh while the runtime does not poll the consumer (librdkafka delivers its
 /// statistics only on polls, and a paused pipeline does not poll): every `interval`, the high
 /// watermark of each assigned partition is asked from the broker and the lag is that minus
-/// the committed offset. Ends when the consumer is dropped.
+/// the committed offset. A partition the group never committed counts from its low watermark
+/// when the group starts from the earliest offset (`earliest`: everything retained waits,
+/// e.g. behind a paused projection), and is not reported otherwise. Ends when the consumer is
+/// dropped.
 async fn refresh_lag(
     consumer: std::sync::Weak<StreamConsumer<Tracker>>,
     state: Arc<Mutex<Assignment>>,
     interval: Duration,
+    earliest: bool,
 ) {
     loop {
         tokio::time::sleep(interval).await;
@@ -218,10 +233,14 @@ async fn refresh_lag(
         let fresh = tokio::task::spawn_blocking(move || {
             let mut lag = BTreeMap::new();
             for ((topic, partition), committed) in partitions {
-                let Some(committed) = committed else { continue };
-                if let Ok((_, high)) = c.fetch_watermarks(&topic, partition, Duration::from_secs(1))
+                if committed.is_none() && !earliest {
+                    continue;
+                }
+                if let Ok((low, high)) =
+                    c.fetch_watermarks(&topic, partition, Duration::from_secs(1))
                 {
-                    lag.insert((topic, partition), (high - committed).max(0));
+                    let from = committed.unwrap_or(low);
+                    lag.insert((topic, partition), (high - from).max(0));
                 }
             }
             lag
@@ -328,8 +347,12 @@ pub struct KafkaSource {
     in_flight: Arc<OnceLock<Arc<InFlight>>>,
     /// Whether `keep_alive` paused the assigned partitions.
     paused: bool,
-    /// Messages received by `keep_alive`, delivered first by the next read.
+    /// Messages received by `keep_alive`, or of held partitions, delivered first by the next
+    /// read that may deliver them.
     stash: VecDeque<Stashed>,
+    /// What a pause holds ([`Source::hold`]), and whether partitions were paused for it.
+    held: Held,
+    holding: bool,
     /// With `until_end`: the backlog's end per (broker topic, partition) still to reach.
     backlog: Option<Backlog>,
     /// The group's lag and the retention losses (read by the gauges).
@@ -454,6 +477,7 @@ impl KafkaSource {
                 Arc::downgrade(&consumer),
                 state.clone(),
                 config.stats_interval,
+                config.auto_offset_reset == "earliest",
             ));
             let assigned = state.clone();
             handle.spawn(group::watch(
@@ -479,6 +503,8 @@ impl KafkaSource {
             in_flight,
             paused: false,
             stash: VecDeque::new(),
+            held: Held::Nothing,
+            holding: false,
             backlog: None,
             group,
         })
@@ -598,6 +624,39 @@ impl KafkaSource {
         tpl
     }
 
+    /// Whether messages of `broker_topic` are held by the pause state.
+    fn is_held(&self, broker_topic: &str) -> bool {
+        self.held.holds(self.config.topic_map.to_plan(broker_topic))
+    }
+
+    /// Pauses the assigned partitions that are held and resumes the others (when something
+    /// was held before), so a pause or resume takes effect on the next read.
+    fn apply_hold(&mut self) {
+        if self.held == Held::Nothing && !self.holding {
+            return;
+        }
+        let mut held = TopicPartitionList::new();
+        let mut free = TopicPartitionList::new();
+        for (topic, partition) in self.assignment() {
+            if self.is_held(&topic) {
+                held.add_partition(&topic, partition);
+            } else {
+                free.add_partition(&topic, partition);
+            }
+        }
+        if held.count() > 0 {
+            if let Err(e) = self.consumer.pause(&held) {
+                tracing::warn!(error = %e, "held kafka partitions not paused");
+            }
+        }
+        if free.count() > 0 {
+            if let Err(e) = self.consumer.resume(&free) {
+                tracing::warn!(error = %e, "released kafka partitions not resumed");
+            }
+        }
+        self.holding = self.held != Held::Nothing;
+    }
+
     fn epoch_of(&self, topic: &str, partition: i32) -> Option<u64> {
         self.state
             .lock()
@@ -660,21 +719,33 @@ impl Source for KafkaSource {
                 tracing::warn!(error = %e, "kafka partitions not resumed");
             }
         }
+        self.apply_hold();
         let deadline = Instant::now() + self.config.linger;
         // Each item with its (broker topic, partition) and that partition's epoch when read.
         let mut read: Vec<((String, i32), u64, Message)> = Vec::new();
+        let mut still_held = VecDeque::new();
         while read.len() < max.max(1) {
             let Some(stashed) = self.stash.pop_front() else {
                 break;
             };
-            read.push(stashed);
+            if self.is_held(&stashed.0 .0) {
+                still_held.push_back(stashed);
+            } else {
+                read.push(stashed);
+            }
         }
+        still_held.append(&mut self.stash);
+        self.stash = still_held;
         while read.len() < max.max(1) {
             let received = match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_) => break,
                 Ok(r) => r,
             };
             match received {
+                Ok(m) if self.is_held(m.topic()) => {
+                    let stashed = self.received(&m);
+                    self.stash.push_back(stashed);
+                }
                 Ok(m) => read.push(self.received(&m)),
                 Err(e) if is_fatal(&e) => {
                     return Err(StoreError::fatal(
@@ -730,6 +801,10 @@ impl Source for KafkaSource {
 
     fn track_in_flight(&mut self, in_flight: Arc<InFlight>) {
         let _ = self.in_flight.set(in_flight);
+    }
+
+    fn hold(&mut self, held: Held) {
+        self.held = held;
     }
 
     async fn keep_alive(&mut self) -> Result<(), StoreError> {

@@ -41,6 +41,7 @@ pub mod fault;
 mod guard;
 pub mod ids;
 mod locks;
+pub mod pause;
 mod projection;
 pub mod triggers;
 mod view;

@@ -25,6 +25,7 @@
 //! Guarantees: nothing triggered is lost (a document leaves `pending`/`claimed` only through a
 //! `done` of the version that was rebuilt); the same key is not rebuilt by two aggregates at
 //! once, except after a claim timed out; every call is retryable when the database is down.
+//! While the whole process is paused ([`Source::hold`]) an aggregate claims nothing.
 
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use super::error::from_driver;
 use super::MongoStore;
 use fdc_core::change::Message;
 use fdc_core::retry::{Backoff, Stop};
-use fdc_core::source::{Ack, Source, SourceBatch, SourceItem};
+use fdc_core::source::{Ack, Held, Source, SourceBatch, SourceItem};
 use fdc_core::store::StoreError;
 use fdc_core::trigger::{TriggerRecord, TriggerSink};
 
@@ -263,6 +264,8 @@ pub struct MongoTriggerSource {
     /// The topic name given to trigger messages (the collection's name).
     name: String,
     locks: KeyLocks,
+    /// Whether the whole process is paused ([`Source::hold`]): nothing is claimed.
+    held: bool,
 }
 
 impl MongoTriggerSource {
@@ -281,6 +284,7 @@ impl MongoTriggerSource {
             poll,
             name: collection.into(),
             locks: KeyLocks::new(store, collection, owner),
+            held: false,
         }
     }
 
@@ -320,6 +324,11 @@ impl MongoTriggerSource {
 impl Source for MongoTriggerSource {
     async fn next_batch(&mut self, max: usize) -> Result<Option<SourceBatch>, StoreError> {
         let op = "read the projection-changes collection";
+        if self.held {
+            // Paused: the pending changes stay for whichever aggregate claims them later.
+            tokio::time::sleep(self.poll).await;
+            return Ok(Some(SourceBatch::default()));
+        }
         let now = DateTime::now();
         let expired =
             DateTime::from_millis(now.timestamp_millis() - self.claim_timeout.as_millis() as i64);
@@ -374,6 +383,11 @@ impl Source for MongoTriggerSource {
             self.locks.with(id, self.done(id, *version)).await?;
         }
         Ok(())
+    }
+
+    fn hold(&mut self, held: Held) {
+        // Trigger documents have no projection: only a pause of the whole process holds them.
+        self.held = held == Held::All;
     }
 }
 

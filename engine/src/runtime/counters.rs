@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -145,6 +145,8 @@ pub struct Counters {
     fanout: Histogram,
     health: Health,
     freshness: Freshness,
+    /// The process's pause state, for `/status` and `/metrics` (set once by the build).
+    pause: std::sync::OnceLock<Arc<super::PauseControl>>,
 }
 
 impl Default for Counters {
@@ -167,6 +169,7 @@ impl Default for Counters {
             fanout: Histogram::new(FANOUT_BUCKETS),
             health: Health::default(),
             freshness: Freshness::default(),
+            pause: std::sync::OnceLock::new(),
         }
     }
 }
@@ -324,6 +327,17 @@ impl Counters {
     /// The freshness of the single views and stages.
     pub fn freshness(&self) -> &Freshness {
         &self.freshness
+    }
+
+    /// Shows `control`'s state through these counters (`/status`, `/metrics`, the write
+    /// routes of the operations endpoint); the first control set stays.
+    pub fn watch_pause(&self, control: Arc<super::PauseControl>) {
+        let _ = self.pause.set(control);
+    }
+
+    /// The pause state shown, if the deployment has one.
+    pub fn pause(&self) -> Option<&Arc<super::PauseControl>> {
+        self.pause.get()
     }
 
     /// The counts per input topic so far.

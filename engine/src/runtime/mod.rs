@@ -23,6 +23,7 @@ pub mod freshness;
 mod health;
 mod histogram;
 mod isolate;
+pub mod pause;
 pub mod refresh;
 pub mod retry;
 mod run;
@@ -47,6 +48,7 @@ use crate::view::{self, ViewSchema};
 pub use counters::{set_log_keys, BatchCounts, Counters, Histograms, Summary, TopicCounts};
 pub use health::{Health, HealthSnapshot};
 pub use histogram::HistogramSnapshot;
+pub use pause::{PauseControl, PauseSnapshot, DEFAULT_PAUSE_POLL};
 pub use run::{run, Shutdown};
 pub use stage::{Role, TriggerRouter};
 
@@ -226,6 +228,8 @@ pub struct BatchOutcome {
     pub origins: Vec<i64>,
     /// What the batch made fresh (recorded by [`Engine::commit`]).
     pub freshness: freshness::BatchFreshness,
+    /// `(view index, keys)` of triggers kept pending for paused views.
+    pub kept: Vec<(usize, u64)>,
 }
 
 /// A built pipeline: plan, adapters and compiled pieces; nothing running.
@@ -243,6 +247,8 @@ pub struct Engine {
     triggers_counted_elsewhere: bool,
     /// Per view, its input projections (`freshness::view_inputs`).
     view_inputs: Arc<Vec<Vec<usize>>>,
+    /// The pause state this engine obeys (none: never paused).
+    pause: Option<Arc<PauseControl>>,
 }
 
 /// The stages an [`Engine`] runs: both, or one of the split roles ([`Role`]), the ingest
@@ -314,7 +320,20 @@ impl Engine {
             counters,
             stage: EngineStages::All,
             triggers_counted_elsewhere: false,
+            pause: None,
         })
+    }
+
+    /// The same engine obeying the pause state of `control`: triggers of a paused view are
+    /// kept pending instead of rebuilt, and its run loop holds the paused input.
+    pub fn with_pause(mut self, control: Arc<PauseControl>) -> Engine {
+        self.pause = Some(control);
+        self
+    }
+
+    /// The pause state this engine obeys.
+    pub fn pause(&self) -> Option<&Arc<PauseControl>> {
+        self.pause.as_ref()
     }
 
     /// The plan.
@@ -475,9 +494,10 @@ impl Engine {
                 out.freshness.view(vi, *source, rebuilt);
             }
         }
+        let paused = self.pause.as_ref().map(|p| p.snapshot());
         for t in triggers {
             out.counts.triggered += t.keys.len() as u64;
-            self.rebuild_triggered(t.view, &t.keys, &mut out, &mut events)
+            self.rebuild_or_keep(paused.as_ref(), t.view, &t.keys, &mut out, &mut events)
                 .await?;
         }
         for (vi, set) in consumed.into_iter().enumerate() {
@@ -487,10 +507,36 @@ impl Engine {
             if !self.triggers_counted_elsewhere {
                 out.counts.triggered += keys.len() as u64;
             }
-            self.rebuild_triggered(vi, &keys, &mut out, &mut events)
+            self.rebuild_or_keep(paused.as_ref(), vi, &keys, &mut out, &mut events)
                 .await?;
         }
         self.finish(out, events).await
+    }
+
+    /// Rebuilds the triggered `keys` of view `vi`, or keeps them pending in the store when
+    /// the view is paused in `paused` (durable with the batch: the store's sync at its end).
+    async fn rebuild_or_keep(
+        &self,
+        paused: Option<&PauseSnapshot>,
+        vi: usize,
+        keys: &[Vec<crate::value::Value>],
+        out: &mut BatchOutcome,
+        events: &mut Vec<Event>,
+    ) -> Result<(), StoreError> {
+        let view = &self.plan.single_views[vi].name;
+        match (&self.pause, paused) {
+            (Some(control), Some(p)) if p.view(view) => {
+                if !keys.is_empty() {
+                    let stamp = chrono::Utc::now()
+                        .timestamp_nanos_opt()
+                        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+                    control.store().keep_pending(view, keys, stamp).await?;
+                    out.kept.push((vi, keys.len() as u64));
+                }
+                Ok(())
+            }
+            _ => self.rebuild_triggered(vi, keys, out, events).await,
+        }
     }
 
     /// Rebuilds the triggered `keys` of view `vi` in chunks of `rebuild_chunk`, adding the
@@ -695,6 +741,11 @@ impl Engine {
             if applied + stale > 0 {
                 self.counters
                     .changes_written(&projection.topic, *applied, *stale);
+            }
+        }
+        if let Some(control) = &self.pause {
+            for (vi, n) in &outcome.kept {
+                control.kept(&self.plan.single_views[*vi].name, *n);
             }
         }
         self.counters.batch_committed(&outcome.counts, millis);

@@ -21,6 +21,11 @@
 //! outage) the reader calls [`Source::keep_alive`] every [`KEEP_ALIVE`], so a consumer-group
 //! member keeps its membership and reports fresh gauges. Batches handed to the writer are
 //! counted in an [`InFlight`] the source can wait on before giving partitions up.
+//!
+//! With a pause state ([`Engine::with_pause`]) the reader hands the source what to hold
+//! ([`Source::hold`]: the topics of paused projections, or everything while the whole process
+//! is paused) whenever the state changes, and the writer, between batches, rebuilds the kept
+//! triggers of resumed single views (one chunk at a time, committed like a batch).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,11 +83,22 @@ pub async fn run<S: Source + 'static>(
     let in_flight = Arc::new(InFlight::default());
     source.track_in_flight(in_flight.clone());
     let reader_in_flight = in_flight.clone();
+    let mut pause = engine.pause().map(|p| (p.subscribe(), p.plan().clone()));
+    let role = engine.role();
     let reader = tokio::spawn(async move {
         let mut watching = true;
+        let mut held = crate::source::Held::Nothing;
         loop {
             while let Ok(ack) = ack_rx.try_recv() {
                 source.commit(&ack).await?;
+            }
+            if let Some((state, plan)) = &mut pause {
+                let now = state.borrow_and_update().held(plan, role);
+                if now != held {
+                    tracing::info!(held = ?now, "input held by the pause state");
+                    held = now;
+                    source.hold(held.clone());
+                }
             }
             if *shutdown.borrow() {
                 reader_counters.health().stopping();
@@ -130,7 +146,41 @@ pub async fn run<S: Source + 'static>(
     let mut failure: Option<EngineError> = None;
     // Messages refused by the store in a row (see `isolate`).
     let mut refused_streak = 0u32;
-    while let Some((batch, ack)) = batch_rx.recv().await {
+    let mut drain = engine
+        .drains()
+        .then(|| engine.pause().map(|p| p.subscribe()))
+        .flatten();
+    loop {
+        let next = match &mut drain {
+            Some(state) => tokio::select! {
+                biased;
+                // The guard of the state ends inside: the run stays `Send`.
+                wanted = async { state.wait_for(super::PauseSnapshot::drainable).await.is_ok() } => {
+                    // The state's sender lives in the engine's control: it cannot be gone.
+                    if !wanted {
+                        break;
+                    }
+                    let start = Instant::now();
+                    match engine.drain_pending(&mut stop).await {
+                        Ok(Some(outcome)) => engine.commit(&outcome, start.elapsed().as_millis()),
+                        // Nothing left to rebuild: `drain_pending` marked the views drained.
+                        Ok(None) => {}
+                        Err(Halt::Failed(e)) => {
+                            failure = Some(e.into());
+                            break;
+                        }
+                        Err(Halt::Interrupted(_)) => {
+                            failure = Some(EngineError::Interrupted { pending: batch_rx.len() });
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                b = batch_rx.recv() => b,
+            },
+            None => batch_rx.recv().await,
+        };
+        let Some((batch, ack)) = next else { break };
         let start = Instant::now();
         let result = engine
             .process_or_isolate(&batch, &mut refused_streak, &mut stop)

@@ -21,13 +21,13 @@ use fdc_embedded::overlay::OverlayStore;
 use fdc_embedded::EmbeddedStore;
 use fdc_engine::ingest::Router;
 use fdc_engine::runtime::{
-    run, Counters, Engine, EngineError, MessageRouter, Role, Shutdown, Stores, Summary,
-    TriggerRouter,
+    run, Counters, Engine, EngineError, MessageRouter, PauseControl, Role, Shutdown, Stores,
+    Summary, TriggerRouter,
 };
 use fdc_engine::source::Source;
 use fdc_engine::store::{
-    DeadLetter, DeadLetterSink, DeploymentStore, Event, EventSink, ProjectionStore,
-    SingleViewStore, StoreError,
+    DeadLetter, DeadLetterSink, DeploymentStore, Event, EventSink, PauseStore, PauseTarget,
+    ProjectionStore, SingleViewStore, StoreError,
 };
 use fdc_engine::trigger::TriggerSink;
 use fdc_file::{FileSource, JsonlEvents, Resumed};
@@ -69,6 +69,17 @@ impl OpenedStore {
         match self {
             OpenedStore::Mongo(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// Where this store keeps the pause state and the triggers of paused views (`fdc pause
+    /// --store`, the run's pause control).
+    pub fn pauses(&self) -> Arc<dyn PauseStore> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
         }
     }
 
@@ -130,6 +141,8 @@ pub struct Built {
     /// One stage, or an ingest and an aggregate stage side by side (see the module docs).
     pub stages: Vec<BuiltStage>,
     pub counters: Arc<Counters>,
+    /// The pause state the stages obey (a deployment with input).
+    pub pause: Option<Arc<PauseControl>>,
     resumed: Option<Arc<Mutex<Vec<Resumed>>>>,
     #[cfg(feature = "kafka")]
     producer: Option<Arc<fdc_kafka::KafkaProducer>>,
@@ -188,10 +201,14 @@ impl Built {
         let watcher = self.replicas.take().map(|(client, group)| {
             tokio::spawn(crate::replicas::watch(client, group, self.counters.clone()))
         });
+        let poller = self.pause.clone().map(|p| tokio::spawn(p.poll()));
         let result = run_stages(stages, &self.counters, shutdown).await;
         #[cfg(feature = "kafka")]
         if let Some(w) = watcher {
             w.abort();
+        }
+        if let Some(p) = poller {
+            p.abort();
         }
         self.flush()?;
         result
@@ -282,8 +299,13 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
         producer,
         runtime,
         counters,
+        pause,
     } = deployment;
     let opened = open_store(&store).await?;
+    let pause = match input {
+        Input::None => None,
+        _ => Some(pause_control(&opened, &plan, pause, &counters).await?),
+    };
     #[cfg(feature = "kafka")]
     let producer = match producer {
         Some(config) => Some(Arc::new(
@@ -347,11 +369,16 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
         let stores = stores.clone();
         let runtime = runtime.clone();
         let counters = counters.clone();
+        let pause = pause.clone();
         async move {
-            let engine = Engine::build(plan, stores, runtime)
+            let mut engine = Engine::build(plan, stores, runtime)
                 .await
-                .map_err(BuildError::failed)?;
-            Ok::<_, BuildError>(engine.with_counters(counters))
+                .map_err(BuildError::failed)?
+                .with_counters(counters);
+            if let Some(p) = pause {
+                engine = engine.with_pause(p);
+            }
+            Ok::<_, BuildError>(engine)
         }
     };
     let ingest_router = || -> Result<Arc<dyn MessageRouter>, BuildError> {
@@ -447,12 +474,35 @@ pub async fn build(deployment: Deployment) -> Result<Built, BuildError> {
         stores,
         stages,
         counters,
+        pause,
         resumed,
         #[cfg(feature = "kafka")]
         producer,
         #[cfg(feature = "kafka")]
         replicas,
     })
+}
+
+/// The pause control of a deployment with input: `spec.start_paused` recorded when the store
+/// holds no pause of the whole process, the state read once before anything runs, and the
+/// control shown through `counters`.
+async fn pause_control(
+    opened: &OpenedStore,
+    plan: &fdc_plan::Plan,
+    spec: crate::deployment::PauseSpec,
+    counters: &Arc<Counters>,
+) -> Result<Arc<PauseControl>, BuildError> {
+    let store = opened.pauses();
+    if let Some(item) = &spec.start_paused {
+        let stored = store.load_pauses().await.map_err(BuildError::failed)?;
+        if !stored.iter().any(|i| i.target == PauseTarget::All) {
+            store.save_pause(item).await.map_err(BuildError::failed)?;
+        }
+    }
+    let control = Arc::new(PauseControl::new(store, Arc::new(plan.clone()), spec.poll));
+    control.refresh().await.map_err(BuildError::failed)?;
+    counters.watch_pause(control.clone());
+    Ok(control)
 }
 
 /// Opens the store of `spec`.

@@ -41,6 +41,29 @@ pub struct Deployment {
     pub runtime: RuntimeConfig,
     /// Shared with an operations endpoint; the engine counts into them.
     pub counters: Arc<Counters>,
+    /// How the pause state kept in the store is followed.
+    pub pause: PauseSpec,
+}
+
+/// How a deployment with input follows the pause state kept in its store (`fdc pause`,
+/// `fdc resume`, the operations endpoint): read at the start and every `poll`.
+#[derive(Debug, Clone)]
+pub struct PauseSpec {
+    /// The interval between two reads of the state (every replica polls it).
+    pub poll: std::time::Duration,
+    /// `fdc run --paused` / `start_paused: true`: the whole process paused with this item
+    /// before anything is read, unless the store holds a pause of the whole process already
+    /// (which is kept, with its time and author).
+    pub start_paused: Option<fdc_engine::store::PauseItem>,
+}
+
+impl Default for PauseSpec {
+    fn default() -> PauseSpec {
+        PauseSpec {
+            poll: fdc_engine::runtime::DEFAULT_PAUSE_POLL,
+            start_paused: None,
+        }
+    }
 }
 
 impl Deployment {
@@ -59,6 +82,7 @@ impl Deployment {
             producer: None,
             runtime: RuntimeConfig::default(),
             counters: Arc::new(Counters::default()),
+            pause: PauseSpec::default(),
         }
     }
 

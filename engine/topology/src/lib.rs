@@ -17,5 +17,5 @@ pub mod testing;
 
 pub use build::{build, open_store, Built, BuiltStage, OpenedStore};
 pub use deployment::{
-    BuildError, DeadLettersSpec, Deployment, EventsSpec, Input, StoreSpec, TriggersSpec,
+    BuildError, DeadLettersSpec, Deployment, EventsSpec, Input, PauseSpec, StoreSpec, TriggersSpec,
 };

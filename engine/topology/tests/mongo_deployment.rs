@@ -91,3 +91,33 @@ async fn a_record_of_another_format_is_an_error_on_mongodb() {
     assert!(e.to_string().contains("format 99"), "{e}");
     store.drop_database().await.unwrap();
 }
+
+/// The pause state and a paused view's pending triggers (`PauseStore`): the conformance every
+/// store passes, here on a real server, and one document per item.
+#[tokio::test]
+async fn the_pause_state_conforms_on_mongodb() {
+    use fdc_engine::store::{PauseItem, PauseStore, PauseTarget};
+    let store = mongo_common::fresh_store("pause_state").await;
+    fdc_engine::store::pause::conformance(&store).await.unwrap();
+    store
+        .save_pause(&PauseItem {
+            target: PauseTarget::Projection("orders".into()),
+            since_ms: 1,
+            by: "ada".into(),
+            reason: None,
+        })
+        .await
+        .unwrap();
+    let coll = store
+        .database()
+        .collection::<Document>(fdc_mongo::pause::PAUSE_COLLECTION);
+    // The view item of the conformance run, and this one.
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);
+    let stored = coll
+        .find_one(doc! { "_id": "projection:orders" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_str("by").unwrap(), "ada");
+    store.drop_database().await.unwrap();
+}

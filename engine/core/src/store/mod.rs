@@ -20,6 +20,7 @@
 pub mod condition;
 pub mod deployment;
 pub mod key;
+pub mod pause;
 pub mod record;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use serde::Serialize;
 use crate::change::{Message, Version};
 use crate::value::{Map, Value};
 pub use deployment::DeploymentStore;
+pub use pause::{PauseItem, PauseStore, PauseTarget, PendingKey};
 pub use record::{Record, RecordMeta, RecordState, STATE_FIELD};
 
 /// A failed store, sink or source call. Never holds record contents.

@@ -17,6 +17,7 @@
 //! cache and redb's page cache are bounded by [`super::DiskOptions`].
 
 mod cache;
+mod pause;
 mod projections;
 mod tables;
 mod views;
