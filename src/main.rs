@@ -59,6 +59,9 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Show what changing a deployed pipeline would do (exit 0: nothing, 2: actions, 1: errors).
     Plan(commands::plan::PlanArgs),
+    /// Perform what `fdc plan` shows on a store: indexes, re-ingests, view refreshes; then
+    /// record the new plan (resumable; `--dry-run` is `fdc plan`).
+    Apply(commands::apply::ApplyArgs),
     /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Lsp(args) => commands::lsp::run(&args),

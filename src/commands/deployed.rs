@@ -13,7 +13,7 @@
 //! user name (`USER`, `USERNAME`): the CLI reads it, no engine crate does.
 
 use fdc_core::store::DeploymentStore;
-use fdc_plan::deployment::diff::{diff, Action, ActionKind, Counts, DiffOptions};
+use fdc_plan::deployment::diff::{diff, Action, ActionKind, Changes, Counts, DiffOptions};
 use fdc_plan::deployment::Deployment as Record;
 
 /// What `fdc run` checks against the store before it consumes anything.
@@ -55,7 +55,7 @@ pub fn applied_by() -> String {
 }
 
 /// `record` stamped with the current time and [`applied_by`].
-fn stamped(record: &Record) -> Record {
+pub fn stamped(record: &Record) -> Record {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -87,7 +87,8 @@ fn action_lines(actions: &[Action]) -> String {
         .collect()
 }
 
-fn kind_name(kind: ActionKind) -> &'static str {
+/// How an action is named in one line.
+pub fn kind_name(kind: ActionKind) -> &'static str {
     match kind {
         ActionKind::DropIndex => "drop index",
         ActionKind::CreateIndex => "create index",
@@ -122,6 +123,23 @@ pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8
         eprintln!("deployed: first run on this store: its plan is recorded");
         return Ok(());
     };
+    if let Some(p) = &deployed.apply {
+        let whose = if p.target == check.record.plan_fingerprint {
+            "to this pipeline's plan"
+        } else {
+            "to another plan"
+        };
+        return Err((
+            2,
+            format!(
+                "an `fdc apply` {whose} started {} by {} is not finished on this store ({}                  action(s) done): the store holds a mix of two plans, so nothing was read.                  Finish it with `fdc apply PIPELINE {}`.",
+                p.started_at,
+                p.started_by,
+                p.done.len(),
+                check.store_args
+            ),
+        ));
+    }
     if deployed.plan_fingerprint == check.record.plan_fingerprint {
         return Ok(());
     }
@@ -237,6 +255,12 @@ async fn mark_applied(store: &dyn DeploymentStore, check: &Check) -> Result<(), 
         eprintln!("marked applied: the new plan is recorded as deployed on this store");
     }
     Ok(())
+}
+
+/// The actions that bring a store from `deployed` to `new`, with the store's `counts` for the
+/// estimates: what `fdc plan` prints and `fdc apply` performs (one diff for both).
+pub fn actions(deployed: &Record, new: &Record, prune: bool, counts: Counts) -> Changes {
+    diff(deployed, new, &DiffOptions { prune, counts })
 }
 
 /// The counts of `fdc plan`'s estimates: records per projection and documents per view of

@@ -219,17 +219,34 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
+        let mut heartbeat = None;
         if let Some(check) = &check {
             // Before the build: a refused run reads nothing and creates no index.
             let opened = fdc_topology::open_store(&deployment.store)
                 .await
                 .map_err(|e| (e.code, e.message))?;
             super::deployed::check(opened.deployments().as_ref(), check).await?;
+            heartbeat = Some((
+                opened.deployments(),
+                super::heartbeat::spawn(
+                    opened.deployments(),
+                    check.record.plan_fingerprint.clone(),
+                ),
+            ));
             deployment.store = fdc_topology::StoreSpec::Opened(opened);
         }
-        let mut built = fdc_topology::build(deployment)
+        let built = fdc_topology::build(deployment)
             .await
-            .map_err(|e| (e.code, e.message))?;
+            .map_err(|e| (e.code, e.message));
+        let mut built = match built {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some((store, task)) = heartbeat {
+                    super::heartbeat::stop(store.as_ref(), task).await;
+                }
+                return Err(e);
+            }
+        };
         let shutdown = Shutdown::new();
         let summary = {
             let run = built.run(&shutdown);
@@ -243,7 +260,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 }
             }
         }
-        .map_err(|e| (1, e.to_string()))?;
+        .map_err(|e| (1, e.to_string()));
+        if let Some((store, task)) = heartbeat {
+            super::heartbeat::stop(store.as_ref(), task).await;
+        }
+        let summary = summary?;
         let Some(store) = built.store.embedded().cloned() else {
             return Err((1, "the embedded run opened another store".to_string()));
         };
