@@ -670,8 +670,12 @@ impl Steps<'_, '_> {
                 holder.apply = Some(saved.clone());
                 // The refresh hands out its cursor synchronously; the save is one store
                 // call per durable batch (thousands of documents), off the rebuild itself.
-                tokio::task::block_in_place(|| handle.block_on(records.save_deployment(&holder)))
-                    .map_err(|e| e.to_string())
+                let saved_ok = tokio::task::block_in_place(|| {
+                    handle.block_on(records.save_deployment(&holder))
+                })
+                .map_err(|e| e.to_string());
+                crash_hook::after_saved_cursor();
+                saved_ok
             })
             .await;
         self.holder = holder;
@@ -883,6 +887,29 @@ async fn kafka_reingest(
     d.events = fdc_topology::EventsSpec::Drop;
     d.runtime.strategies = false;
     run_to_end(d, interrupted).await
+}
+
+/// Test-only crash point (feature `integration`, for tests/apply_cli.rs): with
+/// `FDC_TEST_APPLY_ABORT_AFTER_CURSORS=N` the process aborts (no cleanup, as a SIGKILL)
+/// right after the N-th refresh cursor of this process was saved.
+mod crash_hook {
+    #[cfg(feature = "integration")]
+    pub fn after_saved_cursor() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SAVED: AtomicU64 = AtomicU64::new(0);
+        let limit = std::env::var("FDC_TEST_APPLY_ABORT_AFTER_CURSORS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(limit) = limit {
+            if SAVED.fetch_add(1, Ordering::SeqCst) + 1 >= limit {
+                eprintln!("fdc test hook: aborting after {limit} saved cursor(s)");
+                std::process::abort();
+            }
+        }
+    }
+
+    #[cfg(not(feature = "integration"))]
+    pub fn after_saved_cursor() {}
 }
 
 #[cfg(test)]

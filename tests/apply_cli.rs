@@ -1,0 +1,431 @@
+//! `fdc apply --store` through the binary: for each kind of change (the golden variants of
+//! `tests/plans/`), the base pipeline runs over its input, the changed one is applied, and the
+//! store then equals a clean run of the changed pipeline over the same input (projections and
+//! views exported and compared, timestamps of the records' metadata aside); `fdc run` of the
+//! changed pipeline then starts. Also: `--dry-run` is `fdc plan`, a re-ingest without input is
+//! refused naming the projection, a crash in the middle of a refresh resumes to the same final
+//! state, `--only` leaves the record unfinished so that `fdc run` refuses, and a fresh heartbeat
+//! of a run refuses the apply unless `--ignore-running`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fdc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fdc"));
+    c.current_dir(root())
+        .env("NO_COLOR", "1")
+        .env("FDC_DEPLOYED_BY", "ci-bot")
+        .env_remove("FDC_TEST_APPLY_ABORT_AFTER_CURSORS")
+        .env_remove("FDC_HEARTBEAT_MS")
+        .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn fdc(args: &[&str]) -> Output {
+    fdc_env(args, &[])
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("apply_cli_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The base pipeline and input of a golden variant.
+fn base_of(variant: &str) -> (String, &'static str) {
+    let base = std::fs::read_to_string(root().join("tests/plans").join(variant).join("base"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let input = if base.ends_with("fleet") {
+        "pipelines/fleet/events.jsonl"
+    } else {
+        "pipelines/customer360/events.jsonl"
+    };
+    (base, input)
+}
+
+/// A store on which `pipeline` ran over `input`.
+fn deployed(dir: &Path, pipeline: &str, input: &str) -> PathBuf {
+    let store = dir.join("store");
+    let o = fdc(&["run", pipeline, "--input", input, "--store", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    store
+}
+
+/// Projections and views of `pipeline` in `store`, exported by `fdc run --export` over no
+/// input (which also proves that the run starts): per file, its lines as JSON with sorted
+/// keys and without the records' `created_at` / `updated_at`, sorted.
+fn exported(pipeline: &str, store: &Path, out: &Path) -> BTreeMap<String, Vec<String>> {
+    let o = fdc(&[
+        "run",
+        pipeline,
+        "--input",
+        "/dev/null",
+        "--store",
+        s(store),
+        "--export",
+        s(out),
+    ]);
+    assert!(o.status.success(), "fdc run refused: {}", stderr(&o));
+    let mut files = BTreeMap::new();
+    for sub in ["projections", "views"] {
+        for entry in std::fs::read_dir(out.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            let mut lines: Vec<String> = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    if let Some(meta) = v.pointer_mut("/record/__meta") {
+                        let m = meta.as_object_mut().unwrap();
+                        m.remove("created_at");
+                        m.remove("updated_at");
+                    }
+                    sorted(&v).to_string()
+                })
+                .collect();
+            lines.sort();
+            files.insert(
+                format!("{sub}/{}", path.file_name().unwrap().to_str().unwrap()),
+                lines,
+            );
+        }
+    }
+    files
+}
+
+/// `v` with every object's keys sorted (documents compare whatever their field order).
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let ordered: BTreeMap<&String, serde_json::Value> =
+                m.iter().map(|(k, x)| (k, sorted(x))).collect();
+            serde_json::Value::Object(ordered.into_iter().map(|(k, x)| (k.clone(), x)).collect())
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What a clean run of `pipeline` over `input` stores.
+fn clean(dir: &Path, pipeline: &str, input: &str) -> BTreeMap<String, Vec<String>> {
+    let store = dir.join("clean");
+    let o = fdc(&["run", pipeline, "--input", input, "--store", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    exported(pipeline, &store, &dir.join("clean-export"))
+}
+
+/// Runs the base of `variant`, applies its new pipeline, and compares with a clean run.
+fn applies_like_a_clean_run(variant: &str, expect_in_stderr: &[&str]) {
+    let dir = scratch(variant);
+    let (base, input) = base_of(variant);
+    let new = format!("tests/plans/{variant}/new");
+    let store = deployed(&dir, &base, input);
+    let before = exported(&base, &store, &dir.join("before"));
+    let o = fdc(&["apply", &new, "--store", s(&store), "--input", input]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{variant}: {err}");
+    assert!(err.contains("applied:"), "{variant}: {err}");
+    for e in expect_in_stderr {
+        assert!(err.contains(e), "{variant}: `{e}` not in {err}");
+    }
+    let applied = exported(&new, &store, &dir.join("applied"));
+    let clean = clean(&dir, &new, input);
+    assert_eq!(
+        applied, clean,
+        "{variant}: the applied store differs from a clean run"
+    );
+    if variant != "view_removed" {
+        assert_ne!(
+            before, clean,
+            "{variant}: the change must change the stored data"
+        );
+    }
+    // Applied: the same apply has nothing left to do.
+    let again = fdc(&["apply", &new, "--store", s(&store)]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("applied:"), "{}", stderr(&again));
+}
+
+#[test]
+fn a_changed_view_mapping_is_refreshed() {
+    applies_like_a_clean_run(
+        "view_fields_changed_replace",
+        &["refresh single view: customer_360"],
+    );
+}
+
+#[test]
+fn added_merge_fields_are_refreshed() {
+    applies_like_a_clean_run(
+        "merge_fields_added_and_changed",
+        &["refresh fields of single view: vehicle_status"],
+    );
+}
+
+#[test]
+fn an_added_view_is_built() {
+    applies_like_a_clean_run("view_added", &["build single view: order_summary"]);
+}
+
+#[test]
+fn a_removed_view_is_left_alone() {
+    applies_like_a_clean_run(
+        "view_removed",
+        &["leave removed single view's collection: driver_card"],
+    );
+}
+
+#[test]
+fn changed_casts_are_reingested_then_the_views_refreshed() {
+    applies_like_a_clean_run(
+        "projection_casts_and_fields_changed",
+        &[
+            "re-ingest projection: addresses",
+            "re-ingest projection: orders",
+            "refresh single view: customer_360",
+        ],
+    );
+}
+
+#[test]
+fn a_changed_format_and_delete_mode_are_reingested() {
+    applies_like_a_clean_run(
+        "format_and_delete_mode_changed",
+        &[
+            "re-ingest projection: alerts",
+            "re-ingest projection: trips",
+        ],
+    );
+}
+
+#[test]
+fn a_changed_view_key_and_write_mode_are_refreshed() {
+    applies_like_a_clean_run("view_key_and_write_mode_changed", &[]);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let dir = scratch("dry_run");
+    let (base, input) = base_of("merge_fields_added_and_changed");
+    let new = "tests/plans/merge_fields_added_and_changed/new";
+    let store = deployed(&dir, &base, input);
+    let plan = fdc(&["plan", new, "--store", s(&store)]);
+    let dry = fdc(&["apply", new, "--store", s(&store), "--dry-run"]);
+    assert_eq!(plan.status.code(), Some(2));
+    assert_eq!(dry.status.code(), Some(2));
+    assert_eq!(plan.stdout, dry.stdout);
+    // Nothing was applied: the changed pipeline is still refused.
+    let o = fdc(&["run", new, "--input", "/dev/null", "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn a_reingest_without_input_is_refused_naming_the_projections() {
+    let dir = scratch("no_input");
+    let (base, input) = base_of("projection_casts_and_fields_changed");
+    let new = "tests/plans/projection_casts_and_fields_changed/new";
+    let store = deployed(&dir, &base, input);
+    let o = fdc(&["apply", new, "--store", s(&store)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("`addresses`, `orders`"), "{err}");
+    assert!(err.contains("--input FILE"), "{err}");
+    assert!(err.contains("Nothing was changed"), "{err}");
+    let o = fdc(&["run", new, "--input", "/dev/null", "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("is not finished"), "{}", stderr(&o));
+}
+
+#[test]
+fn drops_are_refused_before_anything_is_done() {
+    let dir = scratch("prune");
+    let (base, input) = base_of("view_removed_prune");
+    let store = deployed(&dir, &base, input);
+    let o = fdc(&[
+        "apply",
+        "tests/plans/view_removed_prune/new",
+        "--store",
+        s(&store),
+        "--prune",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("drop removed single view's collection: driver_card"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_crash_in_the_middle_of_a_refresh_resumes_to_the_same_state() {
+    let variant = "projection_casts_and_fields_changed";
+    let dir = scratch("crash");
+    let (base, input) = base_of(variant);
+    let new = format!("tests/plans/{variant}/new");
+    let store = deployed(&dir, &base, input);
+    // One root per page: the refresh saves a cursor per root; abort after the second.
+    let args = [
+        "apply",
+        new.as_str(),
+        "--store",
+        s(&store),
+        "--input",
+        input,
+        "--page",
+        "1",
+    ];
+    let o = fdc_env(&args, &[("FDC_TEST_APPLY_ABORT_AFTER_CURSORS", "2")]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("aborting after 2"), "{}", stderr(&o));
+    // Unfinished: fdc run refuses, naming the apply.
+    let r = fdc(&["run", &new, "--input", "/dev/null", "--store", s(&store)]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("is not finished"), "{}", stderr(&r));
+    // Another target plan is refused, naming the unfinished one.
+    let other = fdc(&[
+        "apply",
+        "tests/plans/view_fields_changed_replace/new",
+        "--store",
+        s(&store),
+    ]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("toward another plan"),
+        "{}",
+        stderr(&other)
+    );
+    // Again: resumes (the re-ingests are done, the refresh goes on from its cursor).
+    let o = fdc(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("resuming the apply"), "{err}");
+    assert!(
+        err.contains("resuming the refresh of customer_360 after"),
+        "{err}"
+    );
+    assert!(!err.contains("re-ingest projection: addresses"), "{err}");
+    let applied = exported(&new, &store, &dir.join("applied"));
+    assert_eq!(applied, clean(&dir, &new, input));
+}
+
+#[test]
+fn only_applies_one_view_and_leaves_the_deployment_unfinished() {
+    let dir = scratch("only");
+    let (base, input) = base_of("view_added");
+    let new = "tests/plans/view_added/new";
+    let store = deployed(&dir, &base, input);
+    let o = fdc(&["apply", new, "--store", s(&store), "--only", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = fdc(&[
+        "apply",
+        new,
+        "--store",
+        s(&store),
+        "--only",
+        "order_summary",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("build single view: order_summary"), "{err}");
+    assert!(
+        err.contains("partly applied") || err.contains("applied:"),
+        "{err}"
+    );
+    // All of this plan's actions concern the view: the apply is complete.
+    let r = fdc(&["run", new, "--input", "/dev/null", "--store", s(&store)]);
+    assert!(r.status.success(), "{}", stderr(&r));
+}
+
+/// A FIFO `fdc run` blocks on: it has written its heartbeat and waits for input.
+fn blocked_run(dir: &Path, pipeline: &str, store: &Path, beat_ms: &str) -> std::process::Child {
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .current_dir(root())
+        .env("FDC_HEARTBEAT_MS", beat_ms)
+        .args(["run", pipeline, "--input", s(&fifo), "--store", s(store)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills the blocked run once it has written its first heartbeat (right after its deployment
+/// check; the record cannot be read meanwhile: the run holds the store's lock), as a crash.
+fn kill_after_first_beat(mut child: std::process::Child) {
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The heartbeat interval of the applies that must see the killed run's beat as fresh.
+const MINUTE: (&str, &str) = ("FDC_HEARTBEAT_MS", "60000");
+
+#[test]
+fn a_fresh_heartbeat_refuses_the_apply_unless_ignored_and_a_stale_one_does_not() {
+    let dir = scratch("heartbeat");
+    let (base, input) = base_of("merge_fields_added_and_changed");
+    let new = "tests/plans/merge_fields_added_and_changed/new";
+    let store = deployed(&dir, &base, input);
+    let child = blocked_run(&dir, &base, &store, "60000");
+    kill_after_first_beat(child);
+    let o = fdc_env(&["apply", new, "--store", s(&store)], &[MINUTE]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("wrote a heartbeat"), "{err}");
+    assert!(err.contains("(pid "), "{err}");
+    assert!(err.contains("--ignore-running"), "{err}");
+    // Stale after three intervals: reported, not blocking.
+    let o = fdc_env(
+        &["apply", new, "--store", s(&store)],
+        &[("FDC_HEARTBEAT_MS", "100")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("taken as stopped"), "{err}");
+}
+
+#[test]
+fn ignore_running_applies_despite_a_fresh_heartbeat() {
+    let dir = scratch("heartbeat_ignored");
+    let (base, input) = base_of("merge_fields_added_and_changed");
+    let new = "tests/plans/merge_fields_added_and_changed/new";
+    let store = deployed(&dir, &base, input);
+    let child = blocked_run(&dir, &base, &store, "60000");
+    kill_after_first_beat(child);
+    let o = fdc_env(
+        &["apply", new, "--store", s(&store), "--ignore-running"],
+        &[MINUTE],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("applying anyway"), "{err}");
+    // A graceful run removes its heartbeat: the next apply is not refused.
+    let o = fdc(&["run", new, "--input", "/dev/null", "--store", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fdc(&["apply", new, "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("heartbeat"), "{}", stderr(&o));
+}
