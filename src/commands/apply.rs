@@ -474,6 +474,47 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
     Ok(Outcome::Applied)
 }
 
+/// `fdc run --apply`: the full apply of the run's plan on the opened store before the run
+/// reads anything (nothing when the store has no record yet, the first run deploys, or holds
+/// this plan already). A re-ingest reads `history`; the plan is not printed, the actions and
+/// their progress are.
+pub async fn before_run(
+    opened: &OpenedStore,
+    plan: &Plan,
+    check: &super::deployed::Check,
+    history: History,
+) -> Result<(), (u8, String)> {
+    let deployed = opened
+        .deployments()
+        .load_deployment()
+        .await
+        .map_err(|e| (1, e.to_string()))?;
+    let Some(deployed) = deployed else {
+        return Ok(());
+    };
+    if deployed.plan_fingerprint == check.record.plan_fingerprint && deployed.apply.is_none() {
+        return Ok(());
+    }
+    let request = Request {
+        plan,
+        record: &check.record,
+        only: &[],
+        prune: false,
+        page: 5000,
+        history,
+        ignore_running: false,
+        show: None,
+        store_args: check.store_args.clone(),
+        pipeline: check.pipeline.clone(),
+        interrupted: Arc::new(AtomicBool::new(false)),
+    };
+    match apply(opened, &request).await? {
+        Outcome::NothingToDo | Outcome::Applied => Ok(()),
+        Outcome::Partial { left } => Err((1, format!("{left} action(s) were left undone"))),
+        Outcome::Interrupted => Err((130, "interrupted: `fdc apply` resumes".into())),
+    }
+}
+
 /// The first 12 characters of a fingerprint.
 fn short(fingerprint: &str) -> &str {
     fingerprint.get(..12).unwrap_or(fingerprint)

@@ -4,9 +4,9 @@
 //! In: the compiled pipeline (its plan and file texts), the store a run or a plan opens, and
 //! whether the run was started with `--apply`. Out: for `fdc run`, whether it may consume
 //! input ([`check`]): the same plan runs; an empty store records the plan (first deploy) and
-//! runs; a different plan is refused with exit 2 and a message naming the actions, unless
-//! `--apply` is given and no action needs data work (then the new plan is recorded and the
-//! run goes on); for `fdc plan`, the stored record and the store's counts ([`stored`]).
+//! runs; a different plan is refused with exit 2 and a message naming the actions (`fdc run
+//! --apply` applies it first: `commands/apply.rs`), and so is any plan while an `fdc apply`
+//! is unfinished; for `fdc plan`, the stored record and the store's counts ([`stored`]).
 //!
 //! Guarantees: the check reads the record before anything is read from the input, and writes
 //! nothing but the record; who applied a deployment comes from `FDC_DEPLOYED_BY`, else the
@@ -196,48 +196,23 @@ pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8
     Ok(())
 }
 
-/// What to do about actions that need data work, as things are: `fdc apply` does not exist
-/// yet; the views can be rebuilt with `fdc refresh`.
+/// What to do about actions that need data work: `fdc apply` (or `fdc run --apply`), or by
+/// hand and then `--mark-applied`.
 fn manual_hint(work: &[&Action], check: &Check) -> String {
-    let mut views: Vec<&str> = work
+    let reingest = work
         .iter()
-        .filter(|a| {
-            matches!(
-                a.kind,
-                ActionKind::Build | ActionKind::Refresh | ActionKind::RefreshFields
-            )
-        })
-        .map(|a| a.target.as_str())
-        .collect();
-    views.dedup();
-    let mut hint = String::from(
-        "\n`fdc apply`, which will perform these actions, is not there yet (issue 13).",
-    );
-    if !views.is_empty() {
-        hint.push_str(&format!(
-            " Until then rebuild the single view(s) {} with `fdc refresh {} VIEW {}`",
-            views
-                .iter()
-                .map(|v| format!("`{v}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            check.pipeline,
-            check.store_args
-        ));
-        if work
-            .iter()
-            .any(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest))
-        {
-            hint.push_str(", after re-reading the topics of the (re-)ingested projections");
-        }
-        hint.push('.');
+        .any(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest));
+    let input = if reingest && check.store_args.starts_with("--store") {
+        " --input FILE..."
     } else {
-        hint.push_str(" Until then do them by hand.");
-    }
-    hint.push_str(
-        " Then `--mark-applied` records the new plan (you vouch that the store holds its data).",
-    );
-    hint
+        ""
+    };
+    format!(
+        "\nApply them with `fdc apply {} {}{input}` (resumable; `--dry-run` shows them), then \
+         run. Or do them by hand and record the new plan with `--mark-applied` (you vouch that \
+         the store holds its data).",
+        check.pipeline, check.store_args
+    )
 }
 
 /// `--mark-applied`: records the new plan whatever its actions (the operator did them by

@@ -198,6 +198,12 @@ pub fn run_production(
             let opened = fdc_topology::open_store(&deployment.store)
                 .await
                 .map_err(|e| failure(e.code, e.message))?;
+            if check.apply {
+                let history = super::apply::History::Kafka(Box::new(config.clone()));
+                super::apply::before_run(&opened, &deployment.plan, check, history)
+                    .await
+                    .map_err(|(code, message)| failure(code, message))?;
+            }
             super::deployed::check(opened.deployments().as_ref(), check)
                 .await
                 .map_err(|(code, message)| failure(code, message))?;

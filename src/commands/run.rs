@@ -81,8 +81,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", conflicts_with = "config")]
     pub max_dead_letters: Option<u64>,
     /// A pipeline that differs from the plan deployed on the store (`--store`, `--config`):
-    /// record the new plan and run, when none of its actions needs data work (new indexes,
-    /// changed strategies, removed views left alone); otherwise the run is refused.
+    /// apply it first as `fdc apply` does (without `--prune`), then run. On an embedded store
+    /// a change that needs a re-ingest is refused: use `fdc apply --input`.
     #[arg(long)]
     pub apply: bool,
     /// Record the new plan as deployed whatever its actions (you did them by hand, e.g. `fdc
@@ -225,6 +225,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
             let opened = fdc_topology::open_store(&deployment.store)
                 .await
                 .map_err(|e| (e.code, e.message))?;
+            if check.apply {
+                let history = super::apply::History::Nowhere(format!(
+                    "a run's --input holds the messages to run, not the history a re-ingest \
+                     needs: use `fdc apply {} {} --input FILE...`",
+                    check.pipeline, check.store_args
+                ));
+                super::apply::before_run(&opened, &deployment.plan, check, history).await?;
+            }
             super::deployed::check(opened.deployments().as_ref(), check).await?;
             heartbeat = Some((
                 opened.deployments(),
