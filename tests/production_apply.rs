@@ -1,0 +1,157 @@
+//! `fdc apply --config` on Kafka into MongoDB (FerretDB): the customer360 base runs over a
+//! synthetic stream (an initial load, then a refresh: the first run records the plan), the
+//! pipeline changes a cast and adds a projection field (`tests/plans/projection_casts_and_
+//! fields_changed`), and `fdc apply` re-ingests the two projections from their topics and
+//! refreshes the view: the single views then equal the embedded run of the new pipeline over
+//! the same stream, the re-ingested records carry the new field, the pipeline's consumer
+//! group's committed offsets are exactly what they were, and `fdc run` of the new pipeline is
+//! no longer refused.
+//!
+//! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
+//! service fails. Topics, group and database are unique to the test.
+#![cfg(feature = "integration")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod kafka_common;
+mod ops_common;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fdc_engine::store::ProjectionStore;
+use kafka_common::*;
+use ops_common::*;
+
+const PARTITIONS: i32 = 2;
+const BASE: &str = "tests/plans/bases/customer360";
+const NEW: &str = "tests/plans/projection_casts_and_fields_changed/new";
+
+/// Runs `fdc ARGS` with the file's configuration only, failing after [`PHASE`].
+fn fdc(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("FDC_KAFKA_BROKERS")
+        .env_remove("FDC_MONGO_URI")
+        .env_remove("FDC_HTTP_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fdc");
+    let deadline = Instant::now() + PHASE;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "`fdc {}` did not end within {PHASE:?}:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn compiled(pipeline: &str) -> fdc_plan::Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(pipeline);
+    fdc_dsl::load(&path).expect("the pipeline compiles").plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_reingests_from_the_topics_without_touching_the_groups_offsets() {
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let c = Customer360::new(&brokers, support::unique_name("it_apply"), PARTITIONS).await;
+    let (prefix, group, map, topics) = (&c.prefix, &c.group, &c.map, &c.topics);
+    std::fs::write(
+        &c.config,
+        config_text(&brokers, group, &uri, prefix, &map.renames, "dlq"),
+    )
+    .expect("config");
+    let config = arg(&c.config);
+    let stream = c.dir.join("stream.jsonl");
+    synthetic_stream(&stream, 12, now_ms());
+    let messages = file_messages(&stream).await;
+    produce(&producer(&brokers), map, &messages).await;
+
+    // The base: loaded, its view built, its plan recorded by the first run.
+    let o = fdc(&["run", BASE, "--config", config, "--initial-load"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = fdc(&["refresh", BASE, "customer_360", "--config", config]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let offsets = committed_offsets(&brokers, group, topics, PARTITIONS);
+    assert_eq!(offsets.values().sum::<i64>(), messages.len() as i64);
+
+    // The changed pipeline is refused, then applied.
+    let o = fdc(&["run", NEW, "--config", config, "--initial-load"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = fdc(&["apply", NEW, "--config", config]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("re-ingest projection: orders"), "{err}");
+    assert!(err.contains("refresh single view: customer_360"), "{err}");
+    assert!(err.contains("applied: 3 action(s) done"), "{err}");
+
+    // The group's offsets were neither read nor moved by the apply's reader.
+    assert_eq!(
+        committed_offsets(&brokers, group, topics, PARTITIONS),
+        offsets
+    );
+    // The views are those of a clean run of the new pipeline over the same stream.
+    let new = compiled(NEW);
+    let (expected, _) = reference_run(&new, &stream).await;
+    assert!(!expected.is_empty());
+    assert_same_views(&mongo_view_lines(&uri, prefix, &new).await, &expected);
+    // Every re-ingested order carries the new field's default.
+    let store = fdc_mongo::MongoStore::connect(fdc_mongo::MongoStoreConfig {
+        uri: uri.clone(),
+        database: prefix.clone(),
+        ..fdc_mongo::MongoStoreConfig::default()
+    })
+    .await
+    .expect("connect");
+    let orders = store
+        .scan("orders", None, 10_000)
+        .await
+        .expect("scan orders");
+    assert!(!orders.items.is_empty());
+    for r in &orders.items {
+        assert_eq!(
+            r.fields.get("currency"),
+            Some(&fdc_engine::value::Value::String("EUR".into())),
+            "an order not re-ingested"
+        );
+    }
+    // The new plan runs (the load has nothing left to read, so it ends).
+    let o = fdc(&["run", NEW, "--config", config, "--initial-load"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
