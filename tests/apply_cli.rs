@@ -142,9 +142,12 @@ fn applies_like_a_clean_run(variant: &str, expect_in_stderr: &[&str]) {
     let new = format!("tests/plans/{variant}/new");
     let store = deployed(&dir, &base, input);
     let before = exported(&base, &store, &dir.join("before"));
+    let plan = fdc(&["plan", &new, "--store", s(&store)]);
     let o = fdc(&["apply", &new, "--store", s(&store), "--input", input]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{variant}: {err}");
+    // It printed the plan it performed, as `fdc plan` prints it.
+    assert_eq!(o.stdout, plan.stdout, "{variant}");
     assert!(err.contains("applied:"), "{variant}: {err}");
     for e in expect_in_stderr {
         assert!(err.contains(e), "{variant}: `{e}` not in {err}");

@@ -124,6 +124,8 @@ pub struct Request<'a> {
     pub show: Option<PlanFormat>,
     /// How the store was named (`--store DIR`, `--config FILE`), and the pipeline, for hints.
     pub store_args: String,
+    /// The store's directory or configuration file as shown in the plan (as `fdc plan`).
+    pub store_shown: String,
     pub pipeline: String,
     /// Set by Ctrl-C: stop after the step in flight.
     pub interrupted: Arc<AtomicBool>,
@@ -165,7 +167,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         return ExitCode::from(1);
     };
     let record = super::deployed::record_of(&compiled);
-    let (spec, history, store_args) = match target(args) {
+    let (spec, history, store_args, store_shown) = match target(args) {
         Ok(t) => t,
         Err((code, message)) => {
             eprintln!("error: {message}");
@@ -187,6 +189,7 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
         ignore_running: args.ignore_running,
         show: Some(args.format),
         store_args,
+        store_shown,
         pipeline: super::paths::shown(&args.pipeline),
         interrupted: interrupted.clone(),
     };
@@ -215,8 +218,11 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
     }
 }
 
-/// The store of `args`, where a re-ingest reads, and how the store is named in hints.
-fn target(args: &ApplyArgs) -> Result<(StoreSpec, History, String), (u8, String)> {
+/// The store of `args`, where a re-ingest reads, and how the store is named: in hints (with
+/// its flag) and in the plan (as `fdc plan` shows it).
+type Target = (StoreSpec, History, String, String);
+
+fn target(args: &ApplyArgs) -> Result<Target, (u8, String)> {
     if let Some(dir) = &args.store {
         let spec = StoreSpec::ExistingDirectory {
             path: dir.clone(),
@@ -245,17 +251,14 @@ fn target(args: &ApplyArgs) -> Result<(StoreSpec, History, String), (u8, String)
             }
             History::Files(files)
         };
-        return Ok((
-            spec,
-            history,
-            format!("--store {}", super::paths::shown(dir)),
-        ));
+        let shown = super::paths::shown(dir);
+        return Ok((spec, history, format!("--store {shown}"), shown));
     }
     production_target(args)
 }
 
 #[cfg(feature = "production")]
-fn production_target(args: &ApplyArgs) -> Result<(StoreSpec, History, String), (u8, String)> {
+fn production_target(args: &ApplyArgs) -> Result<Target, (u8, String)> {
     let config = crate::config::load(args.config.as_deref(), &crate::config::ProcessEnv)
         .map_err(|e| (2, e.to_string()))?;
     let Some(mongodb) = &config.mongodb else {
@@ -274,11 +277,12 @@ fn production_target(args: &ApplyArgs) -> Result<(StoreSpec, History, String), (
         spec,
         History::Kafka(Box::new(config)),
         format!("--config {shown}"),
+        shown,
     ))
 }
 
 #[cfg(not(feature = "production"))]
-fn production_target(_args: &ApplyArgs) -> Result<(StoreSpec, History, String), (u8, String)> {
+fn production_target(_args: &ApplyArgs) -> Result<Target, (u8, String)> {
     Err((2, format!("--config: {}", super::WITHOUT_PRODUCTION)))
 }
 
@@ -390,7 +394,7 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
     if let Some(format) = request.show {
         let report = Report::new(
             AgainstKind::Record,
-            Side::of(&request.store_args, &deployed),
+            Side::of(&request.store_shown, &deployed),
             Side::of(&request.pipeline, new),
             changes.clone(),
         );
@@ -505,6 +509,7 @@ pub async fn before_run(
         ignore_running: false,
         show: None,
         store_args: check.store_args.clone(),
+        store_shown: check.store_args.clone(),
         pipeline: check.pipeline.clone(),
         interrupted: Arc::new(AtomicBool::new(false)),
     };
@@ -805,6 +810,8 @@ async fn clear_projection(
 struct TopicsOnly {
     topics: Vec<String>,
     inner: Arc<dyn DeadLetterSink>,
+    /// The dead letters kept (the re-ingest's own).
+    kept: std::sync::atomic::AtomicU64,
 }
 
 #[async_trait]
@@ -817,7 +824,10 @@ impl DeadLetterSink for TopicsOnly {
         if kept.is_empty() {
             return Ok(());
         }
-        self.inner.dead_letter(kept).await
+        let n = kept.len() as u64;
+        self.inner.dead_letter(kept).await?;
+        self.kept.fetch_add(n, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -853,23 +863,34 @@ async fn reingest(steps: &Steps<'_, '_>, plan: Plan, topic: &str) -> Result<bool
             resume: false,
         };
         d.events = fdc_topology::EventsSpec::Drop;
-        d.dead_letters = DeadLettersSpec::Sink(Arc::new(TopicsOnly {
+        let letters = Arc::new(TopicsOnly {
             topics: vec![topic.to_owned()],
             inner: embedded.clone(),
-        }));
+            kept: std::sync::atomic::AtomicU64::new(0),
+        });
+        d.dead_letters = DeadLettersSpec::Sink(letters.clone());
         d.runtime = RuntimeConfig {
             strategies: false,
             ..RuntimeConfig::default()
         };
-        if !run_to_end(d, &interrupted).await? {
+        let Some(summary) = run_to_end(d, &interrupted).await? else {
             return Ok(false);
-        }
+        };
+        eprintln!(
+            "  topic `{topic}`: {} change(s) applied, {} dead-lettered (the lines of other \
+             topics are skipped)",
+            summary.applied,
+            letters.kept.load(Ordering::SeqCst)
+        );
     }
     Ok(true)
 }
 
-/// Builds and runs `d` until its input ends; `Ok(false)` when interrupted.
-async fn run_to_end(d: Deployment, interrupted: &Arc<AtomicBool>) -> Result<bool, (u8, String)> {
+/// Builds and runs `d` until its input ends; `Ok(None)` when interrupted.
+async fn run_to_end(
+    d: Deployment,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Option<fdc_engine::runtime::Summary>, (u8, String)> {
     let mut built = fdc_topology::build(d)
         .await
         .map_err(|e| (e.code, e.message))?;
@@ -887,11 +908,7 @@ async fn run_to_end(d: Deployment, interrupted: &Arc<AtomicBool>) -> Result<bool
     let summary = built.run(&shutdown).await;
     watch.abort();
     let summary = summary.map_err(|e| (1, e.to_string()))?;
-    eprintln!(
-        "  read {} message(s): {} change(s) applied, {} dead-lettered",
-        summary.consumed, summary.applied, summary.dead_lettered
-    );
-    Ok(!interrupted.load(Ordering::SeqCst))
+    Ok((!interrupted.load(Ordering::SeqCst)).then_some(summary))
 }
 
 /// Kafka: the projection's topic alone, from its earliest retained offset up to the end of
@@ -927,7 +944,14 @@ async fn kafka_reingest(
     d.role = fdc_engine::runtime::Role::All;
     d.events = fdc_topology::EventsSpec::Drop;
     d.runtime.strategies = false;
-    run_to_end(d, interrupted).await
+    let Some(summary) = run_to_end(d, interrupted).await? else {
+        return Ok(false);
+    };
+    eprintln!(
+        "  read {} message(s): {} change(s) applied, {} dead-lettered",
+        summary.consumed, summary.applied, summary.dead_lettered
+    );
+    Ok(true)
 }
 
 /// Test-only crash point (feature `integration`, for tests/apply_cli.rs): with
