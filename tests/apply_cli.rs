@@ -162,7 +162,7 @@ fn applies_like_a_clean_run(variant: &str, expect_in_stderr: &[&str]) {
         applied, clean,
         "{variant}: the applied store differs from a clean run"
     );
-    if variant != "view_removed" {
+    if !["view_removed", "indexes_changed"].contains(&variant) {
         assert_ne!(
             before, clean,
             "{variant}: the change must change the stored data"
@@ -265,23 +265,73 @@ fn a_reingest_without_input_is_refused_naming_the_projections() {
 }
 
 #[test]
-fn drops_are_refused_before_anything_is_done() {
+fn indexes_are_dropped_and_created() {
+    applies_like_a_clean_run(
+        "indexes_changed",
+        &[
+            "drop index: addresses(customer_id, kind)",
+            "drop index: customers(email)",
+            "create index: customers(email)",
+            "create index: orders(status)",
+        ],
+    );
+    // `customers(email)` is no longer unique: a second customer with Ada's email is stored
+    // (the old unique index, had it stayed, would refuse it).
+    let dir = root().join(Path::new(env!("CARGO_TARGET_TMPDIR")).join("apply_cli_indexes_changed"));
+    let first = std::fs::read_to_string(root().join("pipelines/customer360/events.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace(r#""CUSTOMER_ID": 1"#, r#""CUSTOMER_ID": 9"#);
+    assert!(first.contains(r#""CUSTOMER_ID": 9"#));
+    let more = dir.join("twin.jsonl");
+    std::fs::write(&more, format!("{first}\n")).unwrap();
+    let new = "tests/plans/indexes_changed/new";
+    let o = fdc(&[
+        "run",
+        new,
+        "--input",
+        s(&more),
+        "--store",
+        s(&dir.join("store")),
+        "--print",
+        "projections",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(printed.matches("ada@example.com").count(), 2, "{printed}");
+}
+
+#[test]
+fn prune_drops_a_removed_views_collection() {
     let dir = scratch("prune");
     let (base, input) = base_of("view_removed_prune");
+    let new = "tests/plans/view_removed_prune/new";
     let store = deployed(&dir, &base, input);
-    let o = fdc(&[
-        "apply",
-        "tests/plans/view_removed_prune/new",
-        "--store",
-        s(&store),
-        "--prune",
-    ]);
+    let o = fdc(&["apply", new, "--store", s(&store), "--prune"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
         err.contains("drop removed single view's collection: driver_card"),
         "{err}"
     );
+    // The old pipeline's view of it is empty now (the new one has no such view).
+    let o = fdc(&[
+        "run",
+        &base,
+        "--input",
+        "/dev/null",
+        "--store",
+        s(&store),
+        "--print",
+        "views",
+        "--mark-applied",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(!printed.contains("\"driver_card\""), "{printed}");
+    assert!(printed.contains("\"vehicle_status\""), "{printed}");
 }
 
 #[test]

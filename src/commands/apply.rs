@@ -17,9 +17,8 @@
 //!   come out the same and the reads are those of a field refresh anyway;
 //! - strategy changes and removed items left alone need nothing: they take effect when the
 //!   new plan runs;
-//! - index drops and collection drops (`--prune`) are not performed by this version: an apply
-//!   that needs one is refused before it does anything, naming them (do them by hand, then
-//!   `fdc run --mark-applied`).
+//! - index drops (before the new plan's build, which creates the indexes it needs) and, with
+//!   `--prune`, collection drops go to the store (`OpenedStore::drop_*`).
 //!
 //! Resumable: the progress (actions done, the refresh cursor of the one in flight) is kept in
 //! the deployment record's `apply` field after every step; the record's plan stays the old one
@@ -33,7 +32,7 @@
 //! while one is recent, unless `--ignore-running`.
 //!
 //! Exit status: 0 applied (or nothing to do), 1 an error (nothing deployed on the store, a
-//! re-ingest without input, an action this version cannot do, a store failure), 2 refused (a
+//! re-ingest without input, a store failure), 2 refused (a
 //! run of the store looks alive, an unfinished apply toward another plan; usage errors), 130
 //! interrupted (Ctrl-C: the next `fdc apply` resumes). `--dry-run` prints and exits as `fdc
 //! plan` does (0 nothing to do, 2 actions, 1 errors) and changes nothing.
@@ -405,7 +404,7 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
         return Ok(Outcome::NothingToDo);
     }
     let chosen = selected(&changes.actions, request.only).map_err(|e| (2, e))?;
-    refuse_unsupported(&changes, &chosen, request)?;
+    refuse_without_history(&changes, &chosen, request)?;
     let mut progress = deployed.apply.clone().unwrap_or_else(|| ApplyProgress {
         target: new.plan_fingerprint.clone(),
         target_text_hash: new.text_hash.clone(),
@@ -530,9 +529,8 @@ fn describe(a: &Action) -> String {
     format!("{}: {}", super::deployed::kind_name(a.kind), a.target)
 }
 
-/// Refuses, before anything is changed, the actions this version cannot do and a re-ingest
-/// without a place to read from.
-fn refuse_unsupported(
+/// Refuses, before anything is changed, a re-ingest without a place to read from.
+fn refuse_without_history(
     changes: &Changes,
     chosen: &BTreeSet<usize>,
     request: &Request<'_>,
@@ -545,33 +543,6 @@ fn refuse_unsupported(
             .filter(|(i, _)| chosen.contains(i))
             .map(|(_, a)| a)
     };
-    let drops: Vec<String> = picked()
-        .filter(|a| {
-            matches!(
-                a.kind,
-                ActionKind::DropIndex | ActionKind::DropView | ActionKind::DropProjection
-            )
-        })
-        .map(describe)
-        .collect();
-    if !drops.is_empty() {
-        return Err((
-            1,
-            format!(
-                "this fdc apply does not drop indexes or collections yet, and the plan needs: \
-                 {}. Nothing was changed. Drop them by hand, do the other actions (`fdc \
-                 refresh`), then record the plan with `fdc run {} {} --mark-applied`{}",
-                drops.join("; "),
-                request.pipeline,
-                request.store_args,
-                if request.prune {
-                    "; or apply without --prune to leave removed collections alone"
-                } else {
-                    ""
-                }
-            ),
-        ));
-    }
     if let History::Nowhere(how) = &request.history {
         let reingested: Vec<String> = picked()
             .filter(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest))
@@ -668,10 +639,29 @@ impl Steps<'_, '_> {
             ActionKind::UpdateStrategies | ActionKind::KeepView | ActionKind::KeepProjection => {
                 Ok(true)
             }
-            ActionKind::DropIndex | ActionKind::DropView | ActionKind::DropProjection => Err((
-                1,
-                format!("`{}` cannot be done by this version", describe(action)),
-            )),
+            // Drops go to the store directly: an index drop comes before the new plan's build
+            // (which would otherwise create the same fields with the new uniqueness first).
+            ActionKind::DropIndex => {
+                self.opened
+                    .drop_index(&action.collection, &action.fields)
+                    .await
+                    .map_err(|e| (1, e.to_string()))?;
+                Ok(true)
+            }
+            ActionKind::DropView => {
+                self.opened
+                    .drop_view(&action.collection)
+                    .await
+                    .map_err(|e| (1, e.to_string()))?;
+                Ok(true)
+            }
+            ActionKind::DropProjection => {
+                self.opened
+                    .drop_projection(&action.collection)
+                    .await
+                    .map_err(|e| (1, e.to_string()))?;
+                Ok(true)
+            }
         }
     }
 
