@@ -5,7 +5,8 @@
 //! refreshes the view: the single views then equal the embedded run of the new pipeline over
 //! the same stream, the re-ingested records carry the new field, the pipeline's consumer
 //! group's committed offsets are exactly what they were, and `fdc run` of the new pipeline is
-//! no longer refused.
+//! no longer refused. Before that, a running `fdc run` of the base keeps its heartbeat in the
+//! record, `fdc apply` is refused naming its pid, and the run's graceful stop removes it.
 //!
 //! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
 //! service fails. Topics, group and database are unique to the test.
@@ -20,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fdc_engine::store::ProjectionStore;
+use fdc_engine::store::{DeploymentStore, ProjectionStore};
 use kafka_common::*;
 use ops_common::*;
 
@@ -30,9 +31,15 @@ const NEW: &str = "tests/plans/projection_casts_and_fields_changed/new";
 
 /// Runs `fdc ARGS` with the file's configuration only, failing after [`PHASE`].
 fn fdc(args: &[&str]) -> Output {
+    fdc_env(args, &[])
+}
+
+/// [`fdc`] with these environment variables.
+fn fdc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("FDC_KAFKA_BROKERS")
         .env_remove("FDC_MONGO_URI")
         .env_remove("FDC_HTTP_LISTEN")
@@ -100,7 +107,7 @@ async fn apply_reingests_from_the_topics_without_touching_the_groups_offsets() {
     let offsets = committed_offsets(&brokers, group, topics, PARTITIONS);
     assert_eq!(offsets.values().sum::<i64>(), messages.len() as i64);
 
-    // The changed pipeline is refused, then applied.
+    // The changed pipeline is refused.
     let o = fdc(&["run", NEW, "--config", config, "--initial-load"]);
     assert_eq!(
         o.status.code(),
@@ -108,6 +115,65 @@ async fn apply_reingests_from_the_topics_without_touching_the_groups_offsets() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+
+    // While the base runs, its heartbeat is in the record and the apply is refused, naming
+    // the run; a graceful stop removes the heartbeat.
+    let store = fdc_mongo::MongoStore::connect(fdc_mongo::MongoStoreConfig {
+        uri: uri.clone(),
+        database: prefix.clone(),
+        ..fdc_mongo::MongoStoreConfig::default()
+    })
+    .await
+    .expect("connect");
+    let mut running = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", BASE, "--config", config])
+        .env_remove("FDC_KAFKA_BROKERS")
+        .env_remove("FDC_MONGO_URI")
+        .env_remove("FDC_HTTP_LISTEN")
+        .env("FDC_HEARTBEAT_MS", "200")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fdc run");
+    let pid = running.id();
+    let deadline = Instant::now() + PHASE;
+    loop {
+        let record = store
+            .load_deployment()
+            .await
+            .expect("record")
+            .expect("deployed");
+        if record.heartbeat.as_ref().is_some_and(|h| h.pid == pid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat of the run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let o = fdc_env(
+        &["apply", NEW, "--config", config],
+        &[("FDC_HEARTBEAT_MS", "200")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("(pid {pid})")), "{err}");
+    let term = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    assert!(running.wait().expect("wait").success());
+    let record = store
+        .load_deployment()
+        .await
+        .expect("record")
+        .expect("deployed");
+    assert_eq!(
+        record.heartbeat, None,
+        "a stopped run removes its heartbeat"
+    );
+
+    // Applied.
     let o = fdc(&["apply", NEW, "--config", config]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -126,13 +192,6 @@ async fn apply_reingests_from_the_topics_without_touching_the_groups_offsets() {
     assert!(!expected.is_empty());
     assert_same_views(&mongo_view_lines(&uri, prefix, &new).await, &expected);
     // Every re-ingested order carries the new field's default.
-    let store = fdc_mongo::MongoStore::connect(fdc_mongo::MongoStoreConfig {
-        uri: uri.clone(),
-        database: prefix.clone(),
-        ..fdc_mongo::MongoStoreConfig::default()
-    })
-    .await
-    .expect("connect");
     let orders = store
         .scan("orders", None, 10_000)
         .await
