@@ -387,7 +387,7 @@ fn a_crash_in_the_middle_of_a_refresh_resumes_to_the_same_state() {
 }
 
 #[test]
-fn only_applies_one_view_and_leaves_the_deployment_unfinished() {
+fn only_naming_every_view_of_the_plan_completes_the_apply() {
     let dir = scratch("only");
     let (base, input) = base_of("view_added");
     let new = "tests/plans/view_added/new";
@@ -405,10 +405,7 @@ fn only_applies_one_view_and_leaves_the_deployment_unfinished() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("build single view: order_summary"), "{err}");
-    assert!(
-        err.contains("partly applied") || err.contains("applied:"),
-        "{err}"
-    );
+    assert!(err.contains("applied: 1 action(s) done"), "{err}");
     // All of this plan's actions concern the view: the apply is complete.
     let r = fdc(&["run", new, "--input", "/dev/null", "--store", s(&store)]);
     assert!(r.status.success(), "{}", stderr(&r));
@@ -593,4 +590,59 @@ fn a_reingest_removes_the_records_the_new_definition_no_longer_makes() {
         "{:?}",
         clean["projections/addresses.jsonl"]
     );
+}
+
+#[test]
+fn a_partial_apply_is_recorded_and_fdc_run_refuses_until_the_rest_is_applied() {
+    // Two view actions: `order_summary` added (view_added) and `customer_360` changed
+    // (view_fields_changed_replace), in one pipeline.
+    let dir = scratch("partial");
+    let input = "pipelines/customer360/events.jsonl";
+    let new = dir.join("new");
+    copy_dir(&root().join("tests/plans/view_added/new"), &new);
+    std::fs::copy(
+        root().join("tests/plans/view_fields_changed_replace/new/customer_360.fdl"),
+        new.join("customer_360.fdl"),
+    )
+    .unwrap();
+    let new = s(&new).to_owned();
+    let store = deployed(&dir, "tests/plans/bases/customer360", input);
+    let o = fdc(&[
+        "apply",
+        &new,
+        "--store",
+        s(&store),
+        "--only",
+        "order_summary",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("build single view: order_summary"), "{err}");
+    assert!(!err.contains("refresh single view: customer_360"), "{err}");
+    assert!(
+        err.contains("partly applied: 1 of 2 action(s) done"),
+        "{err}"
+    );
+    // Neither plan runs on the mixed store.
+    for pipeline in [new.as_str(), "tests/plans/bases/customer360"] {
+        let r = fdc(&[
+            "run",
+            pipeline,
+            "--input",
+            "/dev/null",
+            "--store",
+            s(&store),
+        ]);
+        assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+        assert!(stderr(&r).contains("is not finished"), "{}", stderr(&r));
+    }
+    // The rest: the built view is not built again.
+    let o = fdc(&["apply", &new, "--store", s(&store)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("resuming the apply"), "{err}");
+    assert!(!err.contains("build single view: order_summary"), "{err}");
+    assert!(err.contains("refresh single view: customer_360"), "{err}");
+    let applied = exported(&new, &store, &dir.join("applied"));
+    assert_eq!(applied, clean(&dir, &new, input));
 }
