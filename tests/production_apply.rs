@@ -214,3 +214,53 @@ async fn apply_reingests_from_the_topics_without_touching_the_groups_offsets() {
     );
     let _ = std::fs::remove_dir_all(&c.dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_apply_refreshes_a_changed_view_before_it_reads() {
+    let brokers = support::require_kafka();
+    let uri = support::require_mongo();
+    let c = Customer360::new(&brokers, support::unique_name("it_run_apply"), PARTITIONS).await;
+    let (prefix, group, map) = (&c.prefix, &c.group, &c.map);
+    std::fs::write(
+        &c.config,
+        config_text(&brokers, group, &uri, prefix, &map.renames, "dlq"),
+    )
+    .expect("config");
+    let config = arg(&c.config);
+    let stream = c.dir.join("stream.jsonl");
+    synthetic_stream(&stream, 6, now_ms());
+    produce(&producer(&brokers), map, &file_messages(&stream).await).await;
+    let o = fdc(&["run", BASE, "--config", config, "--initial-load"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = fdc(&["refresh", BASE, "customer_360", "--config", config]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let changed = "tests/plans/view_fields_changed_replace/new";
+    let o = fdc(&[
+        "run",
+        changed,
+        "--config",
+        config,
+        "--initial-load",
+        "--apply",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("refresh single view: customer_360"), "{err}");
+    assert!(err.contains("applied: 1 action(s) done"), "{err}");
+    let new = compiled(changed);
+    let (expected, _) = reference_run(&new, &stream).await;
+    assert!(expected.iter().all(|l| l.contains("\"signed_up\"")));
+    assert_same_views(&mongo_view_lines(&uri, prefix, &new).await, &expected);
+    let _ = std::fs::remove_dir_all(&c.dir);
+}

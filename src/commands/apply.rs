@@ -32,9 +32,9 @@
 //! while one is recent, unless `--ignore-running`.
 //!
 //! Exit status: 0 applied (or nothing to do), 1 an error (nothing deployed on the store, a
-//! re-ingest without input, a store failure), 2 refused (a
-//! run of the store looks alive, an unfinished apply toward another plan; usage errors), 130
-//! interrupted (Ctrl-C: the next `fdc apply` resumes). `--dry-run` prints and exits as `fdc
+//! re-ingest without input, a store failure), 2 refused (a run of the store looks alive, an
+//! unfinished apply toward another plan; usage errors), 130 interrupted (Ctrl-C: the next
+//! `fdc apply` resumes). `--dry-run` prints and exits as `fdc
 //! plan` does (0 nothing to do, 2 actions, 1 errors) and changes nothing.
 
 use std::collections::BTreeSet;
@@ -209,7 +209,10 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
     });
     match result {
         Ok(Outcome::NothingToDo | Outcome::Applied | Outcome::Partial { .. }) => ExitCode::SUCCESS,
-        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::Interrupted) => {
+            eprintln!("interrupted: run the same `fdc apply` again to resume");
+            ExitCode::from(130)
+        }
         Err((code, message)) => {
             eprintln!("error: {message}");
             ExitCode::from(code)
