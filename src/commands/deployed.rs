@@ -21,7 +21,7 @@ use fdc_plan::deployment::Deployment as Record;
 pub struct Check {
     /// The record of the plan about to run.
     pub record: Record,
-    /// `--apply`: record the new plan first when its actions need no data work.
+    /// `--apply`: the run applies the new plan first (`apply::before_run`), then checks.
     pub apply: bool,
     /// `--mark-applied`: record the new plan whatever its actions (done by hand).
     pub mark_applied: bool,
@@ -155,45 +155,25 @@ pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8
         .iter()
         .filter(|a| !run_does(a.kind))
         .collect();
-    if !check.apply {
-        return Err((
-            2,
-            format!(
-                "the pipeline differs from the plan deployed on this store{when}; applying it \
-                 takes {} action(s):\n{}nothing was read. See why and what each costs with \
-                 `{plan_cmd}`.{}",
-                changes.actions.len(),
-                action_lines(&changes.actions),
-                if work.is_empty() {
-                    " None of these needs data work: rerun with `--apply` to record the new \
-                     plan and run it."
-                        .to_owned()
-                } else {
-                    manual_hint(&work, check)
-                }
-            ),
-        ));
-    }
-    if !work.is_empty() {
-        return Err((
-            2,
-            format!(
-                "--apply records a new plan only when its actions need no data work, and \
-                 these do:\n{}nothing was read or recorded. See them with `{plan_cmd}`.{}",
-                action_lines(&work.iter().map(|a| (*a).clone()).collect::<Vec<_>>()),
+    // A run with `--apply` applied the new plan before this check (`apply::before_run`), so
+    // a difference left here is refused whatever the flag.
+    Err((
+        2,
+        format!(
+            "the pipeline differs from the plan deployed on this store{when}; applying it \
+             takes {} action(s):\n{}nothing was read. See why and what each costs with \
+             `{plan_cmd}`.{}",
+            changes.actions.len(),
+            action_lines(&changes.actions),
+            if work.is_empty() {
+                " None of these needs data work: rerun with `--apply` to record the new \
+                 plan and run it."
+                    .to_owned()
+            } else {
                 manual_hint(&work, check)
-            ),
-        ));
-    }
-    store
-        .save_deployment(&stamped(&check.record))
-        .await
-        .map_err(|e| (1, e.to_string()))?;
-    eprintln!(
-        "applied: the new plan is recorded ({} action(s), each done by the run itself)",
-        changes.actions.len()
-    );
-    Ok(())
+            }
+        ),
+    ))
 }
 
 /// What to do about actions that need data work: `fdc apply` (or `fdc run --apply`), or by
