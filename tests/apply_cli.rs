@@ -411,25 +411,41 @@ fn only_naming_every_view_of_the_plan_completes_the_apply() {
     assert!(r.status.success(), "{}", stderr(&r));
 }
 
-/// A FIFO `fdc run` blocks on: it has written its heartbeat and waits for input.
+/// An `fdc run` of `pipeline` on `store` blocked on a FIFO input, returned once it has
+/// written its first heartbeat (it logs it; the record cannot be read meanwhile: the run holds
+/// the store's lock).
 fn blocked_run(dir: &Path, pipeline: &str, store: &Path, beat_ms: &str) -> std::process::Child {
+    use std::io::BufRead;
     let fifo = dir.join("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    Command::new(env!("CARGO_BIN_EXE_fdc"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
         .current_dir(root())
         .env("FDC_HEARTBEAT_MS", beat_ms)
         .args(["run", pipeline, "--input", s(&fifo), "--store", s(store)])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("heartbeat written") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run logs its first heartbeat");
+    child
 }
 
-/// Kills the blocked run once it has written its first heartbeat (right after its deployment
-/// check; the record cannot be read meanwhile: the run holds the store's lock), as a crash.
+/// Kills the blocked run, as a crash: its heartbeat stays in the record.
 fn kill_after_first_beat(mut child: std::process::Child) {
-    std::thread::sleep(std::time::Duration::from_millis(1500));
     child.kill().unwrap();
     child.wait().unwrap();
 }

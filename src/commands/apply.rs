@@ -200,9 +200,18 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
                 flag.store(true, Ordering::SeqCst);
             }
         });
-        let opened = fdc_topology::open_store(&spec)
-            .await
-            .map_err(|e| (1, e.message))?;
+        let opened = fdc_topology::open_store(&spec).await.map_err(|e| {
+            // The embedded store is locked by the process that has it open: say which kind.
+            let busy =
+                matches!(spec, StoreSpec::ExistingDirectory { .. }) && e.message.contains("lock");
+            let hint = if busy {
+                " (another fdc process, e.g. a running `fdc run`, has this store open: stop \
+                 it first)"
+            } else {
+                ""
+            };
+            (e.code, format!("{}{hint}", e.message))
+        })?;
         let outcome = apply(&opened, &request).await;
         watcher.abort();
         outcome

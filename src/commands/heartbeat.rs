@@ -100,8 +100,10 @@ pub fn spawn(
     plan_fingerprint: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval());
+        let every = interval();
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
             ticks.tick().await;
             match store.load_deployment().await {
@@ -109,8 +111,16 @@ pub fn spawn(
                     if record.plan_fingerprint == plan_fingerprint && record.apply.is_none() =>
                 {
                     record.heartbeat = Some(beat(&plan_fingerprint, super::apply::now_ms()));
-                    if let Err(e) = store.save_deployment(&record).await {
-                        tracing::warn!(error = %e, "cannot write the heartbeat");
+                    match store.save_deployment(&record).await {
+                        Ok(()) if first => {
+                            first = false;
+                            tracing::info!(
+                                every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+                                "heartbeat written into the deployment record"
+                            );
+                        }
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot write the heartbeat"),
                     }
                 }
                 Ok(_) => {
