@@ -353,7 +353,10 @@ fn a_crash_in_the_middle_of_a_refresh_resumes_to_the_same_state() {
         "1",
     ];
     let o = fdc_env(&args, &[("FDC_TEST_APPLY_ABORT_AFTER_CURSORS", "2")]);
-    assert!(!o.status.success(), "{}", stderr(&o));
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(9), "{}", stderr(&o));
+    }
     assert!(stderr(&o).contains("aborting after 2"), "{}", stderr(&o));
     // Unfinished: fdc run refuses, naming the apply.
     let r = fdc(&["run", &new, "--input", "/dev/null", "--store", s(&store)]);

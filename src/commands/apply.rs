@@ -957,8 +957,8 @@ async fn kafka_reingest(
 }
 
 /// Test-only crash point (feature `integration`, for tests/apply_cli.rs): with
-/// `FDC_TEST_APPLY_ABORT_AFTER_CURSORS=N` the process aborts (no cleanup, as a SIGKILL)
-/// right after the N-th refresh cursor of this process was saved.
+/// `FDC_TEST_APPLY_ABORT_AFTER_CURSORS=N` the process sends itself SIGKILL right after the
+/// N-th refresh cursor of this process was saved.
 mod crash_hook {
     #[cfg(feature = "integration")]
     pub fn after_saved_cursor() {
@@ -970,6 +970,11 @@ mod crash_hook {
         if let Some(limit) = limit {
             if SAVED.fetch_add(1, Ordering::SeqCst) + 1 >= limit {
                 eprintln!("fdc test hook: aborting after {limit} saved cursor(s)");
+                // A real SIGKILL (no unwinding, no destructor, no flush), as a crash.
+                let pid = std::process::id().to_string();
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .status();
                 std::process::abort();
             }
         }
