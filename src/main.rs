@@ -62,6 +62,9 @@ enum Command {
     /// Show what a new pipeline would change in the single views, on live messages, without
     /// writing anything (MongoDB only read, no offsets committed).
     Preview(commands::preview::PreviewArgs),
+    /// Perform what `fdc plan` shows on a store: indexes, re-ingests, view refreshes; then
+    /// record the new plan (resumable; `--dry-run` is `fdc plan`).
+    Apply(commands::apply::ApplyArgs),
     /// Run the pipelines' test cases (`*.test.yaml`), each on a fresh in-memory store.
     Test(commands::test::TestArgs),
     /// Show what a running production `fdc run` is doing (readiness, lag, counts), from the
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::explain::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Preview(args) => commands::preview::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
         Command::Test(args) => commands::test::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Pause(args) => commands::pause::run(&args, true),

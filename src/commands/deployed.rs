@@ -4,16 +4,16 @@
 //! In: the compiled pipeline (its plan and file texts), the store a run or a plan opens, and
 //! whether the run was started with `--apply`. Out: for `fdc run`, whether it may consume
 //! input ([`check`]): the same plan runs; an empty store records the plan (first deploy) and
-//! runs; a different plan is refused with exit 2 and a message naming the actions, unless
-//! `--apply` is given and no action needs data work (then the new plan is recorded and the
-//! run goes on); for `fdc plan`, the stored record and the store's counts ([`stored`]).
+//! runs; a different plan is refused with exit 2 and a message naming the actions (`fdc run
+//! --apply` applies it first: `commands/apply.rs`), and so is any plan while an `fdc apply`
+//! is unfinished; for `fdc plan`, the stored record and the store's counts ([`stored`]).
 //!
 //! Guarantees: the check reads the record before anything is read from the input, and writes
 //! nothing but the record; who applied a deployment comes from `FDC_DEPLOYED_BY`, else the
 //! user name (`USER`, `USERNAME`): the CLI reads it, no engine crate does.
 
 use fdc_core::store::DeploymentStore;
-use fdc_plan::deployment::diff::{diff, Action, ActionKind, Counts, DiffOptions};
+use fdc_plan::deployment::diff::{diff, Action, ActionKind, Changes, Counts, DiffOptions};
 use fdc_plan::deployment::Deployment as Record;
 
 /// What `fdc run` checks against the store before it consumes anything.
@@ -21,7 +21,7 @@ use fdc_plan::deployment::Deployment as Record;
 pub struct Check {
     /// The record of the plan about to run.
     pub record: Record,
-    /// `--apply`: record the new plan first when its actions need no data work.
+    /// `--apply`: the run applies the new plan first (`apply::before_run`), then checks.
     pub apply: bool,
     /// `--mark-applied`: record the new plan whatever its actions (done by hand).
     pub mark_applied: bool,
@@ -63,7 +63,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// `record` stamped with the current time and [`applied_by`].
-fn stamped(record: &Record) -> Record {
+pub fn stamped(record: &Record) -> Record {
     let now = now_ms();
     let mut r = record.clone();
     r.applied_at = Some(fdc_core::store::record::millis_to_rfc3339(now));
@@ -92,7 +92,8 @@ fn action_lines(actions: &[Action]) -> String {
         .collect()
 }
 
-fn kind_name(kind: ActionKind) -> &'static str {
+/// How an action is named in one line.
+pub fn kind_name(kind: ActionKind) -> &'static str {
     match kind {
         ActionKind::DropIndex => "drop index",
         ActionKind::CreateIndex => "create index",
@@ -127,6 +128,23 @@ pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8
         eprintln!("deployed: first run on this store: its plan is recorded");
         return Ok(());
     };
+    if let Some(p) = &deployed.apply {
+        let whose = if p.target == check.record.plan_fingerprint {
+            "to this pipeline's plan"
+        } else {
+            "to another plan"
+        };
+        return Err((
+            2,
+            format!(
+                "an `fdc apply` {whose} started {} by {} is not finished on this store ({}                  action(s) done): the store holds a mix of two plans, so nothing was read.                  Finish it with `fdc apply PIPELINE {}`.",
+                p.started_at,
+                p.started_by,
+                p.done.len(),
+                check.store_args
+            ),
+        ));
+    }
     if deployed.plan_fingerprint == check.record.plan_fingerprint {
         return Ok(());
     }
@@ -142,89 +160,44 @@ pub async fn check(store: &dyn DeploymentStore, check: &Check) -> Result<(), (u8
         .iter()
         .filter(|a| !run_does(a.kind))
         .collect();
-    if !check.apply {
-        return Err((
-            2,
-            format!(
-                "the pipeline differs from the plan deployed on this store{when}; applying it \
-                 takes {} action(s):\n{}nothing was read. See why and what each costs with \
-                 `{plan_cmd}`.{}",
-                changes.actions.len(),
-                action_lines(&changes.actions),
-                if work.is_empty() {
-                    " None of these needs data work: rerun with `--apply` to record the new \
-                     plan and run it."
-                        .to_owned()
-                } else {
-                    manual_hint(&work, check)
-                }
-            ),
-        ));
-    }
-    if !work.is_empty() {
-        return Err((
-            2,
-            format!(
-                "--apply records a new plan only when its actions need no data work, and \
-                 these do:\n{}nothing was read or recorded. See them with `{plan_cmd}`.{}",
-                action_lines(&work.iter().map(|a| (*a).clone()).collect::<Vec<_>>()),
+    // A run with `--apply` applied the new plan before this check (`apply::before_run`), so
+    // a difference left here is refused whatever the flag.
+    Err((
+        2,
+        format!(
+            "the pipeline differs from the plan deployed on this store{when}; applying it \
+             takes {} action(s):\n{}nothing was read. See why and what each costs with \
+             `{plan_cmd}`.{}",
+            changes.actions.len(),
+            action_lines(&changes.actions),
+            if work.is_empty() {
+                " None of these needs data work: rerun with `--apply` to record the new \
+                 plan and run it."
+                    .to_owned()
+            } else {
                 manual_hint(&work, check)
-            ),
-        ));
-    }
-    store
-        .save_deployment(&stamped(&check.record))
-        .await
-        .map_err(|e| (1, e.to_string()))?;
-    eprintln!(
-        "applied: the new plan is recorded ({} action(s), each done by the run itself)",
-        changes.actions.len()
-    );
-    Ok(())
+            }
+        ),
+    ))
 }
 
-/// What to do about actions that need data work, as things are: `fdc apply` does not exist
-/// yet; the views can be rebuilt with `fdc refresh`.
+/// What to do about actions that need data work: `fdc apply` (or `fdc run --apply`), or by
+/// hand and then `--mark-applied`.
 fn manual_hint(work: &[&Action], check: &Check) -> String {
-    let mut views: Vec<&str> = work
+    let reingest = work
         .iter()
-        .filter(|a| {
-            matches!(
-                a.kind,
-                ActionKind::Build | ActionKind::Refresh | ActionKind::RefreshFields
-            )
-        })
-        .map(|a| a.target.as_str())
-        .collect();
-    views.dedup();
-    let mut hint = String::from(
-        "\n`fdc apply`, which will perform these actions, is not there yet (issue 13).",
-    );
-    if !views.is_empty() {
-        hint.push_str(&format!(
-            " Until then rebuild the single view(s) {} with `fdc refresh {} VIEW {}`",
-            views
-                .iter()
-                .map(|v| format!("`{v}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            check.pipeline,
-            check.store_args
-        ));
-        if work
-            .iter()
-            .any(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest))
-        {
-            hint.push_str(", after re-reading the topics of the (re-)ingested projections");
-        }
-        hint.push('.');
+        .any(|a| matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest));
+    let input = if reingest && check.store_args.starts_with("--store") {
+        " --input FILE..."
     } else {
-        hint.push_str(" Until then do them by hand.");
-    }
-    hint.push_str(
-        " Then `--mark-applied` records the new plan (you vouch that the store holds its data).",
-    );
-    hint
+        ""
+    };
+    format!(
+        "\nApply them with `fdc apply {} {}{input}` (resumable; `--dry-run` shows them), then \
+         run. Or do them by hand and record the new plan with `--mark-applied` (you vouch that \
+         the store holds its data).",
+        check.pipeline, check.store_args
+    )
 }
 
 /// `--mark-applied`: records the new plan whatever its actions (the operator did them by
@@ -242,6 +215,12 @@ async fn mark_applied(store: &dyn DeploymentStore, check: &Check) -> Result<(), 
         eprintln!("marked applied: the new plan is recorded as deployed on this store");
     }
     Ok(())
+}
+
+/// The actions that bring a store from `deployed` to `new`, with the store's `counts` for the
+/// estimates: what `fdc plan` prints and `fdc apply` performs (one diff for both).
+pub fn actions(deployed: &Record, new: &Record, prune: bool, counts: Counts) -> Changes {
+    diff(deployed, new, &DiffOptions { prune, counts })
 }
 
 /// The counts of `fdc plan`'s estimates: records per projection and documents per view of

@@ -9,11 +9,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+pub mod apply;
 pub mod check;
 pub mod deployed;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod heartbeat;
 pub mod imports;
 pub mod inspect;
 pub mod lsp;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use fdc_plan::deployment::diff::{diff, DiffOptions};
+use fdc_plan::deployment::diff::DiffOptions;
 use fdc_plan::deployment::report::{AgainstKind, Report, Side};
 use fdc_plan::deployment::Deployment;
 
@@ -160,27 +160,31 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
             return Err(failed());
         }
     };
-    let changes = diff(&old, &new, &options);
+    let changes = super::deployed::actions(&old, &new, options.prune, options.counts);
     let report = Report::new(
         against,
         Side::of(&old_path, &old),
         Side::of(&new_path, &new),
         changes,
     );
-    let text = match args.format {
-        PlanFormat::Human => report.human(),
-        PlanFormat::Json => {
-            let mut t = serde_json::to_string_pretty(&report).unwrap_or_default();
-            t.push('\n');
-            t
-        }
-    };
-    crate::output::print(&text)?;
+    crate::output::print(&render(&report, args.format))?;
     Ok(if report.nothing_to_do {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+/// The report as `fdc plan` prints it (also `fdc apply`'s first output).
+pub fn render(report: &Report, format: PlanFormat) -> String {
+    match format {
+        PlanFormat::Human => report.human(),
+        PlanFormat::Json => {
+            let mut t = serde_json::to_string_pretty(report).unwrap_or_default();
+            t.push('\n');
+            t
+        }
+    }
 }
 
 /// The store an `fdc.yaml` names (its MongoDB), for `--config`.

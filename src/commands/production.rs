@@ -187,6 +187,7 @@ pub fn run_production(
         let counters = Arc::new(Counters::default());
         deployment.counters = counters.clone();
         let mut background = Vec::new();
+        let mut heartbeat = None;
         if let Some(addr) = &listen {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -209,14 +210,33 @@ pub fn run_production(
             let opened = fdc_topology::open_store(&deployment.store)
                 .await
                 .map_err(|e| failure(e.code, e.message))?;
+            if check.apply {
+                let history = super::apply::History::Kafka(Box::new(config.clone()));
+                super::apply::before_run(&opened, &deployment.plan, check, history)
+                    .await
+                    .map_err(|(code, message)| failure(code, message))?;
+            }
             super::deployed::check(opened.deployments().as_ref(), check)
                 .await
                 .map_err(|(code, message)| failure(code, message))?;
+            heartbeat = Some((
+                opened.deployments(),
+                super::heartbeat::spawn(opened.deployments(), check.record.plan_fingerprint.clone()),
+            ));
             deployment.store = StoreSpec::Opened(opened);
         }
-        let mut built = fdc_topology::build(deployment)
+        let built = fdc_topology::build(deployment)
             .await
-            .map_err(|e| failure(e.code, e.message))?;
+            .map_err(|e| failure(e.code, e.message));
+        let mut built = match built {
+            Ok(b) => b,
+            Err(f) => {
+                if let Some((store, task)) = heartbeat {
+                    super::heartbeat::stop(store.as_ref(), task).await;
+                }
+                return Err(f);
+            }
+        };
         if let Some(store) = built.store.mongo() {
             background.push(tokio::spawn(probe_store(store.clone(), counters.clone())));
         }
@@ -241,6 +261,9 @@ pub fn run_production(
         };
         for task in background {
             task.abort();
+        }
+        if let Some((store, task)) = heartbeat {
+            super::heartbeat::stop(store.as_ref(), task).await;
         }
         result.map_err(|e| failure(1, e))
     })

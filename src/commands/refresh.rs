@@ -350,6 +350,78 @@ async fn refresh_with_progress(
             cursor_path.display()
         );
     }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let result = with_progress(engine, options, resume, &interrupted, |cursor| {
+        save_cursor(&cursor_path, cursor)
+    })
+    .await;
+    watcher.abort();
+    match result {
+        Ok(Some(totals)) => {
+            if let Err(e) = std::fs::remove_file(&cursor_path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!(
+                        "warning: cannot remove the cursor {}: {e}",
+                        cursor_path.display()
+                    );
+                }
+            }
+            if totals.views.failed > 0 {
+                eprintln!(
+                    "{} document(s) failed the view's JSON Schema (see the errors collection)",
+                    totals.views.failed
+                );
+            }
+            0
+        }
+        Ok(None) => {
+            eprintln!(
+                "interrupted: run the same command again to resume ({})",
+                cursor_path.display()
+            );
+            130
+        }
+        Err(Failed::Save(e)) => {
+            eprintln!("error: {e}");
+            1
+        }
+        Err(Failed::Refresh(e)) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "the refresh resumes from its last durable batch ({})",
+                cursor_path.display()
+            );
+            1
+        }
+    }
+}
+
+/// Why [`with_progress`] failed.
+#[derive(Debug)]
+pub enum Failed {
+    /// The cursor could not be saved (the refresh stopped after a durable batch).
+    Save(String),
+    /// The refresh itself failed (a store error; it resumes from the last saved cursor).
+    Refresh(String),
+}
+
+/// Runs a refresh of `options.view` from `resume` with the progress output of `fdc refresh`
+/// (shared with `fdc apply`): `save` persists the cursor after each durable batch; when
+/// `interrupted` is set the refresh stops after the batch in flight. `Ok(Some(totals))`: the
+/// refresh completed; `Ok(None)`: it was interrupted (resumable from the last saved cursor).
+pub async fn with_progress(
+    engine: &Engine,
+    options: &RefreshOptions,
+    resume: Option<RefreshCursor>,
+    interrupted: &AtomicBool,
+    mut save: impl FnMut(&RefreshCursor) -> Result<(), String>,
+) -> Result<Option<RefreshTotals>, Failed> {
     let total = roots_to_scan(engine, &options.view).await.ok().flatten();
     let mut progress = Progress {
         view: options.view.clone(),
@@ -361,16 +433,9 @@ async fn refresh_with_progress(
         terminal: std::io::stderr().is_terminal(),
         last_line: Instant::now(),
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    });
     let mut save_error = None;
     let result = refresh(engine, options, resume, |cursor| {
-        if let Err(e) = save_cursor(&cursor_path, cursor) {
+        if let Err(e) = save(cursor) {
             save_error = Some(e);
             return Flow::Stop;
         }
@@ -382,46 +447,15 @@ async fn refresh_with_progress(
         }
     })
     .await;
-    watcher.abort();
     if let Some(e) = save_error {
-        eprintln!("error: {e}");
-        return 1;
+        return Err(Failed::Save(e));
     }
     match result {
         Ok(outcome) => {
             progress.finish(&outcome.totals);
-            if outcome.complete {
-                if let Err(e) = std::fs::remove_file(&cursor_path) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        eprintln!(
-                            "warning: cannot remove the cursor {}: {e}",
-                            cursor_path.display()
-                        );
-                    }
-                }
-                if outcome.totals.views.failed > 0 {
-                    eprintln!(
-                        "{} document(s) failed the view's JSON Schema (see the errors collection)",
-                        outcome.totals.views.failed
-                    );
-                }
-                0
-            } else {
-                eprintln!(
-                    "interrupted: run the same command again to resume ({})",
-                    cursor_path.display()
-                );
-                130
-            }
+            Ok(outcome.complete.then_some(outcome.totals))
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!(
-                "the refresh resumes from its last durable batch ({})",
-                cursor_path.display()
-            );
-            1
-        }
+        Err(e) => Err(Failed::Refresh(e.to_string())),
     }
 }
 

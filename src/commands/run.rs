@@ -81,8 +81,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", conflicts_with = "config")]
     pub max_dead_letters: Option<u64>,
     /// A pipeline that differs from the plan deployed on the store (`--store`, `--config`):
-    /// record the new plan and run, when none of its actions needs data work (new indexes,
-    /// changed strategies, removed views left alone); otherwise the run is refused.
+    /// apply it first as `fdc apply` does (without `--prune`), then run. On an embedded store
+    /// a change that needs a re-ingest is refused: use `fdc apply --input`.
     #[arg(long)]
     pub apply: bool,
     /// Record the new plan as deployed whatever its actions (you did them by hand, e.g. `fdc
@@ -262,17 +262,42 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
+        let mut heartbeat = None;
         if let Some(check) = &check {
             // Before the build: a refused run reads nothing and creates no index.
             let opened = fdc_topology::open_store(&deployment.store)
                 .await
                 .map_err(|e| (e.code, e.message))?;
+            if check.apply {
+                let history = super::apply::History::Nowhere(format!(
+                    "a run's --input holds the messages to run, not the history a re-ingest \
+                     needs: use `fdc apply {} {} --input FILE...`",
+                    check.pipeline, check.store_args
+                ));
+                super::apply::before_run(&opened, &deployment.plan, check, history).await?;
+            }
             super::deployed::check(opened.deployments().as_ref(), check).await?;
+            heartbeat = Some((
+                opened.deployments(),
+                super::heartbeat::spawn(
+                    opened.deployments(),
+                    check.record.plan_fingerprint.clone(),
+                ),
+            ));
             deployment.store = fdc_topology::StoreSpec::Opened(opened);
         }
-        let mut built = fdc_topology::build(deployment)
+        let built = fdc_topology::build(deployment)
             .await
-            .map_err(|e| (e.code, e.message))?;
+            .map_err(|e| (e.code, e.message));
+        let mut built = match built {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some((store, task)) = heartbeat {
+                    super::heartbeat::stop(store.as_ref(), task).await;
+                }
+                return Err(e);
+            }
+        };
         let shutdown = Shutdown::new();
         let summary = {
             let run = built.run(&shutdown);
@@ -286,7 +311,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 }
             }
         }
-        .map_err(|e| (1, e.to_string()))?;
+        .map_err(|e| (1, e.to_string()));
+        if let Some((store, task)) = heartbeat {
+            super::heartbeat::stop(store.as_ref(), task).await;
+        }
+        let summary = summary?;
         let Some(store) = built.store.embedded().cloned() else {
             return Err((1, "the embedded run opened another store".to_string()));
         };

@@ -127,34 +127,15 @@ fn a_changed_pipeline_is_refused_before_reading_anything() {
         err.contains(&format!("fdc plan {changed} --store")),
         "{err}"
     );
-    assert!(err.contains("`fdc apply`"), "{err}");
-    assert!(err.contains("is not there yet"), "{err}");
     assert!(
-        err.contains(&format!("fdc refresh {changed} VIEW --store")),
+        err.contains(&format!("fdc apply {changed} --store")),
         "{err}"
     );
-    assert!(err.contains("`vehicle_status`"), "{err}");
     assert!(!err.contains("consumed"), "{err}");
     // Nothing was read or recorded: the views are as they were and the refusal repeats.
     assert_eq!(views(FLEET, &store), before);
     let again = run(changed, &store, "/dev/null", &[]);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-    // --apply does not do data work: refused the same way, still nothing recorded.
-    let o = run(changed, &store, "/dev/null", &["--apply"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--apply records a new plan only when"),
-        "{err}"
-    );
-    assert!(
-        err.contains("refresh fields of single view: vehicle_status"),
-        "{err}"
-    );
-    assert_eq!(
-        run(changed, &store, "/dev/null", &[]).status.code(),
-        Some(2)
-    );
     // Done by hand, then marked applied: the new plan runs from then on.
     let o = run(changed, &store, "/dev/null", &["--mark-applied"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -180,10 +161,35 @@ fn apply_records_a_change_that_needs_no_data_work_and_runs() {
     let o = run(changed, &store, FLEET_EVENTS, &["--apply"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("applied: the new plan is recorded"), "{err}");
+    assert!(err.contains("applied: 1 action(s) done"), "{err}");
     assert!(err.contains("consumed"), "{err}");
     let o = run(changed, &store, "/dev/null", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn apply_performs_the_data_work_before_running() {
+    let store = deployed("apply_work");
+    let changed = "tests/plans/merge_fields_added_and_changed/new";
+    let o = run(changed, &store, "/dev/null", &["--apply"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("refresh fields of single view: vehicle_status"),
+        "{err}"
+    );
+    assert!(err.contains("applied: 1 action(s) done"), "{err}");
+    assert!(views(changed, &store).contains("\"trip_count\""));
+    // A re-ingest needs the history, which a run's input is not: refused, nothing changed.
+    let changed = "tests/plans/format_and_delete_mode_changed/new";
+    let o = run(changed, &store, "/dev/null", &["--apply"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("`alerts`, `trips`"), "{err}");
+    assert!(
+        err.contains("fdc apply tests/plans/format_and_delete_mode_changed/new --store"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod ops_common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod production_apply;
 mod production_crash;
 mod production_deploy;
 mod production_initial_load;

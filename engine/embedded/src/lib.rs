@@ -228,6 +228,14 @@ impl ProjectionStore for EmbeddedStore {
     async fn count(&self, projection: &str) -> Result<Option<u64>, StoreError> {
         on_backend!(self, s => s.count(projection)).map(Some)
     }
+
+    async fn drop_index(&self, projection: &str, fields: &[String]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.drop_index(projection, fields))
+    }
+
+    async fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.drop_projection(projection))
+    }
 }
 
 #[async_trait]
@@ -289,6 +297,10 @@ impl SingleViewStore for EmbeddedStore {
 
     async fn count_documents(&self, view: &str) -> Result<Option<u64>, StoreError> {
         on_backend!(self, s => s.count_documents(view)).map(Some)
+    }
+
+    async fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.drop_view(view))
     }
 
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {

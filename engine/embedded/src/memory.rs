@@ -208,6 +208,26 @@ impl MemoryStore {
         })
     }
 
+    pub fn drop_index(&self, projection: &str, fields: &[String]) -> Result<(), StoreError> {
+        let mut inner = self.write_lock("drop index")?;
+        if let Some(table) = inner.projections.get_mut(projection) {
+            table.drop_index(fields);
+        }
+        Ok(())
+    }
+
+    pub fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        self.write_lock("drop projection")?
+            .projections
+            .remove(projection);
+        Ok(())
+    }
+
+    pub fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        self.write_lock("drop single view")?.views.remove(view);
+        Ok(())
+    }
+
     pub fn ensure_view(&self, view: &str) -> Result<(), StoreError> {
         let mut inner = self.write_lock("ensure single view")?;
         inner.views.entry(view.to_owned()).or_default();

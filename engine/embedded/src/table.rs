@@ -115,6 +115,12 @@ impl Table {
         Ok(())
     }
 
+    /// Drops the secondary and the unique index on `fields`, if any (the records stay).
+    pub fn drop_index(&mut self, fields: &[String]) {
+        self.indexes.retain(|i| i.fields != fields);
+        self.uniques.retain(|u| u.fields != fields);
+    }
+
     /// The field tuples of the unique indexes, in the order [`Table::unique_holder`] numbers
     /// them.
     pub fn unique_fields(&self) -> Vec<Vec<String>> {

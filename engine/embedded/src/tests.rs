@@ -915,3 +915,68 @@ async fn a_reopened_store_holds_the_pause_state_and_pending_keys() {
     assert_eq!(reopened.load_pauses().await.unwrap(), vec![item]);
     assert_eq!(reopened.count_pending("v").await.unwrap(), 1);
 }
+
+on_each_backend!(dropped_indexes_and_collections_are_gone:
+    dropped_indexes_and_collections_are_gone_memory => Memory,
+    dropped_indexes_and_collections_are_gone_disk => Disk,
+    dropped_indexes_and_collections_are_gone_disk_uncached => DiskUncached);
+
+/// `fdc apply`'s drops: a dropped unique index no longer refuses (and is not rebuilt by an
+/// ensure without it), a dropped projection or view has nothing left; dropping what is not
+/// there is fine.
+async fn dropped_indexes_and_collections_are_gone(s: EmbeddedStore) {
+    let unique = ProjectionLayout {
+        declared: vec![(fields(&["customer_id"]), true)],
+        queried: vec![],
+        ..layout()
+    };
+    s.ensure_projection(&unique).await.unwrap();
+    let put = |id| RecordWrite::Put(holding(id, Some(Value::Int(7)), 1, RecordState::Public));
+    ProjectionStore::write(&s, "orders", vec![put(1)])
+        .await
+        .unwrap();
+    assert!(ProjectionStore::write(&s, "orders", vec![put(2)])
+        .await
+        .is_err());
+    s.drop_index("orders", &fields(&["customer_id"]))
+        .await
+        .unwrap();
+    s.drop_index("orders", &fields(&["customer_id"]))
+        .await
+        .unwrap();
+    let plain = ProjectionLayout {
+        declared: vec![(fields(&["customer_id"]), false)],
+        ..unique.clone()
+    };
+    s.ensure_projection(&plain).await.unwrap();
+    ProjectionStore::write(&s, "orders", vec![put(2)])
+        .await
+        .unwrap();
+    assert_eq!(s.count("orders").await.unwrap(), Some(2));
+
+    s.drop_projection("orders").await.unwrap();
+    s.drop_projection("orders").await.unwrap();
+    s.ensure_projection(&unique).await.unwrap();
+    assert_eq!(s.count("orders").await.unwrap(), Some(0));
+    let page = ProjectionStore::scan(&s, "orders", None, 10).await.unwrap();
+    assert!(page.items.is_empty());
+    // The unique index of the dropped collection went with it: a fresh one starts empty.
+    ProjectionStore::write(&s, "orders", vec![put(3)])
+        .await
+        .unwrap();
+
+    s.ensure_view("v", &fields(&["id"])).await.unwrap();
+    let upsert = ViewWrite::Upsert {
+        key: vec![Value::Int(1)],
+        document: Map::default(),
+    };
+    SingleViewStore::write(&s, "v", WriteMode::Replace, vec![upsert])
+        .await
+        .unwrap();
+    assert_eq!(s.count_documents("v").await.unwrap(), Some(1));
+    s.drop_view("v").await.unwrap();
+    s.drop_view("v").await.unwrap();
+    s.ensure_view("v", &fields(&["id"])).await.unwrap();
+    assert_eq!(s.count_documents("v").await.unwrap(), Some(0));
+    assert!(s.all_documents("v").unwrap().is_empty());
+}

@@ -287,6 +287,45 @@ fn trace_find(collection: &str, documents: usize, started: std::time::Instant) {
     );
 }
 
+impl MongoStore {
+    /// Runs a `drop` or `dropIndexes` command; a collection or index that is not there
+    /// (NamespaceNotFound 26, IndexNotFound 27) is fine: what should be gone is gone.
+    async fn drop_command(&self, operation: &str, command: Document) -> Result<(), StoreError> {
+        match self.db.run_command(command).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.kind.as_ref() {
+                mongodb::error::ErrorKind::Command(c) if c.code == 26 || c.code == 27 => Ok(()),
+                _ => Err(error::from_driver(operation, &e)),
+            },
+        }
+    }
+
+    /// Drops `collection` (with its indexes).
+    pub(crate) async fn drop_collection(
+        &self,
+        operation: &str,
+        collection: &str,
+    ) -> Result<(), StoreError> {
+        self.drop_command(operation, doc! { "drop": collection })
+            .await
+    }
+
+    /// Drops the secondary index on `fields` of `collection` (named as `ensure_projection`
+    /// names it).
+    pub(crate) async fn drop_secondary_index(
+        &self,
+        operation: &str,
+        collection: &str,
+        fields: &[String],
+    ) -> Result<(), StoreError> {
+        self.drop_command(
+            operation,
+            doc! { "dropIndexes": collection, "index": index_name("ix", fields) },
+        )
+        .await
+    }
+}
+
 /// The index name for `fields`.
 fn index_name(prefix: &str, fields: &[String]) -> String {
     format!("fdc_{prefix}_{}", fields.join("_"))

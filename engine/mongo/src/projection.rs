@@ -288,6 +288,16 @@ impl ProjectionStore for MongoStore {
         Ok(Some(n))
     }
 
+    async fn drop_index(&self, projection: &str, fields: &[String]) -> Result<(), StoreError> {
+        let op = format!("drop an index of projection {projection}");
+        self.drop_secondary_index(&op, projection, fields).await
+    }
+
+    async fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        let op = format!("drop projection {projection}");
+        self.drop_collection(&op, projection).await
+    }
+
     async fn scan(
         &self,
         projection: &str,

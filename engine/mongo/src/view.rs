@@ -270,6 +270,11 @@ impl SingleViewStore for MongoStore {
             .await
     }
 
+    async fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        self.drop_collection(&format!("drop single view {view}"), view)
+            .await
+    }
+
     async fn record_failures(&self, failures: Vec<ViewFailure>) -> Result<(), StoreError> {
         if failures.is_empty() {
             return Ok(());

@@ -104,6 +104,22 @@ impl OpenedStore {
         self.views().count_documents(view).await
     }
 
+    /// Drops the secondary index of `projection` on `fields` (`fdc apply`: an index the new
+    /// plan no longer has, or whose uniqueness changed; before the new plan ensures its own).
+    pub async fn drop_index(&self, projection: &str, fields: &[String]) -> Result<(), StoreError> {
+        self.projections().drop_index(projection, fields).await
+    }
+
+    /// Drops a removed projection's collection (`fdc apply --prune`).
+    pub async fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        self.projections().drop_projection(projection).await
+    }
+
+    /// Drops a removed single view's collection (`fdc apply --prune`).
+    pub async fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        self.views().drop_view(view).await
+    }
+
     fn projections(&self) -> Arc<dyn ProjectionStore> {
         match self {
             OpenedStore::Embedded(s) => s.clone(),

@@ -119,5 +119,38 @@ async fn the_pause_state_conforms_on_mongodb() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.get_str("by").unwrap(), "ada");
+}
+
+/// The fields `fdc apply` and a running `fdc run` add (an apply's progress with a refresh
+/// cursor, a heartbeat) round-trip through the MongoDB document as they are.
+#[tokio::test]
+async fn apply_progress_and_heartbeat_round_trip_on_mongodb() {
+    let store = mongo_common::fresh_store("deployment_apply").await;
+    let mut r = record("one", "ada");
+    r.apply = Some(fdc_plan::deployment::ApplyProgress {
+        target: "f".repeat(64),
+        target_text_hash: "t".repeat(64),
+        started_at: "2026-12-07T05:00:00.000Z".into(),
+        started_by: "ada".into(),
+        done: vec![
+            "reingest orders".into(),
+            "create_index orders(status)".into(),
+        ],
+        current: Some("refresh customer_360".into()),
+        checkpoint: Some(serde_json::json!({
+            "view": "customer_360", "filter": [], "pass": "roots",
+            "after": [{"Int": 9_007_199_254_740_993_i64}, {"String": "o-1"}],
+            "totals": {"scanned": 5000, "orphans_scanned": 0, "rebuilt": 4999}
+        })),
+    });
+    r.heartbeat = Some(fdc_plan::deployment::Heartbeat {
+        plan_fingerprint: "p".repeat(64),
+        host: "vm".into(),
+        pid: 4242,
+        at: "2026-12-07T05:00:01.000Z".into(),
+        at_ms: 1_796_619_601_000,
+    });
+    store.save_deployment(&r).await.unwrap();
+    assert_eq!(store.load_deployment().await.unwrap(), Some(r));
     store.drop_database().await.unwrap();
 }

@@ -1269,3 +1269,52 @@ async fn a_random_history_gives_the_same_answers_on_both_stores() {
             .expect("m"),
     );
 }
+
+/// `fdc apply`'s drops on MongoDB: a dropped unique index no longer refuses a taken value (the
+/// ensure of the new plan then creates a plain one of the same fields), a dropped projection
+/// or single view collection is gone; dropping what is not there is fine.
+#[tokio::test]
+async fn indexes_and_collections_are_dropped() {
+    let s = mongo("drops").await;
+    let unique = ProjectionLayout {
+        declared: vec![(strings(&["customer_id"]), true)],
+        queried: vec![],
+        ..orders_layout()
+    };
+    s.ensure_projection(&unique).await.expect("ensure");
+    put(&s, "orders", vec![order(1, 70, 1, RecordState::Public)]).await;
+    let taken = ProjectionStore::write(
+        &s,
+        "orders",
+        vec![RecordWrite::Put(order(2, 70, 1, RecordState::Public))],
+    )
+    .await;
+    assert!(taken.is_err(), "the unique index refuses a taken value");
+    s.drop_index("orders", &strings(&["customer_id"]))
+        .await
+        .expect("drop index");
+    s.drop_index("orders", &strings(&["customer_id"]))
+        .await
+        .expect("dropping a missing index is fine");
+    let plain = ProjectionLayout {
+        declared: vec![(strings(&["customer_id"]), false)],
+        ..unique.clone()
+    };
+    s.ensure_projection(&plain).await.expect("ensure plain");
+    put(&s, "orders", vec![order(2, 70, 1, RecordState::Public)]).await;
+
+    s.ensure_view("summary", &strings(&["id"]))
+        .await
+        .expect("view");
+    let names = || async { s.database().list_collection_names().await.expect("names") };
+    assert!(names().await.contains(&"orders".to_string()));
+    assert!(names().await.contains(&"summary".to_string()));
+    s.drop_projection("orders").await.expect("drop projection");
+    s.drop_view("summary").await.expect("drop view");
+    s.drop_projection("orders").await.expect("again: fine");
+    s.drop_view("summary").await.expect("again: fine");
+    let left = names().await;
+    assert!(!left.contains(&"orders".to_string()), "{left:?}");
+    assert!(!left.contains(&"summary".to_string()), "{left:?}");
+    s.drop_database().await.expect("drop the test database");
+}

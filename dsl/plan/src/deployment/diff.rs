@@ -798,6 +798,8 @@ mod tests {
                 unique: false,
                 declared: false,
             }],
+            apply: None,
+            heartbeat: None,
         }
     }
 

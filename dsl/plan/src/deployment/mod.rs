@@ -59,6 +59,49 @@ pub struct Deployment {
     /// Secondary indexes of every projection (`fdc_plan::indexes`), sorted by projection and
     /// fields.
     pub indexes: Vec<IndexRecord>,
+    /// An `fdc apply` toward another plan that has not finished (interrupted, or limited with
+    /// `--only`): while it is there the store holds a mix of both plans, and `fdc run` refuses.
+    /// Absent from records written before `fdc apply` existed. Not part of any fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyProgress>,
+    /// The last sign of life of an `fdc run` on this store (written every few seconds while it
+    /// runs); `fdc apply` refuses while it is recent. Not part of any fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// How far an unfinished `fdc apply` got: enough to resume it with the same target plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyProgress {
+    /// The plan fingerprint the apply brings the store to.
+    pub target: String,
+    /// The text hash of the target pipeline (to tell the operator which version it was).
+    pub target_text_hash: String,
+    /// When the apply started (RFC 3339) and who started it.
+    pub started_at: String,
+    pub started_by: String,
+    /// The actions done, each as `kind target` (e.g. `refresh customer_360`).
+    pub done: Vec<String>,
+    /// The action in progress, as `kind target`, with its own checkpoint (a refresh's cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Value>,
+}
+
+/// A running `fdc run`'s sign of life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The plan fingerprint the run runs.
+    pub plan_fingerprint: String,
+    /// The host name and process id of the run.
+    pub host: String,
+    pub pid: u32,
+    /// When it was written (RFC 3339) and the same as epoch milliseconds (for the age).
+    pub at: String,
+    pub at_ms: i64,
 }
 
 /// A projection as deployed.
@@ -236,6 +279,8 @@ impl Deployment {
             projections,
             views,
             indexes,
+            apply: None,
+            heartbeat: None,
         }
     }
 

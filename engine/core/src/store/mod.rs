@@ -241,6 +241,25 @@ pub trait ProjectionStore: Send + Sync {
     async fn count(&self, _projection: &str) -> Result<Option<u64>, StoreError> {
         Ok(None)
     }
+
+    /// Drops the secondary index of `projection` on `fields` (unique or not), as `fdc apply`
+    /// does for an index the new plan no longer has or whose uniqueness changed; nothing when
+    /// there is none. The default: the store cannot (an error naming the operation).
+    async fn drop_index(&self, projection: &str, _fields: &[String]) -> Result<(), StoreError> {
+        Err(StoreError::fatal(
+            format!("drop an index of projection {projection}"),
+            "this store cannot drop indexes",
+        ))
+    }
+
+    /// Drops the collection of `projection` with its records and indexes (`fdc apply
+    /// --prune`); nothing when there is none. The default: the store cannot.
+    async fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        Err(StoreError::fatal(
+            format!("drop projection {projection}"),
+            "this store cannot drop collections",
+        ))
+    }
 }
 
 /// One single-view write.
@@ -336,6 +355,15 @@ pub trait SingleViewStore: Send + Sync {
     /// estimates of `fdc plan`; an estimate is fine). The default: unknown.
     async fn count_documents(&self, _view: &str) -> Result<Option<u64>, StoreError> {
         Ok(None)
+    }
+
+    /// Drops the collection of `view` with its documents (`fdc apply --prune`); nothing when
+    /// there is none. The default: the store cannot.
+    async fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        Err(StoreError::fatal(
+            format!("drop single view {view}"),
+            "this store cannot drop collections",
+        ))
     }
 
     /// Records failed documents in the errors collection.

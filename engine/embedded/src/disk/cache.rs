@@ -158,6 +158,11 @@ impl Cache {
     }
 
     /// How many entries are held.
+    /// Forgets every entry (a dropped table's keys must not be served again).
+    pub fn clear(&mut self) {
+        *self = Cache::new(self.budget);
+    }
+
     pub fn len(&self) -> usize {
         self.young.entries.len() + self.old.entries.len()
     }

@@ -109,6 +109,68 @@ impl DiskStore {
 }
 
 impl DiskStore {
+    /// Drops the secondary and the unique index of `projection` on `fields` (tables and
+    /// definitions), if any, in one durable transaction.
+    pub fn drop_index(&self, projection: &str, fields: &[String]) -> Result<(), StoreError> {
+        let op = "drop index";
+        let mut state = self.write_state(op)?;
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        Self::drop_index_tables(&txn, projection, fields, op)?;
+        txn.commit().map_err(|e| err(op, e))?;
+        let same = |f: &Vec<String>| f.as_slice() != fields;
+        if let Some(list) = state.indexes.get_mut(projection) {
+            list.retain(same);
+        }
+        if let Some(list) = state.uniques.get_mut(projection) {
+            list.retain(same);
+        }
+        Ok(())
+    }
+
+    /// Drops the record table of `projection` and all its indexes, in one durable
+    /// transaction; the cache is emptied (it may hold the dropped records).
+    pub fn drop_projection(&self, projection: &str) -> Result<(), StoreError> {
+        let op = "drop projection";
+        let mut state = self.write_state(op)?;
+        let mut all: Vec<Vec<String>> = state.indexes.get(projection).cloned().unwrap_or_default();
+        all.extend(state.uniques.get(projection).cloned().unwrap_or_default());
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        for fields in &all {
+            Self::drop_index_tables(&txn, projection, fields, op)?;
+        }
+        txn.delete_table(BytesDef::new(&tables::records_table(projection)))
+            .map_err(|e| err(op, e))?;
+        txn.commit().map_err(|e| err(op, e))?;
+        state.indexes.remove(projection);
+        state.uniques.remove(projection);
+        state.key_fields.remove(projection);
+        self.cache(op)?.clear();
+        Ok(())
+    }
+
+    fn drop_index_tables(
+        txn: &redb::WriteTransaction,
+        projection: &str,
+        fields: &[String],
+        op: &str,
+    ) -> Result<(), StoreError> {
+        let index = tables::index_table(projection, fields);
+        txn.delete_table(IndexDef::new(&index))
+            .map_err(|e| err(op, e))?;
+        let unique = tables::unique_table(projection, fields);
+        txn.delete_table(BytesDef::new(&unique))
+            .map_err(|e| err(op, e))?;
+        let mut defs = txn.open_table(tables::INDEX_DEFS).map_err(|e| err(op, e))?;
+        defs.remove(index.as_str()).map_err(|e| err(op, e))?;
+        let mut unique_defs = txn
+            .open_table(tables::UNIQUE_DEFS)
+            .map_err(|e| err(op, e))?;
+        unique_defs
+            .remove(unique.as_str())
+            .map_err(|e| err(op, e))?;
+        Ok(())
+    }
+
     pub fn ensure_projection(&self, layout: &ProjectionLayout) -> Result<(), StoreError> {
         let op = "ensure projection";
         let mut state = self.write_state(op)?;

@@ -41,6 +41,19 @@ impl DiskStore {
         txn.commit().map_err(|e| err(op, e))
     }
 
+    /// Drops the document table of `view` (one durable transaction) and empties the cache
+    /// (it may hold the dropped documents).
+    pub fn drop_view(&self, view: &str) -> Result<(), StoreError> {
+        let op = "drop single view";
+        let _state = self.write_state(op)?;
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        txn.delete_table(BytesDef::new(&tables::view_table(view)))
+            .map_err(|e| err(op, e))?;
+        txn.commit().map_err(|e| err(op, e))?;
+        self.cache(op)?.clear();
+        Ok(())
+    }
+
     pub fn documents(
         &self,
         view: &str,
