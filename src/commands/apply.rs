@@ -18,7 +18,10 @@
 //! - strategy changes and removed items left alone need nothing: they take effect when the
 //!   new plan runs;
 //! - index drops (before the new plan's build, which creates the indexes it needs) and, with
-//!   `--prune`, collection drops go to the store (`OpenedStore::drop_*`).
+//!   `--prune`, collection drops go to the store (`OpenedStore::drop_*`);
+//! - once every action is done, the pause state forgets what the new plan no longer has: the
+//!   pause of a removed projection or single view, and a removed view's kept triggers (nothing
+//!   would rebuild them), see [`forget_removed`].
 //!
 //! Resumable: the progress (actions done, the refresh cursor of the one in flight) is kept in
 //! the deployment record's `apply` field after every step; the record's plan stays the old one
@@ -478,6 +481,7 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
         );
         return Ok(Outcome::Partial { left });
     }
+    forget_removed(opened, &deployed, new).await.map_err(fail)?;
     let mut applied = super::deployed::stamped(new);
     applied.heartbeat = None;
     applied.apply = None;
@@ -487,6 +491,55 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
         changes.actions.len()
     );
     Ok(Outcome::Applied)
+}
+
+/// Removes from the pause state what `new` no longer has: the pause of each projection and
+/// single view of `old` that `new` lacks, and the kept triggers of each such view (the new
+/// plan would never rebuild them; they would stay in the store for good). Says what it
+/// removed.
+async fn forget_removed(
+    opened: &OpenedStore,
+    old: &Record,
+    new: &Record,
+) -> Result<(), StoreError> {
+    use fdc_core::store::pause::PauseTarget;
+    const PAGE: usize = 1000;
+    let pauses = opened.pauses();
+    for view in old.views.keys().filter(|v| !new.views.contains_key(*v)) {
+        // Bounded by the count asked first: a store that would not remove cannot loop.
+        let total = pauses.count_pending(view).await?;
+        let mut forgotten = 0u64;
+        for _ in 0..=total.div_ceil(PAGE as u64) {
+            let keys = pauses.pending(view, PAGE).await?;
+            if keys.is_empty() {
+                break;
+            }
+            pauses.remove_pending(view, &keys).await?;
+            forgotten += keys.len() as u64;
+        }
+        if forgotten > 0 {
+            eprintln!("removed single view {view}: its {forgotten} kept trigger(s) are forgotten");
+        }
+        if pauses
+            .remove_pause(&PauseTarget::View(view.clone()))
+            .await?
+        {
+            eprintln!("removed single view {view}: its pause is lifted");
+        }
+    }
+    for projection in old
+        .projections
+        .keys()
+        .filter(|p| !new.projections.contains_key(*p))
+    {
+        if pauses
+            .remove_pause(&PauseTarget::Projection(projection.clone()))
+            .await?
+        {
+            eprintln!("removed projection {projection}: its pause is lifted");
+        }
+    }
+    Ok(())
 }
 
 /// `fdc run --apply`: the full apply of the run's plan on the opened store before the run

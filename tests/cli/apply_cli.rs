@@ -335,6 +335,51 @@ fn prune_drops_a_removed_views_collection() {
 }
 
 #[test]
+fn a_removed_views_pause_and_kept_triggers_are_forgotten() {
+    use fdc_core::store::PauseStore;
+    let dir = scratch("forget");
+    let (base, input) = base_of("view_removed");
+    let new = "tests/plans/view_removed/new";
+    // Deployed over nothing, driver_card paused, then the input: its triggers are kept.
+    let store = deployed(&dir, &base, "/dev/null");
+    let o = fdc(&["pause", "--view", "driver_card", "--store", s(&store)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fdc(&["run", &base, "--input", input, "--store", s(&store)]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("trigger(s) of paused views kept"), "{err}");
+    let pending = || {
+        let opened = fdc_embedded::EmbeddedStore::open(&store).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            (
+                opened.count_pending("driver_card").await.unwrap(),
+                opened.load_pauses().await.unwrap().len(),
+            )
+        })
+    };
+    let (kept, paused) = pending();
+    assert!(kept > 0 && paused == 1, "{kept} kept, {paused} paused");
+
+    let o = fdc(&["apply", new, "--store", s(&store)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "removed single view driver_card: its {kept} kept trigger(s) are forgotten"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("removed single view driver_card: its pause is lifted"),
+        "{err}"
+    );
+    assert_eq!(pending(), (0, 0));
+}
+
+#[test]
 fn a_crash_in_the_middle_of_a_refresh_resumes_to_the_same_state() {
     let variant = "projection_casts_and_fields_changed";
     let dir = scratch("crash");
