@@ -160,7 +160,12 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
             return Err(failed());
         }
     };
-    let changes = super::deployed::actions(&old, &new, options.prune, options.counts);
+    #[allow(unused_mut)] // only the production build adds warnings
+    let mut changes = super::deployed::actions(&old, &new, options.prune, options.counts);
+    #[cfg(feature = "production")]
+    if let (None, Some(file)) = (&args.store, &args.config) {
+        warn_from_config(file, &mut changes)?;
+    }
     let report = Report::new(
         against,
         Side::of(&old_path, &old),
@@ -204,6 +209,121 @@ fn config_store(file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
             Err(failed())
         }
     }
+}
+
+/// `--config`: the warnings of the (re-)ingests whose Kafka topic no longer holds its whole
+/// history ([`warn_lost_history`]), when the configuration names Kafka.
+#[cfg(feature = "production")]
+fn warn_from_config(
+    file: &Path,
+    changes: &mut fdc_plan::deployment::diff::Changes,
+) -> Result<(), ExitCode> {
+    let shown = super::paths::shown(file);
+    let config = crate::config::load(Some(file), &crate::config::ProcessEnv).map_err(|e| {
+        eprintln!("error: `{shown}`: {e}");
+        failed()
+    })?;
+    let Some(kafka) = &config.kafka else {
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            failed()
+        })?;
+    runtime.block_on(warn_lost_history(changes, kafka));
+    Ok(())
+}
+
+/// Adds to every ingest and re-ingest action of `changes` a warning when its topic no longer
+/// holds its whole history (messages below a partition's earliest retained offset were
+/// deleted: `fdc_kafka::history`), or when that cannot be asked (the reason). A topic that
+/// holds everything, compacted or not, gets no warning.
+#[cfg(feature = "production")]
+pub async fn warn_lost_history(
+    changes: &mut fdc_plan::deployment::diff::Changes,
+    kafka: &crate::config::KafkaSettings,
+) {
+    use fdc_plan::deployment::diff::ActionKind;
+    let mut asked: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    for action in &mut changes.actions {
+        if !matches!(action.kind, ActionKind::Ingest | ActionKind::Reingest) {
+            continue;
+        }
+        let Some(topic) = action.topic.clone() else {
+            continue;
+        };
+        if !asked.contains_key(&topic) {
+            let answer = fdc_kafka::history::topic_histories(
+                &kafka.client,
+                &kafka.topics,
+                &kafka.group_id,
+                std::slice::from_ref(&topic),
+            )
+            .await;
+            let warning = match answer.as_deref() {
+                Ok([history]) => lost_history(history, &kafka.group_id),
+                Ok(_) => Some(format!(
+                    "could not check what topic `{topic}` still holds of its history: no answer"
+                )),
+                Err(e) => Some(format!(
+                    "could not check what topic `{topic}` still holds of its history: {e}"
+                )),
+            };
+            asked.insert(topic.clone(), warning);
+        }
+        action.warning = asked
+            .get(&topic)
+            .cloned()
+            .flatten()
+            .map(|w| match action.kind {
+                ActionKind::Reingest => format!(
+                    "{w}. The re-ingest cannot read them, and it removes the projection's stored \
+                 records first: a record whose messages were all among them will be missing \
+                 afterwards"
+                ),
+                _ => format!(
+                "{w}. The ingest cannot read them: a record whose messages were all among them \
+                 will not be in the projection"
+            ),
+            });
+    }
+}
+
+/// What a topic lost of its history, as the first sentence of a warning (`None`: it lost
+/// nothing). A compacted topic keeps the latest message of every key, so compaction alone
+/// loses nothing a re-ingest needs; messages below the earliest retained offset are lost
+/// whatever the policy.
+#[cfg(feature = "production")]
+fn lost_history(h: &fdc_kafka::history::TopicHistory, group: &str) -> Option<String> {
+    let deleted = h.deleted();
+    if deleted == 0 {
+        return None;
+    }
+    let topic = if h.broker_topic == h.topic {
+        format!("`{}`", h.topic)
+    } else {
+        format!("`{}` (on the broker `{}`)", h.topic, h.broker_topic)
+    };
+    let read = match h.deleted_after_read() {
+        0 => "none of them".to_owned(),
+        n if n == deleted => "all of them".to_owned(),
+        n => format!("{n} of them"),
+    };
+    let settings = h.settings();
+    let settings = if settings.is_empty() {
+        String::new()
+    } else {
+        format!("; the topic has {settings}")
+    };
+    Some(format!(
+        "topic {topic} no longer holds its whole history: {} ({deleted} message(s) deleted by \
+         retention or a records deletion; the pipeline's consumer group `{group}` had read \
+         {read}){settings}",
+        h.starts()
+    ))
 }
 
 /// A build without the production adapters cannot reach MongoDB.
