@@ -403,16 +403,17 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
     let counts = super::deployed::counts(opened, &deployed, new)
         .await
         .map_err(|e| (1, e))?;
-    #[allow(unused_mut)] // only the production build adds warnings
-    let mut changes = super::deployed::actions(&deployed, new, request.prune, counts);
+    let changes = super::deployed::actions(&deployed, new, request.prune, counts);
     #[cfg(feature = "production")]
-    if deployed.plan_fingerprint != new.plan_fingerprint {
+    let changes = {
+        let mut changes = changes;
         if let History::Kafka(config) = &request.history {
             if let Some(kafka) = &config.kafka {
                 super::plan::warn_lost_history(&mut changes, kafka).await;
             }
         }
-    }
+        changes
+    };
     if let Some(format) = request.show {
         let report = Report::new(
             AgainstKind::Record,

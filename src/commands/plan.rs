@@ -7,7 +7,9 @@
 //! counts then give the cost estimates. Out: the actions that
 //! applying the new pipeline would take (`fdc_plan::deployment::diff`), in order, with reasons
 //! and costs, as text or as JSON (`schemas/plan-report.schema.json`); `--write-record` also
-//! saves the new pipeline's deployment record.
+//! saves the new pipeline's deployment record. With `--config` naming Kafka, every (re-)ingest
+//! whose topic no longer holds its whole history carries a warning ([`warn_lost_history`],
+//! from `fdc_kafka::history`; `fdc apply` adds the same).
 //!
 //! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
 //! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
@@ -160,12 +162,12 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
             return Err(failed());
         }
     };
-    #[allow(unused_mut)] // only the production build adds warnings
-    let mut changes = super::deployed::actions(&old, &new, options.prune, options.counts);
+    let changes = super::deployed::actions(&old, &new, options.prune, options.counts);
     #[cfg(feature = "production")]
-    if let (None, Some(file)) = (&args.store, &args.config) {
-        warn_from_config(file, &mut changes)?;
-    }
+    let changes = match (&args.store, &args.config) {
+        (None, Some(file)) => warned_from_config(file, changes)?,
+        _ => changes,
+    };
     let report = Report::new(
         against,
         Side::of(&old_path, &old),
@@ -214,17 +216,17 @@ fn config_store(file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
 /// `--config`: the warnings of the (re-)ingests whose Kafka topic no longer holds its whole
 /// history ([`warn_lost_history`]), when the configuration names Kafka.
 #[cfg(feature = "production")]
-fn warn_from_config(
+fn warned_from_config(
     file: &Path,
-    changes: &mut fdc_plan::deployment::diff::Changes,
-) -> Result<(), ExitCode> {
+    mut changes: fdc_plan::deployment::diff::Changes,
+) -> Result<fdc_plan::deployment::diff::Changes, ExitCode> {
     let shown = super::paths::shown(file);
     let config = crate::config::load(Some(file), &crate::config::ProcessEnv).map_err(|e| {
         eprintln!("error: `{shown}`: {e}");
         failed()
     })?;
     let Some(kafka) = &config.kafka else {
-        return Ok(());
+        return Ok(changes);
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -233,8 +235,8 @@ fn warn_from_config(
             eprintln!("error: cannot start the runtime: {e}");
             failed()
         })?;
-    runtime.block_on(warn_lost_history(changes, kafka));
-    Ok(())
+    runtime.block_on(warn_lost_history(&mut changes, kafka));
+    Ok(changes)
 }
 
 /// Adds to every ingest and re-ingest action of `changes` a warning when its topic no longer
@@ -369,5 +371,70 @@ fn record_of(path: &Path, args: &PlanArgs) -> Result<(String, Deployment), ExitC
             eprintln!("error: `{shown}` does not compile ({errors} error(s))");
             Err(failed())
         }
+    }
+}
+
+#[cfg(all(test, feature = "production"))]
+mod tests {
+    use super::*;
+    use fdc_kafka::history::{PartitionHistory, TopicHistory};
+
+    fn history(earliest: &[(i64, Option<i64>)], policy: &str, renamed: bool) -> TopicHistory {
+        TopicHistory {
+            topic: "shop.orders".into(),
+            broker_topic: if renamed {
+                "prod.shop.orders"
+            } else {
+                "shop.orders"
+            }
+            .into(),
+            partitions: earliest
+                .iter()
+                .enumerate()
+                .map(|(i, (earliest, committed))| PartitionHistory {
+                    partition: i as i32,
+                    earliest: *earliest,
+                    end: 50,
+                    committed: *committed,
+                })
+                .collect(),
+            cleanup_policy: Some(policy.into()),
+            retention_ms: Some(86_400_000),
+        }
+    }
+
+    #[test]
+    fn a_topic_that_holds_everything_gets_no_warning_compacted_or_not() {
+        for policy in ["delete", "compact", "compact,delete"] {
+            let h = history(&[(0, Some(50)), (0, None)], policy, false);
+            assert_eq!(lost_history(&h, "g"), None, "{policy}");
+        }
+    }
+
+    #[test]
+    fn deleted_messages_are_counted_with_what_the_group_had_read() {
+        let h = history(
+            &[(12, Some(50)), (0, Some(3)), (3, Some(1))],
+            "delete",
+            true,
+        );
+        assert_eq!(
+            lost_history(&h, "g").as_deref(),
+            Some(
+                "topic `shop.orders` (on the broker `prod.shop.orders`) no longer holds its \
+                 whole history: partition 0 starts at offset 12, partition 2 at offset 3 (15 \
+                 message(s) deleted by retention or a records deletion; the pipeline's consumer \
+                 group `g` had read 13 of them); the topic has cleanup.policy=delete, \
+                 retention.ms=86400000"
+            )
+        );
+        let never = history(&[(4, None)], "compact", false);
+        let w = lost_history(&never, "g").unwrap_or_default();
+        assert!(
+            w.starts_with("topic `shop.orders` no longer holds")
+                && w.contains("had read none of them")
+                && w.contains("cleanup.policy=compact"),
+            "{w}"
+        );
     }
 }

@@ -10,6 +10,10 @@
 //! `expected.json` (`--format json`, which must validate against
 //! `schemas/plan-report.schema.json`). Regenerate them after a deliberate change with
 //! `FDC_BLESS=1 cargo test --features integration --test cli plan_cli::` and review the diff.
+//! The same cases planned against a deployment of their base on Kafka + FerretDB have the
+//! golden files `production.txt` and `production.json` (and, optionally, a file `retention`
+//! of records deleted there): `tests/production/production_plan.rs`. The golden comparison
+//! and the case reader are shared in `tests/support/mod.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 

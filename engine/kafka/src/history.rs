@@ -6,8 +6,10 @@
 //! offset (the low watermark), its end (the high watermark) and the group's committed offset,
 //! and the topic's `cleanup.policy` and `retention.ms` (AdminClient `describe_configs`).
 //! A partition whose earliest retained offset is above 0 lost its first messages: retention
-//! (time or size), a records deletion or a compaction that removed the log's head deleted
-//! them, so a re-read from the earliest offset cannot see them ([`TopicHistory::deleted`]).
+//! (time or size) or a records deletion deleted them, so a re-read from the earliest offset
+//! cannot see them ([`TopicHistory::deleted`]). Compaction (`cleanup.policy=compact`) removes
+//! the older messages of a key but keeps its latest one and moves no earliest offset: it
+//! loses nothing a re-read needs.
 //!
 //! Guarantees: only metadata, watermarks, the group's committed offsets and the topic's
 //! configuration are read, never a message; the group is not joined (its offsets are fetched
@@ -68,15 +70,6 @@ impl TopicHistory {
             .iter()
             .map(|p| p.committed.unwrap_or(0).clamp(0, p.earliest.max(0)))
             .sum()
-    }
-
-    /// Whether the broker compacts the topic and never deletes by age or size
-    /// (`cleanup.policy=compact`): it keeps the latest message of every key.
-    pub fn compacted_only(&self) -> bool {
-        self.cleanup_policy.as_deref().is_some_and(|p| {
-            let parts: Vec<&str> = p.split(',').map(str::trim).collect();
-            parts.contains(&"compact") && !parts.contains(&"delete")
-        })
     }
 
     /// The partitions that lost messages, as `partition 0 starts at offset 12, partition 2 at
@@ -265,13 +258,5 @@ mod tests {
         assert_eq!((none.deleted(), none.deleted_after_read()), (0, 0));
         assert_eq!(none.starts(), "");
         assert_eq!(history(&[(5, None)], None).deleted_after_read(), 0);
-    }
-
-    #[test]
-    fn only_a_compact_policy_without_delete_is_compacted_only() {
-        assert!(history(&[], Some("compact")).compacted_only());
-        assert!(!history(&[], Some("compact,delete")).compacted_only());
-        assert!(!history(&[], Some("delete")).compacted_only());
-        assert!(!history(&[], None).compacted_only());
     }
 }
