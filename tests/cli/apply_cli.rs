@@ -470,7 +470,9 @@ fn a_fresh_heartbeat_refuses_the_apply_unless_ignored_and_a_stale_one_does_not()
     assert!(err.contains("wrote a heartbeat"), "{err}");
     assert!(err.contains("(pid "), "{err}");
     assert!(err.contains("--ignore-running"), "{err}");
-    // Stale after three intervals: reported, not blocking.
+    // Stale after three intervals: reported, not blocking. The killed run's beat may be only
+    // milliseconds old on a fast machine, so wait past three 100 ms intervals since it.
+    std::thread::sleep(std::time::Duration::from_millis(400));
     let o = fdc_env(
         &["apply", new, "--store", s(&store)],
         &[("FDC_HEARTBEAT_MS", "100")],

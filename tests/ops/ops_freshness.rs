@@ -1,6 +1,7 @@
 //! Freshness and lag of a real `fdc run --config --http` on Kafka + MongoDB: a single view's
 //! freshness measured against a known source delay; the whole group's lag seen by a survivor
-//! after a member is killed; messages that retention deleted below a committed offset.
+//! after a member is killed; messages that retention deleted below a committed offset, and
+//! under a running member's read position (a paused projection).
 //!
 //! Needs the services of `scripts/services` (`FDC_KAFKA_BROKERS`, `FDC_MONGO_URI`); a missing
 //! service fails. Topics, groups and databases are unique to each test.
@@ -89,18 +90,28 @@ async fn deployment(name: &str, partitions: i32) -> (String, Customer360) {
 async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent() {
     let (brokers, c) = deployment("it_fresh_delay", 2).await;
     let fdc = Fdc::start("customer360", &c.config, &[], &c.dir.join("fdc.log"));
-    // Changes made 30 s ago at the database, produced (and so Kafka-timestamped) now.
-    const DELAY_S: f64 = 30.0;
+    // The member owns its partitions before the changes arrive: the delay measured is then
+    // the injected one plus the pipeline's own latency, not the group's join.
+    wait_group_stable(&brokers, &c.group, 1).await;
+    // Changes made 100 s ago at the database, produced (and so Kafka-timestamped) now. The
+    // pipeline's own latency (a loaded machine may take seconds) stays well inside 10 %.
+    const DELAY_S: f64 = 100.0;
     let source_ms = now_ms() - (DELAY_S * 1000.0) as i64;
     let messages: Vec<Message> = (1..=20).map(|id| customer(id, source_ms)).collect();
     produce(&producer(&brokers), &c.map, &messages).await;
     let view = wait_for("customer_360's freshness", Duration::from_secs(60), || {
         view_status(&fdc, "customer_360").filter(|v| v["newest_source_ms"] == json!(source_ms))
     });
+    let seen_s = (now_ms() - source_ms) as f64 / 1000.0;
     let h = &view["freshness_seconds"];
     let count = h["count"].as_f64().expect("count");
     let mean = h["sum"].as_f64().expect("sum") / count;
     assert!(count >= 1.0, "{view}");
+    // Exactly: the writes happened after the changes were produced and before they were seen.
+    assert!(
+        mean >= DELAY_S - 0.001 && mean <= seen_s + 0.001,
+        "freshness {mean} s outside [{DELAY_S}, {seen_s}]: {view}"
+    );
     assert!(
         (mean - DELAY_S).abs() <= DELAY_S * 0.1,
         "freshness {mean} s for a {DELAY_S} s delay: {view}"
@@ -116,9 +127,9 @@ async fn a_views_freshness_matches_an_injected_source_delay_within_ten_percent()
         view_status(&fdc, "customer_360").filter(|v| v["behind_seconds"] == json!(0.0))
     });
     let text = summary(&fdc);
-    // About 30 s: in the bucket up to 60 s.
+    // About 100 s: in the bucket up to 120 s.
     assert!(
-        text.contains("  customer_360: caught up; freshness p50 <= 60 s"),
+        text.contains("  customer_360: caught up; freshness p50 <= 120 s"),
         "{text}"
     );
     let _ = std::fs::remove_dir_all(&c.dir);
@@ -293,5 +304,138 @@ async fn messages_retention_deleted_below_the_committed_offset_are_counted() {
         "{text}"
     );
     assert!(fdc.stderr().contains("overtaken by retention"));
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// An order of customer `id`, produced now.
+fn order(id: i64) -> Message {
+    Message {
+        topic: "shop.orders".into(),
+        partition: 0,
+        offset: 0,
+        key: Some(json!({"id": format!("o-{id}")}).to_string().into_bytes()),
+        value: Some(
+            json!({"id": format!("o-{id}"), "CUSTOMER": id, "STATUS": "placed",
+                   "TOTAL": "1.50", "PLACED_AT": "2024-03-01T09:15:00Z", "COUPON": null})
+            .to_string()
+            .into_bytes(),
+        ),
+        headers: vec![],
+        timestamp: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_retention_deleted_under_a_running_member_are_counted() {
+    let (brokers, c) = deployment("it_fresh_running", 1).await;
+    let token = c.dir.join("token");
+    std::fs::write(&token, "t0ken-of-the-retention-test\n").expect("token");
+    let mut text = std::fs::read_to_string(&c.config).expect("config");
+    text += &format!("http:\n  token_file: \"{}\"\n", token.display());
+    std::fs::write(&c.config, text).expect("config");
+    let p = producer(&brokers);
+    let topic = c.map.to_broker("crm.public.customers").to_string();
+    let orders = c.map.to_broker("shop.orders").to_string();
+    let fdc = Fdc::start("customer360", &c.config, &[], &c.dir.join("fdc.log"));
+    let first: Vec<Message> = (1..=10).map(|id| customer(id, now_ms())).collect();
+    produce(&p, &c.map, &first).await;
+    wait_committed(&brokers, &c.group, std::slice::from_ref(&topic), 1, 10).await;
+
+    // The customers are paused: the member keeps its partition, its read position at 10.
+    let paused = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["pause", "--projection", "customers", "--addr", &fdc.addr])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .expect("fdc pause");
+    assert!(
+        paused.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    wait_for("the hold", Duration::from_secs(30), || {
+        fdc.stderr()
+            .contains("input held by the pause state")
+            .then_some(())
+    });
+    // An order read and committed after the hold was logged: the reads since hold the
+    // customers' partition in the consumer.
+    produce(&p, &c.map, &[order(1)]).await;
+    wait_committed(&brokers, &c.group, std::slice::from_ref(&orders), 1, 1).await;
+    // While it is paused, 30 more customers arrive and retention deletes up to offset 25:
+    // 15 of them (offsets 10 to 24) are never read by the running member.
+    let second: Vec<Message> = (11..=40).map(|id| customer(id, now_ms())).collect();
+    produce(&p, &c.map, &second).await;
+    assert_eq!(
+        committed_total(&brokers, &c.group, std::slice::from_ref(&topic), 1),
+        10,
+        "the paused projection read nothing"
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
+    let mut below = TopicPartitionList::new();
+    below
+        .add_partition_offset(&topic, 0, Offset::Offset(25))
+        .expect("offset");
+    let deleted = within(
+        "delete records",
+        admin.delete_records(&below, &AdminOptions::new()),
+    )
+    .await
+    .expect("delete records");
+    for e in deleted.elements() {
+        assert!(e.error().is_ok(), "{:?}", e.error());
+    }
+    let resumed = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["resume", "--projection", "customers", "--addr", &fdc.addr])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .expect("fdc resume");
+    assert!(resumed.status.success());
+
+    // The position 10 is out of range: the consumer resets to 25, the jump is judged at the
+    // next ask of the group.
+    wait_committed(&brokers, &c.group, std::slice::from_ref(&topic), 1, 40).await;
+    let lost = wait_for("the retention loss", Duration::from_secs(60), || {
+        status(&fdc)["lost_to_retention"]
+            .as_array()
+            .filter(|l| !l.is_empty())
+            .cloned()
+    });
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["topic"], "crm.public.customers");
+    assert_eq!(
+        (&lost[0]["partition"], &lost[0]["messages"]),
+        (&json!(0), &json!(15))
+    );
+    assert_eq!(
+        (&lost[0]["committed"], &lost[0]["earliest"]),
+        (&json!(10), &json!(25))
+    );
+    let metrics = fdc.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "fdc_messages_lost_to_retention_total{topic=\"crm.public.customers\",partition=\"0\"}"
+        ),
+        Some(15.0),
+        "{metrics}"
+    );
+    let text = summary(&fdc);
+    assert!(
+        text.contains("retention deleted 15 message(s) before they were read"),
+        "{text}"
+    );
+    assert!(fdc
+        .stderr()
+        .contains("retention deleted messages this member had not read yet"));
+    // No other jump was taken for a loss (the orders' partition read every offset).
+    assert_eq!(
+        metric_sum(&metrics, "fdc_messages_lost_to_retention_total"),
+        15.0
+    );
     let _ = std::fs::remove_dir_all(&c.dir);
 }

@@ -221,16 +221,18 @@ pub struct GroupLag {
     pub partitions: Vec<GroupPartition>,
 }
 
-/// Messages a partition lost to retention: the group's committed position was older than the
+/// Messages a partition lost to retention: the group's committed position (at assignment) or
+/// a running member's read position (a partition paused or far behind) was older than the
 /// earliest retained offset, so the consumer skipped to the earliest and never read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetentionLoss {
     /// The topic as the plan names it.
     pub topic: String,
     pub partition: i32,
-    /// Messages skipped (earliest retained minus committed, summed over detections).
+    /// Messages skipped (earliest retained minus the position, summed over detections).
     pub messages: i64,
-    /// The last detection: the committed offset and the earliest retained one.
+    /// The last detection: the position (committed, or where the member was reading) and the
+    /// earliest retained offset then.
     pub committed: i64,
     pub earliest: i64,
     /// When it was last detected (epoch ms).

@@ -2,10 +2,15 @@
 //! with the group's committed offset, its end, its lag and its owner; and the partitions whose
 //! committed position retention has overtaken.
 //!
-//! In: a consumer (any client of the cluster; the group id is its own), the broker topics.
-//! Out: a [`GroupLag`] (asked every few seconds by [`watch`], off the read path) and, at
-//! assignment, the [`RetentionLoss`] of each assigned partition whose committed offset is
-//! below the earliest retained one ([`retention_overtaken`]).
+//! In: a consumer (any client of the cluster; the group id is its own), the broker topics,
+//! and the jumps in offsets this member read ([`GroupState::skipped`]).
+//! Out: a [`GroupLag`] (asked every few seconds by [`watch`], off the read path) and the
+//! [`RetentionLoss`] of each partition whose messages retention deleted before they were read:
+//! at assignment, a committed offset below the earliest retained one
+//! ([`retention_overtaken`]); while reading, a jump over offsets that the next ask finds below
+//! the earliest retained one (the consumer's position was out of range and librdkafka reset
+//! it, e.g. under a long pause; [`GroupState::settle_gaps`]). A jump still above the earliest
+//! offset is compaction or a transaction marker, not a loss, and is forgotten.
 //!
 //! Guarantees: only metadata, offsets, watermarks and the group's member list are read, never
 //! messages; a failed ask leaves the last answer in place (logged at debug level); owners come
@@ -89,6 +94,90 @@ pub(crate) struct GroupState {
     /// Per (broker topic, partition): what retention took, and the committed offset of the
     /// last detection (a partition assigned again before a commit is not counted twice).
     pub(crate) lost: BTreeMap<(String, i32), RetentionLoss>,
+    /// Jumps in the offsets this member read, not judged yet (at most [`MAX_GAPS`]).
+    gaps: Vec<Gap>,
+}
+
+/// At most this many unjudged jumps are kept between two asks (a compacted topic can jump at
+/// every message); later ones are dropped until the next ask (a reset by retention is one
+/// jump per partition, and the first ones are kept).
+pub(crate) const MAX_GAPS: usize = 4096;
+
+/// Offsets `from..to` of a partition that a member reading it did not receive, seen at `at`.
+#[derive(Debug, Clone)]
+struct Gap {
+    key: (String, i32),
+    from: i64,
+    to: i64,
+    at: Instant,
+}
+
+impl GroupState {
+    /// This member read `to` on partition `key` right after `from - 1` in the same assignment:
+    /// offsets `from..to` were not delivered.
+    pub(crate) fn skipped(&mut self, key: &(String, i32), from: i64, to: i64, at: Instant) {
+        if to > from && self.gaps.len() < MAX_GAPS {
+            self.gaps.push(Gap {
+                key: key.clone(),
+                from,
+                to,
+                at,
+            });
+        }
+    }
+
+    /// Judges the jumps seen before `asked_at` against the earliest offsets asked then
+    /// (`earliest`: per broker partition): the part of a jump below the earliest retained
+    /// offset was deleted by retention before it was read (counted, logged); the rest of the
+    /// jump, and jumps above it, are compaction or transaction markers (forgotten). Jumps seen
+    /// after `asked_at` wait for the next ask (an earliest offset asked before the deletion
+    /// could not tell).
+    pub(crate) fn settle_gaps(
+        &mut self,
+        earliest: &BTreeMap<(String, i32), i64>,
+        asked_at: Instant,
+        topic_map: &TopicMap,
+        now_ms: i64,
+    ) {
+        let (judged, later): (Vec<Gap>, Vec<Gap>) = std::mem::take(&mut self.gaps)
+            .into_iter()
+            .partition(|g| g.at <= asked_at);
+        self.gaps = later;
+        for gap in judged {
+            let Some(&low) = earliest.get(&gap.key) else {
+                continue;
+            };
+            let lost = gap.to.min(low) - gap.from;
+            if lost <= 0 {
+                continue;
+            }
+            let loss = self
+                .lost
+                .entry(gap.key.clone())
+                .or_insert_with(|| RetentionLoss {
+                    topic: topic_map.to_plan(&gap.key.0).to_string(),
+                    partition: gap.key.1,
+                    messages: 0,
+                    committed: -1,
+                    earliest: low,
+                    detected_ms: 0,
+                });
+            loss.messages += lost;
+            loss.committed = gap.from;
+            loss.earliest = low;
+            loss.detected_ms = now_ms;
+            tracing::warn!(
+                topic = %loss.topic,
+                partition = loss.partition,
+                position = gap.from,
+                earliest = low,
+                skipped = lost,
+                "retention deleted messages this member had not read yet (its position was \
+                 reset to the earliest retained offset); single views may miss changes (run \
+                 `fdc refresh`)"
+            );
+        }
+    }
 }
 
 /// A partition's offsets as asked: (broker topic, partition), committed, earliest, end.
@@ -232,6 +321,7 @@ pub(crate) async fn watch<C, K>(
     let mine = Arc::new(mine);
     loop {
         let Some(c) = consumer.upgrade() else { return };
+        let asked_at = Instant::now();
         let (group2, topics2, map, state2, mine2) = (
             group.clone(),
             topics.clone(),
@@ -242,7 +332,13 @@ pub(crate) async fn watch<C, K>(
         let _ = tokio::task::spawn_blocking(move || match ask(c.as_ref(), &group2, &topics2) {
             Ok(asked) => {
                 let mine = mine2();
+                let earliest: BTreeMap<(String, i32), i64> = asked
+                    .offsets
+                    .iter()
+                    .map(|(key, _, low, _)| (key.clone(), *low))
+                    .collect();
                 if let Ok(mut s) = state2.lock() {
+                    s.settle_gaps(&earliest, asked_at, &map, epoch_ms());
                     let lag = name(
                         &group2,
                         asked,
@@ -352,6 +448,50 @@ mod tests {
         huge.extend(i32::MAX.to_be_bytes());
         assert_eq!(decode_assignment(&huge), None);
         assert_eq!(decode_assignment(&[]), None);
+    }
+
+    #[test]
+    fn jumps_below_the_earliest_offset_are_retention_losses_and_others_are_forgotten() {
+        let key = |p| ("broker.t".to_string(), p);
+        let map = TopicMap::default();
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(1);
+        let mut s = GroupState::default();
+        // Partition 0: read up to 9, then 40 (the position reset to the earliest, 40).
+        s.skipped(&key(0), 10, 40, t0);
+        // Partition 1: compaction left no message at 5..7; the earliest offset is 0.
+        s.skipped(&key(1), 5, 7, t0);
+        // Partition 2: a jump seen after the ask: judged by the next one.
+        s.skipped(&key(2), 3, 8, later);
+        // Not a jump.
+        s.skipped(&key(3), 4, 4, t0);
+        let earliest: BTreeMap<_, _> = [(key(0), 40), (key(1), 0), (key(2), 8), (key(3), 9)]
+            .into_iter()
+            .collect();
+        s.settle_gaps(&earliest, t0, &map, 7);
+        assert_eq!(s.lost.len(), 1, "{:?}", s.lost);
+        let l = &s.lost[&key(0)];
+        assert_eq!((l.messages, l.committed, l.earliest), (30, 10, 40));
+        assert_eq!(
+            (l.topic.as_str(), l.partition, l.detected_ms),
+            ("broker.t", 0, 7)
+        );
+        assert_eq!(s.gaps.len(), 1, "the later jump waits");
+        // The next ask judges it; retention since then took part of the jump only.
+        let earliest: BTreeMap<_, _> = [(key(2), 6)].into_iter().collect();
+        s.settle_gaps(&earliest, later, &map, 8);
+        assert_eq!(s.lost[&key(2)].messages, 3);
+        assert!(s.gaps.is_empty());
+        // A second reset of partition 0 adds to its count.
+        s.skipped(&key(0), 50, 70, later);
+        let earliest: BTreeMap<_, _> = [(key(0), 90)].into_iter().collect();
+        s.settle_gaps(&earliest, later, &map, 9);
+        assert_eq!(s.lost[&key(0)].messages, 50, "30 + the 20 of the jump");
+        // Bounded: jumps beyond MAX_GAPS are not kept.
+        for i in 0..MAX_GAPS as i64 + 10 {
+            s.skipped(&key(1), 2 * i, 2 * i + 1, later);
+        }
+        assert_eq!(s.gaps.len(), MAX_GAPS);
     }
 
     #[test]

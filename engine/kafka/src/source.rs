@@ -21,8 +21,10 @@
 //!   offset (every `stats_interval`, from the broker's high watermarks, also while the
 //!   pipeline is paused and does not poll) and whether any broker answers (librdkafka's
 //!   statistics); and, asked every few seconds off the read path (`group`), the whole
-//!   group's lag per partition with its owner, and the messages retention deleted below the
-//!   committed offset of a partition before it was assigned (checked at each assignment);
+//!   group's lag per partition with its owner, and the messages retention deleted before
+//!   they were read: below the committed offset of a partition before it was assigned
+//!   (checked at each assignment), or under this member's read position (a jump in the
+//!   offsets received, judged against the earliest offset at the next ask, see `group`);
 //! - partitions are given up only after the batches already handed to the writer are
 //!   finished (the revocation waits on the run's [`InFlight`], at most [`REVOKE_WAIT`]), and
 //!   messages of a partition revoked while a batch was being read are left out of it: the
@@ -357,6 +359,10 @@ pub struct KafkaSource {
     backlog: Option<Backlog>,
     /// The group's lag and the retention losses (read by the gauges).
     group: Arc<Mutex<GroupState>>,
+    /// Per (broker topic, partition): the assignment epoch and the offset after the last
+    /// message received, to see jumps ([`KafkaSource::note_read`]). A lock held only by the
+    /// reading task (`received` takes `&self` while a message borrows the consumer).
+    expected: Mutex<HashMap<(String, i32), (u64, i64)>>,
 }
 
 /// The end of the backlog, and what is left of it.
@@ -507,6 +513,7 @@ impl KafkaSource {
             holding: false,
             backlog: None,
             group,
+            expected: Mutex::new(HashMap::new()),
         })
     }
 
@@ -669,7 +676,30 @@ impl KafkaSource {
     fn received(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Stashed {
         let key = (m.topic().to_string(), m.partition());
         let epoch = self.epoch_of(&key.0, key.1).unwrap_or(0);
+        self.note_read(&key, epoch, m.offset());
         (key, epoch, self.convert(m))
+    }
+
+    /// Notes that `offset` of partition `key` was received in assignment `epoch`: a jump over
+    /// offsets since the previous message of the same assignment is handed to the group
+    /// watcher, which tells a retention loss from compaction at its next ask
+    /// ([`GroupState::skipped`]). The first message of an assignment is not compared: a
+    /// committed offset overtaken by retention is found at assignment.
+    fn note_read(&self, key: &(String, i32), epoch: u64, offset: i64) {
+        let Ok(mut expected) = self.expected.lock() else {
+            return;
+        };
+        let next = offset + 1;
+        let Some(entry) = expected.get_mut(key) else {
+            expected.insert(key.clone(), (epoch, next));
+            return;
+        };
+        let (was_epoch, was_next) = std::mem::replace(entry, (epoch, next));
+        if was_epoch == epoch && offset > was_next {
+            if let Ok(mut g) = self.group.lock() {
+                g.skipped(key, was_next, offset, std::time::Instant::now());
+            }
+        }
     }
 
     fn convert(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
