@@ -249,7 +249,8 @@ pub async fn warn_lost_history(
     kafka: &crate::config::KafkaSettings,
 ) {
     use fdc_plan::deployment::diff::ActionKind;
-    let mut asked: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    type Answer = Result<fdc_kafka::history::TopicHistory, String>;
+    let mut asked: std::collections::BTreeMap<String, Answer> = Default::default();
     for action in &mut changes.actions {
         if !matches!(action.kind, ActionKind::Ingest | ActionKind::Reingest) {
             continue;
@@ -265,32 +266,57 @@ pub async fn warn_lost_history(
                 std::slice::from_ref(&topic),
             )
             .await;
-            let warning = match answer.as_deref() {
-                Ok([history]) => lost_history(history, &kafka.group_id),
-                Ok(_) => Some(format!(
-                    "could not check what topic `{topic}` still holds of its history: no answer"
-                )),
-                Err(e) => Some(format!(
-                    "could not check what topic `{topic}` still holds of its history: {e}"
-                )),
+            let answer = match answer {
+                Ok(histories) => match histories.as_slice() {
+                    [history] => Ok(history.clone()),
+                    _ => Err("no answer for it".to_owned()),
+                },
+                Err(e) => Err(e),
             };
-            asked.insert(topic.clone(), warning);
+            asked.insert(topic.clone(), answer);
         }
-        action.warning = asked
-            .get(&topic)
-            .cloned()
-            .flatten()
-            .map(|w| match action.kind {
-                ActionKind::Reingest => format!(
-                    "{w}. The re-ingest cannot read them, and it removes the projection's stored \
-                 records first: a record whose messages were all among them will be missing \
-                 afterwards"
-                ),
-                _ => format!(
-                "{w}. The ingest cannot read them: a record whose messages were all among them \
-                 will not be in the projection"
-            ),
-            });
+        if let Some(answer) = asked.get(&topic) {
+            action.warning = history_warning(&topic, answer, action.kind, &kafka.group_id);
+        }
+    }
+}
+
+/// The warning of a (re-)ingest of `topic` (`kind`) given what the broker answered about
+/// the topic (`None`: nothing to say).
+#[cfg(feature = "production")]
+fn history_warning(
+    topic: &str,
+    answer: &Result<fdc_kafka::history::TopicHistory, String>,
+    kind: fdc_plan::deployment::diff::ActionKind,
+    group: &str,
+) -> Option<String> {
+    use fdc_plan::deployment::diff::ActionKind;
+    let reingest = kind == ActionKind::Reingest;
+    match answer {
+        Ok(history) => lost_history(history, group).map(|w| {
+            if reingest {
+                format!(
+                    "{w}. The re-ingest cannot read them, and it removes the projection's \
+                     stored records first: a record whose messages were all among them will be \
+                     missing afterwards"
+                )
+            } else {
+                format!(
+                    "{w}. The ingest cannot read them: a record whose messages were all among \
+                     them will not be in the projection"
+                )
+            }
+        }),
+        Err(e) => Some(format!(
+            "could not check what topic `{topic}` still holds of its history: {e}. The {} \
+             reads only what the topic retains{}",
+            if reingest { "re-ingest" } else { "ingest" },
+            if reingest {
+                ", after it removes the projection's stored records"
+            } else {
+                ""
+            }
+        )),
     }
 }
 
@@ -401,6 +427,25 @@ mod tests {
             cleanup_policy: Some(policy.into()),
             retention_ms: Some(86_400_000),
         }
+    }
+
+    #[test]
+    fn a_topic_that_cannot_be_asked_says_why_and_what_the_reingest_does() {
+        let kind = fdc_plan::deployment::diff::ActionKind::Reingest;
+        let w = history_warning("t", &Err("topic `x.t` does not exist".into()), kind, "g");
+        assert_eq!(
+            w.as_deref(),
+            Some(
+                "could not check what topic `t` still holds of its history: topic `x.t` does \
+                 not exist. The re-ingest reads only what the topic retains, after it removes \
+                 the projection's stored records"
+            )
+        );
+        let whole = history(&[(0, Some(50))], "delete", false);
+        assert_eq!(history_warning("t", &Ok(whole), kind, "g"), None);
+        let lost = history(&[(2, Some(50))], "delete", false);
+        let w = history_warning("t", &Ok(lost), kind, "g").unwrap_or_default();
+        assert!(w.ends_with("will be missing afterwards"), "{w}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! loses nothing a re-read needs.
 //!
 //! Guarantees: only metadata, watermarks, the group's committed offsets and the topic's
-//! configuration are read, never a message; the group is not joined (its offsets are fetched
+//! configuration are read, never a message, and no topic is created by asking; the group is not joined (its offsets are fetched
 //! by a consumer that never subscribes) and nothing is committed; every broker request waits
 //! at most [`ASK_TIMEOUT`]; errors are scrubbed of configured secrets
 //! ([`KafkaClientConfig::describe`]).
@@ -116,7 +116,8 @@ pub async fn topic_histories(
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+        .set("enable.auto.offset.store", "false")
+        .set("allow.auto.create.topics", "false");
     let consumer: BaseConsumer = config.create().map_err(|e| client.describe(&e))?;
     let asked: Vec<(String, String)> = topics
         .iter()
@@ -181,6 +182,11 @@ fn partitions(
     for t in metadata.topics() {
         if let Some(e) = t.error() {
             let code = rdkafka::types::RDKafkaErrorCode::from(e);
+            if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
+                return Err(format!(
+                    "topic `{broker_topic}` does not exist on the broker"
+                ));
+            }
             return Err(format!("topic `{broker_topic}`: {code}"));
         }
         for p in t.partitions() {
