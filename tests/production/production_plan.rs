@@ -447,12 +447,7 @@ async fn every_case_plans_on_kafka_and_ferretdb_as_its_golden_files_say() {
     let mut planning = Vec::new();
     for (i, d) in deployed.iter().enumerate() {
         for (j, case) in d.cases.iter().enumerate() {
-            let (new, base, args, name) = (
-                case.new.clone(),
-                case.base.clone(),
-                case.args.clone(),
-                case.name.clone(),
-            );
+            let case = case.clone();
             let (config, embedded, lock) = (
                 d.config.clone(),
                 d.embedded.clone(),
@@ -461,19 +456,7 @@ async fn every_case_plans_on_kafka_and_ferretdb_as_its_golden_files_say() {
             planning.push((
                 i,
                 j,
-                tokio::task::spawn_blocking(move || {
-                    plan(
-                        &PlanCase {
-                            name,
-                            new,
-                            base,
-                            args,
-                        },
-                        &config,
-                        &embedded,
-                        &lock,
-                    )
-                }),
+                tokio::task::spawn_blocking(move || plan(&case, &config, &embedded, &lock)),
             ));
         }
     }

@@ -157,6 +157,7 @@ pub fn plan_cases() -> Vec<String> {
 /// A plan case of `tests/plans/<name>/`: the new pipeline, the base (its `base/` folder, or
 /// the path the file `base` names: a frozen example under `tests/plans/bases/`) and the extra
 /// arguments of the file `args`, as paths relative to the repository root.
+#[derive(Debug, Clone)]
 pub struct PlanCase {
     pub name: String,
     pub new: String,
