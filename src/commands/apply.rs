@@ -10,7 +10,9 @@
 //! - create index: building the new plan's deployment ensures every projection's indexes;
 //! - (re-)ingest: the projection's stored records are removed, then its topic is read again
 //!   into it, projections only (no strategies: the views that read it are refreshed after it,
-//!   by their own actions), see [`reingest`];
+//!   by their own actions), see [`reingest`]; on Kafka, a topic that no longer holds its whole
+//!   history gets the warning of `fdc plan` (`plan::warn_lost_history`), printed with the plan
+//!   and again before the step;
 //! - build, refresh, refresh fields: the full refresh of `fdc refresh` (its progress output,
 //!   its cursor saved in the store after every durable batch). A field refresh rebuilds whole
 //!   documents: a `write merge` document is rewritten field by field, so the untouched fields
@@ -405,6 +407,16 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
         .await
         .map_err(|e| (1, e))?;
     let changes = super::deployed::actions(&deployed, new, request.prune, counts);
+    #[cfg(feature = "production")]
+    let changes = {
+        let mut changes = changes;
+        if let History::Kafka(config) = &request.history {
+            if let Some(kafka) = &config.kafka {
+                super::plan::warn_lost_history(&mut changes, kafka).await;
+            }
+        }
+        changes
+    };
     if let Some(format) = request.show {
         let report = Report::new(
             AgainstKind::Record,
@@ -455,6 +467,9 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
             return Ok(Outcome::Interrupted);
         }
         eprintln!("{}. {}", i + 1, describe(action));
+        if let Some(warning) = &action.warning {
+            eprintln!("  warning: {warning}");
+        }
         let done = steps.perform(action, &key, &mut progress).await?;
         if !done {
             return Ok(Outcome::Interrupted);
@@ -1052,6 +1067,7 @@ mod tests {
             fields: vec![],
             after,
             estimate: None,
+            warning: None,
         }
     }
 

@@ -7,7 +7,9 @@
 //! counts then give the cost estimates. Out: the actions that
 //! applying the new pipeline would take (`fdc_plan::deployment::diff`), in order, with reasons
 //! and costs, as text or as JSON (`schemas/plan-report.schema.json`); `--write-record` also
-//! saves the new pipeline's deployment record.
+//! saves the new pipeline's deployment record. With `--config` naming Kafka, every (re-)ingest
+//! whose topic no longer holds its whole history carries a warning ([`warn_lost_history`],
+//! from `fdc_kafka::history`; `fdc apply` adds the same).
 //!
 //! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
 //! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
@@ -161,6 +163,11 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
         }
     };
     let changes = super::deployed::actions(&old, &new, options.prune, options.counts);
+    #[cfg(feature = "production")]
+    let changes = match (&args.store, &args.config) {
+        (None, Some(file)) => warned_from_config(file, changes)?,
+        _ => changes,
+    };
     let report = Report::new(
         against,
         Side::of(&old_path, &old),
@@ -206,6 +213,147 @@ fn config_store(file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
     }
 }
 
+/// `--config`: the warnings of the (re-)ingests whose Kafka topic no longer holds its whole
+/// history ([`warn_lost_history`]), when the configuration names Kafka.
+#[cfg(feature = "production")]
+fn warned_from_config(
+    file: &Path,
+    mut changes: fdc_plan::deployment::diff::Changes,
+) -> Result<fdc_plan::deployment::diff::Changes, ExitCode> {
+    let shown = super::paths::shown(file);
+    let config = crate::config::load(Some(file), &crate::config::ProcessEnv).map_err(|e| {
+        eprintln!("error: `{shown}`: {e}");
+        failed()
+    })?;
+    let Some(kafka) = &config.kafka else {
+        return Ok(changes);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            failed()
+        })?;
+    runtime.block_on(warn_lost_history(&mut changes, kafka));
+    Ok(changes)
+}
+
+/// Adds to every ingest and re-ingest action of `changes` a warning when its topic no longer
+/// holds its whole history (messages below a partition's earliest retained offset were
+/// deleted: `fdc_kafka::history`), or when that cannot be asked (the reason). A topic that
+/// holds everything, compacted or not, gets no warning.
+#[cfg(feature = "production")]
+pub async fn warn_lost_history(
+    changes: &mut fdc_plan::deployment::diff::Changes,
+    kafka: &crate::config::KafkaSettings,
+) {
+    use fdc_plan::deployment::diff::ActionKind;
+    type Answer = Result<fdc_kafka::history::TopicHistory, String>;
+    let mut asked: std::collections::BTreeMap<String, Answer> = Default::default();
+    for action in &mut changes.actions {
+        if !matches!(action.kind, ActionKind::Ingest | ActionKind::Reingest) {
+            continue;
+        }
+        let Some(topic) = action.topic.clone() else {
+            continue;
+        };
+        if !asked.contains_key(&topic) {
+            let answer = fdc_kafka::history::topic_histories(
+                &kafka.client,
+                &kafka.topics,
+                &kafka.group_id,
+                std::slice::from_ref(&topic),
+            )
+            .await;
+            let answer = match answer {
+                Ok(histories) => match histories.as_slice() {
+                    [history] => Ok(history.clone()),
+                    _ => Err("no answer for it".to_owned()),
+                },
+                Err(e) => Err(e),
+            };
+            asked.insert(topic.clone(), answer);
+        }
+        if let Some(answer) = asked.get(&topic) {
+            action.warning = history_warning(&topic, answer, action.kind, &kafka.group_id);
+        }
+    }
+}
+
+/// The warning of a (re-)ingest of `topic` (`kind`) given what the broker answered about
+/// the topic (`None`: nothing to say).
+#[cfg(feature = "production")]
+fn history_warning(
+    topic: &str,
+    answer: &Result<fdc_kafka::history::TopicHistory, String>,
+    kind: fdc_plan::deployment::diff::ActionKind,
+    group: &str,
+) -> Option<String> {
+    use fdc_plan::deployment::diff::ActionKind;
+    let reingest = kind == ActionKind::Reingest;
+    match answer {
+        Ok(history) => lost_history(history, group).map(|w| {
+            if reingest {
+                format!(
+                    "{w}. The re-ingest cannot read them, and it removes the projection's \
+                     stored records first: a record whose messages were all among them will be \
+                     missing afterwards"
+                )
+            } else {
+                format!(
+                    "{w}. The ingest cannot read them: a record whose messages were all among \
+                     them will not be in the projection"
+                )
+            }
+        }),
+        Err(e) => Some(format!(
+            "could not check what topic `{topic}` still holds of its history: {e}. The {} \
+             reads only what the topic retains{}",
+            if reingest { "re-ingest" } else { "ingest" },
+            if reingest {
+                ", after it removes the projection's stored records"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+/// What a topic lost of its history, as the first sentence of a warning (`None`: it lost
+/// nothing). A compacted topic keeps the latest message of every key, so compaction alone
+/// loses nothing a re-ingest needs; messages below the earliest retained offset are lost
+/// whatever the policy.
+#[cfg(feature = "production")]
+fn lost_history(h: &fdc_kafka::history::TopicHistory, group: &str) -> Option<String> {
+    let deleted = h.deleted();
+    if deleted == 0 {
+        return None;
+    }
+    let topic = if h.broker_topic == h.topic {
+        format!("`{}`", h.topic)
+    } else {
+        format!("`{}` (on the broker `{}`)", h.topic, h.broker_topic)
+    };
+    let read = match h.deleted_after_read() {
+        0 => "none of them".to_owned(),
+        n if n == deleted => "all of them".to_owned(),
+        n => format!("{n} of them"),
+    };
+    let settings = h.settings();
+    let settings = if settings.is_empty() {
+        String::new()
+    } else {
+        format!("; the topic has {settings}")
+    };
+    Some(format!(
+        "topic {topic} no longer holds its whole history: {} ({deleted} message(s) deleted by \
+         retention or a records deletion; the pipeline's consumer group `{group}` had read \
+         {read}){settings}",
+        h.starts()
+    ))
+}
+
 /// A build without the production adapters cannot reach MongoDB.
 #[cfg(not(feature = "production"))]
 fn config_store(_file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
@@ -249,5 +397,89 @@ fn record_of(path: &Path, args: &PlanArgs) -> Result<(String, Deployment), ExitC
             eprintln!("error: `{shown}` does not compile ({errors} error(s))");
             Err(failed())
         }
+    }
+}
+
+#[cfg(all(test, feature = "production"))]
+mod tests {
+    use super::*;
+    use fdc_kafka::history::{PartitionHistory, TopicHistory};
+
+    fn history(earliest: &[(i64, Option<i64>)], policy: &str, renamed: bool) -> TopicHistory {
+        TopicHistory {
+            topic: "shop.orders".into(),
+            broker_topic: if renamed {
+                "prod.shop.orders"
+            } else {
+                "shop.orders"
+            }
+            .into(),
+            partitions: earliest
+                .iter()
+                .enumerate()
+                .map(|(i, (earliest, committed))| PartitionHistory {
+                    partition: i as i32,
+                    earliest: *earliest,
+                    end: 50,
+                    committed: *committed,
+                })
+                .collect(),
+            cleanup_policy: Some(policy.into()),
+            retention_ms: Some(86_400_000),
+        }
+    }
+
+    #[test]
+    fn a_topic_that_cannot_be_asked_says_why_and_what_the_reingest_does() {
+        let kind = fdc_plan::deployment::diff::ActionKind::Reingest;
+        let w = history_warning("t", &Err("topic `x.t` does not exist".into()), kind, "g");
+        assert_eq!(
+            w.as_deref(),
+            Some(
+                "could not check what topic `t` still holds of its history: topic `x.t` does \
+                 not exist. The re-ingest reads only what the topic retains, after it removes \
+                 the projection's stored records"
+            )
+        );
+        let whole = history(&[(0, Some(50))], "delete", false);
+        assert_eq!(history_warning("t", &Ok(whole), kind, "g"), None);
+        let lost = history(&[(2, Some(50))], "delete", false);
+        let w = history_warning("t", &Ok(lost), kind, "g").unwrap_or_default();
+        assert!(w.ends_with("will be missing afterwards"), "{w}");
+    }
+
+    #[test]
+    fn a_topic_that_holds_everything_gets_no_warning_compacted_or_not() {
+        for policy in ["delete", "compact", "compact,delete"] {
+            let h = history(&[(0, Some(50)), (0, None)], policy, false);
+            assert_eq!(lost_history(&h, "g"), None, "{policy}");
+        }
+    }
+
+    #[test]
+    fn deleted_messages_are_counted_with_what_the_group_had_read() {
+        let h = history(
+            &[(12, Some(50)), (0, Some(3)), (3, Some(1))],
+            "delete",
+            true,
+        );
+        assert_eq!(
+            lost_history(&h, "g").as_deref(),
+            Some(
+                "topic `shop.orders` (on the broker `prod.shop.orders`) no longer holds its \
+                 whole history: partition 0 starts at offset 12, partition 2 at offset 3 (15 \
+                 message(s) deleted by retention or a records deletion; the pipeline's consumer \
+                 group `g` had read 13 of them); the topic has cleanup.policy=delete, \
+                 retention.ms=86400000"
+            )
+        );
+        let never = history(&[(4, None)], "compact", false);
+        let w = lost_history(&never, "g").unwrap_or_default();
+        assert!(
+            w.starts_with("topic `shop.orders` no longer holds")
+                && w.contains("had read none of them")
+                && w.contains("cleanup.policy=compact"),
+            "{w}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use settings::{Config, TriggerTransportSetting};
+pub use settings::{Config, KafkaSettings, TriggerTransportSetting};
 
 /// The JSON Schema every configuration is validated against.
 pub const SCHEMA: &str = include_str!("../../schemas/fdc-config.schema.json");

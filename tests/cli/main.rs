@@ -4,6 +4,9 @@
 //! the dependency tree once, where one per file linked it once each.
 //! Run one file's tests with `cargo test --features integration --test cli <file>::`.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod apply_cli;
 mod check_cli;
 mod config_cli;

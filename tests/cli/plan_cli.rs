@@ -10,11 +10,17 @@
 //! `expected.json` (`--format json`, which must validate against
 //! `schemas/plan-report.schema.json`). Regenerate them after a deliberate change with
 //! `FDC_BLESS=1 cargo test --features integration --test cli plan_cli::` and review the diff.
+//! The same cases planned against a deployment of their base on Kafka + FerretDB have the
+//! golden files `production.txt` and `production.json` (and, optionally, a file `retention`
+//! of records deleted there): `tests/production/production_plan.rs`. The golden comparison
+//! and the case reader are shared in `tests/support/mod.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::support::{self, golden};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,23 +47,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn bless() -> bool {
-    std::env::var_os("FDC_BLESS").is_some()
-}
-
-/// Compares `actual` with the committed file `path` (or writes it under `FDC_BLESS`).
-fn golden(path: &Path, actual: &str) {
-    if bless() {
-        std::fs::write(path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{} differs (FDC_BLESS=1 to regenerate, then review):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
-}
-
 fn schema(name: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(root().join("schemas").join(name)).unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
@@ -71,35 +60,10 @@ fn validates(validator: &jsonschema::Validator, json: &serde_json::Value, what: 
     assert!(errors.is_empty(), "{what}: {errors:?}");
 }
 
-/// The case folders, sorted.
-fn cases() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(root().join("tests/plans"))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.path().join("new").is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    out.sort();
-    out
-}
-
 /// `(new, base, extra args)` of a case, as paths relative to the repository root.
 fn case(name: &str) -> (String, String, Vec<String>) {
-    let dir = format!("tests/plans/{name}");
-    let base = if root().join(&dir).join("base").is_dir() {
-        format!("{dir}/base")
-    } else {
-        std::fs::read_to_string(root().join(&dir).join("base"))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    let args = std::fs::read_to_string(root().join(&dir).join("args"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    (format!("{dir}/new"), base, args)
+    let c = support::PlanCase::read(name);
+    (c.new, c.base, c.args)
 }
 
 fn plan(new: &str, against: &[&str], extra: &[String], format: &str) -> Output {
@@ -113,7 +77,7 @@ fn plan(new: &str, against: &[&str], extra: &[String], format: &str) -> Output {
 #[test]
 fn every_case_plans_as_its_golden_files_say() {
     let report_schema = schema("plan-report.schema.json");
-    let names = cases();
+    let names = support::plan_cases();
     assert!(names.len() >= 10, "{names:?}");
     for name in names {
         let (new, base, extra) = case(&name);

@@ -17,6 +17,7 @@ mod production_apply;
 mod production_crash;
 mod production_deploy;
 mod production_initial_load;
+mod production_plan;
 mod production_preview;
 mod production_run;
 mod services_mongo;

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,6 +109,90 @@ fn env_or(name: &str, default: &str) -> String {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => v.trim().to_owned(),
         _ => default.to_owned(),
+    }
+}
+
+/// Whether golden files are (re)written (`FDC_BLESS` set) instead of only compared.
+pub fn bless() -> bool {
+    std::env::var_os("FDC_BLESS").is_some()
+}
+
+/// Compares `actual` with the committed golden file `path` (under `FDC_BLESS`: writes it
+/// first, so the comparison holds and the diff is there to review).
+pub fn golden(path: &Path, actual: &str) {
+    if bless() {
+        if let Err(e) = std::fs::write(path, actual) {
+            panic!("cannot write {}: {e}", path.display());
+        }
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs (FDC_BLESS=1 to regenerate, then review):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+/// The repository root (the `fdc` package's directory).
+pub fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The plan cases of `tests/plans/` (the folders with a `new/` pipeline), sorted.
+pub fn plan_cases() -> Vec<String> {
+    let dir = repository().join("tests/plans");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) => panic!("cannot read {}: {e}", dir.display()),
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("new").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// A plan case of `tests/plans/<name>/`: the new pipeline, the base (its `base/` folder, or
+/// the path the file `base` names: a frozen example under `tests/plans/bases/`) and the extra
+/// arguments of the file `args`, as paths relative to the repository root.
+#[derive(Debug, Clone)]
+pub struct PlanCase {
+    pub name: String,
+    pub new: String,
+    pub base: String,
+    pub args: Vec<String>,
+}
+
+impl PlanCase {
+    /// Reads the case `name`.
+    pub fn read(name: &str) -> PlanCase {
+        let dir = format!("tests/plans/{name}");
+        let base = if repository().join(&dir).join("base").is_dir() {
+            format!("{dir}/base")
+        } else {
+            match std::fs::read_to_string(repository().join(&dir).join("base")) {
+                Ok(t) => t.trim().to_string(),
+                Err(e) => panic!("{dir}: no base/ folder and no base file: {e}"),
+            }
+        };
+        let args = std::fs::read_to_string(repository().join(&dir).join("args"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        PlanCase {
+            name: name.to_string(),
+            new: format!("{dir}/new"),
+            base,
+            args,
+        }
+    }
+
+    /// The case's folder (absolute).
+    pub fn dir(&self) -> PathBuf {
+        repository().join("tests/plans").join(&self.name)
     }
 }
 

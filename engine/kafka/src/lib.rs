@@ -1,6 +1,7 @@
 //! Kafka adapters: the consumer-group [`KafkaSource`], the [`PreviewSource`] of `fdc preview`
-//! (assigned partitions, no group membership, never commits), and the producer sinks ([`KafkaEvents`],
-//! [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles).
+//! (assigned partitions, no group membership, never commits), the producer sinks ([`KafkaEvents`],
+//! [`KafkaDeadLetters`], [`KafkaTriggers`] between split roles), and [`history`]: what a topic
+//! still retains of its history, for `fdc plan` before a re-ingest.
 //!
 //! In: a [`KafkaClientConfig`] (brokers, security, free-form librdkafka properties) and, per
 //! adapter, its own settings. Out: [`fdc_core::source::Source`] batches of
@@ -17,6 +18,7 @@
 
 mod config;
 mod group;
+pub mod history;
 mod preview;
 mod sink;
 mod source;

@@ -112,6 +112,11 @@ pub struct Action {
     pub after: Vec<usize>,
     /// What it costs, when it touches stored data.
     pub estimate: Option<Estimate>,
+    /// What the operator should know before it is done: for a (re-)ingest from Kafka, that
+    /// the topic no longer holds its whole history (`fdc plan --config`, `fdc apply`). Absent
+    /// when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A change that needs no action, and why.
@@ -233,6 +238,7 @@ impl Builder<'_> {
                         fields: o.fields.clone(),
                         after: vec![],
                         estimate: None,
+                        warning: None,
                     });
                 }
             }
@@ -266,6 +272,7 @@ impl Builder<'_> {
                     fields: n.fields.clone(),
                     after,
                     estimate: records,
+                    warning: None,
                 });
             }
         }
@@ -295,6 +302,7 @@ impl Builder<'_> {
                     fields: vec![],
                     after: indexes_of(&self.changes.actions, name),
                     estimate: None,
+                    warning: None,
                 });
                 ingested.insert(name.clone(), at);
                 continue;
@@ -334,6 +342,7 @@ impl Builder<'_> {
                 fields: vec![],
                 after,
                 estimate: records,
+                warning: None,
             });
             ingested.insert(name.clone(), at);
         }
@@ -371,6 +380,7 @@ impl Builder<'_> {
                     fields: vec![],
                     after,
                     estimate: records,
+                    warning: None,
                 });
                 continue;
             };
@@ -432,6 +442,7 @@ impl Builder<'_> {
                     fields: vec![],
                     after,
                     estimate: documents,
+                    warning: None,
                 });
             } else if !fields.is_empty() {
                 let names_only: Vec<String> = fields.iter().map(|(f, _)| f.clone()).collect();
@@ -453,6 +464,7 @@ impl Builder<'_> {
                     fields: names_only,
                     after,
                     estimate: documents,
+                    warning: None,
                 });
             }
         }
@@ -496,6 +508,7 @@ impl Builder<'_> {
                 fields: vec![],
                 after: vec![],
                 estimate: None,
+                warning: None,
             });
         }
     }
@@ -529,6 +542,7 @@ impl Builder<'_> {
                 fields: vec![],
                 after: vec![],
                 estimate: if prune { documents } else { None },
+                warning: None,
             });
         }
         for (name, p) in &self.old.projections {
@@ -562,6 +576,7 @@ impl Builder<'_> {
                 fields: vec![],
                 after: vec![],
                 estimate: if prune { records } else { None },
+                warning: None,
             });
         }
     }

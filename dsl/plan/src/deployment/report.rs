@@ -5,7 +5,8 @@
 //! `schemas/plan-report.schema.json`, generated from these types) and its human rendering.
 //!
 //! Guarantees: the JSON is stable (versioned by [`REPORT_FORMAT`]; fields only added within a
-//! version); the human text names every action with its reason, changes, order and cost.
+//! version); the human text names every action with its reason, changes, warning, order and
+//! cost.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,9 @@ impl Report {
             out.push_str(&format!("     why: {}\n", a.reason));
             for c in &a.changes {
                 out.push_str(&format!("       - {c}\n"));
+            }
+            if let Some(w) = &a.warning {
+                out.push_str(&format!("     warning: {w}\n"));
             }
             if !a.after.is_empty() {
                 let steps: Vec<String> = a.after.iter().map(|s| (s + 1).to_string()).collect();
