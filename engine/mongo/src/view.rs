@@ -94,9 +94,23 @@ impl SingleViewStore for MongoStore {
         keys: &[Vec<Value>],
     ) -> Result<Vec<Option<Map>>, StoreError> {
         let op = format!("read single view {view}");
-        let found = self
+        let mut found = self
             .get_many_decoded(&op, view, keys, |d| Ok(self.decode_view(&op, view, d)?.1))
             .await?;
+        // A document whose key fields do not hold its key was written under another key
+        // definition (its `_id` is the same tuple of values): it is read as absent, so that
+        // it is rewritten (an insert that finds the `_id` taken upserts) and gets the key
+        // fields readers query it by, never skipped as unchanged.
+        if let Some(names) = Self::keys_of(&self.view_keys, view) {
+            for (key, doc) in keys.iter().zip(found.iter_mut()) {
+                if doc
+                    .as_ref()
+                    .is_some_and(|d| fdc_core::store::key::tuple(d, &names) != *key)
+                {
+                    *doc = None;
+                }
+            }
+        }
         let absent: HashSet<String> = keys
             .iter()
             .zip(&found)
