@@ -10,8 +10,9 @@
 //! summary.
 //!
 //! Resumable: the cursor is saved after each durable batch (default
-//! `<store>/refresh-<view>.cursor.json`, or `fdc-refresh-<view>.cursor.json` in the working
-//! directory on MongoDB) and removed when the refresh completes; the next run resumes from it
+//! `<store>/refresh-<view>.cursor.json`, or `fdc-refresh-<database>.<view>.cursor.json` in the
+//! working directory on MongoDB: two deployments refreshed from one directory never resume
+//! each other's cursor) and removed when the refresh completes; the next run resumes from it
 //! (`--restart` starts over). Ctrl-C stops after the batch in flight.
 //!
 //! Exit code: 0 done, 1 the pipeline does not compile or a store failed, 2 usage (unknown
@@ -288,6 +289,7 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
                 return code;
             }
         };
+        let cursor = cursor_path(args, &options.view, &deployment.store);
         let defaults = RuntimeConfig::default();
         deployment.runtime = RuntimeConfig {
             rebuild_chunk: options.page,
@@ -305,7 +307,7 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
             eprintln!("error: the refresh has no engine");
             return 1;
         };
-        let code = refresh_with_progress(args, engine, &options).await;
+        let code = refresh_with_progress(args, engine, &options, &cursor).await;
         if let Err(e) = built.flush() {
             eprintln!("error: {e}");
             return 1;
@@ -315,22 +317,36 @@ pub fn run(args: &RefreshArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Where the resume cursor of `view` is kept (see the module docs): `--cursor`, else in the
+/// embedded store's directory, else in the working directory named after the MongoDB
+/// database (a database name holds no `/`, `\\` or `.`).
+fn cursor_path(args: &RefreshArgs, view: &str, store: &StoreSpec) -> PathBuf {
+    if let Some(path) = &args.cursor {
+        return path.clone();
+    }
+    let name = format!("refresh-{view}.cursor.json");
+    if let Some(dir) = &args.store {
+        return dir.join(name);
+    }
+    #[cfg(feature = "production")]
+    if let StoreSpec::Mongo(m) = store {
+        return PathBuf::from(format!("fdc-refresh-{}.{view}.cursor.json", m.database));
+    }
+    #[cfg(not(feature = "production"))]
+    let _ = store;
+    PathBuf::from(format!("fdc-{name}"))
+}
+
 async fn refresh_with_progress(
     args: &RefreshArgs,
     engine: &Engine,
     options: &RefreshOptions,
+    cursor_path: &Path,
 ) -> u8 {
-    let cursor_path = args.cursor.clone().unwrap_or_else(|| {
-        let name = format!("refresh-{}.cursor.json", options.view);
-        match (&args.store, &args.config) {
-            (Some(dir), None) => dir.join(name),
-            _ => PathBuf::from(format!("fdc-{name}")),
-        }
-    });
     let resume = if args.restart {
         None
     } else {
-        match load_cursor(&cursor_path) {
+        match load_cursor(cursor_path) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -358,13 +374,13 @@ async fn refresh_with_progress(
         }
     });
     let result = with_progress(engine, options, resume, &interrupted, |cursor| {
-        save_cursor(&cursor_path, cursor)
+        save_cursor(cursor_path, cursor)
     })
     .await;
     watcher.abort();
     match result {
         Ok(Some(totals)) => {
-            if let Err(e) = std::fs::remove_file(&cursor_path) {
+            if let Err(e) = std::fs::remove_file(cursor_path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!(
                         "warning: cannot remove the cursor {}: {e}",
@@ -464,6 +480,45 @@ mod tests {
     use super::*;
     use fdc_engine::view::ViewCounts;
     use serde_json::json;
+
+    fn args(line: &[&str]) -> RefreshArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            refresh: RefreshArgs,
+        }
+        let mut argv = vec!["fdc-refresh", "p", "customer_360"];
+        argv.extend(line);
+        Cli::parse_from(argv).refresh
+    }
+
+    #[test]
+    fn cursors_are_kept_per_store_and_per_mongodb_database() {
+        let dir = |d: &str| StoreSpec::ExistingDirectory {
+            path: d.into(),
+            disk: Default::default(),
+        };
+        assert_eq!(
+            cursor_path(&args(&["--store", "s"]), "customer_360", &dir("s")),
+            PathBuf::from("s/refresh-customer_360.cursor.json")
+        );
+        assert_eq!(
+            cursor_path(&args(&["--cursor", "c.json"]), "customer_360", &dir("s")),
+            PathBuf::from("c.json")
+        );
+        #[cfg(feature = "production")]
+        for db in ["staging", "prod"] {
+            let mongo = StoreSpec::Mongo(Box::new(fdc_mongo::MongoStoreConfig {
+                database: db.into(),
+                ..Default::default()
+            }));
+            assert_eq!(
+                cursor_path(&args(&["--config", "fdc.yaml"]), "customer_360", &mongo),
+                PathBuf::from(format!("fdc-refresh-{db}.customer_360.cursor.json"))
+            );
+        }
+    }
 
     #[test]
     fn filters_read_field_operator_and_json_or_bare_word() {
