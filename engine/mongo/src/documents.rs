@@ -141,7 +141,10 @@ pub fn record_from_document(
     })
 }
 
-/// The stored single-view document (replace mode): `_id`, the key fields, the document.
+/// The stored single-view document (replace mode): `_id`, the key fields the mapping does not
+/// hold, then the document's fields in its order (read back, the document is the one written,
+/// so a rebuild that changes nothing finds it identical), a mapped key field holding the key
+/// value (the key index needs it).
 pub fn view_to_document(
     id: &str,
     key_fields: &[String],
@@ -152,12 +155,21 @@ pub fn view_to_document(
     let mut d = Document::new();
     d.insert("_id", id);
     let mut shapes = Document::new();
-    // The key value wins over a mapped field of the same name: the key index needs it.
-    let fields = key_fields.iter().map(String::as_str).zip(key_values).chain(
+    let key_of = |name: &str| {
+        key_fields
+            .iter()
+            .position(|f| f == name)
+            .and_then(|i| key_values.get(i))
+    };
+    let unmapped = key_fields
+        .iter()
+        .map(String::as_str)
+        .zip(key_values)
+        .filter(|(k, _)| !document.contains_key(k));
+    let fields = unmapped.chain(
         document
             .iter()
-            .map(|(k, v)| (k.as_str(), v))
-            .filter(|(k, _)| !key_fields.iter().any(|f| f == k)),
+            .map(|(k, v)| (k.as_str(), key_of(k.as_str()).unwrap_or(v))),
     );
     for (name, v) in fields {
         d.insert(name, value_to_bson(v));

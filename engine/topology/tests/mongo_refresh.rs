@@ -25,8 +25,8 @@ use fdc_mongo::MongoStore;
 use fdc_plan::Plan;
 use serde_json::json;
 
-async fn mongo() -> Arc<MongoStore> {
-    Arc::new(mongo_common::fresh_store("refresh").await)
+async fn mongo(test: &str) -> Arc<MongoStore> {
+    Arc::new(mongo_common::fresh_store(test).await)
 }
 
 fn plan() -> Plan {
@@ -97,6 +97,16 @@ async fn engine(
     dead: Arc<EmbeddedStore>,
     strategies: bool,
 ) -> Engine {
+    engine_of(plan(), projections, views, dead, strategies).await
+}
+
+async fn engine_of(
+    plan: Plan,
+    projections: Arc<dyn ProjectionStore>,
+    views: Arc<dyn SingleViewStore>,
+    dead: Arc<EmbeddedStore>,
+    strategies: bool,
+) -> Engine {
     let stores = Stores {
         projections,
         views,
@@ -107,7 +117,7 @@ async fn engine(
         strategies,
         ..RuntimeConfig::default()
     };
-    Engine::build(plan(), stores, config).await.unwrap()
+    Engine::build(plan, stores, config).await.unwrap()
 }
 
 async fn feed(engine: &Engine, messages: &[Message]) {
@@ -138,7 +148,7 @@ async fn an_initial_load_and_a_resumed_refresh_on_mongodb_match_the_steady_state
     .await;
     feed(&steady, &history()).await;
 
-    let store = mongo().await;
+    let store = mongo("refresh").await;
     let dead = Arc::new(EmbeddedStore::in_memory());
     let loader = engine(store.clone(), store.clone(), dead, false).await;
     feed(&loader, &history()).await;
@@ -183,4 +193,53 @@ async fn an_initial_load_and_a_resumed_refresh_on_mongodb_match_the_steady_state
         );
     }
     store.drop_database().await.unwrap();
+}
+
+/// MongoDB keeps a view's key fields in its documents (the key index needs them): a second
+/// full refresh must still find every document unchanged and write nothing, whether the key
+/// field is mapped first, mapped last, or not mapped at all.
+#[tokio::test]
+async fn a_second_refresh_on_mongodb_writes_nothing_wherever_the_key_field_is() {
+    for variant in ["key first", "key last", "key not mapped"] {
+        let mut plan = plan();
+        let view = plan
+            .single_views
+            .iter_mut()
+            .find(|v| v.name == "customer_360")
+            .unwrap();
+        let at = view
+            .mapping
+            .iter()
+            .position(|m| m.name == "customer_id")
+            .unwrap();
+        let key_field = view.mapping.remove(at);
+        match variant {
+            "key first" => view.mapping.insert(0, key_field),
+            "key last" => view.mapping.push(key_field),
+            _ => {}
+        }
+        let store = mongo("refresh_again").await;
+        let dead = Arc::new(EmbeddedStore::in_memory());
+        let loader = engine_of(plan, store.clone(), store.clone(), dead, false).await;
+        feed(&loader, &history()).await;
+        let options = RefreshOptions {
+            view: "customer_360".into(),
+            filter: vec![],
+            page: 2,
+        };
+        let first = refresh(&loader, &options, None, |_| Flow::Continue)
+            .await
+            .unwrap();
+        assert_eq!(first.totals.views.inserted, 4, "{variant}");
+        let second = refresh(&loader, &options, None, |_| Flow::Continue)
+            .await
+            .unwrap();
+        let v = &second.totals.views;
+        assert_eq!(
+            (v.inserted, v.updated, v.deleted, v.unchanged),
+            (0, 0, 0, 4),
+            "{variant}: {v:?}"
+        );
+        store.drop_database().await.unwrap();
+    }
 }
