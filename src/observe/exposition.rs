@@ -570,6 +570,7 @@ mod tests {
                 message("crm \"b\"", Some(2_000)),
             ],
             malformed: vec![],
+            drift: Default::default(),
         };
         let c = Counters::default();
         c.batch_durable(&batch, &[], 4, 0.02, 3_000);
