@@ -9,8 +9,8 @@
 //! Guarantees asked of every implementation (embedded in memory and on disk, MongoDB, the
 //! preview's overlay in memory):
 //! - one stored drift per projection; [`SourceDriftStore::merge_source_drift`] merges each
-//!   delta into the stored one with [`SourceDrift::merge`] and saves it compacted
-//!   ([`SourceDrift::compact`]); durable when the call returns;
+//!   delta into the stored one with [`SourceDrift::merge`] ([`merged`]); durable when the
+//!   call returns;
 //! - [`SourceDriftStore::load_source_drift`] returns them ordered by projection;
 //! - what is stored holds projection and column names (each cut to [`MAX_COLUMN_CHARS`]
 //!   characters), counts and times: never a value of a record or a key.
@@ -56,8 +56,8 @@ pub struct SourceDrift {
     /// More unmapped names were seen than the sample keeps.
     #[serde(default)]
     pub unmapped_overflow: bool,
-    /// Mapped columns, by name: in a delta every column an after image was checked for; in
-    /// a store (compacted) those that were missing at least once.
+    /// Mapped columns an after image was checked for, by name (at most the projection's
+    /// fields: names from the plan, not from input), with when each last arrived.
     #[serde(default)]
     pub mapped: Vec<MappedColumn>,
     /// When drift was first counted, and last (epoch milliseconds).
@@ -168,7 +168,7 @@ impl SourceDrift {
         self.mapped.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
-    /// Drops the mapped columns that were never missing (what a store keeps).
+    /// Drops the mapped columns that were never missing (what `/status` shows).
     pub fn compact(&mut self) {
         self.mapped.retain(|c| c.missing_messages > 0 || c.gone());
     }
@@ -194,12 +194,13 @@ pub trait SourceDriftStore: Send + Sync {
     async fn merge_source_drift(&self, deltas: &[SourceDrift]) -> Result<(), StoreError>;
 }
 
-/// Merges `delta` into `stored` (`None`: nothing stored yet) and compacts the result: the
-/// rule every implementation of [`SourceDriftStore::merge_source_drift`] applies.
+/// Merges `delta` into `stored` (`None`: nothing stored yet): the rule every implementation
+/// of [`SourceDriftStore::merge_source_drift`] applies. Mapped columns that were never
+/// missing are kept with their last arrival, so a column that stops later is shown with when
+/// it last came.
 pub fn merged(stored: Option<SourceDrift>, delta: &SourceDrift) -> SourceDrift {
     let mut out = stored.unwrap_or_else(|| SourceDrift::new(&delta.projection));
     out.merge(delta);
-    out.compact();
     out
 }
 
@@ -256,7 +257,7 @@ pub async fn conformance(store: &dyn SourceDriftStore) -> Result<(), String> {
     let loaded = store.load_source_drift().await.map_err(e)?;
     check(
         loaded == vec![merged(None, &other), merged(None, &first)],
-        "the drift is stored compacted (never-missing mapped columns dropped), by projection",
+        "the drift is stored as given, by projection",
     )?;
     // A second flush: a new unmapped name, the missing column seen again.
     let second = SourceDrift {
@@ -302,8 +303,15 @@ pub async fn conformance(store: &dyn SourceDriftStore) -> Result<(), String> {
         "the sample is merged by name",
     )?;
     check(
-        orders.mapped.len() == 1 && !orders.mapped[0].gone(),
+        orders.mapped.len() == 2 && orders.gone().next().is_none(),
         "a mapped column seen again arrives again",
+    )?;
+    check(
+        orders
+            .mapped
+            .iter()
+            .any(|c| c.name == "ID" && c.last_seen_ms == Some(100)),
+        "a mapped column never missing keeps its last arrival",
     )?;
     check(
         orders.first_ms == 90 && orders.updated_ms == 200,
