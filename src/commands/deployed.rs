@@ -315,7 +315,7 @@ pub fn drift_report(plan: &fdc_plan::Plan, stored: &[SourceDrift]) -> Vec<Projec
             .collect();
         let no_longer_arriving = d
             .gone()
-            .filter(|c| mapped.iter().any(|m| *m == c.name))
+            .filter(|c| mapped.contains(&c.name))
             .map(|c| ColumnGone {
                 column: c.name.clone(),
                 fields: projection

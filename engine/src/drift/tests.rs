@@ -261,11 +261,11 @@ fn totals_follow_a_column_that_stops_and_comes_back_and_flag_news() {
     };
     let full = json!({"ID": "1", "BALANCE": "2", "OWNER": "o"});
     let no_owner = json!({"ID": "1", "BALANCE": "2"});
-    counts.batch_durable(&batch(&[full.clone()]), 10);
+    counts.batch_durable(&batch(std::slice::from_ref(&full)), 10);
     assert!(!counts.news(), "nothing drifted");
     counts.batch_durable(&batch(&[full.clone(), no_owner.clone()]), 20);
     assert!(counts.news());
-    counts.batch_durable(&batch(&[no_owner.clone()]), 30);
+    counts.batch_durable(&batch(std::slice::from_ref(&no_owner)), 30);
     let accounts = |c: &DriftCounts| {
         c.snapshot()
             .into_iter()
