@@ -48,6 +48,9 @@ use crate::value::Value;
 /// How often the drift counted since the last flush is merged into the store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How long the flush at the end of a run may take (a store outage must not hold shutdown).
+pub const FINAL_FLUSH: Duration = Duration::from_secs(2);
+
 /// What a projection's row images are compared with: its mapped columns and its format's own
 /// names, sorted.
 #[derive(Debug, Clone, Default)]
@@ -70,8 +73,12 @@ impl DriftColumns {
         self.columns.binary_search_by(|c| (**c).cmp(name)).ok()
     }
 
+    fn ignored(&self, name: &str) -> bool {
+        !self.ignored.is_empty() && self.ignored.binary_search_by(|c| (**c).cmp(name)).is_ok()
+    }
+
     fn known(&self, name: &str) -> bool {
-        self.mapped(name).is_some() || self.ignored.binary_search_by(|c| (**c).cmp(name)).is_ok()
+        self.mapped(name).is_some() || self.ignored(name)
     }
 }
 
@@ -104,9 +111,14 @@ struct ColumnTally {
 
 impl ProjectionTally {
     fn unmapped(&mut self, name: &str, ordinal: u64) {
-        let name = column_name(name);
+        // A name of at most MAX_COLUMN_CHARS bytes is kept whole: compared without cutting.
+        let cut = if name.len() <= crate::store::drift::MAX_COLUMN_CHARS {
+            std::borrow::Cow::Borrowed(name)
+        } else {
+            column_name(name)
+        };
         let full = self.unmapped.len() >= SAMPLE_LIMIT;
-        match self.unmapped.iter_mut().find(|(n, _, _)| **n == *name) {
+        match self.unmapped.iter_mut().find(|(n, _, _)| **n == *cut) {
             Some((_, count, last)) => {
                 if *last != ordinal {
                     *count += 1;
@@ -114,7 +126,7 @@ impl ProjectionTally {
                 }
             }
             None if !full => {
-                self.unmapped.push((name.into(), 1, ordinal));
+                self.unmapped.push((cut.into(), 1, ordinal));
             }
             None => self.overflow = true,
         }
@@ -140,10 +152,26 @@ impl BatchDrift {
         }
         t.messages += 1;
         let ordinal = t.messages;
+        let upsert = decoded.operation == Operation::Upsert;
         let mut unmapped = false;
-        for image in [decoded.after, decoded.before].into_iter().flatten() {
-            let Value::Object(map) = image else { continue };
-            for name in map.keys() {
+        // One pass over each image: a mapped column of an upsert's after image arrived; a
+        // name that is neither mapped nor the format's own is unmapped.
+        if let Some(Value::Object(after)) = decoded.after {
+            for name in after.keys() {
+                let name = name.as_str();
+                match columns.mapped(name) {
+                    Some(i) if upsert => t.columns[i].seen_at = ordinal,
+                    Some(_) => {}
+                    None if columns.ignored(name) => {}
+                    None => {
+                        unmapped = true;
+                        t.unmapped(name, ordinal);
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(before)) = decoded.before {
+            for name in before.keys() {
                 let name = name.as_str();
                 if !columns.known(name) {
                     unmapped = true;
@@ -151,11 +179,10 @@ impl BatchDrift {
                 }
             }
         }
-        for name in &skipped.names {
-            if !columns.known(name) {
-                unmapped = true;
-                t.unmapped(name, ordinal);
-            }
+        // No projection of the topic reads a skipped name: unmapped without a look-up.
+        for name in skipped.names() {
+            unmapped = true;
+            t.unmapped(name, ordinal);
         }
         if skipped.more {
             unmapped = true;
@@ -164,16 +191,8 @@ impl BatchDrift {
         if unmapped {
             t.unmapped_messages += 1;
         }
-        if decoded.operation != Operation::Upsert {
+        if !upsert || !matches!(decoded.after, Some(Value::Object(_))) {
             return;
-        }
-        let Some(Value::Object(after)) = decoded.after else {
-            return;
-        };
-        for name in after.keys() {
-            if let Some(i) = columns.mapped(name.as_str()) {
-                t.columns[i].seen_at = ordinal;
-            }
         }
         let mut missing = false;
         for c in t.columns.iter_mut().filter(|c| c.seen_at != ordinal) {

@@ -112,23 +112,52 @@ pub fn parse_slice_shaped(bytes: &[u8], shape: &Shape) -> Result<Value, serde_js
 }
 
 /// Object keys skipped inside row images ([`Shape::row`]): at most [`Skipped::LIMIT`] names,
-/// borrowed from the input when they hold no escapes, and whether there were more.
+/// borrowed from the input when they hold no escapes, and whether there were more. The first
+/// [`Skipped::INLINE`] are kept in place: a message with a few unread columns allocates
+/// nothing for them.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Skipped<'de> {
-    pub names: Vec<Cow<'de, str>>,
+    inline: [Cow<'de, str>; Skipped::INLINE],
+    len: usize,
+    spill: Vec<Cow<'de, str>>,
+    /// More names were skipped than [`Skipped::LIMIT`].
     pub more: bool,
 }
 
 impl<'de> Skipped<'de> {
     /// Names kept per message (the sample of a projection keeps fewer anyway).
     pub const LIMIT: usize = 64;
+    /// Names kept without an allocation.
+    pub const INLINE: usize = 8;
 
     fn push(&mut self, name: Cow<'de, str>) {
-        if self.names.len() < Self::LIMIT {
-            self.names.push(name);
+        if self.len < Self::INLINE {
+            self.inline[self.len] = name;
+        } else if self.len < Self::LIMIT {
+            self.spill.push(name);
         } else {
             self.more = true;
+            return;
         }
+        self.len += 1;
+    }
+
+    /// The names, in input order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.inline[..self.len.min(Self::INLINE)]
+            .iter()
+            .chain(&self.spill)
+            .map(|n| n.as_ref())
+    }
+
+    /// How many names were kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no key was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && !self.more
     }
 }
 
@@ -289,16 +318,23 @@ mod tests {
             v.to_json(),
             serde_json::json!({"op": "u", "after": {"ID": 1}, "before": {"ID": 1}})
         );
-        assert_eq!(skipped.names, vec!["NEW", "WIDE", "OLD"]);
-        assert!(matches!(skipped.names[0], Cow::Borrowed(_)), "no copy");
-        assert!(!skipped.more);
+        assert_eq!(
+            skipped.names().collect::<Vec<_>>(),
+            vec!["NEW", "WIDE", "OLD"]
+        );
+        assert!(matches!(skipped.inline[0], Cow::Borrowed(_)), "no copy");
+        assert!(
+            matches!(skipped.inline[1], Cow::Owned(_)),
+            "an escaped key is decoded"
+        );
+        assert!(!skipped.more && skipped.spill.capacity() == 0);
         // A merged shape stays a row where either side was one.
         let mut merged = Shape::nothing().with("ID", Shape::All);
         merged.merge(&Shape::row().with("NAME", Shape::All));
         let mut skipped = Skipped::default();
         parse_slice_recording(br#"{"ID": 1, "NAME": 2, "X": 3}"#, &merged, &mut skipped)
             .expect("parses");
-        assert_eq!(skipped.names, vec!["X"]);
+        assert_eq!(skipped.names().collect::<Vec<_>>(), vec!["X"]);
         // Bounded per message.
         let wide: String = (0..100)
             .map(|i| format!("\"C{i}\": {i}"))
@@ -307,7 +343,9 @@ mod tests {
         let wide = format!("{{{wide}}}");
         let mut skipped = Skipped::default();
         parse_slice_recording(wide.as_bytes(), &Shape::row(), &mut skipped).expect("parses");
-        assert_eq!(skipped.names.len(), Skipped::LIMIT);
+        assert_eq!(skipped.len(), Skipped::LIMIT);
+        assert_eq!(skipped.names().count(), Skipped::LIMIT);
+        assert_eq!(skipped.names().nth(9), Some("C9"));
         assert!(skipped.more);
     }
 

@@ -238,9 +238,17 @@ impl Built {
         ));
         let result = run_stages(stages, &self.counters, shutdown).await;
         flusher.abort();
-        // What the last batches counted; a failure loses only this informational delta.
-        if let Err(e) = fdc_engine::drift::flush(&drift, drift_store.as_ref()).await {
-            tracing::warn!(error = %e, "source drift of the last batches not saved in the store");
+        // What the last batches counted, within a bound (shutdown takes a bounded time, even
+        // during a store outage); a failure loses only this informational delta.
+        let last = fdc_engine::drift::flush(&drift, drift_store.as_ref());
+        match tokio::time::timeout(fdc_engine::drift::FINAL_FLUSH, last).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "source drift of the last batches not saved in the store")
+            }
+            Err(_) => tracing::warn!(
+                "source drift of the last batches not saved in the store: it took too long"
+            ),
         }
         #[cfg(feature = "kafka")]
         if let Some(w) = watcher {
