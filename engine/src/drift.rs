@@ -27,7 +27,9 @@
 //!   whose cast fails is (its images were read).
 //!
 //! Guarantees: nothing is allocated per message unless a new unmapped name enters the
-//! batch's sample (names are compared with the projection's sorted columns, in place); a
+//! batch's sample, a row image skips more than [`Skipped::INLINE`] columns, or an unmapped name
+//! is longer than the kept length (names are compared with the projection's sorted columns,
+//! in place, borrowed from the message); a
 //! sample holds at most [`SAMPLE_LIMIT`] names per projection, each cut to
 //! [`MAX_COLUMN_CHARS`](crate::store::drift::MAX_COLUMN_CHARS) characters; only names,
 //! counts and times are kept, never values; a batch is counted once, when it is durable.
