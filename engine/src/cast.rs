@@ -248,7 +248,7 @@ impl CompiledProjection {
 
     /// The columns of a row image this projection reads (for a parse that skips the rest).
     pub fn row_shape(&self) -> Shape {
-        let mut shape = Shape::nothing();
+        let mut shape = Shape::row();
         for f in self.fields.iter().filter(|f| !f.source.is_empty()) {
             shape.keep(&f.source, &Shape::All);
         }

@@ -31,6 +31,7 @@ use crate::cast::{CastError, CompiledProjection, PrepareError};
 use crate::change::{Change, Message, MessageOutcome, Op, Origin};
 use crate::decode::shape::Shape;
 use crate::decode::{self, Decode, Decoded, Operation, ParsedMessage};
+use crate::drift::{BatchDrift, DriftColumns};
 use crate::value::{Map, Value};
 
 /// One projection as the router sees it.
@@ -38,6 +39,8 @@ use crate::value::{Map, Value};
 struct ProjectionRoute {
     cast: CompiledProjection,
     format: Format,
+    /// What its row images are compared with (source drift).
+    drift: DriftColumns,
 }
 
 /// The projections of one topic and what their decoders read of a message.
@@ -88,6 +91,7 @@ impl Router {
             routes.push(ProjectionRoute {
                 cast,
                 format: projection.format.clone(),
+                drift: DriftColumns::of(projection),
             });
         }
         Ok(Router {
@@ -118,16 +122,35 @@ impl Router {
 
     /// Decodes and casts `message` for every projection bound to its topic.
     pub fn route(&self, message: &Message) -> Vec<MessageOutcome> {
+        self.route_observed(message, None)
+    }
+
+    /// [`Router::route`], counting the message's source drift into `drift` when given.
+    pub fn route_observed(
+        &self,
+        message: &Message,
+        drift: Option<&mut BatchDrift>,
+    ) -> Vec<MessageOutcome> {
         let now_ms = self.max_clock_skew_ms.map(|_| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis())
         });
-        self.route_at(message, now_ms.unwrap_or(0))
+        self.route_at_observed(message, now_ms.unwrap_or(0), drift)
     }
 
     /// [`Router::route`] with the clock reading `now_ms` (epoch milliseconds).
     pub fn route_at(&self, message: &Message, now_ms: u128) -> Vec<MessageOutcome> {
+        self.route_at_observed(message, now_ms, None)
+    }
+
+    /// [`Router::route_at`], counting the message's source drift into `drift` when given.
+    pub fn route_at_observed(
+        &self,
+        message: &Message,
+        now_ms: u128,
+        drift: Option<&mut BatchDrift>,
+    ) -> Vec<MessageOutcome> {
         let Some(topic) = self.topics.get(&message.topic) else {
             return vec![MessageOutcome::DeadLetter {
                 projection: None,
@@ -138,7 +161,7 @@ impl Router {
             }];
         };
         let parsed = ParsedMessage::with_shapes(message, &topic.value_shape, &topic.key_shape);
-        self.route_parsed(topic, &parsed, now_ms)
+        self.route_parsed(topic, &parsed, now_ms, drift)
     }
 
     fn route_parsed(
@@ -146,6 +169,7 @@ impl Router {
         topic: &Topic,
         parsed: &ParsedMessage<'_>,
         now_ms: u128,
+        mut drift: Option<&mut BatchDrift>,
     ) -> Vec<MessageOutcome> {
         let horizon = self.max_clock_skew_ms.map(|skew_ms| Horizon {
             limit_ms: now_ms.saturating_add(u128::from(skew_ms)),
@@ -154,7 +178,7 @@ impl Router {
         topic
             .projections
             .iter()
-            .map(|&i| decode_and_cast(&self.routes[i], parsed, horizon))
+            .map(|&i| decode_and_cast(&self.routes[i], parsed, horizon, drift.as_deref_mut()))
             .collect()
     }
 }
@@ -163,9 +187,14 @@ fn decode_and_cast(
     route: &ProjectionRoute,
     parsed: &ParsedMessage<'_>,
     horizon: Option<Horizon>,
+    drift: Option<&mut BatchDrift>,
 ) -> MessageOutcome {
     let projection = route.cast.index;
-    match decode::decode(&route.format, parsed) {
+    let decoded = decode::decode(&route.format, parsed);
+    if let (Some(drift), Ok(Decode::Change(d))) = (drift, &decoded) {
+        drift.observe(projection, &route.drift, d, parsed.skipped_columns());
+    }
+    match decoded {
         Err(e) => MessageOutcome::DeadLetter {
             projection: Some(projection),
             reason: e.to_string(),

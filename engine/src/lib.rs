@@ -13,6 +13,7 @@ pub use fdc_core::{bounded, change, source, store, trigger, value};
 pub mod aggregate;
 pub mod cast;
 pub mod decode;
+pub mod drift;
 pub mod functions;
 pub mod ingest;
 pub mod project;

@@ -6,15 +6,17 @@
 //! input ([`check`]): the same plan runs; an empty store records the plan (first deploy) and
 //! runs; a different plan is refused with exit 2 and a message naming the actions (`fdc run
 //! --apply` applies it first: `commands/apply.rs`), and so is any plan while an `fdc apply`
-//! is unfinished; for `fdc plan`, the stored record and the store's counts ([`stored`]).
+//! is unfinished; for `fdc plan`, the stored record, the store's counts and its source drift
+//! ([`stored`], [`drift_report`]).
 //!
 //! Guarantees: the check reads the record before anything is read from the input, and writes
 //! nothing but the record; who applied a deployment comes from `FDC_DEPLOYED_BY`, else the
 //! user name (`USER`, `USERNAME`): the CLI reads it, no engine crate does.
 
-use fdc_core::store::DeploymentStore;
+use fdc_core::store::{DeploymentStore, SourceDrift};
 use fdc_plan::deployment::diff::{diff, Action, ActionKind, Changes, Counts, DiffOptions};
 use fdc_plan::deployment::Deployment as Record;
+use fdc_plan::drift::{ColumnGone, ColumnSeen, ProjectionDrift};
 
 /// What `fdc run` checks against the store before it consumes anything.
 #[derive(Debug, Clone)]
@@ -249,10 +251,13 @@ pub async fn counts(
     Ok(counts)
 }
 
-/// For `fdc plan --store/--config`: the record deployed on the store of `spec`, and the
-/// store's counts for the names of both plans. `Err`: the message (a store that cannot be
-/// opened or read, or that has no record).
-pub fn stored(spec: &fdc_topology::StoreSpec, new: &Record) -> Result<(Record, Counts), String> {
+/// For `fdc plan --store/--config`: the record deployed on the store of `spec`, the store's
+/// counts for the names of both plans, and the source drift the store's runs counted. `Err`:
+/// the message (a store that cannot be opened or read, or that has no record).
+pub fn stored(
+    spec: &fdc_topology::StoreSpec,
+    new: &Record,
+) -> Result<(Record, Counts, Vec<SourceDrift>), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -274,6 +279,65 @@ pub fn stored(spec: &fdc_topology::StoreSpec, new: &Record) -> Result<(Record, C
             );
         };
         let counts = counts(&opened, &old, new).await?;
-        Ok((old, counts))
+        let drift = opened
+            .source_drift()
+            .load_source_drift()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((old, counts, drift))
     })
+}
+
+/// `fdc plan`'s source drift section: for each projection of the new plan (in plan order) the
+/// store counted drift of, the unmapped columns the new plan still does not map (candidates
+/// for new fields) and the columns it maps that no longer arrive, with the fields reading
+/// them. Times are RFC 3339 (UTC, milliseconds).
+pub fn drift_report(plan: &fdc_plan::Plan, stored: &[SourceDrift]) -> Vec<ProjectionDrift> {
+    let time = fdc_core::store::record::millis_to_rfc3339;
+    let mut out = Vec::new();
+    for projection in &plan.projections {
+        let Some(d) = stored.iter().find(|d| d.projection == projection.name) else {
+            continue;
+        };
+        let mapped = fdc_plan::drift::mapped_columns(projection);
+        let own = fdc_plan::drift::format_columns(projection);
+        let is_mapped = |c: &str| mapped.iter().any(|m| m == c) || own.iter().any(|m| m == c);
+        let candidates = d
+            .unmapped
+            .iter()
+            .filter(|c| !is_mapped(&c.name))
+            .map(|c| ColumnSeen {
+                column: c.name.clone(),
+                messages: c.messages,
+                first_seen: time(c.first_seen_ms),
+                last_seen: time(c.last_seen_ms),
+            })
+            .collect();
+        let no_longer_arriving = d
+            .gone()
+            .filter(|c| mapped.contains(&c.name))
+            .map(|c| ColumnGone {
+                column: c.name.clone(),
+                fields: projection
+                    .fields
+                    .iter()
+                    .filter(|f| f.source.first() == Some(&c.name))
+                    .map(|f| f.name.clone())
+                    .collect(),
+                missing_since: c.missing_since_ms.map(time).unwrap_or_default(),
+                last_seen: c.last_seen_ms.map(time),
+                missing_messages: c.missing_messages,
+            })
+            .collect();
+        out.push(ProjectionDrift {
+            projection: projection.name.clone(),
+            messages: d.messages,
+            unmapped_messages: d.unmapped_messages,
+            missing_messages: d.missing_messages,
+            candidates,
+            more_candidates: d.unmapped_overflow,
+            no_longer_arriving,
+        });
+    }
+    out
 }

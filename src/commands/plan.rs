@@ -9,7 +9,10 @@
 //! and costs, as text or as JSON (`schemas/plan-report.schema.json`); `--write-record` also
 //! saves the new pipeline's deployment record. With `--config` naming Kafka, every (re-)ingest
 //! whose topic no longer holds its whole history carries a warning ([`warn_lost_history`],
-//! from `fdc_kafka::history`; `fdc apply` adds the same).
+//! from `fdc_kafka::history`; `fdc apply` adds the same). With a store, the report also lists
+//! its source drift (`deployed::drift_report`): per projection the columns its messages carry
+//! that the new pipeline does not map (candidates for new fields) and the mapped columns that
+//! no longer arrive; informational, it never changes the exit status.
 //!
 //! Exit status (a pull-request gate): 0 nothing to do, 2 actions, 1 errors (a pipeline that
 //! does not compile, with the diagnostics `fdc check` prints; an unreadable record; a path
@@ -102,7 +105,7 @@ fn failed() -> ExitCode {
 }
 
 fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
-    let (new_path, new) = record_of(&args.pipeline, args)?;
+    let (new_path, new, new_plan) = record_of(&args.pipeline, args)?;
     if let Some(file) = &args.write_record {
         if let Err(e) = std::fs::write(file, new.to_json()) {
             eprintln!("error: cannot write `{}`: {e}", file.display());
@@ -124,20 +127,24 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
         (None, Some(file)) => Some((super::paths::shown(file), config_store(file)?)),
         (None, None) => None,
     };
+    // The source drift the store's runs counted (`--store`, `--config`): informational.
+    let mut drift = Vec::new();
     let (against, old_path, old) = match (&args.against, &args.deployed) {
         _ if from_store.is_some() => {
             let Some((shown, spec)) = from_store else {
                 return Err(failed());
             };
-            let (record, counts) = super::deployed::stored(&spec, &new).map_err(|e| {
-                eprintln!("error: `{shown}`: {e}");
-                failed()
-            })?;
+            let (record, counts, stored_drift) =
+                super::deployed::stored(&spec, &new).map_err(|e| {
+                    eprintln!("error: `{shown}`: {e}");
+                    failed()
+                })?;
             options.counts = counts;
+            drift = super::deployed::drift_report(&new_plan, &stored_drift);
             (AgainstKind::Record, shown, record)
         }
         (Some(dir), _) => {
-            let (shown, record) = record_of(dir, args)?;
+            let (shown, record, _) = record_of(dir, args)?;
             (AgainstKind::Pipeline, shown, record)
         }
         (None, Some(file)) => {
@@ -173,7 +180,8 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, ExitCode> {
         Side::of(&old_path, &old),
         Side::of(&new_path, &new),
         changes,
-    );
+    )
+    .with_source_drift(drift);
     crate::output::print(&render(&report, args.format))?;
     Ok(if report.nothing_to_do {
         ExitCode::SUCCESS
@@ -361,9 +369,12 @@ fn config_store(_file: &Path) -> Result<fdc_topology::StoreSpec, ExitCode> {
     Err(failed())
 }
 
-/// Compiles the pipeline at `path` and returns how it is shown and its deployment record;
-/// a pipeline that does not compile gets the diagnostics `fdc check` prints.
-fn record_of(path: &Path, args: &PlanArgs) -> Result<(String, Deployment), ExitCode> {
+/// Compiles the pipeline at `path` and returns how it is shown, its deployment record and its
+/// plan; a pipeline that does not compile gets the diagnostics `fdc check` prints.
+fn record_of(
+    path: &Path,
+    args: &PlanArgs,
+) -> Result<(String, Deployment, fdc_plan::Plan), ExitCode> {
     let paths = super::paths::one_pipeline(std::slice::from_ref(&path.to_path_buf()), "plan")
         .map_err(|_| failed())?;
     let [path] = paths.as_slice() else {
@@ -379,7 +390,8 @@ fn record_of(path: &Path, args: &PlanArgs) -> Result<(String, Deployment), ExitC
                 .iter()
                 .map(|f| f.text.as_str())
                 .collect();
-            Ok((shown, Deployment::new(&compiled.plan, &texts)))
+            let record = Deployment::new(&compiled.plan, &texts);
+            Ok((shown, record, compiled.plan))
         }
         Err(diagnostics) => {
             let report = CheckReport {

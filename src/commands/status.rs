@@ -461,7 +461,7 @@ pub fn run(args: &StatusArgs) -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        summary(&doc, now_ms) + &paused_summary(&doc, now_ms)
+        summary(&doc, now_ms) + &paused_summary(&doc, now_ms) + &drift_summary(&doc, now_ms)
     };
     if let Err(code) = crate::output::print(&text) {
         return code;
@@ -516,10 +516,81 @@ pub fn paused_summary(doc: &Value, now_ms: u64) -> String {
     out
 }
 
+/// What `/status` says of the source drift, briefly: per projection whose messages carried
+/// columns no field maps or lack mapped ones, the names; empty when none drifted.
+pub fn drift_summary(doc: &Value, now_ms: u64) -> String {
+    let drift = doc["source_drift"].as_array().cloned().unwrap_or_default();
+    let names = |v: &Value, key: &str| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c[key].as_str().or(c.as_str()).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for d in &drift {
+        let unmapped = d["unmapped_messages"].as_u64().unwrap_or(0);
+        let gone = names(&d["not_arriving"], "name");
+        if unmapped == 0 && gone.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("source drift (see `fdc plan --store/--config`):\n");
+        }
+        let projection = d["projection"].as_str().unwrap_or("?");
+        if unmapped > 0 {
+            let more = if d["unmapped_overflow"] == Value::Bool(true) {
+                ", …"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  {projection}: {unmapped} message(s) with columns no field maps: {}{more}\n",
+                names(&d["unmapped"], "name").join(", ")
+            ));
+        }
+        if !gone.is_empty() {
+            let since = d["missing"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["missing_since_ms"].as_u64())
+                .min()
+                .map(|t| format!(" (for {:.0} s)", now_ms.saturating_sub(t) as f64 / 1000.0))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {projection}: mapped column(s) no longer arriving{since}: {}\n",
+                gone.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_summary_names_drifted_columns_briefly() {
+        let doc = json!({"source_drift": [
+            {"projection": "orders", "messages": 9, "unmapped_messages": 3,
+             "unmapped": [{"name": "COUPON"}, {"name": "TIER"}], "unmapped_overflow": true,
+             "missing": [{"name": "FAX", "missing_since_ms": 10_000}], "not_arriving": ["FAX"]},
+            {"projection": "customers", "messages": 4, "unmapped_messages": 0,
+             "unmapped": [], "missing": [], "not_arriving": []}
+        ]});
+        assert_eq!(
+            drift_summary(&doc, 40_000),
+            "source drift (see `fdc plan --store/--config`):\n\
+             \x20 orders: 3 message(s) with columns no field maps: COUPON, TIER, …\n\
+             \x20 orders: mapped column(s) no longer arriving (for 30 s): FAX\n"
+        );
+        assert_eq!(drift_summary(&json!({}), 0), "");
+    }
 
     #[test]
     fn addresses_accept_urls_and_listen_addresses() {

@@ -242,6 +242,14 @@ pub fn draw(frame: &mut Frame, s: &Screen) {
         if !group.is_empty() {
             sections.push(("Consumer group", group));
         }
+        let drift: Vec<Line<'static>> = super::status::drift_summary(doc, s.now_ms)
+            .lines()
+            .skip(1)
+            .map(|l| Line::from(l.trim_start().to_owned()))
+            .collect();
+        if !drift.is_empty() {
+            sections.push(("Source drift", drift));
+        }
     }
     let constraints: Vec<Constraint> = sections
         .iter()
@@ -405,6 +413,33 @@ mod tests {
             "lost_to_retention": [{"topic": "crm.orders", "partition": 2, "messages": 300}],
             "paused": [{"projection": "orders", "since": "2026-01-01T00:00:00Z", "by": "ops"}]
         })
+    }
+
+    #[test]
+    fn source_drift_gets_a_section_of_its_own() {
+        let mut doc = document();
+        doc["source_drift"] = json!([{"projection": "orders", "messages": 9,
+            "unmapped_messages": 2, "unmapped": [{"name": "CHANNEL"}],
+            "missing": [{"name": "COUPON", "missing_since_ms": 90_500}],
+            "not_arriving": ["COUPON"]}]);
+        let screen = Screen {
+            addr: "127.0.0.1:9464".into(),
+            interval: Duration::from_secs(2),
+            doc: Some(doc),
+            error: None,
+            rates: BTreeMap::new(),
+            now_ms: 100_500,
+        };
+        let got = rendered(&screen, 120, 40);
+        assert!(got.contains("┌ Source drift ─"), "\n{got}");
+        assert!(
+            got.contains("│orders: 2 message(s) with columns no field maps: CHANNEL"),
+            "\n{got}"
+        );
+        assert!(
+            got.contains("│orders: mapped column(s) no longer arriving (for 10 s): COUPON"),
+            "\n{got}"
+        );
     }
 
     #[test]

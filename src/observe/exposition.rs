@@ -252,7 +252,83 @@ pub fn render(counters: &Counters) -> String {
         );
     }
     render_freshness(&mut w, counters, now_ms());
+    render_source_drift(&mut w, counters);
     w.out
+}
+
+/// The source drift per projection (names of columns are never labels: they come from input).
+fn render_source_drift(w: &mut Writer, counters: &Counters) {
+    let drift = counters.source_drift().snapshot();
+    type Field = fn(&fdc_engine::store::SourceDrift) -> u64;
+    let families: [(&str, &str, &str, Field); 4] = [
+        (
+            "fdc_source_columns_unmapped_total",
+            "counter",
+            "Messages that carried at least one source column no field of the projection maps.",
+            |d| d.unmapped_messages,
+        ),
+        (
+            "fdc_source_columns_missing_total",
+            "counter",
+            "Inserts and updates whose row image lacked at least one column the projection maps.",
+            |d| d.missing_messages,
+        ),
+        (
+            "fdc_source_columns_unmapped",
+            "gauge",
+            "Distinct unmapped source columns seen since the start (at most 20 are told apart).",
+            |d| d.unmapped.len() as u64,
+        ),
+        (
+            "fdc_source_columns_not_arriving",
+            "gauge",
+            "Mapped source columns the last row image that could carry them lacked.",
+            |d| d.gone().count() as u64,
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        w.family(name, kind, help);
+        for d in &drift {
+            w.sample(name, &[("projection", &d.projection)], field(d));
+        }
+    }
+}
+
+/// The `/status` section of the source drift: per projection that read messages, its counts,
+/// the sample of unmapped column names and the mapped columns that were missing, with times.
+fn source_drift_status(counters: &Counters) -> serde_json::Value {
+    let drift: Vec<serde_json::Value> = counters
+        .source_drift()
+        .snapshot()
+        .into_iter()
+        .filter(|d| d.messages > 0)
+        .map(|d| {
+            let not_arriving: Vec<&str> = d.gone().map(|c| c.name.as_str()).collect();
+            json!({
+                "projection": d.projection,
+                "messages": d.messages,
+                "unmapped_messages": d.unmapped_messages,
+                "missing_messages": d.missing_messages,
+                "unmapped": d.unmapped.iter().map(|c| json!({
+                    "name": c.name,
+                    "messages": c.messages,
+                    "first_seen_ms": c.first_seen_ms,
+                    "last_seen_ms": c.last_seen_ms,
+                })).collect::<Vec<_>>(),
+                "unmapped_overflow": d.unmapped_overflow,
+                "missing": d.mapped.iter().map(|c| json!({
+                    "name": c.name,
+                    "missing_messages": c.missing_messages,
+                    "last_seen_ms": c.last_seen_ms,
+                    "missing_since_ms": c.missing_since_ms,
+                })).collect::<Vec<_>>(),
+                "not_arriving": not_arriving,
+                "since_ms": d.first_ms,
+                "updated_ms": d.updated_ms,
+            })
+        })
+        .collect();
+    json!(drift)
 }
 
 /// Epoch milliseconds now.
@@ -448,6 +524,7 @@ pub fn status(counters: &Counters, uptime_seconds: u64, role: &str) -> serde_jso
         "summary": counters.summary(),
         "topics": counters.topics(),
         "histograms": counters.histograms(),
+        "source_drift": source_drift_status(counters),
     });
     if let (Some(doc), serde_json::Value::Object(more)) = (
         doc.as_object_mut(),
@@ -570,6 +647,7 @@ mod tests {
                 message("crm \"b\"", Some(2_000)),
             ],
             malformed: vec![],
+            drift: Default::default(),
         };
         let c = Counters::default();
         c.batch_durable(&batch, &[], 4, 0.02, 3_000);

@@ -11,6 +11,7 @@ mod apply_cli;
 mod check_cli;
 mod config_cli;
 mod deploy_cli;
+mod drift_cli;
 mod golden;
 mod imports_cli;
 mod pause_cli;

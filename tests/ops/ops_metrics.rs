@@ -73,6 +73,20 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
             timestamp: Some(ts),
         });
     }
+    // Source drift: an order with a column no field maps (CHANNEL) and without a mapped one
+    // (COUPON). The golden stream itself has none.
+    messages.push(Message {
+        topic: "shop.orders".into(),
+        partition: 0,
+        offset: 0,
+        key: Some(b"{\"id\": \"o-drift\"}".to_vec()),
+        value: Some(
+            br#"{"id": "o-drift", "CUSTOMER": 1, "STATUS": "paid", "TOTAL": "1.00", "PLACED_AT": "2024-03-05T09:15:00Z", "CHANNEL": "app-value"}"#
+                .to_vec(),
+        ),
+        headers: vec![],
+        timestamp: Some(now + 2),
+    });
     let p = producer(&brokers);
     produce(&p, &map, &messages).await;
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
@@ -153,11 +167,12 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         metric_sum(&text, "fdc_messages_skipped_total"),
         reference.skipped as f64
     );
-    // Changes per topic: the reference's, plus the first twin (the second was refused).
+    // Changes per topic: the reference's, plus the first twin (the second was refused) and
+    // the drifted order.
     assert_eq!(
         metric_sum(&text, "fdc_changes_applied_total")
             + metric_sum(&text, "fdc_changes_stale_total"),
-        (reference.applied + reference.stale + 1) as f64,
+        (reference.applied + reference.stale + 2) as f64,
         "{text}"
     );
     for topic in sent.keys() {
@@ -185,6 +200,31 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
     let written = metric(&text, "fdc_single_views_total{outcome=\"inserted\"}").unwrap_or(0.0);
     assert!(written >= 1.0, "{text}");
     assert_eq!(metric(&text, "fdc_batch_retries_total"), Some(0.0));
+    // Source drift, per projection: the drifted order only.
+    for (series, n) in [
+        (
+            "fdc_source_columns_unmapped_total{projection=\"orders\"}",
+            1.0,
+        ),
+        (
+            "fdc_source_columns_missing_total{projection=\"orders\"}",
+            1.0,
+        ),
+        ("fdc_source_columns_unmapped{projection=\"orders\"}", 1.0),
+        (
+            "fdc_source_columns_not_arriving{projection=\"orders\"}",
+            1.0,
+        ),
+        (
+            "fdc_source_columns_unmapped_total{projection=\"customers\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(metric(&text, series), Some(n), "{series}\n{text}");
+    }
+    assert_eq!(metric_sum(&text, "fdc_source_columns_unmapped_total"), 1.0);
+    assert_eq!(metric_sum(&text, "fdc_source_columns_missing_total"), 1.0);
+    assert!(!text.contains("app-value"), "never a value");
 
     // Ready, and once the statistics catch up, no lag on any assigned partition.
     assert!(fdc.ready(), "{:?}", fdc.get("/readyz"));
@@ -224,8 +264,59 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
         .expect("fdc status --json");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["summary"]["consumed"], messages.len() as u64);
+    let drift = doc["source_drift"].as_array().expect("source_drift");
+    let orders = drift
+        .iter()
+        .find(|d| d["projection"] == "orders")
+        .expect("orders read messages");
+    assert_eq!(orders["unmapped_messages"], 1, "{orders}");
+    assert_eq!(orders["unmapped"][0]["name"], "CHANNEL", "{orders}");
+    assert!(orders["unmapped"][0]["last_seen_ms"].as_i64().is_some());
+    assert_eq!(
+        orders["not_arriving"],
+        serde_json::json!(["COUPON"]),
+        "{orders}"
+    );
+    assert_eq!(orders["missing"][0]["name"], "COUPON", "{orders}");
+    assert!(orders["missing"][0]["missing_since_ms"].as_i64().is_some());
+    for d in drift.iter().filter(|d| d["projection"] != "orders") {
+        assert_eq!(d["unmapped_messages"], 0, "{d}");
+        assert_eq!(d["missing_messages"], 0, "{d}");
+    }
+    assert!(
+        shown.contains("source drift")
+            && shown.contains("orders: 1 message(s) with columns no field maps: CHANNEL")
+            && shown.contains("orders: mapped column(s) no longer arriving"),
+        "{shown}"
+    );
 
     let status = fdc.terminate();
     assert!(status.success(), "{status:?}");
+    // The drift is in the database: `fdc plan --config`, another process, lists it.
+    let out = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .args(["plan", "pipelines/customer360", "--config"])
+        .arg(&config)
+        .args(["--format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("fdc plan --config");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let orders = report["source_drift"]
+        .as_array()
+        .expect("source_drift")
+        .iter()
+        .find(|d| d["projection"] == "orders")
+        .expect("orders");
+    assert_eq!(orders["candidates"][0]["column"], "CHANNEL", "{orders}");
+    assert_eq!(
+        orders["no_longer_arriving"][0]["column"], "COUPON",
+        "{orders}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

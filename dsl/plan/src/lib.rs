@@ -21,6 +21,7 @@
 
 pub mod deployment;
 pub mod discovery;
+pub mod drift;
 pub mod functions;
 pub mod indexes;
 pub mod preview;

@@ -33,8 +33,8 @@ use disk::DiskStore;
 use fdc_core::store::{
     deployment::decode_record, key, CheckpointStore, DeadLetter, DeadLetterSink, DeploymentStore,
     FindIn, Page, PauseItem, PauseStore, PauseTarget, PendingKey, ProjectionLayout,
-    ProjectionStore, Record, RecordWrite, SingleViewStore, StoreError, ViewFailure, ViewWrite,
-    WriteOutcome, STATE_FIELD,
+    ProjectionStore, Record, RecordWrite, SingleViewStore, SourceDrift, SourceDriftStore,
+    StoreError, ViewFailure, ViewWrite, WriteOutcome, STATE_FIELD,
 };
 use fdc_core::value::{Map, Value};
 use memory::MemoryStore;
@@ -382,6 +382,23 @@ impl PauseStore for EmbeddedStore {
 
     async fn count_pending(&self, view: &str) -> Result<u64, StoreError> {
         on_backend!(self, s => s.count_pending(view))
+    }
+}
+
+#[async_trait]
+impl SourceDriftStore for EmbeddedStore {
+    async fn load_source_drift(&self) -> Result<Vec<SourceDrift>, StoreError> {
+        let texts = on_backend!(self, s => s.load_drift())?;
+        let mut drift = texts
+            .iter()
+            .map(|t| SourceDrift::from_json(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        drift.sort_by(|a, b| a.projection.cmp(&b.projection));
+        Ok(drift)
+    }
+
+    async fn merge_source_drift(&self, deltas: &[SourceDrift]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.merge_drift(deltas))
     }
 }
 

@@ -39,6 +39,8 @@ struct Inner {
     /// key and stamp).
     pauses: BTreeMap<String, String>,
     pending: HashMap<String, PendingTable>,
+    /// Source drift by projection (JSON text), as the disk store keeps it.
+    drift: BTreeMap<String, String>,
 }
 
 /// A paused view's kept keys: encoded key -> key and stamp.
@@ -348,6 +350,30 @@ impl MemoryStore {
         let mut inner = self.write_lock("save checkpoints")?;
         for (s, p) in positions {
             inner.checkpoints.insert(s.clone(), *p);
+        }
+        Ok(())
+    }
+
+    /// The stored source drift (JSON text), by projection.
+    pub fn load_drift(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read("load source drift")?
+            .drift
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    /// Merges `deltas` into the stored source drift, under one lock.
+    pub fn merge_drift(&self, deltas: &[fdc_core::store::SourceDrift]) -> Result<(), StoreError> {
+        let mut inner = self.write_lock("save source drift")?;
+        for d in deltas {
+            let stored = match inner.drift.get(&d.projection) {
+                Some(text) => Some(fdc_core::store::SourceDrift::from_json(text)?),
+                None => None,
+            };
+            let merged = fdc_core::store::drift::merged(stored, d);
+            inner.drift.insert(d.projection.clone(), merged.to_json());
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //!
 //! Guarantees:
 //! - the base is never written: writes, deletes, `ensure_*` (collections, indexes), failures
-//!   dead letters and the deployment record stay in an in-memory [`EmbeddedStore`] (the
+//!   dead letters, the pause state, the source drift and the deployment record stay in an in-memory [`EmbeddedStore`] (the
 //!   shadow, counted) or are refused (`save_deployment`);
 //! - a key written (or deleted) in the overlay is owned by it: reads of an owned key answer
 //!   from the shadow (a delete hides the base's record), other keys fall through to the base;
@@ -454,6 +454,23 @@ impl fdc_core::store::PauseStore for OverlayStore {
     }
 }
 
+/// The source drift a preview counts lives with its shadow, in memory: it is what the new
+/// pipeline would see, not what the deployment saw, so it never reaches the base store (and
+/// the base's drift is not shown as the preview's).
+#[async_trait]
+impl fdc_core::store::SourceDriftStore for OverlayStore {
+    async fn load_source_drift(&self) -> Result<Vec<fdc_core::store::SourceDrift>, StoreError> {
+        self.shadow.load_source_drift().await
+    }
+
+    async fn merge_source_drift(
+        &self,
+        deltas: &[fdc_core::store::SourceDrift],
+    ) -> Result<(), StoreError> {
+        self.shadow.merge_source_drift(deltas).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,5 +771,24 @@ mod tests {
         assert!(SingleViewStore::scan(&o, "c", None, 10).await.is_err());
         // The base's record is read through (it has none).
         assert_eq!(o.load_deployment().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn source_drift_stays_in_the_shadow() {
+        use fdc_core::store::{SourceDrift, SourceDriftStore};
+        let (base, o) = seeded().await;
+        fdc_core::store::drift::conformance(&o).await.unwrap();
+        assert!(base.load_source_drift().await.unwrap().is_empty());
+        base.merge_source_drift(&[SourceDrift::new("base_only")])
+            .await
+            .unwrap();
+        assert!(
+            !o.load_source_drift()
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.projection == "base_only"),
+            "the preview shows its own drift"
+        );
     }
 }

@@ -893,6 +893,57 @@ async fn pause_state_conforms(s: EmbeddedStore) {
     fdc_core::store::pause::conformance(&s).await.unwrap();
 }
 
+on_each_backend!(source_drift_conforms:
+    source_drift_conforms_memory => Memory,
+    source_drift_conforms_disk => Disk,
+    source_drift_conforms_disk_uncached => DiskUncached);
+
+async fn source_drift_conforms(s: EmbeddedStore) {
+    fdc_core::store::drift::conformance(&s).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reopened_store_holds_the_source_drift_and_merges_into_it() {
+    use fdc_core::store::drift::UnmappedColumn;
+    use fdc_core::store::{SourceDrift, SourceDriftStore};
+    let dir = Scratch::new();
+    let delta = |at: i64| SourceDrift {
+        projection: "orders".into(),
+        messages: 2,
+        unmapped_messages: 1,
+        unmapped: vec![UnmappedColumn {
+            name: "COUPON".into(),
+            messages: 1,
+            first_seen_ms: at,
+            last_seen_ms: at,
+        }],
+        first_ms: at,
+        updated_ms: at,
+        ..SourceDrift::default()
+    };
+    {
+        let s = EmbeddedStore::open(&dir.0).unwrap();
+        s.merge_source_drift(&[delta(10)]).await.unwrap();
+    }
+    let reopened = EmbeddedStore::open(&dir.0).unwrap();
+    reopened.merge_source_drift(&[delta(20)]).await.unwrap();
+    drop(reopened);
+    let again = EmbeddedStore::open(&dir.0).unwrap();
+    let stored = again.load_source_drift().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].messages, stored[0].unmapped_messages), (4, 2));
+    assert_eq!(
+        stored[0].unmapped,
+        vec![UnmappedColumn {
+            name: "COUPON".into(),
+            messages: 2,
+            first_seen_ms: 10,
+            last_seen_ms: 20,
+        }]
+    );
+    assert_eq!((stored[0].first_ms, stored[0].updated_ms), (10, 20));
+}
+
 #[tokio::test]
 async fn a_reopened_store_holds_the_pause_state_and_pending_keys() {
     use fdc_core::store::{PauseItem, PauseStore, PauseTarget};

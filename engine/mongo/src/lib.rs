@@ -35,6 +35,7 @@ pub mod command;
 pub mod config;
 pub mod deployment;
 pub mod documents;
+pub mod drift;
 pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;

@@ -29,7 +29,7 @@ pub const PAUSE_COLLECTION: &str = "fdc_pause";
 pub const PENDING_COLLECTION: &str = "fdc_pending_triggers";
 
 impl MongoStore {
-    async fn write(
+    pub(crate) async fn write(
         &self,
         op: &str,
         kind: Kind,

@@ -98,6 +98,9 @@ pub struct ParsedMessage<'m> {
     key_shape: &'m Shape,
     /// The parsed value (`Null` for a Kafka null value), or the parse error's description.
     value: Result<Value, String>,
+    /// The keys of row images in the value that no projection of the topic reads (source
+    /// drift), borrowed from the value's bytes.
+    skipped: shape::Skipped<'m>,
     key: OnceCell<KeyPart>,
     headers: OnceCell<Vec<Value>>,
     timestamp: Value,
@@ -134,20 +137,27 @@ impl<'m> ParsedMessage<'m> {
         value_shape: &Shape,
         key_shape: &'m Shape,
     ) -> ParsedMessage<'m> {
+        let mut skipped = shape::Skipped::default();
         let value = match &message.value {
             None => Ok(Value::Null),
-            Some(bytes) => {
-                shape::parse_slice_shaped(bytes, value_shape).map_err(|e| json_error_detail(&e))
-            }
+            Some(bytes) => shape::parse_slice_recording(bytes, value_shape, &mut skipped)
+                .map_err(|e| json_error_detail(&e)),
         };
         ParsedMessage {
             message,
             key_shape,
             value,
+            skipped,
             key: OnceCell::new(),
             headers: OnceCell::new(),
             timestamp: message.timestamp.map_or(Value::Null, Value::Int),
         }
+    }
+
+    /// The columns of the value's row images that no projection of the topic reads (at most
+    /// [`shape::Skipped::LIMIT`] names), and whether there were more.
+    pub fn skipped_columns(&self) -> &shape::Skipped<'m> {
+        &self.skipped
     }
 
     /// The parsed value (`Null` for a null value), or an `InvalidJson` error for `format`.

@@ -42,9 +42,10 @@ impl Hasher for Fnv {
     }
 }
 
-/// The kept keys of an object and their shapes.
+/// The kept keys of an object and their shapes, and whether the object is a row image (whose
+/// skipped keys are recorded: the columns no projection of the topic reads).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Fields(HashMap<Box<str>, Shape, BuildHasherDefault<Fnv>>);
+pub struct Fields(HashMap<Box<str>, Shape, BuildHasherDefault<Fnv>>, bool);
 
 /// Which parts of a JSON document to keep.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -60,6 +61,12 @@ impl Shape {
     /// An object of which nothing is kept (its presence still shows, as an empty object).
     pub fn nothing() -> Shape {
         Shape::Only(Fields::default())
+    }
+
+    /// A row image of which only the keys added later are kept: [`parse_slice_recording`]
+    /// records the names of the others.
+    pub fn row() -> Shape {
+        Shape::Only(Fields(HashMap::default(), true))
     }
 
     /// Also keeps `path` (object keys from the root), with `leaf` below it.
@@ -81,6 +88,7 @@ impl Shape {
             (Shape::All, _) => {}
             (_, Shape::All) => *self = Shape::All,
             (Shape::Only(mine), Shape::Only(theirs)) => {
+                mine.1 |= theirs.1;
                 for (k, v) in &theirs.0 {
                     mine.0
                         .entry(k.clone())
@@ -100,24 +108,83 @@ impl Shape {
 
 /// Parses `bytes`, keeping only what `shape` selects.
 pub fn parse_slice_shaped(bytes: &[u8], shape: &Shape) -> Result<Value, serde_json::Error> {
+    parse_slice_recording(bytes, shape, &mut Skipped::default())
+}
+
+/// Object keys skipped inside row images ([`Shape::row`]): at most [`Skipped::LIMIT`] names,
+/// borrowed from the input when they hold no escapes, and whether there were more. The first
+/// [`Skipped::INLINE`] are kept in place: a message with a few unread columns allocates
+/// nothing for them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Skipped<'de> {
+    inline: [Cow<'de, str>; Skipped::INLINE],
+    len: usize,
+    spill: Vec<Cow<'de, str>>,
+    /// More names were skipped than [`Skipped::LIMIT`].
+    pub more: bool,
+}
+
+impl<'de> Skipped<'de> {
+    /// Names kept per message (the sample of a projection keeps fewer anyway).
+    pub const LIMIT: usize = 64;
+    /// Names kept without an allocation.
+    pub const INLINE: usize = 8;
+
+    fn push(&mut self, name: Cow<'de, str>) {
+        if self.len < Self::INLINE {
+            self.inline[self.len] = name;
+        } else if self.len < Self::LIMIT {
+            self.spill.push(name);
+        } else {
+            self.more = true;
+            return;
+        }
+        self.len += 1;
+    }
+
+    /// The names, in input order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.inline[..self.len.min(Self::INLINE)]
+            .iter()
+            .chain(&self.spill)
+            .map(|n| n.as_ref())
+    }
+
+    /// How many names were kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no key was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && !self.more
+    }
+}
+
+/// [`parse_slice_shaped`], recording in `skipped` the keys skipped inside row images.
+pub fn parse_slice_recording<'de>(
+    bytes: &'de [u8],
+    shape: &Shape,
+    skipped: &mut Skipped<'de>,
+) -> Result<Value, serde_json::Error> {
     if let Shape::All = shape {
         return super::json::parse_slice(bytes);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = Shaped(shape).deserialize(&mut de)?;
+    let v = Shaped(shape, skipped).deserialize(&mut de)?;
     de.end()?;
     Ok(v)
 }
 
-struct Shaped<'s>(&'s Shape);
+struct Shaped<'s, 'r, 'de>(&'s Shape, &'r mut Skipped<'de>);
 
-impl<'de> DeserializeSeed<'de> for Shaped<'_> {
+impl<'de> DeserializeSeed<'de> for Shaped<'_, '_, 'de> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         match self.0 {
             Shape::All => <Json as serde::Deserialize>::deserialize(d).map(|j| j.0),
-            Shape::Only(fields) => d.deserialize_any(OnlyVisitor(fields)),
+            Shape::Only(fields) => d.deserialize_any(OnlyVisitor(fields, self.1)),
         }
     }
 }
@@ -147,9 +214,9 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
-struct OnlyVisitor<'s>(&'s Fields);
+struct OnlyVisitor<'s, 'r, 'de>(&'s Fields, &'r mut Skipped<'de>);
 
-impl<'de> Visitor<'de> for OnlyVisitor<'_> {
+impl<'de> Visitor<'de> for OnlyVisitor<'_, '_, 'de> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -197,10 +264,13 @@ impl<'de> Visitor<'de> for OnlyVisitor<'_> {
         while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
             match self.0 .0.get(key.as_ref()) {
                 Some(shape) => {
-                    let v = access.next_value_seed(Shaped(shape))?;
+                    let v = access.next_value_seed(Shaped(shape, &mut *self.1))?;
                     entries.push((Name::from(key.as_ref()), v));
                 }
                 None => {
+                    if self.0 .1 {
+                        self.1.push(key);
+                    }
                     access.next_value::<IgnoredAny>()?;
                 }
             }
@@ -231,6 +301,52 @@ mod tests {
             v.to_json(),
             serde_json::json!({"op": "c", "after": {"ID": {"n": [1]}}})
         );
+    }
+
+    #[test]
+    fn keys_skipped_inside_row_images_are_recorded_and_nowhere_else() {
+        let row = Shape::row().with("ID", Shape::All);
+        let shape = Shape::nothing()
+            .with("op", Shape::All)
+            .with("after", row.clone())
+            .with("before", row);
+        let text = br#"{"op": "u", "source": {"db": "x"}, "after": {"ID": 1, "NEW": 2,
+                        "W\u0049DE": {"a": 1}}, "before": {"ID": 1, "OLD": null}}"#;
+        let mut skipped = Skipped::default();
+        let v = parse_slice_recording(text, &shape, &mut skipped).expect("parses");
+        assert_eq!(
+            v.to_json(),
+            serde_json::json!({"op": "u", "after": {"ID": 1}, "before": {"ID": 1}})
+        );
+        assert_eq!(
+            skipped.names().collect::<Vec<_>>(),
+            vec!["NEW", "WIDE", "OLD"]
+        );
+        assert!(matches!(skipped.inline[0], Cow::Borrowed(_)), "no copy");
+        assert!(
+            matches!(skipped.inline[1], Cow::Owned(_)),
+            "an escaped key is decoded"
+        );
+        assert!(!skipped.more && skipped.spill.capacity() == 0);
+        // A merged shape stays a row where either side was one.
+        let mut merged = Shape::nothing().with("ID", Shape::All);
+        merged.merge(&Shape::row().with("NAME", Shape::All));
+        let mut skipped = Skipped::default();
+        parse_slice_recording(br#"{"ID": 1, "NAME": 2, "X": 3}"#, &merged, &mut skipped)
+            .expect("parses");
+        assert_eq!(skipped.names().collect::<Vec<_>>(), vec!["X"]);
+        // Bounded per message.
+        let wide: String = (0..100)
+            .map(|i| format!("\"C{i}\": {i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let wide = format!("{{{wide}}}");
+        let mut skipped = Skipped::default();
+        parse_slice_recording(wide.as_bytes(), &Shape::row(), &mut skipped).expect("parses");
+        assert_eq!(skipped.len(), Skipped::LIMIT);
+        assert_eq!(skipped.names().count(), Skipped::LIMIT);
+        assert_eq!(skipped.names().nth(9), Some("C9"));
+        assert!(skipped.more);
     }
 
     #[test]

@@ -497,7 +497,7 @@ fn the_shaped_parse_routes_exactly_like_a_full_parse() {
     }
     for m in &messages {
         let topic = &r.topics[&m.topic];
-        let full = r.route_parsed(topic, &ParsedMessage::new(m), 0);
+        let full = r.route_parsed(topic, &ParsedMessage::new(m), 0, None);
         assert_eq!(
             r.route(m),
             full,

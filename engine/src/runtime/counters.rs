@@ -145,6 +145,8 @@ pub struct Counters {
     fanout: Histogram,
     health: Health,
     freshness: Freshness,
+    /// Source drift per projection.
+    source_drift: Arc<crate::drift::DriftCounts>,
     /// The process's pause state, for `/status` and `/metrics` (set once by the build).
     pause: std::sync::OnceLock<Arc<super::PauseControl>>,
 }
@@ -169,6 +171,7 @@ impl Default for Counters {
             fanout: Histogram::new(FANOUT_BUCKETS),
             health: Health::default(),
             freshness: Freshness::default(),
+            source_drift: Arc::default(),
             pause: std::sync::OnceLock::new(),
         }
     }
@@ -302,6 +305,7 @@ impl Counters {
             self.batch_seconds.observe(seconds);
             self.fanout.observe(triggered as f64);
         }
+        self.source_drift.batch_durable(&batch.drift, now_ms);
         self.health.committed(now_ms.max(0) as u64);
     }
 
@@ -327,6 +331,11 @@ impl Counters {
     /// The freshness of the single views and stages.
     pub fn freshness(&self) -> &Freshness {
         &self.freshness
+    }
+
+    /// The source drift per projection (shared with the task that flushes it to the store).
+    pub fn source_drift(&self) -> &Arc<crate::drift::DriftCounts> {
+        &self.source_drift
     }
 
     /// Shows `control`'s state through these counters (`/status`, `/metrics`, the write

@@ -71,6 +71,8 @@ pub async fn isolate(
             } else {
                 Vec::new()
             },
+            // Counted with the whole batch, when it is durable.
+            drift: Default::default(),
         };
         let mut attempt = 0;
         let mut backoff = Backoff::new(engine.config().retry_backoff);

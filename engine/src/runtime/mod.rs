@@ -35,6 +35,7 @@ use std::time::Duration;
 use fdc_plan::Plan;
 
 use crate::change::{Message, MessageOutcome};
+use crate::drift::BatchDrift;
 use crate::project;
 use crate::source::SourceItem;
 use crate::store::{
@@ -57,11 +58,22 @@ pub use stage::{Role, TriggerRouter};
 /// ([`TriggerRouter`]).
 pub trait MessageRouter: Send + Sync {
     fn route(&self, message: &Message) -> Vec<MessageOutcome>;
+
+    /// [`MessageRouter::route`], counting the message's source drift into `drift` (a router
+    /// of source messages; the default counts nothing).
+    fn route_observed(&self, message: &Message, drift: &mut BatchDrift) -> Vec<MessageOutcome> {
+        let _ = drift;
+        self.route(message)
+    }
 }
 
 impl MessageRouter for crate::ingest::Router {
     fn route(&self, message: &Message) -> Vec<MessageOutcome> {
         crate::ingest::Router::route(self, message)
+    }
+
+    fn route_observed(&self, message: &Message, drift: &mut BatchDrift) -> Vec<MessageOutcome> {
+        crate::ingest::Router::route_observed(self, message, Some(drift))
     }
 }
 
@@ -190,6 +202,8 @@ pub struct RoutedBatch {
     pub messages: Vec<Routed>,
     /// Lines that were not messages at all.
     pub malformed: Vec<DeadLetter>,
+    /// The source drift its messages showed, counted when the batch is durable.
+    pub drift: BatchDrift,
 }
 
 impl RoutedBatch {
@@ -199,7 +213,7 @@ impl RoutedBatch {
         for item in items {
             match item {
                 SourceItem::Message(m) => {
-                    let outcomes = router.route(&m);
+                    let outcomes = router.route_observed(&m, &mut batch.drift);
                     batch.messages.push(Routed {
                         message: m,
                         outcomes,
@@ -311,6 +325,7 @@ impl Engine {
         }
         let counters = Arc::new(Counters::default());
         counters.freshness().know_plan(&plan);
+        counters.source_drift().know_plan(&plan);
         Ok(Engine {
             view_inputs: Arc::new(freshness::view_inputs(&plan)),
             plan: Arc::new(plan),
@@ -349,6 +364,7 @@ impl Engine {
     /// Counts into `counters` (shared with a metrics endpoint) instead of fresh ones.
     pub fn with_counters(mut self, counters: Arc<Counters>) -> Engine {
         counters.freshness().know_plan(&self.plan);
+        counters.source_drift().know_plan(&self.plan);
         self.counters = counters;
         self
     }

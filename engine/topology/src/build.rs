@@ -27,7 +27,7 @@ use fdc_engine::runtime::{
 use fdc_engine::source::Source;
 use fdc_engine::store::{
     DeadLetter, DeadLetterSink, DeploymentStore, Event, EventSink, PauseStore, PauseTarget,
-    ProjectionStore, SingleViewStore, StoreError,
+    ProjectionStore, SingleViewStore, SourceDriftStore, StoreError,
 };
 use fdc_engine::trigger::TriggerSink;
 use fdc_file::{FileSource, JsonlEvents, Resumed};
@@ -75,6 +75,17 @@ impl OpenedStore {
     /// Where this store keeps the pause state and the triggers of paused views (`fdc pause
     /// --store`, the run's pause control).
     pub fn pauses(&self) -> Arc<dyn PauseStore> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            #[cfg(feature = "mongo")]
+            OpenedStore::Mongo(s) => s.clone(),
+            OpenedStore::Overlay(s) => s.clone(),
+        }
+    }
+
+    /// Where this store keeps the source drift of each projection (`fdc plan` reads it; a
+    /// run merges what it counted into it).
+    pub fn source_drift(&self) -> Arc<dyn SourceDriftStore> {
         match self {
             OpenedStore::Embedded(s) => s.clone(),
             #[cfg(feature = "mongo")]
@@ -218,7 +229,27 @@ impl Built {
             tokio::spawn(crate::replicas::watch(client, group, self.counters.clone()))
         });
         let poller = self.pause.clone().map(|p| tokio::spawn(p.poll()));
+        let drift = self.counters.source_drift().clone();
+        let drift_store = self.store.source_drift();
+        let flusher = tokio::spawn(fdc_engine::drift::flush_every(
+            drift.clone(),
+            drift_store.clone(),
+            fdc_engine::drift::FLUSH_INTERVAL,
+        ));
         let result = run_stages(stages, &self.counters, shutdown).await;
+        flusher.abort();
+        // What the last batches counted, within a bound (shutdown takes a bounded time, even
+        // during a store outage); a failure loses only this informational delta.
+        let last = fdc_engine::drift::flush(&drift, drift_store.as_ref());
+        match tokio::time::timeout(fdc_engine::drift::FINAL_FLUSH, last).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "source drift of the last batches not saved in the store")
+            }
+            Err(_) => tracing::warn!(
+                "source drift of the last batches not saved in the store: it took too long"
+            ),
+        }
         #[cfg(feature = "kafka")]
         if let Some(w) = watcher {
             w.abort();

@@ -121,6 +121,51 @@ async fn the_pause_state_conforms_on_mongodb() {
     assert_eq!(stored.get_str("by").unwrap(), "ada");
 }
 
+/// The source drift (`SourceDriftStore`): the conformance every store passes, here on a real
+/// server, one readable document per projection, and a second store object (another process)
+/// merging into what the first saved.
+#[tokio::test]
+async fn the_source_drift_conforms_on_mongodb() {
+    use fdc_engine::store::{SourceDrift, SourceDriftStore};
+    let store = mongo_common::fresh_store("source_drift").await;
+    fdc_engine::store::drift::conformance(&store).await.unwrap();
+    let coll = store
+        .database()
+        .collection::<Document>(fdc_mongo::drift::DRIFT_COLLECTION);
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);
+    let stored = coll
+        .find_one(doc! { "_id": "orders" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_i64("messages").unwrap(), 7);
+    let names: Vec<&str> = stored
+        .get_array("unmapped")
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_document()?.get_str("name").ok())
+        .collect();
+    assert_eq!(names, vec!["COUPON", "TIER"]);
+    // What another process (`fdc plan --config`) reads, and merges into.
+    let other = fdc_mongo::MongoStore::connect(fdc_mongo::MongoStoreConfig {
+        uri: mongo_common::uri(),
+        database: store.database().name().to_string(),
+        server_selection_timeout_ms: 5_000,
+        connect_timeout_ms: 5_000,
+        ..fdc_mongo::MongoStoreConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut delta = SourceDrift::new("orders");
+    delta.messages = 3;
+    other.merge_source_drift(&[delta]).await.unwrap();
+    let loaded = store.load_source_drift().await.unwrap();
+    let orders = loaded.iter().find(|d| d.projection == "orders").unwrap();
+    assert_eq!(orders.messages, 10);
+    assert_eq!(orders.unmapped.len(), 2);
+    store.drop_database().await.unwrap();
+}
+
 /// The fields `fdc apply` and a running `fdc run` add (an apply's progress with a refresh
 /// cursor, a heartbeat) round-trip through the MongoDB document as they are.
 #[tokio::test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diff::{Action, ActionKind, Changes, Unchanged, Unit};
 use super::Deployment;
+use crate::drift::ProjectionDrift;
 
 /// Version of the report's JSON shape.
 pub const REPORT_FORMAT: u32 = 1;
@@ -71,6 +72,11 @@ pub struct Report {
     pub actions: Vec<Action>,
     /// Changes that need nothing, and why.
     pub unchanged: Vec<Unchanged>,
+    /// Informational, from the store (`--store`, `--config`; empty otherwise): per projection,
+    /// the columns its messages carry that no field maps (candidates for new fields) and the
+    /// mapped columns that no longer arrive. Never an action: the exit status ignores it.
+    #[serde(default)]
+    pub source_drift: Vec<ProjectionDrift>,
 }
 
 impl Report {
@@ -84,7 +90,14 @@ impl Report {
             nothing_to_do: changes.actions.is_empty(),
             actions: changes.actions,
             unchanged: changes.unchanged,
+            source_drift: Vec::new(),
         }
+    }
+
+    /// The same report with the source drift read from the store.
+    pub fn with_source_drift(mut self, drift: Vec<ProjectionDrift>) -> Report {
+        self.source_drift = drift;
+        self
     }
 
     /// The report as text for a terminal or a pull-request comment.
@@ -136,7 +149,58 @@ impl Report {
                 out.push_str(&format!("  - {}: {}\n", u.subject, u.reason));
             }
         }
+        drift_text(&self.source_drift, &mut out);
         out
+    }
+}
+
+/// The source drift section of the text: only projections with something to say.
+fn drift_text(drift: &[ProjectionDrift], out: &mut String) {
+    let shown: Vec<&ProjectionDrift> = drift
+        .iter()
+        .filter(|d| !d.candidates.is_empty() || !d.no_longer_arriving.is_empty())
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    out.push_str("source drift (informational, from the messages the store's runs read):\n");
+    for d in shown {
+        out.push_str(&format!(
+            "  projection `{}` ({} message(s) seen):\n",
+            d.projection, d.messages
+        ));
+        if !d.candidates.is_empty() {
+            out.push_str(&format!(
+                "    candidates for new fields (columns no field maps, in {} message(s)):\n",
+                d.unmapped_messages
+            ));
+            for c in &d.candidates {
+                out.push_str(&format!(
+                    "      - `{}`: in {} message(s), first seen {}, last seen {}\n",
+                    c.column, c.messages, c.first_seen, c.last_seen
+                ));
+            }
+            if d.more_candidates {
+                out.push_str("      - and more (only the first 20 names are kept)\n");
+            }
+        }
+        if !d.no_longer_arriving.is_empty() {
+            out.push_str("    no longer arriving (mapped columns the source stopped sending):\n");
+            for g in &d.no_longer_arriving {
+                let fields: Vec<String> = g.fields.iter().map(|f| format!("`{f}`")).collect();
+                let last = match &g.last_seen {
+                    Some(t) => format!("last seen {t}"),
+                    None => "not seen since drift is counted".to_owned(),
+                };
+                out.push_str(&format!(
+                    "      - `{}` (field {}): missing since {} in {} message(s), {last}\n",
+                    g.column,
+                    fields.join(", "),
+                    g.missing_since,
+                    g.missing_messages
+                ));
+            }
+        }
     }
 }
 

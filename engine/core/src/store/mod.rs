@@ -19,6 +19,7 @@
 
 pub mod condition;
 pub mod deployment;
+pub mod drift;
 pub mod key;
 pub mod pause;
 pub mod record;
@@ -32,6 +33,7 @@ use serde::Serialize;
 use crate::change::{Message, Version};
 use crate::value::{Map, Value};
 pub use deployment::DeploymentStore;
+pub use drift::{SourceDrift, SourceDriftStore};
 pub use pause::{PauseItem, PauseStore, PauseTarget, PendingKey};
 pub use record::{Record, RecordMeta, RecordState, STATE_FIELD};
 

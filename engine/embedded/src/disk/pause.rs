@@ -3,7 +3,10 @@
 //! In: the [`fdc_core::store::PauseStore`] calls of [`crate::EmbeddedStore`]. Out: the items
 //! and pending keys, in redb.
 //!
-//! Layout: `pauses`: target id -> the item's JSON text; `pending/<view>`: encoded view key ->
+//! Also the source drift (`fdc_core::store::drift`), kept the same way as the pause items.
+//!
+//! Layout: `pauses`: target id -> the item's JSON text; `source_drift`: projection -> its
+//! drift's JSON text; `pending/<view>`: encoded view key ->
 //! postcard of `(key, stamp)`. Guarantees: a pause item is saved or removed with an immediate
 //! commit (durable when the call returns, as the deployment record); pending keys are data
 //! commits, durable at the engine's per-batch sync, before the batch's positions are committed.
@@ -12,16 +15,57 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 
 use super::tables::{err, open_read, BytesDef};
 use super::DiskStore;
-use fdc_core::store::{key, PendingKey, StoreError};
+use fdc_core::store::{key, PendingKey, SourceDrift, StoreError};
 use fdc_core::value::Value;
 
 const PAUSES: TableDefinition<&str, &str> = TableDefinition::new("pauses");
+const DRIFT: TableDefinition<&str, &str> = TableDefinition::new("source_drift");
 
 fn pending_table(view: &str) -> String {
     format!("pending/{view}")
 }
 
 impl DiskStore {
+    /// The stored source drift (JSON text), by projection.
+    pub fn load_drift(&self) -> Result<Vec<String>, StoreError> {
+        let op = "load source drift";
+        let _state = self.read_state(op)?;
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let Some(t) = open_read(&txn, DRIFT, op)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| err(op, e))? {
+            let (_, v) = row.map_err(|e| err(op, e))?;
+            out.push(v.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Merges `deltas` into the stored source drift in one immediate commit (durable when
+    /// the call returns, like the pause state).
+    pub fn merge_drift(&self, deltas: &[SourceDrift]) -> Result<(), StoreError> {
+        let op = "save source drift";
+        let _state = self.write_state(op)?;
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        {
+            let mut t = txn.open_table(DRIFT).map_err(|e| err(op, e))?;
+            for d in deltas {
+                let stored = match t.get(d.projection.as_str()).map_err(|e| err(op, e))? {
+                    Some(v) => Some(SourceDrift::from_json(v.value())?),
+                    None => None,
+                };
+                let merged = fdc_core::store::drift::merged(stored, d).to_json();
+                t.insert(d.projection.as_str(), merged.as_str())
+                    .map_err(|e| err(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| err(op, e))?;
+        self.pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     pub fn load_pauses(&self) -> Result<Vec<String>, StoreError> {
         let op = "load pause state";
         let _state = self.read_state(op)?;
