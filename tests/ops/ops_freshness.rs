@@ -250,23 +250,7 @@ async fn messages_retention_deleted_below_the_committed_offset_are_counted() {
     // 15 of them (offsets 10 to 24) are never read.
     let second: Vec<Message> = (11..=40).map(|id| customer(id, now_ms())).collect();
     produce(&p, &c.map, &second).await;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .expect("admin");
-    let mut below = TopicPartitionList::new();
-    below
-        .add_partition_offset(&topic, 0, Offset::Offset(25))
-        .expect("offset");
-    let deleted = within(
-        "delete records",
-        admin.delete_records(&below, &AdminOptions::new()),
-    )
-    .await
-    .expect("delete records");
-    for e in deleted.elements() {
-        assert!(e.error().is_ok(), "{:?}", e.error());
-    }
+    delete_below(&brokers, &topic, 25).await;
 
     let fdc = Fdc::start("customer360", &c.config, &[], &c.dir.join("b.log"));
     let lost = wait_for("the retention loss", Duration::from_secs(60), || {
@@ -305,6 +289,28 @@ async fn messages_retention_deleted_below_the_committed_offset_are_counted() {
     );
     assert!(fdc.stderr().contains("overtaken by retention"));
     let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// Deletes the records of partition 0 of broker topic `topic` below `offset`, as retention
+/// would.
+async fn delete_below(brokers: &str, topic: &str, offset: i64) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let mut below = TopicPartitionList::new();
+    below
+        .add_partition_offset(topic, 0, Offset::Offset(offset))
+        .expect("offset");
+    let deleted = within(
+        "delete records",
+        admin.delete_records(&below, &AdminOptions::new()),
+    )
+    .await
+    .expect("delete records");
+    for e in deleted.elements() {
+        assert!(e.error().is_ok(), "{:?}", e.error());
+    }
 }
 
 /// An order of customer `id`, produced now.
@@ -371,23 +377,7 @@ async fn messages_retention_deleted_under_a_running_member_are_counted() {
         10,
         "the paused projection read nothing"
     );
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .expect("admin");
-    let mut below = TopicPartitionList::new();
-    below
-        .add_partition_offset(&topic, 0, Offset::Offset(25))
-        .expect("offset");
-    let deleted = within(
-        "delete records",
-        admin.delete_records(&below, &AdminOptions::new()),
-    )
-    .await
-    .expect("delete records");
-    for e in deleted.elements() {
-        assert!(e.error().is_ok(), "{:?}", e.error());
-    }
+    delete_below(&brokers, &topic, 25).await;
     let resumed = Command::new(env!("CARGO_BIN_EXE_fdc"))
         .args(["resume", "--projection", "customers", "--addr", &fdc.addr])
         .arg("--token-file")

@@ -226,8 +226,12 @@ async fn metrics_match_what_was_sent_and_status_reports_a_ready_caught_up_pipeli
     assert_eq!(metric_sum(&text, "fdc_source_columns_missing_total"), 1.0);
     assert!(!text.contains("app-value"), "never a value");
 
-    // Ready, and once the statistics catch up, no lag on any assigned partition.
-    assert!(fdc.ready(), "{:?}", fdc.get("/readyz"));
+    // Ready, and once the statistics catch up, no lag on any assigned partition. Readiness
+    // follows librdkafka's view of the brokers: on a loaded machine a connection may drop and
+    // come back (not ready until the next statistics), so it must hold within the window.
+    wait_for("readiness", Duration::from_secs(30), || {
+        fdc.ready().then_some(())
+    });
     let lag_text = wait_for(
         "the lag to be reported as zero",
         Duration::from_secs(20),

@@ -28,10 +28,19 @@ fn pending_table(view: &str) -> String {
 impl DiskStore {
     /// The stored source drift (JSON text), by projection.
     pub fn load_drift(&self) -> Result<Vec<String>, StoreError> {
-        let op = "load source drift";
+        self.texts("load source drift", DRIFT)
+    }
+
+    /// Every value (JSON text) of the text table `table`, in key order; none when it was
+    /// never written.
+    fn texts(
+        &self,
+        op: &str,
+        table: redb::TableDefinition<'static, &'static str, &'static str>,
+    ) -> Result<Vec<String>, StoreError> {
         let _state = self.read_state(op)?;
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
-        let Some(t) = open_read(&txn, DRIFT, op)? else {
+        let Some(t) = open_read(&txn, table, op)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -67,18 +76,7 @@ impl DiskStore {
     }
 
     pub fn load_pauses(&self) -> Result<Vec<String>, StoreError> {
-        let op = "load pause state";
-        let _state = self.read_state(op)?;
-        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
-        let Some(t) = open_read(&txn, PAUSES, op)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for row in t.iter().map_err(|e| err(op, e))? {
-            let (_, v) = row.map_err(|e| err(op, e))?;
-            out.push(v.value().to_owned());
-        }
-        Ok(out)
+        self.texts("load pause state", PAUSES)
     }
 
     /// Saves (`Some`) or removes (`None`) the item `id`; whether one was stored before.
