@@ -163,8 +163,12 @@ pub async fn rebuild(
     projections: &dyn ProjectionStore,
     views: &dyn SingleViewStore,
     keys: &[Vec<Value>],
+    retired: &[String],
 ) -> Result<ViewReport, StoreError> {
     let view: &SingleView = &plan.single_views[vi];
+    // A merge view losing fields writes whole documents: the stored one without them,
+    // merged with the new one (other writers' fields kept), so that the fields go.
+    let retiring = view.write == WriteMode::Merge && !retired.is_empty();
     let mut report = ViewReport::default();
     if keys.is_empty() {
         return Ok(report);
@@ -203,6 +207,11 @@ pub async fn rebuild(
                 let merged = match (&stored, view.write) {
                     (Some(old), WriteMode::Merge) => {
                         let mut merged = Map::clone(old);
+                        if retiring {
+                            for f in retired {
+                                merged.shift_remove(f);
+                            }
+                        }
                         for (k, v) in &doc {
                             merged.insert(k.clone(), v.clone());
                         }
@@ -239,9 +248,13 @@ pub async fn rebuild(
                     Some(e) if e.after => Some(to_json(merged.as_ref().unwrap_or(&doc))),
                     _ => None,
                 };
+                let document = match merged {
+                    Some(whole) if retiring => whole,
+                    _ => doc,
+                };
                 writes.push(ViewWrite::Upsert {
                     key: key.clone(),
-                    document: doc,
+                    document,
                 });
                 (op, after)
             }
@@ -281,7 +294,12 @@ pub async fn rebuild(
         }
     }
     if !writes.is_empty() {
-        views.write(&view.name, view.write, writes).await?;
+        let mode = if retiring {
+            WriteMode::Replace
+        } else {
+            view.write
+        };
+        views.write(&view.name, mode, writes).await?;
     }
     if !failures.is_empty() {
         views.record_failures(failures).await?;
@@ -320,17 +338,17 @@ mod tests {
         let c = vec![vec![Value::Int(1)]];
         let o = vec![vec![Value::Int(10)]];
         let schema = ViewSchema::compile(plan.single_views[1].schema.as_ref().unwrap()).unwrap();
-        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &c, &[]).await.unwrap();
         assert_eq!((r.counts.inserted, r.events.len()), (1, 1));
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         assert_eq!(r.counts.inserted, 1);
         // Rebuilding again changes nothing and emits nothing.
-        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &c, &[]).await.unwrap();
         assert_eq!((r.counts.unchanged, r.events.len()), (1, 0));
         // Root deletes: customer_360 deletes, order_view marks deleted.
         let dels = vec![delete(p, "customers", 1, 2), delete(p, "orders", 10, 2)];
         write_batch(p, &s, dels, 0).await.unwrap();
-        let r = rebuild(p, 0, None, &s, &s, &c).await.unwrap();
+        let r = rebuild(p, 0, None, &s, &s, &c, &[]).await.unwrap();
         assert_eq!(r.counts.deleted, 1);
         match &r.events[0] {
             Event::SingleViewUpdate { op, after, .. } => {
@@ -339,7 +357,7 @@ mod tests {
             Event::ProjectionUpdate { .. } => unreachable!(),
         }
         assert!(s.all_documents("customer_360").unwrap().is_empty());
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         assert_eq!(r.counts.deleted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
@@ -348,10 +366,10 @@ mod tests {
         assert_eq!(docs[0].1["status"], Value::String("NEW".into()));
         assert_eq!(docs[0].1["customer"], Value::Null);
         // Marking again is a no-op.
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
         // A root never stored: nothing to build from and nothing stored, so nothing is written.
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &[vec![Value::Int(99)]])
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &[vec![Value::Int(99)]], &[])
             .await
             .unwrap();
         assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
@@ -364,7 +382,7 @@ mod tests {
             3,
         );
         write_batch(p, &s, vec![back], 0).await.unwrap();
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         assert_eq!(r.counts.inserted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("PUBLIC".into()));
@@ -399,7 +417,7 @@ mod tests {
         write_batch(p, &s, batch, 0).await.unwrap();
         let o = vec![vec![Value::Int(10)]];
         // order_view marks deleted: the document is built from the deleted order's image.
-        let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, None, &s, &s, &o, &[]).await.unwrap();
         assert_eq!((r.counts.deleted, r.counts.inserted), (1, 0));
         match &r.events[..] {
             [Event::SingleViewUpdate {
@@ -422,7 +440,7 @@ mod tests {
             3,
         );
         write_batch(p, &s, vec![renamed], 0).await.unwrap();
-        let r = rebuild(p, 1, None, &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, None, &s, &s, &o, &[]).await.unwrap();
         assert_eq!(r.counts.deleted, 1);
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1[STATE_FIELD], Value::String("DELETED".into()));
@@ -431,7 +449,7 @@ mod tests {
         write_batch(p, &s, vec![delete(p, "customers", 1, 4)], 0)
             .await
             .unwrap();
-        let r = rebuild(p, 0, None, &s, &s, &[vec![Value::Int(1)]])
+        let r = rebuild(p, 0, None, &s, &s, &[vec![Value::Int(1)]], &[])
             .await
             .unwrap();
         assert_eq!((r.counts.deleted, r.counts.unchanged), (0, 1));
@@ -507,11 +525,11 @@ mod tests {
         write_batch(p, &s, vec![order("NEW", 1)], 0).await.unwrap();
         let schema = ViewSchema::compile(plan.single_views[1].schema.as_ref().unwrap()).unwrap();
         let o = vec![vec![Value::Int(10)]];
-        rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         write_batch(p, &s, vec![order("INVALID", 2)], 0)
             .await
             .unwrap();
-        let r = rebuild(p, 1, Some(&schema), &s, &s, &o).await.unwrap();
+        let r = rebuild(p, 1, Some(&schema), &s, &s, &o, &[]).await.unwrap();
         assert_eq!((r.counts.failed, r.counts.updated), (1, 0));
         let docs = s.all_documents("order_view").unwrap();
         assert_eq!(docs[0].1["status"], Value::String("NEW".into()));

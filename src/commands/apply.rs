@@ -14,9 +14,11 @@
 //!   history gets the warning of `fdc plan` (`plan::warn_lost_history`), printed with the plan
 //!   and again before the step;
 //! - build, refresh, refresh fields: the full refresh of `fdc refresh` (its progress output,
-//!   its cursor saved in the store after every durable batch). A field refresh rebuilds whole
-//!   documents: a `write merge` document is rewritten field by field, so the untouched fields
-//!   come out the same and the reads are those of a field refresh anyway;
+//!   its cursor saved in the store after every durable batch); a `write merge` view whose
+//!   mapping lost fields has them removed from every rebuilt document
+//!   ([`retired_fields`]). A field refresh rebuilds whole documents: a `write merge`
+//!   document is rewritten field by field, so the untouched fields come out the same and the
+//!   reads are those of a field refresh anyway;
 //! - strategy changes and removed items left alone need nothing: they take effect when the
 //!   new plan runs;
 //! - index drops (before the new plan's build, which creates the indexes it needs) and, with
@@ -508,6 +510,28 @@ pub async fn apply(opened: &OpenedStore, request: &Request<'_>) -> Result<Outcom
     Ok(Outcome::Applied)
 }
 
+/// Per `write merge` single view of `new` that `old` has too: the top-level fields `old`
+/// mapped and `new` does not. A merge write keeps the fields it does not write, so the
+/// refresh of such a view must remove them ([`RuntimeConfig::retired_fields`]) for the store
+/// to hold what a clean run of the new pipeline holds.
+fn retired_fields(old: &Record, new: &Record) -> std::collections::BTreeMap<String, Vec<String>> {
+    new.views
+        .iter()
+        .filter(|(_, v)| v.write == fdc_plan::WriteMode::Merge)
+        .filter_map(|(name, v)| {
+            let gone: Vec<String> = old
+                .views
+                .get(name)?
+                .mapping
+                .keys()
+                .filter(|f| !v.mapping.contains_key(*f))
+                .cloned()
+                .collect();
+            (!gone.is_empty()).then(|| (name.clone(), gone))
+        })
+        .collect()
+}
+
 /// Removes from the pause state what `new` no longer has: the pause of each projection and
 /// single view of `old` that `new` lacks, and the kept triggers of each such view (the new
 /// plan would never rebuild them; they would stay in the store for good). Says what it
@@ -671,6 +695,7 @@ impl Steps<'_, '_> {
             d.dead_letters = DeadLettersSpec::Refused(NO_DEAD_LETTERS);
             d.runtime = RuntimeConfig {
                 rebuild_chunk: self.request.page,
+                retired_fields: retired_fields(&self.holder, self.request.record),
                 ..RuntimeConfig::default()
             };
             let built = fdc_topology::build(d)

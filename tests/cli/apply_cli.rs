@@ -191,6 +191,14 @@ fn added_merge_fields_are_refreshed() {
 }
 
 #[test]
+fn a_field_removed_from_a_merge_view_leaves_every_document() {
+    applies_like_a_clean_run(
+        "merge_field_removed",
+        &["refresh single view: vehicle_status"],
+    );
+}
+
+#[test]
 fn an_added_view_is_built() {
     applies_like_a_clean_run("view_added", &["build single view: order_summary"]);
 }

@@ -120,6 +120,12 @@ pub struct RuntimeConfig {
     /// see [`crate::ingest::Router::with_max_clock_skew`]. Default
     /// [`DEFAULT_MAX_CLOCK_SKEW`].
     pub max_clock_skew: Option<Duration>,
+    /// Per single view: fields its mapping no longer has that rebuilt documents must lose. A
+    /// `write merge` view keeps fields it does not write (other writers' fields), so a field
+    /// removed from its mapping stays in stored documents; `fdc apply` names them here for
+    /// the refresh of the view, which then writes each rebuilt document whole (the stored
+    /// one without them, merged with the new one). Empty in the steady state.
+    pub retired_fields: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The default bound on how far a timestamp version may be ahead of the clock: one hour, the
@@ -141,6 +147,7 @@ impl Default for RuntimeConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             strategies: true,
             max_clock_skew: Some(DEFAULT_MAX_CLOCK_SKEW),
+            retired_fields: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -595,9 +602,11 @@ impl Engine {
                     let (projections, views) =
                         (self.stores.projections.clone(), self.stores.views.clone());
                     let part = part.to_vec();
+                    let retired = self.retired_fields(vi).to_vec();
                     tokio::spawn(async move {
                         let schema = schemas.get(vi).and_then(Option::as_ref);
-                        view::rebuild(&plan, vi, schema, &*projections, &*views, &part).await
+                        let (p, v) = (&*projections, &*views);
+                        view::rebuild(&plan, vi, schema, p, v, &part, &retired).await
                     })
                 })
                 .collect();
@@ -675,8 +684,18 @@ impl Engine {
             self.stores.projections.as_ref(),
             self.stores.views.as_ref(),
             keys,
+            self.retired_fields(vi),
         )
         .await
+    }
+
+    /// The fields documents of view `vi` must lose ([`RuntimeConfig::retired_fields`]).
+    fn retired_fields(&self, vi: usize) -> &[String] {
+        self.plan
+            .single_views
+            .get(vi)
+            .and_then(|v| self.config.retired_fields.get(&v.name))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Processes a batch, retrying retryable failures as configured. Gives up with

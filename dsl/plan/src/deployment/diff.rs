@@ -709,7 +709,7 @@ fn view_changes(o: &ViewRecord, n: &ViewRecord) -> (Vec<String>, Vec<(String, St
             (Some(_), None) => full.push(format!(
                 "field `{f}` removed{}",
                 if n.write == WriteMode::Merge {
-                    " (a merge write keeps it in stored documents: unset it by hand)"
+                    " (a merge write keeps fields it does not write: `fdc apply` removes it from every stored document)"
                 } else {
                     ""
                 }
