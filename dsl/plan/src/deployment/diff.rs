@@ -912,7 +912,7 @@ mod tests {
         let c = diff(&old, &new, &DiffOptions::default());
         assert_eq!(kinds(&c), vec![(ActionKind::Refresh, "v")]);
         assert!(
-            c.actions[0].changes[0].contains("field `id` removed (a merge write keeps it"),
+            c.actions[0].changes[0].contains("field `id` removed (a merge write keeps fields it does not write: `fdc apply` removes it"),
             "{:?}",
             c.actions[0].changes
         );
