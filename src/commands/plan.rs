@@ -257,33 +257,37 @@ pub async fn warn_lost_history(
     kafka: &crate::config::KafkaSettings,
 ) {
     use fdc_plan::deployment::diff::ActionKind;
-    type Answer = Result<fdc_kafka::history::TopicHistory, String>;
-    let mut asked: std::collections::BTreeMap<String, Answer> = Default::default();
-    for action in &mut changes.actions {
-        if !matches!(action.kind, ActionKind::Ingest | ActionKind::Reingest) {
-            continue;
-        }
-        let Some(topic) = action.topic.clone() else {
-            continue;
+    let ingests = |a: &&mut fdc_plan::deployment::diff::Action| {
+        matches!(a.kind, ActionKind::Ingest | ActionKind::Reingest)
+    };
+    let topics: Vec<String> = changes
+        .actions
+        .iter_mut()
+        .filter(ingests)
+        .filter_map(|a| a.topic.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if topics.is_empty() {
+        return;
+    }
+    // One ask for every topic; each topic's answer (or why it has none) on its own.
+    let answers: Vec<Result<fdc_kafka::history::TopicHistory, String>> =
+        match fdc_kafka::history::topic_histories(
+            &kafka.client,
+            &kafka.topics,
+            &kafka.group_id,
+            &topics,
+        )
+        .await
+        {
+            Ok(answers) => answers,
+            Err(e) => topics.iter().map(|_| Err(e.clone())).collect(),
         };
-        if !asked.contains_key(&topic) {
-            let answer = fdc_kafka::history::topic_histories(
-                &kafka.client,
-                &kafka.topics,
-                &kafka.group_id,
-                std::slice::from_ref(&topic),
-            )
-            .await;
-            let answer = match answer {
-                Ok(histories) => match histories.as_slice() {
-                    [history] => Ok(history.clone()),
-                    _ => Err("no answer for it".to_owned()),
-                },
-                Err(e) => Err(e),
-            };
-            asked.insert(topic.clone(), answer);
-        }
-        if let Some(answer) = asked.get(&topic) {
+    let asked: std::collections::BTreeMap<&String, _> = topics.iter().zip(answers).collect();
+    for action in changes.actions.iter_mut().filter(ingests) {
+        if let Some(answer) = action.topic.as_ref().and_then(|t| asked.get(t)) {
+            let topic = action.topic.clone().unwrap_or_default();
             action.warning = history_warning(&topic, answer, action.kind, &kafka.group_id);
         }
     }

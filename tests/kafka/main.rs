@@ -12,5 +12,6 @@ mod support;
 
 mod kafka_differential;
 mod kafka_golden;
+mod kafka_history;
 mod kafka_source;
 mod services_kafka;

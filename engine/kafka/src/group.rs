@@ -181,7 +181,7 @@ impl GroupState {
 }
 
 /// A partition's offsets as asked: (broker topic, partition), committed, earliest, end.
-type Offsets = ((String, i32), Option<i64>, i64, i64);
+pub(crate) type Offsets = ((String, i32), Option<i64>, i64, i64);
 
 /// One ask's raw answer, before owners and stalls are named.
 struct Asked {
@@ -193,23 +193,15 @@ struct Asked {
     owners: BTreeMap<(String, i32), (String, String)>,
 }
 
-fn ask<C: ConsumerContext, K: Consumer<C>>(
+/// The consumer's group's committed offset and the earliest and end offsets of every
+/// partition of `tpl`: the committed offsets in one request, the earliest and the end in one
+/// request per broker each (the special times `Beginning` and `End`), not two requests per
+/// partition. A partition the broker gave no offsets for is left out.
+pub(crate) fn partition_offsets<C: ConsumerContext, K: Consumer<C>>(
     consumer: &K,
-    group: &str,
-    topics: &[String],
-) -> KafkaResult<Asked> {
-    let mut tpl = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), ASK_TIMEOUT)?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                tpl.add_partition(t.name(), p.id());
-            }
-        }
-    }
+    tpl: &TopicPartitionList,
+) -> KafkaResult<Vec<Offsets>> {
     let committed = consumer.committed_offsets(tpl.clone(), ASK_TIMEOUT)?;
-    // The earliest and end offsets of every partition in one request per broker each (the
-    // special times `Beginning` and `End`), not two requests per partition.
     let mut ends = [Offset::Beginning, Offset::End].map(|_| BTreeMap::new());
     for (i, at) in [Offset::Beginning, Offset::End].into_iter().enumerate() {
         let mut asked = tpl.clone();
@@ -233,6 +225,24 @@ fn ask<C: ConsumerContext, K: Consumer<C>>(
         };
         offsets.push((key, committed, *low, *high));
     }
+    Ok(offsets)
+}
+
+fn ask<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    group: &str,
+    topics: &[String],
+) -> KafkaResult<Asked> {
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), ASK_TIMEOUT)?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let offsets = partition_offsets(consumer, &tpl)?;
     let list = consumer.fetch_group_list(Some(group), ASK_TIMEOUT)?;
     let mut owners = BTreeMap::new();
     let (mut state, mut members) = ("Dead".to_string(), 0);

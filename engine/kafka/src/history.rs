@@ -22,7 +22,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 
 use super::config::{KafkaClientConfig, TopicMap};
 
@@ -105,13 +105,16 @@ impl TopicHistory {
 }
 
 /// Asks the broker what each of `topics` (plan names) still holds, with the committed offsets
-/// of `group` (see the module docs). `Err`: the first failure, as a message without secrets.
+/// of `group` (see the module docs), with one consumer and one admin client for them all.
+/// `Err`: the clients could not be made or the configurations asked; otherwise per topic, in
+/// the order of `topics`, its history or why it could not be asked (e.g. it does not exist),
+/// as messages without secrets.
 pub async fn topic_histories(
     client: &KafkaClientConfig,
     topic_map: &TopicMap,
     group: &str,
     topics: &[String],
-) -> Result<Vec<TopicHistory>, String> {
+) -> Result<Vec<Result<TopicHistory, String>>, String> {
     let mut config = client.client_config();
     config
         .set("group.id", group)
@@ -125,15 +128,10 @@ pub async fn topic_histories(
         .collect();
     let offsets = {
         let client = client.clone();
-        let asked = asked.clone();
-        tokio::task::spawn_blocking(move || {
-            asked
-                .iter()
-                .map(|(_, broker)| partitions(&consumer, &client, broker))
-                .collect::<Result<Vec<_>, String>>()
-        })
-        .await
-        .map_err(|e| format!("the offsets ask stopped: {e}"))??
+        let brokers: Vec<String> = asked.iter().map(|(_, b)| b.clone()).collect();
+        tokio::task::spawn_blocking(move || partitions(&consumer, &client, &brokers))
+            .await
+            .map_err(|e| format!("the offsets ask stopped: {e}"))?
     };
     let admin: AdminClient<DefaultClientContext> = client
         .client_config()
@@ -156,69 +154,93 @@ pub async fn topic_histories(
                 .and_then(|r| r.get(name))
                 .and_then(|e| e.value.clone())
         };
-        out.push(TopicHistory {
+        out.push(partitions.map(|partitions| TopicHistory {
             topic,
             broker_topic,
             partitions,
             cleanup_policy: value("cleanup.policy"),
             retention_ms: value("retention.ms").and_then(|v| v.parse().ok()),
-        });
+        }));
     }
     Ok(out)
 }
 
-/// Every partition of `broker_topic` with its watermarks and the consumer's group's
-/// committed offset.
+/// Per broker topic of `broker_topics`: every partition with its watermarks and the
+/// consumer's group's committed offset (asked for all topics at once,
+/// `group::partition_offsets`), or why the topic could not be asked.
 fn partitions(
     consumer: &BaseConsumer,
     client: &KafkaClientConfig,
-    broker_topic: &str,
-) -> Result<Vec<PartitionHistory>, String> {
+    broker_topics: &[String],
+) -> Vec<Result<Vec<PartitionHistory>, String>> {
     let failed = |e: rdkafka::error::KafkaError| client.describe(&e);
+    let known: Vec<Result<Vec<i32>, String>> = broker_topics
+        .iter()
+        .map(|t| partition_ids(consumer, t).map_err(|e| e.unwrap_or_else(failed)))
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    for (topic, ids) in broker_topics.iter().zip(&known) {
+        for id in ids.iter().flatten() {
+            tpl.add_partition(topic, *id);
+        }
+    }
+    let offsets = if tpl.count() == 0 {
+        Ok(Vec::new())
+    } else {
+        super::group::partition_offsets(consumer, &tpl).map_err(failed)
+    };
+    broker_topics
+        .iter()
+        .zip(known)
+        .map(|(topic, ids)| {
+            ids?;
+            let offsets = offsets.as_ref().map_err(String::clone)?;
+            let mut out: Vec<PartitionHistory> = offsets
+                .iter()
+                .filter(|((t, _), ..)| t == topic)
+                .map(
+                    |((_, partition), committed, earliest, end)| PartitionHistory {
+                        partition: *partition,
+                        earliest: *earliest,
+                        end: *end,
+                        committed: *committed,
+                    },
+                )
+                .collect();
+            out.sort_by_key(|p| p.partition);
+            Ok(out)
+        })
+        .collect()
+}
+
+/// The partition numbers of `broker_topic` (`Err(Ok(reason))`: the broker has no such topic
+/// or no partition of it; `Err(Err(e))`: the ask failed).
+fn partition_ids(
+    consumer: &BaseConsumer,
+    broker_topic: &str,
+) -> Result<Vec<i32>, Result<String, rdkafka::error::KafkaError>> {
     let metadata = consumer
         .fetch_metadata(Some(broker_topic), ASK_TIMEOUT)
-        .map_err(failed)?;
-    let mut tpl = TopicPartitionList::new();
+        .map_err(Err)?;
+    let mut ids = Vec::new();
     for t in metadata.topics() {
         if let Some(e) = t.error() {
             let code = rdkafka::types::RDKafkaErrorCode::from(e);
             if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
-                return Err(format!(
+                return Err(Ok(format!(
                     "topic `{broker_topic}` does not exist on the broker"
-                ));
+                )));
             }
-            return Err(format!("topic `{broker_topic}`: {code}"));
+            return Err(Ok(format!("topic `{broker_topic}`: {code}")));
         }
-        for p in t.partitions() {
-            tpl.add_partition(t.name(), p.id());
-        }
+        ids.extend(t.partitions().iter().map(|p| p.id()));
     }
-    if tpl.count() == 0 {
-        return Err(format!(
+    if ids.is_empty() {
+        return Err(Ok(format!(
             "topic `{broker_topic}`: the broker knows no partition of it"
-        ));
+        )));
     }
-    let committed = consumer
-        .committed_offsets(tpl.clone(), ASK_TIMEOUT)
-        .map_err(failed)?;
-    let mut out = Vec::new();
-    for e in committed.elements() {
-        let (earliest, end) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), ASK_TIMEOUT)
-            .map_err(failed)?;
-        let committed = match e.offset() {
-            Offset::Offset(n) if n >= 0 => Some(n),
-            _ => None,
-        };
-        out.push(PartitionHistory {
-            partition: e.partition(),
-            earliest,
-            end,
-            committed,
-        });
-    }
-    out.sort_by_key(|p| p.partition);
-    Ok(out)
+    Ok(ids)
 }
 
 #[cfg(test)]
