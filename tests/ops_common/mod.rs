@@ -371,3 +371,42 @@ pub async fn assert_views_of_reference(
     crate::kafka_common::assert_same_views(&got, &expected);
     (expected, dead)
 }
+
+/// Runs `fdc ARGS` in the repository (relative pipeline paths resolve there) with the
+/// configuration file's settings only (no service variables of the test's environment) and
+/// `env`, failing after `limit`: its output.
+pub fn fdc_within<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> std::process::Output {
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("FDC_KAFKA_BROKERS")
+        .env_remove("FDC_MONGO_URI")
+        .env_remove("FDC_HTTP_LISTEN")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fdc");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "`fdc {}` did not end within {limit:?}:\n{}",
+                shown.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}

@@ -35,31 +35,7 @@ fn fdc(args: &[&str]) -> Output {
 
 /// [`fdc`] with these environment variables.
 fn fdc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("FDC_KAFKA_BROKERS")
-        .env_remove("FDC_MONGO_URI")
-        .env_remove("FDC_HTTP_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fdc");
-    let deadline = Instant::now() + PHASE;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "`fdc {}` did not end within {PHASE:?}:\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().expect("output")
+    fdc_within(args, env, PHASE)
 }
 
 fn arg(p: &Path) -> &str {

@@ -11,8 +11,8 @@ use crate::ops_common;
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use kafka_common::*;
 use ops_common::*;
@@ -21,29 +21,7 @@ const PARTITIONS: i32 = 3;
 
 /// Runs `fdc ARGS` with the file's configuration only, failing after `limit`.
 fn fdc(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
-        .args(args)
-        .env_remove("FDC_KAFKA_BROKERS")
-        .env_remove("FDC_MONGO_URI")
-        .env_remove("FDC_HTTP_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fdc");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "`fdc {}` did not end within {limit:?}:\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().expect("output")
+    fdc_within(args, &[], limit)
 }
 
 fn pipeline() -> PathBuf {

@@ -35,8 +35,8 @@ use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Instant;
 
 use kafka_common::*;
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -50,32 +50,11 @@ const DEPLOYED_BY: &str = "fdc-production-plan-test";
 
 /// Runs `fdc ARGS` with the configuration file's settings only, failing after [`PHASE`].
 fn fdc(args: &[String]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fdc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .env_remove("FDC_KAFKA_BROKERS")
-        .env_remove("FDC_MONGO_URI")
-        .env_remove("FDC_HTTP_LISTEN")
-        .env("FDC_DEPLOYED_BY", DEPLOYED_BY)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fdc");
-    let deadline = Instant::now() + PHASE;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "`fdc {}` did not end within {PHASE:?}:\n{}",
-                args.join(" "),
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
+    ops_common::fdc_within(
+        args,
+        &[("FDC_DEPLOYED_BY", DEPLOYED_BY), ("NO_COLOR", "1")],
+        PHASE,
+    )
 }
 
 /// [`fdc`] in a blocking task, asserting exit 0.
