@@ -9,10 +9,6 @@ use crate::kafka_common::*;
 use crate::support;
 
 use fdc_kafka::{KafkaClientConfig, TopicMap};
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::{Offset, TopicPartitionList};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_ask_answers_every_topic_on_its_own() {
@@ -42,21 +38,7 @@ async fn one_ask_answers_every_topic_on_its_own() {
         })
         .collect();
     produce(&producer(&brokers), &map, &messages).await;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .expect("admin");
-    let mut below = TopicPartitionList::new();
-    below
-        .add_partition_offset(map.to_broker("trimmed"), 0, Offset::Offset(3))
-        .expect("offset");
-    let deleted = within(
-        "delete records",
-        admin.delete_records(&below, &AdminOptions::new()),
-    )
-    .await
-    .expect("delete records");
-    assert!(deleted.elements().iter().all(|e| e.error().is_ok()));
+    delete_records(&brokers, &[(map.to_broker("trimmed"), 0, 3)]).await;
 
     let topics: Vec<String> = ["trimmed", "missing", "whole"]
         .iter()

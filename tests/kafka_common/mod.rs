@@ -433,3 +433,26 @@ pub async fn reference_run(plan: &Plan, path: &Path) -> (Vec<String>, u64) {
 pub async fn reference_views(plan: &Plan, path: &Path) -> Vec<String> {
     reference_run(plan, path).await.0
 }
+
+/// Deletes the records below each `(broker topic, partition, offset)` of `below`, as
+/// retention would, asserting that the broker did.
+pub async fn delete_records(brokers: &str, below: &[(&str, i32, i64)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, offset) in below {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .expect("offset");
+    }
+    let deleted = within(
+        "deleting records",
+        admin.delete_records(&tpl, &AdminOptions::new()),
+    )
+    .await
+    .expect("delete records");
+    for e in deleted.elements() {
+        assert!(e.error().is_ok(), "{:?}", e.error());
+    }
+}

@@ -16,10 +16,6 @@ use std::time::{Duration, Instant};
 use fdc_engine::change::Message;
 use kafka_common::*;
 use ops_common::*;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 /// A Debezium create of customer `id` that happened at its source at `source_ms`, produced
@@ -308,23 +304,7 @@ fn expect_fifteen_lost(fdc: &Fdc) {
 /// Deletes the records of partition 0 of broker topic `topic` below `offset`, as retention
 /// would.
 async fn delete_below(brokers: &str, topic: &str, offset: i64) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin");
-    let mut below = TopicPartitionList::new();
-    below
-        .add_partition_offset(topic, 0, Offset::Offset(offset))
-        .expect("offset");
-    let deleted = within(
-        "delete records",
-        admin.delete_records(&below, &AdminOptions::new()),
-    )
-    .await
-    .expect("delete records");
-    for e in deleted.elements() {
-        assert!(e.error().is_ok(), "{:?}", e.error());
-    }
+    delete_records(brokers, &[(topic, 0, offset)]).await;
 }
 
 /// An order of customer `id`, produced now.

@@ -39,10 +39,6 @@ use std::process::Output;
 use std::time::Instant;
 
 use kafka_common::*;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::{Offset, TopicPartitionList};
 use support::{golden, PlanCase};
 
 /// Who the deployments are recorded as applied by (`FDC_DEPLOYED_BY`).
@@ -211,25 +207,11 @@ async fn deploy_stream(
         fdc_ok(args(&["refresh", &base, &view.name, "--cursor", cursor])).await;
     }
     if !deleted.is_empty() {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create()
-            .expect("admin");
-        let mut below = TopicPartitionList::new();
-        for (topic, partition, offset) in &deleted {
-            below
-                .add_partition_offset(map.to_broker(topic), *partition, Offset::Offset(*offset))
-                .expect("offset");
-        }
-        let done = within(
-            "deleting records",
-            admin.delete_records(&below, &AdminOptions::new()),
-        )
-        .await
-        .expect("delete records");
-        for e in done.elements() {
-            assert!(e.error().is_ok(), "{:?}", e.error());
-        }
+        let below: Vec<(&str, i32, i64)> = deleted
+            .iter()
+            .map(|(topic, partition, offset)| (map.to_broker(topic), *partition, *offset))
+            .collect();
+        delete_records(&brokers, &below).await;
     }
     embedded_run.await.expect("the embedded run");
     Deployed {
